@@ -1,0 +1,149 @@
+vcl 4.1;
+
+# Scorecast edge for Varnish 7 with varnish-modules (xkey).
+#
+# - Objects live as long as the origin's Surrogate-Control max-age says: purges keep them fresh,
+#   the TTL only bounds staleness if a purge is lost.
+# - Grace comes from Surrogate-Control stale-if-error; while the origin is healthy a request
+#   accepts only a short grace (stale-while-revalidate), so a soft purge is followed by one
+#   background refresh while everyone else gets the previous version for those milliseconds.
+# - Soft purge by surrogate key: PURGE with "xkey-softpurge: key1 key2", from the purge ACL and
+#   with the right Purge-Token.
+# - Concurrent misses on one object collapse into one origin request (Varnish's default).
+#
+# The deployment-specific part lives in "scorecast-site.vcl", which must define:
+#   backend origin { ... }          the origin, with a probe on /readyz
+#   acl scorecast_purgers { ... }   who may send PURGE
+#   sub scorecast_purge_token { }   return (synth(403, ...)) unless the Purge-Token is right
+
+import std;
+import xkey;
+
+include "scorecast-site.vcl";
+
+sub vcl_recv {
+    set req.backend_hint = origin;
+    unset req.http.X-Cache;
+
+    if (req.method == "PURGE") {
+        if (client.ip !~ scorecast_purgers) {
+            return (synth(403, "purge not allowed from this address"));
+        }
+        call scorecast_purge_token;
+        if (!req.http.xkey-softpurge) {
+            return (synth(400, "PURGE needs an xkey-softpurge header"));
+        }
+        set req.http.X-Purged = xkey.softpurge(req.http.xkey-softpurge);
+        return (synth(200, "purged"));
+    }
+    if (req.method == "OPTIONS") {
+        return (synth(204, "preflight"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (synth(405, "only GET, HEAD and OPTIONS are served"));
+    }
+    if (req.url ~ "^/metrics") {
+        return (synth(404, "not found"));
+    }
+
+    # The API is public and the same for everyone: nothing per user may split the cache.
+    unset req.http.Cookie;
+    unset req.http.Authorization;
+    set req.url = std.querysort(req.url);
+
+    if (std.healthy(req.backend_hint)) {
+        # Healthy origin: stale only while one background fetch refreshes the object.
+        set req.grace = 10s;
+    }
+    return (hash);
+}
+
+sub vcl_hash {
+    # One site per edge: the Host header must not split objects (localhost vs 127.0.0.1).
+    hash_data(req.url);
+    return (lookup);
+}
+
+sub vcl_backend_response {
+    if (beresp.status >= 500) {
+        if (bereq.is_bgfetch) {
+            # Keep serving the stale copy (stale-if-error) rather than caching the failure.
+            return (abandon);
+        }
+        set beresp.ttl = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+    if (beresp.http.Surrogate-Control) {
+        if (beresp.http.Surrogate-Control ~ "(^|[ ,])max-age=[0-9]+") {
+            set beresp.ttl = std.duration(
+                regsub(beresp.http.Surrogate-Control, "^(.*[ ,])?max-age=([0-9]+).*$", "\2s"), 0s);
+        }
+        if (beresp.http.Surrogate-Control ~ "stale-if-error=[0-9]+") {
+            set beresp.grace = std.duration(
+                regsub(beresp.http.Surrogate-Control, "^.*stale-if-error=([0-9]+).*$", "\1s"), 0s);
+        } elsif (beresp.http.Surrogate-Control ~ "stale-while-revalidate=[0-9]+") {
+            set beresp.grace = std.duration(
+                regsub(beresp.http.Surrogate-Control, "^.*stale-while-revalidate=([0-9]+).*$", "\1s"), 0s);
+        } else {
+            set beresp.grace = 0s;
+        }
+        # Keep objects a little past grace so the background refresh can be conditional.
+        set beresp.keep = 60s;
+        if (beresp.http.Surrogate-Key) {
+            set beresp.http.xkey = beresp.http.Surrogate-Key;
+        }
+        # Cache-Control is for browsers; skip the built-in rules that would treat it as ours.
+        return (deliver);
+    }
+}
+
+sub vcl_backend_error {
+    set beresp.http.Content-Type = "application/json";
+    set beresp.http.Cache-Control = "no-store";
+    set beresp.http.Retry-After = "1";
+    synthetic("""{"error":{"status":503,"code":"origin_unavailable","message":"origin unavailable, retry shortly"}}""");
+    return (deliver);
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+    unset resp.http.Surrogate-Control;
+    unset resp.http.CDN-Cache-Control;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.xkey;
+    unset resp.http.Via;
+    unset resp.http.X-Varnish;
+    # Purges keep this copy as fresh as the origin's: its age at the edge says nothing to a
+    # browser, and would make the short browser max-age expire on arrival.
+    unset resp.http.Age;
+    set resp.http.Access-Control-Allow-Origin = "*";
+    set resp.http.Access-Control-Expose-Headers = "ETag";
+}
+
+sub vcl_synth {
+    unset resp.http.X-Varnish;
+    set resp.http.Content-Type = "application/json";
+    set resp.http.Cache-Control = "no-store";
+    if (resp.status == 204) {
+        set resp.http.Access-Control-Allow-Origin = "*";
+        set resp.http.Access-Control-Allow-Methods = "GET, HEAD, OPTIONS";
+        set resp.http.Access-Control-Allow-Headers = "If-None-Match, Last-Event-ID, Cache-Control";
+        set resp.http.Access-Control-Max-Age = "86400";
+        return (deliver);
+    }
+    if (resp.status == 405) {
+        set resp.http.Allow = "GET, HEAD, OPTIONS";
+    }
+    if (req.method == "PURGE" && resp.status == 200) {
+        synthetic("""{"purged":""" + req.http.X-Purged + "}");
+        return (deliver);
+    }
+    synthetic({"{"error":{"status":"} + resp.status + {","code":"edge","message":""}
+        + resp.reason + """"}}""");
+    return (deliver);
+}

@@ -1,0 +1,51 @@
+"""The origin application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from origin import routes
+from origin.errors import HANDLERS
+from origin.metrics import MetricsMiddleware, OriginMetrics
+from origin.state import OriginState
+from scorecast.keys import RedisKeys
+from scorecast.settings import OriginSettings
+from scorecast.store import SnapshotStore
+
+
+def create_app(settings: OriginSettings) -> Starlette:
+    metrics = OriginMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+        )
+        try:
+            store = SnapshotStore(redis, RedisKeys(settings.redis_prefix))
+            yield {"origin": OriginState(settings, store)}
+        finally:
+            await redis.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/v1/games/{game_id}", routes.game, methods=["GET"]),
+            Route("/v1/games/{game_id}/versions/{version}", routes.game_version, methods=["GET"]),
+            Route("/v1/scoreboard", routes.scoreboard, methods=["GET"]),
+            Route("/healthz", routes.healthz, methods=["GET"]),
+            Route("/readyz", routes.readyz, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+        ],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )

@@ -1,0 +1,76 @@
+"""Caching headers: what browsers and the edge may keep, and conditional requests.
+
+Browsers get a short ``Cache-Control`` with stale-while-revalidate and stale-if-error (RFC 5861).
+The edge gets a long TTL through ``Surrogate-Control`` and ``CDN-Cache-Control`` (RFC 9213):
+purges keep it fresh, the TTL only bounds staleness if a purge is lost. ``Surrogate-Key`` names
+every key the body depends on (from :mod:`scorecast.keys`).
+"""
+
+from __future__ import annotations
+
+from scorecast.settings import CachePolicy
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def etag(version: int) -> str:
+    """Strong validator: the version is the content (a version's body never changes)."""
+    return f'"v{version}"'
+
+
+def live_headers(policy: CachePolicy, keys: list[str], version: int) -> dict[str, str]:
+    """Headers of a resource that changes with every version (latest snapshot, scoreboard)."""
+    edge = (
+        f"max-age={policy.edge_ttl}, stale-while-revalidate={policy.edge_stale_while_revalidate}"
+        f", stale-if-error={policy.stale_if_error}"
+    )
+    return {
+        "Cache-Control": (
+            f"public, max-age={policy.browser_max_age}"
+            f", stale-while-revalidate={policy.browser_stale_while_revalidate}"
+            f", stale-if-error={policy.stale_if_error}"
+        ),
+        "Surrogate-Control": edge,
+        "CDN-Cache-Control": edge,
+        "Surrogate-Key": " ".join(keys),
+        "ETag": etag(version),
+    }
+
+
+def immutable_headers(keys: list[str], version: int) -> dict[str, str]:
+    return {
+        "Cache-Control": IMMUTABLE,
+        "Surrogate-Control": "max-age=31536000",
+        "CDN-Cache-Control": "max-age=31536000",
+        "Surrogate-Key": " ".join(keys),
+        "ETag": etag(version),
+    }
+
+
+def missing_headers(policy: CachePolicy, keys: list[str]) -> dict[str, str]:
+    """A 404 for something that may appear soon: cached briefly, purged when it appears."""
+    edge = f"max-age={policy.edge_missing_ttl}"
+    return {
+        "Cache-Control": "no-cache",
+        "Surrogate-Control": edge,
+        "CDN-Cache-Control": edge,
+        "Surrogate-Key": " ".join(keys),
+    }
+
+
+def not_modified(if_none_match: str | None, current: str) -> bool:
+    """RFC 9110 §13.1.2: does ``If-None-Match`` match ``current`` (weak comparison)?
+
+    A malformed header never matches, so the client simply gets the full answer.
+    """
+    if not if_none_match or len(if_none_match) > 4096:
+        return False
+    value = if_none_match.strip()
+    if value == "*":
+        return True
+    wanted = current.removeprefix("W/")
+    for candidate in value.split(","):
+        tag = candidate.strip().removeprefix("W/")
+        if tag == wanted:
+            return True
+    return False

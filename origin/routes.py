@@ -1,0 +1,87 @@
+"""Endpoints. They only read Redis: no folding, no writes, so any number of origins can run."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from origin import caching
+from origin.errors import ApiError
+from origin.state import OriginState
+from scorecast.keys import game_surrogate_keys, scoreboard_surrogate_keys
+
+_GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_VERSION = re.compile(r"^[1-9][0-9]{0,11}$")
+
+JSON = "application/json"
+
+
+async def game(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    game_id = _game_id(request)
+    snapshot = await state.store.latest(game_id)
+    if snapshot is None:
+        raise _unknown_game(state, game_id)
+    headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), snapshot.version)
+    return _answer(request, snapshot.body, headers)
+
+
+async def game_version(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    game_id = _game_id(request)
+    raw = request.path_params["version"]
+    if not _VERSION.match(raw):
+        raise ApiError(400, "bad_version", "version must be a positive whole number")
+    number = int(raw)
+    body = await state.store.version(game_id, number)
+    if body is None:
+        latest = await state.store.latest(game_id)
+        if latest is None:
+            raise _unknown_game(state, game_id)
+        raise ApiError(
+            404,
+            "version_not_found",
+            f"game {game_id} has versions 1 to {latest.version}",
+            caching.missing_headers(state.settings, game_surrogate_keys(game_id)),
+        )
+    return _answer(request, body, caching.immutable_headers(game_surrogate_keys(game_id), number))
+
+
+async def scoreboard(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    snapshot = await state.store.scoreboard()
+    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), snapshot.version)
+    return _answer(request, snapshot.body, headers)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def readyz(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    await state.store.redis.ping()
+    return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
+
+
+def _answer(request: Request, body: bytes, headers: dict[str, str]) -> Response:
+    # A 304 carries the same caching headers as the 200 would (RFC 9110 §15.4.5).
+    if caching.not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)
+
+
+def _game_id(request: Request) -> str:
+    game_id: str = request.path_params["game_id"]
+    if not _GAME_ID.match(game_id):
+        raise ApiError(
+            400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return game_id
+
+
+def _unknown_game(state: OriginState, game_id: str) -> ApiError:
+    headers = caching.missing_headers(state.settings, game_surrogate_keys(game_id))
+    return ApiError(404, "unknown_game", f"no game {game_id}", headers)

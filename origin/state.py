@@ -1,0 +1,14 @@
+"""What the origin's lifespan owns and hands to every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scorecast.settings import OriginSettings
+from scorecast.store import SnapshotStore
+
+
+@dataclass(frozen=True)
+class OriginState:
+    settings: OriginSettings
+    store: SnapshotStore

@@ -1,0 +1,37 @@
+"""``scorecast purger``: purge the edge for every announced change until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+
+from purger.backends import PurgeBackend
+from purger.service import Purger
+from purger.varnish import VarnishBackend
+from scorecast.settings import PurgerSettings
+from scorecast.signals import stop_on_signals
+
+logger = logging.getLogger("scorecast.purger")
+
+
+def make_backend(settings: PurgerSettings) -> PurgeBackend:
+    return VarnishBackend(settings)
+
+
+async def serve(settings: PurgerSettings) -> None:
+    stop = stop_on_signals()
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+    )
+    backend = make_backend(settings)
+    try:
+        async with redis:
+            purger = Purger(settings, redis, backend)
+            logger.info("purger started: backend %s", settings.backend)
+            await purger.run(stop)
+    finally:
+        await backend.aclose()
+    logger.info("purger stopped: %s", purger.stats)

@@ -1,0 +1,3 @@
+from scorecast.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""What every adapter returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scorecast.models import GameEvent
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A provider payload turned into canonical events, in provider order.
+
+    ``unrecognized`` counts records the adapter could not read; they are reported, not dropped
+    silently, and never stop the rest of the feed.
+    """
+
+    format: str
+    game_id: str
+    events: list[GameEvent]
+    unrecognized: int = 0
+    problems: list[str] = field(default_factory=list)

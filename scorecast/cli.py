@@ -1,0 +1,135 @@
+"""The ``scorecast`` command. Each subcommand builds its settings object once and passes it on."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from scorecast.errors import ScorecastError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except ScorecastError as exc:
+        print(f"scorecast: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_settings(kind: Callable[[], S]) -> S:
+    """Build a settings object from the environment, or exit with a readable message."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        # Only names and reasons: a value may be a secret.
+        lines = [
+            f"  SCORECAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        print("scorecast: invalid settings\n" + "\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from scorecast.adapters import load
+    from scorecast.kafka import ensure_topics
+    from scorecast.replay import ProgressBar, replay
+    from scorecast.settings import ReplaySettings
+
+    settings = load_settings(ReplaySettings)
+    feed = load(Path(args.file), args.format)
+    if feed.unrecognized:
+        print(f"{feed.unrecognized} records not understood in {args.file}", file=sys.stderr)
+    ensure_topics(settings)
+    result = replay(
+        feed, settings, args.speed, args.max_gap, ProgressBar(f"replay {feed.game_id}")
+    )
+    print(f"replayed {result.produced} events of game {result.game_id} in {result.seconds:.1f} s")
+    return 0
+
+
+def _origin(args: argparse.Namespace) -> int:
+    from origin.main import serve
+    from scorecast.settings import OriginSettings
+
+    serve(load_settings(OriginSettings))
+    return 0
+
+
+def _publisher(args: argparse.Namespace) -> int:
+    from publisher.main import serve
+    from scorecast.settings import PublisherSettings
+
+    asyncio.run(serve(load_settings(PublisherSettings)))
+    return 0
+
+
+def _purger(args: argparse.Namespace) -> int:
+    from purger.main import serve
+    from scorecast.settings import PurgerSettings
+
+    asyncio.run(serve(load_settings(PurgerSettings)))
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from scorecast.local.stack import run_stack
+    from scorecast.settings import StackSettings
+
+    file = Path(args.file) if args.file else None
+    return run_stack(load_settings(StackSettings), file, args.speed, args.max_gap)
+
+
+def _positive_or_zero(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scorecast", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    replay = commands.add_parser("replay", help="produce a recorded game to Kafka")
+    replay.add_argument("file", help="a recorded game (JSON)")
+    replay.add_argument("--speed", type=_positive_or_zero, default=1.0,
+                        help="N× real pace; 0 sends as fast as possible (default 1)")
+    replay.add_argument("--max-gap", type=_positive_or_zero, default=30.0,
+                        help="longest wait between two events, in seconds (default 30)")
+    replay.add_argument("--format", help="the feed format (detected when omitted)")
+    replay.set_defaults(handler=_replay)
+
+    for name, handler, text in [
+        ("origin", _origin, "serve snapshots over HTTP"),
+        ("publisher", _publisher, "fold events into versioned snapshots"),
+        ("purger", _purger, "purge the edge on every change"),
+    ]:
+        commands.add_parser(name, help=text).set_defaults(handler=handler)
+
+    up = commands.add_parser("up", help="run the whole stack locally and replay a game")
+    up.add_argument("file", nargs="?", default=None, help="a recorded game (default: the sample)")
+    up.add_argument("--speed", type=_positive_or_zero, default=60.0)
+    up.add_argument("--max-gap", type=_positive_or_zero, default=2.0)
+    up.set_defaults(handler=_up)
+    return parser

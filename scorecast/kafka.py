@@ -1,0 +1,52 @@
+"""Kafka client configuration and topic setup shared by the replay, publisher and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from scorecast.errors import ServiceError
+from scorecast.settings import KafkaSettings
+
+
+def producer_config(settings: KafkaSettings) -> dict[str, Any]:
+    # Idempotent: a retried send never duplicates or reorders a game's events.
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+    }
+
+
+def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
+        "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+    }
+
+
+def ensure_topics(settings: KafkaSettings, partitions: int = 6, timeout: float = 10.0) -> None:
+    """Create the events and dead-letter topics unless they exist."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    wanted = [settings.events_topic, settings.dead_letter_topic]
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise ServiceError(f"broker at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+    missing = [NewTopic(name, num_partitions=partitions) for name in wanted if name not in existing]
+    if not missing:
+        return
+    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise ServiceError(f"cannot create topic {name}: {exc}") from exc

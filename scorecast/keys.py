@@ -1,0 +1,64 @@
+"""The one source of cache keys (surrogate keys) and Redis keys.
+
+The keys a response carries and the keys a change purges both come from here, so they cannot
+drift apart. A game's Redis keys share the hash tag ``{game:ID}`` so Redis Cluster keeps them on
+one slot; the scoreboard's keys share ``{scoreboard}``.
+"""
+
+from __future__ import annotations
+
+SCOREBOARD_KEY = "scoreboard"
+
+
+def game_key(game_id: str) -> str:
+    """Surrogate key of everything that shows a game's latest state."""
+    return f"game-{game_id}"
+
+
+def game_surrogate_keys(game_id: str) -> list[str]:
+    """Keys of the response ``GET /v1/games/{game_id}``."""
+    return [game_key(game_id)]
+
+
+def scoreboard_surrogate_keys() -> list[str]:
+    return [SCOREBOARD_KEY]
+
+
+def change_surrogate_keys(game_id: str) -> list[str]:
+    """Keys to purge when a game gets a new version: the game and every list that shows it."""
+    return [*game_surrogate_keys(game_id), *scoreboard_surrogate_keys()]
+
+
+class RedisKeys:
+    """Redis key names under a configurable prefix."""
+
+    def __init__(self, prefix: str = "scorecast") -> None:
+        self.prefix = prefix
+
+    def latest(self, game_id: str) -> str:
+        """Hash ``{version, body}`` of the newest snapshot: one read gives both, atomically."""
+        return f"{self.prefix}:{{game:{game_id}}}:latest"
+
+    def version(self, game_id: str, version: int) -> str:
+        """The immutable body of one version."""
+        return f"{self.prefix}:{{game:{game_id}}}:v:{version}"
+
+    @property
+    def scoreboard_games(self) -> str:
+        """Hash game id → scoreboard row (JSON)."""
+        return f"{self.prefix}:{{scoreboard}}:games"
+
+    @property
+    def scoreboard_versions(self) -> str:
+        """Hash game id → the game version its row shows."""
+        return f"{self.prefix}:{{scoreboard}}:versions"
+
+    @property
+    def scoreboard_version(self) -> str:
+        """Counter: grows whenever any row changes; the scoreboard's ETag."""
+        return f"{self.prefix}:{{scoreboard}}:version"
+
+    @property
+    def changes(self) -> str:
+        """Stream of change announcements for the purger (and later, push)."""
+        return f"{self.prefix}:changes"

@@ -1,0 +1,189 @@
+"""``scorecast up``: the whole stack as real local processes, and a replayed game through it."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import httpx
+
+from scorecast.adapters import load
+from scorecast.errors import ServiceError
+from scorecast.kafka import ensure_topics
+from scorecast.local.process import ManagedProcess, free_port
+from scorecast.local.redis import redis_server, redis_url
+from scorecast.local.services import scorecast_process, start_broker
+from scorecast.local.varnish import EDGE_DIR, varnish
+from scorecast.replay import ProgressBar, replay
+from scorecast.settings import ReplaySettings, StackSettings
+
+SAMPLE_GAME = "basketball/nba-cdn-livedata_0022000001.json"
+
+#: Short group timeouts: joins on the local broker take about half the session timeout.
+KAFKA_FAST = {"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 500}
+
+
+@dataclass
+class LocalStack:
+    """Redis, broker, origin, Varnish, publisher and purger, started in that order."""
+
+    run_dir: Path
+    redis_port: int = 0
+    broker_port: int = 0
+    origin_port: int = 0
+    edge_port: int = 0
+    purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def redis_url(self) -> str:
+        return redis_url(self.redis_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def origin_url(self) -> str:
+        return f"http://127.0.0.1:{self.origin_port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def kafka_settings(self) -> dict[str, object]:
+        return {"kafka_bootstrap": self.bootstrap, **KAFKA_FAST}
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_port = self.redis_port or free_port()
+        self._run("redis", redis_server(self.redis_port, self.run_dir))
+        process, self.broker_port = start_broker(self.run_dir, self.broker_port)
+        self.processes["broker"] = process
+        ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
+        self.origin_port = self.origin_port or free_port()
+        self.edge_port = self.edge_port or free_port()
+        self._run(
+            "origin",
+            scorecast_process(
+                "origin", {"redis_url": self.redis_url, "port": self.origin_port}, self.run_dir
+            ),
+        )
+        self._run(
+            "varnish",
+            varnish(self.edge_port, free_port(), self.origin_port, self.purge_token, self.run_dir),
+        )
+        self.start_publisher()
+        self.start_purger()
+
+    def start_publisher(self, name: str = "publisher") -> ManagedProcess:
+        settings = {"redis_url": self.redis_url, **self.kafka_settings()}
+        return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
+
+    def start_purger(self) -> ManagedProcess:
+        settings = {
+            "redis_url": self.redis_url,
+            "varnish_url": self.edge_url,
+            "purge_token": self.purge_token,
+        }
+        return self._run("purger", scorecast_process("purger", settings, self.run_dir))
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes.pop(name).stop()
+
+    def dead(self) -> list[str]:
+        return [name for name, process in self.processes.items() if not process.alive()]
+
+    def _run(self, name: str, process: ManagedProcess) -> ManagedProcess:
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def default_data_dir() -> Path:
+    return EDGE_DIR.parent.parent / "shared" / "data"
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops ``up`` the same clean way Ctrl-C does."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap: float) -> int:
+    data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
+    game_file = file or data_dir / SAMPLE_GAME
+    feed = load(game_file)
+    with contextlib.ExitStack() as stack:
+        run_dir = Path(settings.run_dir) if settings.run_dir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="scorecast-"))
+        )
+        stack.enter_context(_terminate_as_interrupt())
+        local = LocalStack(
+            run_dir,
+            redis_port=settings.redis_port,
+            broker_port=settings.broker_port,
+            origin_port=settings.origin_port,
+            edge_port=settings.edge_port,
+        )
+        print("starting Redis, broker, origin, Varnish, publisher, purger…", flush=True)
+        stack.enter_context(local)
+        game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
+        print(
+            f"edge:       {local.edge_url}\n"
+            f"game:       {game_url}\n"
+            f"scoreboard: {local.edge_url}/v1/scoreboard\n"
+            f"origin:     {local.origin_url}  (logs in {run_dir})\n"
+            f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
+            flush=True,
+        )
+        try:
+            replay(
+                feed,
+                ReplaySettings(kafka_bootstrap=local.bootstrap),
+                speed,
+                max_gap,
+                ProgressBar(f"game {feed.game_id}"),
+            )
+            time.sleep(1.0)
+            print(f"final: {httpx.get(game_url, timeout=5).text}", flush=True)
+            print("the stack keeps serving; Ctrl-C stops it", flush=True)
+            while not (dead := local.dead()):
+                time.sleep(0.5)
+            raise ServiceError(f"stopped: {', '.join(dead)} exited; see {run_dir}")
+        except KeyboardInterrupt:
+            print("\nstopping…", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,75 @@
+"""A private Varnish running the edge VCL from ``edge/varnish``.
+
+The VCL is shipped as is; only ``scorecast-site.vcl`` (origin address, purge ACL and token) is
+written per run, into the run directory, which comes first on Varnish's ``vcl_path``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from scorecast.errors import ServiceError
+from scorecast.local.process import ManagedProcess, port_open
+
+EDGE_DIR = Path(__file__).resolve().parents[2] / "edge"
+VCL = EDGE_DIR / "varnish" / "scorecast.vcl"
+
+
+def site_vcl(origin_port: int, purge_token: str) -> str:
+    if not purge_token.isascii() or not purge_token.isprintable() or '"' in purge_token:
+        raise ServiceError("the purge token must be printable ASCII without quotes")
+    return f"""# Written by scorecast for one local run.
+backend origin {{
+    .host = "127.0.0.1";
+    .port = "{origin_port}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 5s;
+    .between_bytes_timeout = 5s;
+    .probe = {{
+        .url = "/readyz";
+        .interval = 1s;
+        .timeout = 1s;
+        .window = 3;
+        .threshold = 2;
+        .initial = 2;
+    }}
+}}
+
+acl scorecast_purgers {{
+    "127.0.0.1";
+    "::1";
+}}
+
+sub scorecast_purge_token {{
+    if (req.http.Purge-Token != "{purge_token}") {{
+        return (synth(403, "bad purge token"));
+    }}
+    unset req.http.Purge-Token;
+}}
+"""
+
+
+def varnish(
+    port: int, admin_port: int, origin_port: int, purge_token: str, run_dir: Path
+) -> ManagedProcess:
+    binary = shutil.which("varnishd") or (
+        "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
+    )
+    if binary is None:
+        raise ServiceError("varnishd not found: run scripts/install")
+    work = (run_dir / "varnish").resolve()  # varnishd -n must be absolute
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "scorecast-site.vcl").write_text(site_vcl(origin_port, purge_token))
+    argv = [
+        binary,
+        "-F",
+        "-n", str(work),
+        "-a", f"127.0.0.1:{port}",
+        "-T", f"127.0.0.1:{admin_port}",
+        "-f", str(VCL),
+        "-p", f"vcl_path={work}:{VCL.parent}:/usr/share/varnish/vcl",
+        "-p", "default_grace=0",
+        "-s", "malloc,256m",
+    ]  # fmt: skip
+    return ManagedProcess("varnish", argv, run_dir / "varnish.log", lambda: port_open(port))

@@ -1,0 +1,104 @@
+"""Settings: one pydantic-settings object per process, read from ``SCORECAST_*`` variables.
+
+Each entry point builds its settings object once and passes it down; nothing reads the
+environment anywhere else. Tests build them with keyword arguments.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCORECAST_", extra="ignore", frozen=True)
+
+
+class RedisSettings(_Settings):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = Field(default="scorecast", pattern=r"^[A-Za-z0-9_.-]+$")
+    redis_timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class KafkaSettings(_Settings):
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=1)
+    events_topic: str = "game-events"
+    dead_letter_topic: str = "game-events.dlq"
+    #: Short group timeouts make joins fast on the local broker; production may raise them.
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100)
+
+
+class CachePolicy(_Settings):
+    """How long browsers and the edge may keep what the origin serves (seconds)."""
+
+    browser_max_age: int = Field(default=1, ge=0)
+    browser_stale_while_revalidate: int = Field(default=5, ge=0)
+    #: The edge TTL is only a safety net: purges keep the edge fresh.
+    edge_ttl: int = Field(default=3600, ge=1)
+    edge_stale_while_revalidate: int = Field(default=30, ge=0)
+    stale_if_error: int = Field(default=86400, ge=0)
+    #: Answers that may change as soon as a game appears (404s) stay at the edge only briefly.
+    edge_missing_ttl: int = Field(default=5, ge=0)
+
+
+class OriginSettings(RedisSettings, CachePolicy):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class PublisherSettings(RedisSettings, KafkaSettings):
+    group_id: str = "scorecast-publisher"
+    #: How long an event waits for the events before it (a sequence gap) before it is applied.
+    reorder_hold_seconds: float = Field(default=2.0, ge=0)
+    #: Larger messages are dead-lettered unread.
+    max_event_bytes: int = Field(default=65536, ge=256)
+    batch_size: int = Field(default=500, ge=1)
+    #: How many announcements the change stream keeps (approximately).
+    changes_maxlen: int = Field(default=100_000, ge=100)
+
+
+class PurgerSettings(RedisSettings):
+    backend: str = Field(default="varnish", pattern=r"^(varnish)$")
+    group: str = "scorecast-purger"
+    consumer: str = "purger-1"
+    varnish_url: str = "http://127.0.0.1:6081"
+    purge_token: SecretStr
+    #: Keys announced within this window go out in one purge call.
+    window_seconds: float = Field(default=0.02, ge=0)
+    batch_size: int = Field(default=500, ge=1)
+    retry_initial_seconds: float = Field(default=0.1, gt=0)
+    retry_max_seconds: float = Field(default=5.0, gt=0)
+    http_timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("purge_token")
+    @classmethod
+    def _token_present(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if len(token) < 16 or not token.isascii() or not token.isprintable() or '"' in token:
+            raise ValueError("must be at least 16 printable ASCII characters without quotes")
+        return value
+
+
+class ReplaySettings(KafkaSettings):
+    pass
+
+
+class StackSettings(_Settings):
+    """``scorecast up``: which ports to use (0 picks a free one) and where to keep run files."""
+
+    redis_port: int = Field(default=0, ge=0, le=65535)
+    broker_port: int = Field(default=0, ge=0, le=65535)
+    origin_port: int = Field(default=0, ge=0, le=65535)
+    edge_port: int = Field(default=0, ge=0, le=65535)
+    #: Where logs and Varnish's work files go (default: a new temporary directory).
+    run_dir: str = ""
+    #: The recorded games (default: ``shared/data`` beside the checkout).
+    data_dir: str = ""
