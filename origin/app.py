@@ -46,6 +46,6 @@ def create_app(settings: OriginSettings) -> Starlette:
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

@@ -76,9 +76,7 @@ def _answer(request: Request, body: bytes, headers: dict[str, str]) -> Response:
 def _game_id(request: Request) -> str:
     game_id: str = request.path_params["game_id"]
     if not _GAME_ID.match(game_id):
-        raise ApiError(
-            400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'"
-        )
+        raise ApiError(400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'")
     return game_id
 
 

@@ -114,7 +114,7 @@ class Publisher:
                 logger.warning("kafka: %s", message.error())
                 continue
             self.stats.consumed += 1
-            position = (message.topic(), message.partition(), message.offset())
+            position = _position(message)
             self._offsets.consumed(position)
             try:
                 event = decode(message.value(), message.key(), self.settings.max_event_bytes)
@@ -246,6 +246,12 @@ class Publisher:
         return value
 
 
+def _position(message: Message) -> Position:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise RuntimeError("a consumed message without topic, partition or offset")
+    return topic, partition, offset
+
+
 def _applied(state: Game | None) -> int:
     return -1 if state is None else state.sequence
-

@@ -9,6 +9,7 @@ purge can never run before the new snapshot is readable at origin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -20,7 +21,7 @@ from redis.exceptions import ResponseError
 from purger.backends import PurgeBackend, PurgeError
 from scorecast.keys import RedisKeys
 from scorecast.settings import PurgerSettings
-from scorecast.store import Change, parse_change
+from scorecast.store import Change, parse_changes
 
 logger = logging.getLogger("scorecast.purger")
 
@@ -74,7 +75,7 @@ class Purger:
             count=self.settings.batch_size,
             block=_BLOCK_MS if block else None,
         )
-        changes = [parse_change(i, f) for _, entries in found for i, f in entries if f]
+        changes = parse_changes(found)
         if changes and start == ">" and self.settings.window_seconds > 0:
             # Keys announced within the window ride in the same purge call.
             await asyncio.sleep(self.settings.window_seconds)
@@ -84,7 +85,7 @@ class Purger:
                 {self.stream: ">"},
                 count=self.settings.batch_size,
             )
-            changes += [parse_change(i, f) for _, entries in more for i, f in entries if f]
+            changes += parse_changes(more)
         return changes
 
     async def _purge(self, changes: list[Change], stop: asyncio.Event) -> None:
@@ -117,10 +118,8 @@ class Purger:
                 self.stats.failures += 1
                 wait = exc.retry_after or delay * random.uniform(0.5, 1.5)
                 logger.warning("purge failed (%s); retrying in %.2f s", exc, wait)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
                 if stop.is_set():
                     return
                 delay = min(delay * 2, self.settings.retry_max_seconds)

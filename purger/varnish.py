@@ -20,7 +20,9 @@ class VarnishBackend:
 
     def __init__(self, settings: PurgerSettings) -> None:
         self._token = settings.purge_token
-        self._client = httpx.AsyncClient(base_url=settings.varnish_url, timeout=settings.http_timeout)
+        self._client = httpx.AsyncClient(
+            base_url=settings.varnish_url, timeout=settings.http_timeout
+        )
 
     async def purge(self, keys: Sequence[str]) -> None:
         headers = {

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def load_settings(kind: Callable[[], S]) -> S:
+def load_settings(kind: type[S]) -> S:
     """Build a settings object from the environment, or exit with a readable message."""
     try:
         return kind()
@@ -60,9 +60,7 @@ def _replay(args: argparse.Namespace) -> int:
     if feed.unrecognized:
         print(f"{feed.unrecognized} records not understood in {args.file}", file=sys.stderr)
     ensure_topics(settings)
-    result = replay(
-        feed, settings, args.speed, args.max_gap, ProgressBar(f"replay {feed.game_id}")
-    )
+    result = replay(feed, settings, args.speed, args.max_gap, ProgressBar(f"replay {feed.game_id}"))
     print(f"replayed {result.produced} events of game {result.game_id} in {result.seconds:.1f} s")
     return 0
 
@@ -113,10 +111,18 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="produce a recorded game to Kafka")
     replay.add_argument("file", help="a recorded game (JSON)")
-    replay.add_argument("--speed", type=_positive_or_zero, default=1.0,
-                        help="N× real pace; 0 sends as fast as possible (default 1)")
-    replay.add_argument("--max-gap", type=_positive_or_zero, default=30.0,
-                        help="longest wait between two events, in seconds (default 30)")
+    replay.add_argument(
+        "--speed",
+        type=_positive_or_zero,
+        default=1.0,
+        help="N× real pace; 0 sends as fast as possible (default 1)",
+    )
+    replay.add_argument(
+        "--max-gap",
+        type=_positive_or_zero,
+        default=30.0,
+        help="longest wait between two events, in seconds (default 30)",
+    )
     replay.add_argument("--format", help="the feed format (detected when omitted)")
     replay.set_defaults(handler=_replay)
 

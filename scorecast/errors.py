@@ -1,10 +1,10 @@
 """Errors of the shared domain package.
 
-    ScorecastError
-    ├── EventError            an event that cannot be applied (goes to the dead-letter topic)
-    │   └── UnknownGameError  an event for a game that was never scheduled
-    ├── FeedFormatError       a recorded or pushed feed that no adapter can read
-    └── ServiceError          a local service (Redis, broker, Varnish) that would not start
+ScorecastError
+├── EventError            an event that cannot be applied (goes to the dead-letter topic)
+│   └── UnknownGameError  an event for a game that was never scheduled
+├── FeedFormatError       a recorded or pushed feed that no adapter can read
+└── ServiceError          a local service (Redis, broker, Varnish) that would not start
 """
 
 

@@ -12,7 +12,13 @@ POINTS: dict[Sport, dict[str, int]] = {
     Sport.BASKETBALL: {"2pt": 2, "3pt": 3, "freethrow": 1},
     Sport.ICE_HOCKEY: {"goal": 1},
     Sport.SOCCER: {"goal": 1},
-    Sport.AMERICAN_FOOTBALL: {"touchdown": 6, "pat": 1, "two_point": 2, "field_goal": 3, "safety": 2},
+    Sport.AMERICAN_FOOTBALL: {
+        "touchdown": 6,
+        "pat": 1,
+        "two_point": 2,
+        "field_goal": 3,
+        "safety": 2,
+    },
 }
 
 

@@ -27,7 +27,9 @@ class ReplayResult:
     seconds: float
 
 
-def timeline(events: list[GameEvent], speed: float, max_gap: float) -> Iterator[tuple[float, GameEvent]]:
+def timeline(
+    events: list[GameEvent], speed: float, max_gap: float
+) -> Iterator[tuple[float, GameEvent]]:
     """Yield (seconds after start, event). ``speed`` 0 means no waiting at all."""
     elapsed = 0.0
     previous: datetime | None = None

@@ -9,6 +9,7 @@ one script), then the scoreboard row, then the announcement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -78,11 +79,11 @@ class SnapshotStore:
         version, body = found
         if version is None or body is None:
             return None
-        return Snapshot(int(version), body)
+        return Snapshot(int(version), cast(bytes, body))
 
     async def version(self, game_id: str, version: int) -> bytes | None:
-        body: bytes | None = await self.redis.get(self.keys.version(game_id, version))
-        return body
+        body = await self.redis.get(self.keys.version(game_id, version))
+        return cast(bytes | None, body)
 
     async def scoreboard(self) -> Snapshot:
         """The scoreboard as one JSON document; its version changes whenever a row does."""
@@ -153,10 +154,19 @@ def scoreboard_row(game: Game) -> bytes:
     ).encode()
 
 
-def parse_change(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Change:
-    return Change(
-        id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-        game_id=fields[b"game_id"].decode(),
-        version=int(fields[b"version"]),
-        keys=fields[b"keys"].decode().split(),
-    )
+def parse_changes(found: Any) -> list[Change]:
+    """The changes in an XREAD/XREADGROUP answer (``[[stream, [(id, fields), …]], …]``)."""
+    changes = []
+    for _stream, entries in found or []:
+        for entry_id, fields in entries:
+            if not fields:  # an entry trimmed away while it was pending
+                continue
+            changes.append(
+                Change(
+                    id=entry_id.decode(),
+                    game_id=fields[b"game_id"].decode(),
+                    version=int(fields[b"version"]),
+                    keys=fields[b"keys"].decode().split(),
+                )
+            )
+    return changes

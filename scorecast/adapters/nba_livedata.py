@@ -108,9 +108,9 @@ def _teams(actions: list[dict[str, Any]]) -> tuple[Team, Team]:
         if isinstance(team_id, int) and isinstance(code, str):
             seen.setdefault(team_id, code)
         score_home = action.get("scoreHome")
-        if home_id is None and isinstance(score_home, str) and score_home != previous_home:
-            if isinstance(team_id, int):
-                home_id = team_id
+        moved = isinstance(score_home, str) and score_home != previous_home
+        if home_id is None and moved and isinstance(team_id, int):
+            home_id = team_id
         if isinstance(score_home, str):
             previous_home = score_home
     if len(seen) != 2 or home_id is None:

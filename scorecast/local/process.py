@@ -56,6 +56,8 @@ class ManagedProcess:
         return self.process.pid
 
     def start(self) -> None:
+        if self.alive():
+            raise ServiceError(f"{self.name} is already running")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(

@@ -148,8 +148,10 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
     game_file = file or data_dir / SAMPLE_GAME
     feed = load(game_file)
     with contextlib.ExitStack() as stack:
-        run_dir = Path(settings.run_dir) if settings.run_dir else Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="scorecast-"))
+        run_dir = (
+            Path(settings.run_dir)
+            if settings.run_dir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scorecast-")))
         )
         stack.enter_context(_terminate_as_interrupt())
         local = LocalStack(

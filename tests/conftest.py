@@ -1,0 +1,129 @@
+"""Fixtures that start the real services on free ports and stop them afterwards."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+
+from origin.app import create_app
+from scorecast.kafka import ensure_topics
+from scorecast.keys import RedisKeys
+from scorecast.local.process import free_port
+from scorecast.local.redis import redis_server, redis_url
+from scorecast.local.services import start_broker
+from scorecast.local.stack import KAFKA_FAST, default_data_dir
+from scorecast.settings import KafkaSettings, OriginSettings
+from scorecast.store import SnapshotStore
+
+NBA_LIVEDATA = "basketball/nba-cdn-livedata_0022000001.json"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The recorded games; they may not be copied into the project, so they live beside it."""
+    path = Path(os.environ.get("SCORECAST_DATA_DIR") or default_data_dir())
+    if not path.is_dir():
+        pytest.skip(f"recorded games not found at {path} (set SCORECAST_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nba_file(data_dir: Path) -> Path:
+    return data_dir / NBA_LIVEDATA
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_service(run_dir: Path) -> Iterator[str]:
+    port = free_port()
+    with redis_server(port, run_dir):
+        yield redis_url(port)
+
+
+@pytest.fixture(scope="session")
+def broker_service(run_dir: Path) -> Iterator[str]:
+    process, port = start_broker(run_dir)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A Redis key prefix of its own for each test, instead of flushing a shared server."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis(redis_service: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_service, socket_timeout=5)
+    async with client:
+        yield client
+
+
+@pytest.fixture
+def store(redis: Redis, prefix: str) -> SnapshotStore:
+    return SnapshotStore(redis, RedisKeys(prefix))
+
+
+@pytest.fixture
+def kafka(broker_service: str) -> KafkaSettings:
+    """Topics of their own for each test; the broker is shared."""
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    settings = KafkaSettings(
+        kafka_bootstrap=broker_service,
+        events_topic=name,
+        dead_letter_topic=f"{name}.dlq",
+        **KAFKA_FAST,
+    )
+    ensure_topics(settings, partitions=3)
+    return settings
+
+
+class ThreadedServer:
+    """uvicorn in a thread of this process, on a free port."""
+
+    def __init__(self, settings: OriginSettings) -> None:
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{settings.port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("origin did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def origin_settings(redis_service: str, prefix: str) -> OriginSettings:
+    return OriginSettings(redis_url=redis_service, redis_prefix=prefix, port=free_port())
+
+
+@pytest.fixture
+def origin(origin_settings: OriginSettings) -> Iterator[str]:
+    with ThreadedServer(origin_settings) as server:
+        yield server.url

@@ -1,0 +1,57 @@
+"""Small canonical events for tests that don't need a whole recorded game."""
+
+from __future__ import annotations
+
+from scorecast.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
+
+HOME = Team(team_id="h", code="HOM", name="Home")
+AWAY = Team(team_id="a", code="AWY", name="Away")
+
+
+def scheduled(game_id: str = "g1") -> GameEvent:
+    return GameEvent(
+        event_id=f"{game_id}:scheduled",
+        game_id=game_id,
+        sequence=0,
+        event_type=EventType.GAME_SCHEDULED,
+        game=GameInfo(sport=Sport.BASKETBALL, league="TEST", home=HOME, away=AWAY),
+    )
+
+
+def event(
+    sequence: int,
+    event_type: EventType = EventType.OTHER,
+    game_id: str = "g1",
+    team_id: str | None = None,
+    kind: str | None = None,
+    period: int = 1,
+) -> GameEvent:
+    return GameEvent(
+        event_id=f"{game_id}:{sequence}",
+        game_id=game_id,
+        sequence=sequence,
+        event_type=event_type,
+        team_id=team_id,
+        scoring=Scoring(kind=kind) if kind else None,
+        period=period,
+        clock_seconds=600.0 - sequence,
+        description=f"event {sequence}",
+    )
+
+
+def basket(sequence: int, team_id: str, kind: str = "2pt", game_id: str = "g1") -> GameEvent:
+    return event(sequence, EventType.SCORE, game_id, team_id, kind)
+
+
+def short_game(game_id: str = "g1") -> list[GameEvent]:
+    """Home 5, away 3, final."""
+    return [
+        scheduled(game_id),
+        event(1, EventType.PERIOD_START, game_id),
+        basket(2, "h", "3pt", game_id),
+        basket(3, "a", "2pt", game_id),
+        basket(4, "h", "2pt", game_id),
+        basket(5, "a", "freethrow", game_id),
+        event(6, EventType.MISS, game_id, "h"),
+        event(7, EventType.GAME_END, game_id),
+    ]

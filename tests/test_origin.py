@@ -1,0 +1,161 @@
+"""The origin over real HTTP (uvicorn) against a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from scorecast.local.process import free_port
+from scorecast.models import Game
+from scorecast.reducer import fold
+from scorecast.settings import OriginSettings
+from scorecast.store import SnapshotStore
+from tests.conftest import ThreadedServer
+from tests.factories import short_game
+
+CACHING = ("Cache-Control", "Surrogate-Control", "CDN-Cache-Control", "Surrogate-Key", "ETag")
+
+
+async def _publish(store: SnapshotStore, game_id: str, upto: int, version: int) -> Game:
+    game = fold(short_game(game_id)[:upto])
+    assert game is not None
+    game = game.model_copy(update={"version": version})
+    await store.publish(game, changes_maxlen=1000)
+    return game
+
+
+@pytest.fixture
+async def client(origin: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=origin, timeout=5) as http:
+        yield http
+
+
+async def test_latest_snapshot_with_caching_headers(
+    store: SnapshotStore, client: httpx.AsyncClient
+) -> None:
+    await _publish(store, "g1", 3, 1)
+    latest = await _publish(store, "g1", 5, 2)
+    response = await client.get("/v1/games/g1")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert Game.model_validate_json(response.content) == latest
+    assert response.headers["ETag"] == '"v2"'
+    assert response.headers["Surrogate-Key"] == "game-g1"
+    assert "stale-while-revalidate" in response.headers["Cache-Control"]
+    assert "stale-if-error" in response.headers["Cache-Control"]
+    assert response.headers["Surrogate-Control"].startswith("max-age=3600")
+
+
+async def test_if_none_match_gives_304_with_the_same_caching_headers(
+    store: SnapshotStore, client: httpx.AsyncClient
+) -> None:
+    await _publish(store, "g1", 3, 1)
+    full = await client.get("/v1/games/g1")
+    unchanged = await client.get("/v1/games/g1", headers={"If-None-Match": '"v1"'})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    for name in CACHING:
+        assert unchanged.headers[name] == full.headers[name]
+    await _publish(store, "g1", 5, 2)
+    changed = await client.get("/v1/games/g1", headers={"If-None-Match": '"v1"'})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] == '"v2"'
+
+
+async def test_versions_are_immutable_and_bounded(
+    store: SnapshotStore, client: httpx.AsyncClient
+) -> None:
+    first = await _publish(store, "g1", 3, 1)
+    await _publish(store, "g1", 5, 2)
+    response = await client.get("/v1/games/g1/versions/1")
+    assert response.status_code == 200
+    assert Game.model_validate_json(response.content) == first
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response.headers["ETag"] == '"v1"'
+    ahead = await client.get("/v1/games/g1/versions/3")
+    assert ahead.status_code == 404
+    assert ahead.json()["error"]["code"] == "version_not_found"
+    assert ahead.headers["Surrogate-Key"] == "game-g1"
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "abc", "1.5", "01", "9" * 13, "%00"])
+async def test_bad_versions_are_400(
+    store: SnapshotStore, client: httpx.AsyncClient, version: str
+) -> None:
+    await _publish(store, "g1", 3, 1)
+    response = await client.get(f"/v1/games/g1/versions/{version}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_version"
+
+
+@pytest.mark.parametrize(
+    "game_id", ["a%20b", "x" * 65, "-lead", "%2e%2e", "g1%00", "%F0%9F%8F%80", "a;b", "a%2Fb"]
+)
+async def test_hostile_game_ids_are_400(client: httpx.AsyncClient, game_id: str) -> None:
+    response = await client.get(f"/v1/games/{game_id}")
+    assert response.status_code in (400, 404)
+    body = response.json()["error"]
+    assert body["code"] in ("bad_game_id", "not_found")
+
+
+async def test_unknown_game_is_a_short_lived_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/games/nope")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"status": 404, "code": "unknown_game", "message": "no game nope"}
+    }
+    # Purged as soon as the game appears, and cached only briefly in any case.
+    assert response.headers["Surrogate-Key"] == "game-nope"
+    assert response.headers["Surrogate-Control"] == "max-age=5"
+
+
+async def test_scoreboard_lists_every_game_with_its_own_key(
+    store: SnapshotStore, client: httpx.AsyncClient
+) -> None:
+    await _publish(store, "g2", 3, 1)
+    await _publish(store, "g1", 8, 1)
+    response = await client.get("/v1/scoreboard")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["version"] == 2
+    assert [(g["game_id"], g["status"]) for g in body["games"]] == [
+        ("g1", "FINAL"),
+        ("g2", "LIVE"),
+    ]
+    assert response.headers["Surrogate-Key"] == "scoreboard"
+    assert response.headers["ETag"] == '"v2"'
+
+
+async def test_errors_are_json_not_500(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/nowhere")).json()["error"]["code"] == "not_found"
+    posted = await client.post("/v1/games/g1")
+    assert posted.status_code == 405
+    assert posted.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    await client.get("/v1/games/nope")
+    metrics = (await client.get("/metrics")).text
+    assert 'scorecast_origin_requests_total{route="/v1/games/{game_id}",status="404"} 1.0' in (
+        metrics
+    )
+
+
+async def test_redis_down_is_503_json(prefix: str) -> None:
+    settings = OriginSettings(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        redis_prefix=prefix,
+        port=free_port(),
+        redis_timeout=0.5,
+    )
+    with ThreadedServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            response = await http.get("/v1/games/g1")
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "unavailable"
+            assert (await http.get("/readyz")).status_code == 503
+            assert (await http.get("/healthz")).status_code == 200

@@ -1,0 +1,194 @@
+"""The publisher against a real broker and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+from redis.asyncio import Redis
+
+from publisher.service import Publisher
+from scorecast.adapters import load
+from scorecast.kafka import consumer_config, producer_config
+from scorecast.models import Game, GameEvent, GameStatus
+from scorecast.reducer import fold
+from scorecast.settings import KafkaSettings, PublisherSettings
+from scorecast.store import SnapshotStore
+from tests.factories import basket, scheduled, short_game
+
+
+def _settings(
+    kafka: KafkaSettings, redis_url: str, prefix: str, **extra: object
+) -> PublisherSettings:
+    return PublisherSettings(
+        **kafka.model_dump(),
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _produce(kafka: KafkaSettings, messages: list[tuple[bytes, bytes | None]]) -> None:
+    producer = Producer(producer_config(kafka))
+    for key, value in messages:
+        producer.produce(kafka.events_topic, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def _encode(event: GameEvent) -> tuple[bytes, bytes]:
+    return event.game_id.encode(), event.model_dump_json().encode()
+
+
+async def _run_until(publisher: Publisher, done: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 30
+    while not await _check(done):
+        assert time.monotonic() < deadline, f"timed out; stats {publisher.stats}"
+        await publisher.step()
+
+
+async def _check(done: Callable[[], object]) -> bool:
+    result = done()
+    if asyncio.iscoroutine(result):
+        result = await result
+    return bool(result)
+
+
+def _dead_letters(kafka: KafkaSettings, expected: int) -> list[tuple[bytes, str]]:
+    consumer = Consumer(consumer_config(kafka, f"dlq-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([kafka.dead_letter_topic])
+    found: list[tuple[bytes, str]] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(50, 0.5):
+                if message.error() is None:
+                    headers = dict(message.headers() or [])
+                    reason = headers["scorecast-error"]
+                    assert isinstance(reason, bytes)
+                    found.append((message.value() or b"", reason.decode()))
+    finally:
+        consumer.close()
+    return found
+
+
+def _comparable(game: Game | None) -> dict[str, object]:
+    assert game is not None
+    return game.model_dump(exclude={"version", "ingested_at"})
+
+
+async def test_malformed_events_are_dead_lettered_and_valid_ones_all_apply(
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+) -> None:
+    game = short_game("g1")
+    oversized = basket(9, "h").model_copy(update={"description": "x" * 500})
+    bad: list[tuple[bytes, bytes | None]] = [
+        (b"g1", b"{not json"),
+        (b"g1", json.dumps({"event_id": "e", "game_id": "g1", "sequence": "two"}).encode()),
+        (b"g1", json.dumps({"game_id": "g1", "sequence": 3, "event_type": "SCORE"}).encode()),
+        (b"g1", json.dumps({**json.loads(_encode(game[2])[1]), "event_type": "DUNK"}).encode()),
+        (b"g1", None),
+        (b"g1", oversized.model_dump_json().encode() + b" " * 2000),
+        (b"other", _encode(game[3])[1]),
+        _encode(basket(1, "h", game_id="never-scheduled")),
+    ]
+    messages = [_encode(e) for e in game[:3]] + bad + [_encode(e) for e in game[3:]]
+    _produce(kafka, messages)
+    settings = _settings(
+        kafka, redis_service, prefix, max_event_bytes=1024, reorder_hold_seconds=0.3
+    )
+    async with Publisher(settings, redis) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.dead_lettered >= len(bad))
+        await _run_until(publisher, lambda: store.load_game("g1"))
+    final = await store.load_game("g1")
+    assert _comparable(final) == _comparable(fold(game))
+    assert publisher.stats.applied == len(game)
+    reasons = sorted(reason for _, reason in _dead_letters(kafka, len(bad)))
+    assert len(reasons) == len(bad)
+    expected = [
+        "empty message",
+        "game 'never-scheduled' has no GAME_SCHEDULED event before it",
+        "invalid event: event_id: Field required",
+        "invalid event: event_type: Input should be 'GAME_SCHEDULED'",
+        "invalid event: message: Invalid JSON",
+        "invalid event: sequence: Input should be a valid integer",
+        "message key b'other' does not match game_id 'g1'",
+        "oversized: 2771 bytes, limit 1024",
+    ]
+    for want, reason in zip(expected, reasons, strict=True):
+        assert reason.startswith(want), (want, reason)
+
+
+async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
+    kafka: KafkaSettings,
+    redis_service: str,
+    redis: Redis,
+    prefix: str,
+    store: SnapshotStore,
+    nba_file: Path,
+) -> None:
+    events = load(nba_file).events
+    rng = random.Random(2024)
+    # Shuffle within windows of 8 events and send 10% again, like a feed reconnect would.
+    noisy: list[GameEvent] = []
+    for start in range(0, len(events), 8):
+        window = events[start : start + 8]
+        noisy += rng.sample(window, len(window))
+    for event in rng.sample(events, len(events) // 10):
+        noisy.insert(rng.randrange(len(noisy) + 1), event)
+    _produce(kafka, [_encode(e) for e in noisy])
+    settings = _settings(kafka, redis_service, prefix, reorder_hold_seconds=5.0)
+    async with Publisher(settings, redis) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.consumed >= len(noisy))
+        await _run_until(publisher, lambda: publisher.stats.applied >= len(events))
+    final = await store.load_game(events[0].game_id)
+    assert _comparable(final) == _comparable(fold(events))
+    assert final is not None
+    assert final.status is GameStatus.FINAL
+    assert (final.home.score, final.away.score) == (125, 99)
+    assert publisher.stats.gaps == 0
+    assert publisher.stats.duplicates >= len(events) // 10
+
+
+async def test_held_events_are_read_again_after_a_restart(
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+) -> None:
+    game = short_game("g1")
+    _produce(kafka, [_encode(game[0]), _encode(game[1]), _encode(game[3])])  # 2 is missing
+    settings = _settings(kafka, redis_service, prefix, reorder_hold_seconds=600)
+
+    async def sequence() -> int:
+        state = await store.load_game("g1")
+        return -1 if state is None else state.sequence
+
+    async with Publisher(settings, redis) as first:
+        await _run_until(first, lambda: first.stats.consumed >= 3)
+        await _run_until(first, lambda: first.stats.versions >= 1)
+    assert await sequence() == 1  # 3 is held, waiting for 2
+    _produce(kafka, [_encode(game[2])])
+    async with Publisher(settings, redis) as second:
+        await _run_until(second, lambda: second.stats.consumed >= 2)
+        await _run_until(second, lambda: second.stats.applied >= 2)
+    assert await sequence() == 3
+    assert second.stats.consumed == 2  # 0 and 1 were committed: only 3 and 2 came again
+
+
+async def test_a_new_version_is_written_only_when_state_changes(
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+) -> None:
+    _produce(kafka, [_encode(scheduled("g1"))])
+    settings = _settings(kafka, redis_service, prefix)
+    async with Publisher(settings, redis) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.versions >= 1)
+        _produce(kafka, [_encode(scheduled("g1"))] * 3)
+        await _run_until(publisher, lambda: publisher.stats.duplicates >= 3)
+    latest = await store.latest("g1")
+    assert latest is not None
+    assert latest.version == 1
+    assert await store.version("g1", 2) is None

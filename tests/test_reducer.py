@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from scorecast.errors import UnknownGameError
+from scorecast.models import EventType, GameStatus, Scoring
+from scorecast.reducer import apply, fold
+from tests.factories import basket, event, scheduled, short_game
+
+
+def test_scheduled_event_creates_the_game() -> None:
+    game = apply(None, scheduled())
+    assert game.status is GameStatus.SCHEDULED
+    assert (game.home.code, game.away.code) == ("HOM", "AWY")
+    assert (game.home.score, game.away.score, game.sequence) == (0, 0, 0)
+
+
+def test_event_for_unscheduled_game_is_refused() -> None:
+    with pytest.raises(UnknownGameError, match="no GAME_SCHEDULED"):
+        apply(None, basket(1, "h"))
+
+
+def test_short_game_folds_to_the_final_score() -> None:
+    game = fold(short_game())
+    assert game is not None
+    assert (game.home.score, game.away.score) == (5, 3)
+    assert game.status is GameStatus.FINAL
+    assert game.last_event is not None
+    assert game.last_event.event_type is EventType.GAME_END
+    assert game.sequence == 7
+
+
+def test_first_play_makes_the_game_live_and_sets_clock_and_period() -> None:
+    game = fold([scheduled(), event(1, EventType.PERIOD_START, period=2)])
+    assert game is not None
+    assert game.status is GameStatus.LIVE
+    assert (game.period, game.clock_seconds) == (2, 599.0)
+
+
+def test_applying_an_event_twice_changes_nothing() -> None:
+    game = fold(short_game()[:4])
+    assert game is not None
+    again = apply(game, short_game()[3])
+    assert again is game
+
+
+def test_event_at_or_below_the_applied_sequence_is_ignored() -> None:
+    game = fold(short_game()[:5])
+    assert game is not None
+    assert apply(game, basket(2, "a", "3pt")) is game
+    assert apply(game, basket(4, "a", "3pt")) is game
+
+
+def test_league_points_override_the_sport_rule() -> None:
+    game = fold([scheduled()])
+    worth_two = basket(1, "a", "freethrow").model_copy(
+        update={"scoring": Scoring(kind="freethrow", points=2)}
+    )
+    game = apply(game, worth_two)
+    assert game.away.score == 2
+
+
+def test_nothing_reopens_a_final_game() -> None:
+    game = fold(short_game())
+    assert game is not None
+    late = apply(game, basket(8, "a", "3pt"))
+    assert late.status is GameStatus.FINAL
+    assert (late.home.score, late.away.score) == (5, 3)
+    assert late.sequence == 8
+
+
+def test_score_for_unknown_team_is_not_credited() -> None:
+    game = apply(fold([scheduled()]), basket(1, "someone-else"))
+    assert (game.home.score, game.away.score) == (0, 0)
+    assert game.sequence == 1
+
+
+def test_sorted_fold_of_duplicated_shuffled_events_matches_clean_fold() -> None:
+    clean = fold(short_game())
+    rng = random.Random(7)
+    noisy = short_game() + rng.sample(short_game(), 4)
+    rng.shuffle(noisy)
+    assert fold(sorted(noisy, key=lambda e: e.sequence)) == clean
