@@ -103,9 +103,7 @@ class Publisher:
     async def step(self) -> int:
         """Poll once, fold and publish what is ready, commit. Returns messages consumed."""
         consumer = self._require(self._consumer)
-        messages: list[Message] = await asyncio.to_thread(
-            consumer.consume, self.settings.batch_size, _POLL_SECONDS
-        )
+        messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
         touched: set[str] = set()
         dead: list[DeadLetter] = []
@@ -135,6 +133,14 @@ class Publisher:
         if messages or dead:
             await asyncio.to_thread(self._commit, consumer)
         return len(messages)
+
+    def _poll(self, consumer: Consumer) -> list[Message]:
+        # Wait for the first message only, then take what is already there: consume() alone
+        # would wait for a full batch or its timeout, adding that wait to every score change.
+        first = consumer.poll(_POLL_SECONDS)
+        if first is None:
+            return []
+        return [first, *consumer.consume(self.settings.batch_size - 1, 0)]
 
     # -- folding ------------------------------------------------------------------------------
 

@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SCORECAST_", extra="ignore", frozen=True)
+    # Values never appear in validation errors: some are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="SCORECAST_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
 
 class RedisSettings(_Settings):

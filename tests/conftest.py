@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,8 @@ from scorecast.keys import RedisKeys
 from scorecast.local.process import free_port
 from scorecast.local.redis import redis_server, redis_url
 from scorecast.local.services import start_broker
-from scorecast.local.stack import KAFKA_FAST, default_data_dir
+from scorecast.local.stack import FAST_HEARTBEAT_MS, FAST_SESSION_TIMEOUT_MS, default_data_dir
+from scorecast.local.varnish import varnish
 from scorecast.settings import KafkaSettings, OriginSettings
 from scorecast.store import SnapshotStore
 
@@ -87,7 +90,8 @@ def kafka(broker_service: str) -> KafkaSettings:
         kafka_bootstrap=broker_service,
         events_topic=name,
         dead_letter_topic=f"{name}.dlq",
-        **KAFKA_FAST,
+        kafka_session_timeout_ms=FAST_SESSION_TIMEOUT_MS,
+        kafka_heartbeat_interval_ms=FAST_HEARTBEAT_MS,
     )
     ensure_topics(settings, partitions=3)
     return settings
@@ -127,3 +131,19 @@ def origin_settings(redis_service: str, prefix: str) -> OriginSettings:
 def origin(origin_settings: OriginSettings) -> Iterator[str]:
     with ThreadedServer(origin_settings) as server:
         yield server.url
+
+
+@dataclass(frozen=True)
+class Edge:
+    url: str
+    purge_token: str
+
+
+@pytest.fixture
+def edge(origin: str, tmp_path: Path) -> Iterator[Edge]:
+    """Varnish running our VCL in front of the origin fixture."""
+    token = secrets.token_urlsafe(24)
+    port = free_port()
+    origin_port = int(origin.rsplit(":", 1)[1])
+    with varnish(port, free_port(), origin_port, token, tmp_path):
+        yield Edge(f"http://127.0.0.1:{port}", token)

@@ -30,7 +30,7 @@ sub vcl_recv {
             return (synth(403, "purge not allowed from this address"));
         }
         call scorecast_purge_token;
-        if (!req.http.xkey-softpurge) {
+        if (req.http.xkey-softpurge !~ "[^ ]") {
             return (synth(400, "PURGE needs an xkey-softpurge header"));
         }
         set req.http.X-Purged = xkey.softpurge(req.http.xkey-softpurge);

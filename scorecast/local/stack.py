@@ -28,7 +28,8 @@ from scorecast.settings import ReplaySettings, StackSettings
 SAMPLE_GAME = "basketball/nba-cdn-livedata_0022000001.json"
 
 #: Short group timeouts: joins on the local broker take about half the session timeout.
-KAFKA_FAST = {"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 500}
+FAST_SESSION_TIMEOUT_MS = 2000
+FAST_HEARTBEAT_MS = 500
 
 
 @dataclass
@@ -60,7 +61,11 @@ class LocalStack:
         return f"http://127.0.0.1:{self.edge_port}"
 
     def kafka_settings(self) -> dict[str, object]:
-        return {"kafka_bootstrap": self.bootstrap, **KAFKA_FAST}
+        return {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_session_timeout_ms": FAST_SESSION_TIMEOUT_MS,
+            "kafka_heartbeat_interval_ms": FAST_HEARTBEAT_MS,
+        }
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,9 @@ def varnish(
     argv = [
         binary,
         "-F",
+        # No privilege separation: a private instance reads files only its user can (and a
+        # non-root user cannot switch users anyway).
+        "-j", "none",
         "-n", str(work),
         "-a", f"127.0.0.1:{port}",
         "-T", f"127.0.0.1:{admin_port}",

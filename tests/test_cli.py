@@ -1,0 +1,64 @@
+"""The ``scorecast`` command: bad input and bad settings end with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "scorecast", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "message"),
+    [
+        ("purger", {}, "SCORECAST_PURGE_TOKEN: Field required"),
+        ("purger", {"SCORECAST_PURGE_TOKEN": "tiny-secret"}, "SCORECAST_PURGE_TOKEN: Value error"),
+        ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_PORT: Input should be less than"),
+        ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
+        ("publisher", {"SCORECAST_MAX_EVENT_BYTES": "ten"}, "SCORECAST_MAX_EVENT_BYTES"),
+    ],
+)
+def test_bad_settings_stop_a_service_at_startup(
+    command: str, env: dict[str, str], message: str
+) -> None:
+    result = _run(command, **env)
+    assert result.returncode == 2
+    assert "invalid settings" in result.stderr
+    assert message in result.stderr
+    for value in env.values():
+        assert value not in result.stderr  # values (maybe secrets) are never echoed
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = _run("replay", str(tmp_path / "nope.json"))
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_of_an_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    path.write_text('{"events": []}')
+    result = _run("replay", str(path))
+    assert result.returncode == 1
+    assert "unknown feed format" in result.stderr
+
+
+def test_replay_rejects_a_negative_speed() -> None:
+    result = _run("replay", "x.json", "--speed", "-2")
+    assert result.returncode == 2
+    assert "must be 0 or more" in result.stderr

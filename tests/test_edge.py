@@ -1,0 +1,165 @@
+"""Our VCL on a real Varnish in front of a real origin and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from scorecast.models import Game
+from scorecast.reducer import fold
+from scorecast.store import SnapshotStore
+from tests.conftest import Edge
+from tests.factories import short_game
+
+
+async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str = "g1") -> None:
+    game = fold(short_game(game_id)[:upto])
+    assert game is not None
+    await store.publish(game.model_copy(update={"version": version}), changes_maxlen=1000)
+
+
+async def _origin_requests(origin: str, route: str) -> int:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{origin}/metrics")).text
+    pattern = (
+        rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="(\d+)"\}} (\S+)'
+    )
+    return sum(int(float(count)) for _, count in re.findall(pattern, text))
+
+
+@pytest.fixture
+async def fan(edge: Edge) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=edge.url, timeout=5) as http:
+        yield http
+
+
+async def _purge(edge: Edge, keys: str, token: str | None = None) -> httpx.Response:
+    headers = {"xkey-softpurge": keys, "Purge-Token": token or edge.purge_token}
+    async with httpx.AsyncClient() as http:
+        return await http.request("PURGE", f"{edge.url}/", headers=headers)
+
+
+async def _wait_for_version(fan: httpx.AsyncClient, version: int, limit: float = 5.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        response = await fan.get("/v1/games/g1")
+        if response.headers.get("ETag") == f'"v{version}"':
+            return time.monotonic() - started
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"edge never served v{version}")
+
+
+async def test_edge_caches_and_strips_surrogate_headers(
+    store: SnapshotStore, fan: httpx.AsyncClient
+) -> None:
+    await _publish(store, 3, 1)
+    first = await fan.get("/v1/games/g1")
+    second = await fan.get("/v1/games/g1")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert second.content == first.content
+    assert second.headers["ETag"] == '"v1"'
+    assert "stale-while-revalidate" in second.headers["Cache-Control"]
+    for hidden in ("Surrogate-Control", "Surrogate-Key", "CDN-Cache-Control", "xkey", "Age"):
+        assert hidden not in second.headers
+
+
+async def test_conditional_get_through_the_edge_is_304(
+    store: SnapshotStore, fan: httpx.AsyncClient
+) -> None:
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")
+    response = await fan.get("/v1/games/g1", headers={"If-None-Match": '"v1"'})
+    assert response.status_code == 304
+    assert response.headers["ETag"] == '"v1"'
+    assert response.content == b""
+
+
+async def test_soft_purge_by_key_brings_the_new_version(
+    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+) -> None:
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")
+    await _publish(store, 5, 2)
+    assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v1"'  # long edge TTL
+    purged = await _purge(edge, "game-g1 scoreboard")
+    assert purged.status_code == 200
+    assert purged.json() == {"purged": 1}
+    assert await _wait_for_version(fan, 2) < 5.0
+
+
+async def test_a_purge_for_another_game_leaves_this_one_cached(
+    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+) -> None:
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")
+    await _publish(store, 5, 2)
+    assert (await _purge(edge, "game-g2")).json() == {"purged": 0}
+    response = await fan.get("/v1/games/g1")
+    assert (response.headers["ETag"], response.headers["X-Cache"]) == ('"v1"', "HIT")
+
+
+async def test_a_cached_404_is_purged_when_the_game_appears(
+    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+) -> None:
+    assert (await fan.get("/v1/games/g1")).status_code == 404
+    assert (await fan.get("/v1/games/g1")).headers["X-Cache"] == "HIT"
+    await _publish(store, 3, 1)
+    await _purge(edge, "game-g1")
+    assert await _wait_for_version(fan, 1) < 5.0
+
+
+@pytest.mark.parametrize(
+    ("token", "keys", "status"),
+    [("wrong-token-wrong-token", "game-g1", 403), (None, "", 400)],
+)
+async def test_purges_need_the_token_and_keys(
+    edge: Edge, token: str | None, keys: str, status: int
+) -> None:
+    response = await _purge(edge, keys, token)
+    assert response.status_code == status
+    assert response.json()["error"]["status"] == status
+
+
+async def test_only_reads_are_public(fan: httpx.AsyncClient) -> None:
+    for method in ("POST", "PUT", "DELETE", "BAN"):
+        response = await fan.request(method, "/v1/games/g1")
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert (await fan.get("/metrics")).status_code == 404
+    preflight = await fan.options("/v1/games/g1")
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_concurrent_misses_collapse_into_one_origin_request(
+    store: SnapshotStore, fan: httpx.AsyncClient, origin: str
+) -> None:
+    await _publish(store, 3, 1)
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(base_url=str(fan.base_url), limits=limits, timeout=10) as many:
+        answers = await asyncio.gather(*[many.get("/v1/games/g1") for _ in range(200)])
+    assert {a.status_code for a in answers} == {200}
+    assert {a.headers["ETag"] for a in answers} == {'"v1"'}
+    assert await _origin_requests(origin, "/v1/games/{game_id}") == 1
+
+
+async def test_stale_copy_is_served_while_the_origin_fails(
+    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge, redis_service: str
+) -> None:
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")
+    # Break the origin's store: every origin answer is now a 503.
+    await store.redis.delete(store.keys.latest("g1"))
+    await store.redis.set(store.keys.latest("g1"), "not a hash")
+    await _purge(edge, "game-g1")
+    for _ in range(20):
+        response = await fan.get("/v1/games/g1")
+        assert response.status_code == 200
+        assert Game.model_validate_json(response.content).version == 1
+        await asyncio.sleep(0.05)

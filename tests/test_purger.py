@@ -1,0 +1,119 @@
+"""The purger against a real Varnish: purge after announce, nothing lost on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from purger.service import Purger
+from purger.varnish import VarnishBackend
+from scorecast.reducer import fold
+from scorecast.settings import PurgerSettings
+from scorecast.store import SnapshotStore
+from tests.conftest import Edge
+from tests.factories import short_game
+
+
+async def _publish(store: SnapshotStore, upto: int, version: int) -> None:
+    game = fold(short_game("g1")[:upto])
+    assert game is not None
+    await store.publish(game.model_copy(update={"version": version}), changes_maxlen=1000)
+
+
+@contextlib.asynccontextmanager
+async def _running(purger: Purger) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(purger.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await purger.backend.aclose()
+
+
+def _purger(redis: Redis, redis_url: str, prefix: str, edge: Edge, token: str) -> Purger:
+    settings = PurgerSettings(
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        varnish_url=edge.url,
+        purge_token=token,
+        retry_initial_seconds=0.05,
+        retry_max_seconds=0.2,
+    )
+    return Purger(settings, redis, VarnishBackend(settings))
+
+
+async def _eventually(check: Callable[[], object], limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def _etag(edge: Edge) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{edge.url}/v1/games/g1")
+    return str(response.headers.get("ETag", ""))
+
+
+async def test_each_announced_change_is_purged(
+    redis: Redis, redis_service: str, prefix: str, store: SnapshotStore, edge: Edge
+) -> None:
+    await _publish(store, 3, 1)
+    purger = _purger(redis, redis_service, prefix, edge, edge.purge_token)
+    async with _running(purger):
+        await _eventually(lambda: purger.stats.changes >= 1)
+        assert await _etag(edge) == '"v1"'
+        await _publish(store, 5, 2)
+        await _eventually(lambda: purger.stats.changes >= 2)
+        await _eventually(lambda: _etag_is(edge, '"v2"'))
+    assert purger.stats.failures == 0
+    pending = await redis.xpending(store.keys.changes, purger.settings.group)
+    assert pending["pending"] == 0
+
+
+async def _etag_is(edge: Edge, value: str) -> bool:
+    return await _etag(edge) == value
+
+
+async def test_a_failed_purge_stays_pending_until_it_succeeds(
+    redis: Redis, redis_service: str, prefix: str, store: SnapshotStore, edge: Edge
+) -> None:
+    await _publish(store, 3, 1)
+    assert await _etag(edge) == '"v1"'
+    await _publish(store, 5, 2)
+    refused = _purger(redis, redis_service, prefix, edge, "not-the-token-at-all")
+    async with _running(refused):
+        await _eventually(lambda: refused.stats.failures >= 2)
+    assert refused.stats.changes == 0
+    pending = await redis.xpending(store.keys.changes, refused.settings.group)
+    assert pending["pending"] == 2
+    assert await _etag(edge) == '"v1"'  # nothing purged yet: still the cached copy
+
+    # The same consumer, restarted with the right token, purges what it had not acknowledged.
+    fixed = _purger(redis, redis_service, prefix, edge, edge.purge_token)
+    async with _running(fixed):
+        await _eventually(lambda: fixed.stats.changes >= 2)
+    await _eventually(lambda: _etag_is(edge, '"v2"'))
+    pending = await redis.xpending(store.keys.changes, fixed.settings.group)
+    assert pending["pending"] == 0
+
+
+@pytest.mark.parametrize("token", ["", "short", 'has"quote-has"quote'])
+def test_a_bad_purge_token_fails_at_startup_without_showing_it(token: str) -> None:
+    with pytest.raises(ValueError, match="purge_token") as failure:
+        PurgerSettings(purge_token=token)
+    if token:
+        assert token not in str(failure.value)
