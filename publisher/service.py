@@ -131,7 +131,9 @@ class Publisher:
         if dead:
             await self._dead_letter(dead)
         if messages or dead:
-            await asyncio.to_thread(self._commit, consumer)
+            # Asynchronous: a lost commit only means events are read again, and dedup by
+            # sequence makes that harmless. Revokes and shutdown commit synchronously.
+            self._commit(consumer, asynchronous=True)
         return len(messages)
 
     def _poll(self, consumer: Consumer) -> list[Message]:
@@ -219,14 +221,17 @@ class Publisher:
         if remaining:
             raise RuntimeError(f"{remaining} dead letters not delivered; offsets not committed")
 
-    def _commit(self, consumer: Consumer, only: list[Partition] | None = None) -> None:
+    def _commit(
+        self, consumer: Consumer, only: list[Partition] | None = None, asynchronous: bool = False
+    ) -> None:
         offsets = self._offsets.to_commit()
         if only is not None:
             offsets = {key: value for key, value in offsets.items() if key in only}
         if not offsets:
             return
         consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+            asynchronous=asynchronous,
         )
         self._offsets.committed(offsets)
 

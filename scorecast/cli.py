@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # One line per HTTP request would drown everything else.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
@@ -97,6 +99,15 @@ def _up(args: argparse.Namespace) -> int:
     return run_stack(load_settings(StackSettings), file, args.speed, args.max_gap)
 
 
+def _bench_e2e(args: argparse.Namespace) -> int:
+    from bench.e2e import main as bench_main
+    from scorecast.local.stack import SAMPLE_GAME, default_data_dir
+
+    file = Path(args.file) if args.file else default_data_dir() / SAMPLE_GAME
+    json_path = Path(args.json) if args.json else None
+    return bench_main(file, args.fans, args.speed, args.max_gap, json_path)
+
+
 def _positive_or_zero(value: str) -> float:
     number = float(value)
     if number < 0:
@@ -138,4 +149,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--speed", type=_positive_or_zero, default=60.0)
     up.add_argument("--max-gap", type=_positive_or_zero, default=2.0)
     up.set_defaults(handler=_up)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    benches = bench.add_subparsers(required=True, metavar="BENCH")
+    e2e = benches.add_parser("e2e", help="a replayed game through the stack, polling fans")
+    e2e.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    e2e.add_argument("--fans", type=int, default=100)
+    e2e.add_argument("--speed", type=_positive_or_zero, default=200.0)
+    e2e.add_argument("--max-gap", type=_positive_or_zero, default=0.2)
+    e2e.add_argument("--json", help="also write the figures to this file")
+    e2e.set_defaults(handler=_bench_e2e)
     return parser

@@ -17,7 +17,8 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
         "enable.idempotence": True,
-        "linger.ms": 5,
+        # A score change waits for nobody: the feed is small, latency is what counts.
+        "linger.ms": 0,
     }
 
 
@@ -29,6 +30,7 @@ def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
     }
 
 

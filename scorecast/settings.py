@@ -37,6 +37,9 @@ class KafkaSettings(_Settings):
     #: Short group timeouts make joins fast on the local broker; production may raise them.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    #: How long the broker may hold a fetch open when it has nothing new. Kafka answers as soon
+    #: as data arrives; the local broker waits the full time, so keep it short.
+    kafka_fetch_wait_max_ms: int = Field(default=10, ge=0)
 
 
 class CachePolicy(_Settings):
@@ -75,7 +78,7 @@ class PurgerSettings(RedisSettings):
     varnish_url: str = "http://127.0.0.1:6081"
     purge_token: SecretStr
     #: Keys announced within this window go out in one purge call.
-    window_seconds: float = Field(default=0.02, ge=0)
+    window_seconds: float = Field(default=0.005, ge=0)
     batch_size: int = Field(default=500, ge=1)
     retry_initial_seconds: float = Field(default=0.1, gt=0)
     retry_max_seconds: float = Field(default=5.0, gt=0)

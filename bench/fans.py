@@ -1,0 +1,76 @@
+"""Fans that poll the edge the way client developers are told to: If-None-Match, jitter."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from scorecast.models import Game
+
+
+@dataclass
+class PollingFan:
+    """Polls one game; records each new version, how fresh it was, and any step back."""
+
+    path: str
+    interval: tuple[float, float] = (0.01, 0.03)
+    seen: list[int] = field(default_factory=list)
+    requests: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    went_back: int = 0
+    #: Seconds from an event entering the pipeline to this fan first seeing its version.
+    freshness: list[float] = field(default_factory=list)
+    last: Game | None = None
+
+    async def poll(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        etag: str | None = None
+        while not stop.is_set():
+            headers = {"If-None-Match": etag} if etag else {}
+            try:
+                response = await http.get(self.path, headers=headers)
+            except httpx.HTTPError:
+                self.errors += 1
+                await asyncio.sleep(self.interval[1])
+                continue
+            self.requests += 1
+            if response.status_code == 304:
+                self.not_modified += 1
+            elif response.status_code == 200:
+                self._saw(Game.model_validate_json(response.content))
+                etag = response.headers.get("ETag")
+            elif response.status_code != 404:  # 404: the game has not started yet
+                self.errors += 1
+            await asyncio.sleep(random.uniform(*self.interval))
+
+    def _saw(self, game: Game) -> None:
+        newest = self.seen[-1] if self.seen else 0
+        if game.version < newest:
+            self.went_back += 1
+            return
+        if game.version > newest:
+            self.seen.append(game.version)
+            if game.ingested_at is not None:
+                lag = datetime.now(UTC) - game.ingested_at
+                self.freshness.append(lag.total_seconds())
+        self.last = game
+
+
+async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -> int:
+    """Requests the origin answered on ``route``, from its own counters."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"{origin_url}/metrics")).text
+    pattern = rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="\d+"\}} (\S+)'
+    return sum(int(float(count)) for count in re.findall(pattern, text))
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
