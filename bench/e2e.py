@@ -67,7 +67,10 @@ async def run_e2e(
     versions = max((fan.seen[-1] for fan in crowd if fan.seen), default=0)
     fresh = [lag * 1000 for fan in crowd for lag in fan.freshness]
     last = crowd[0].last
-    final = f"{last.home.code} {last.home.score} - {last.away.score} {last.away.code} {last.status}"
+    final = "none"
+    if last is not None:
+        home, away = last.home, last.away
+        final = f"{home.code} {home.score} - {away.score} {away.code} {last.status}"
     return E2EResult(
         fans=fans,
         versions=versions,
@@ -81,7 +84,7 @@ async def run_e2e(
         fresh_p99_ms=percentile(fresh, 0.99),
         regressions=sum(f.went_back for f in crowd),
         errors=sum(f.errors for f in crowd),
-        final=final if last else "none",
+        final=final,
         seconds=time.monotonic() - started,
     )
 

@@ -229,10 +229,11 @@ class Publisher:
             offsets = {key: value for key, value in offsets.items() if key in only}
         if not offsets:
             return
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-            asynchronous=asynchronous,
-        )
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        if asynchronous:
+            consumer.commit(offsets=partitions, asynchronous=True)
+        else:
+            consumer.commit(offsets=partitions, asynchronous=False)
         self._offsets.committed(offsets)
 
     # Rebalance callbacks run inside consume(), while the event loop awaits that call.
