@@ -22,6 +22,7 @@ from scorecast.local.process import ManagedProcess, free_port
 from scorecast.local.redis import redis_server, redis_url
 from scorecast.local.services import scorecast_process, start_broker
 from scorecast.local.varnish import EDGE_DIR, varnish
+from scorecast.models import Game, GameStatus
 from scorecast.replay import ProgressBar, replay
 from scorecast.settings import ReplaySettings, StackSettings
 
@@ -148,6 +149,21 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _final(game_url: str, attempts: int = 300) -> str:
+    """The game as the edge shows it once FINAL (or after about 30 s, whatever it shows)."""
+    text = ""
+    for _ in range(attempts):
+        response = httpx.get(game_url, timeout=5)
+        text = response.text
+        if (
+            response.status_code == 200
+            and Game.model_validate_json(text).status is GameStatus.FINAL
+        ):
+            break
+        time.sleep(0.1)
+    return text
+
+
 def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap: float) -> int:
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
     game_file = file or data_dir / SAMPLE_GAME
@@ -185,8 +201,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
                 max_gap,
                 ProgressBar(f"game {feed.game_id}"),
             )
-            time.sleep(1.0)
-            print(f"final: {httpx.get(game_url, timeout=5).text}", flush=True)
+            print(f"final: {_final(game_url)}", flush=True)
             print("the stack keeps serving; Ctrl-C stops it", flush=True)
             while not (dead := local.dead()):
                 time.sleep(0.5)

@@ -1,0 +1,69 @@
+"""The README's run command: ``scorecast up`` starts everything, replays, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_replays_the_sample_game_and_stops_on_ctrl_c(tmp_path: Path, data_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    env |= {"SCORECAST_RUN_DIR": str(tmp_path), "SCORECAST_DATA_DIR": str(data_dir)}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "scorecast", "up", "--speed", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    final = None
+    try:
+        assert up.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in up.stdout:
+            lines.append(line)
+            if line.startswith("final: "):
+                final = json.loads(line.removeprefix("final: "))
+                break
+            assert time.monotonic() < deadline, "".join(lines)
+        assert final is not None, "".join(lines)
+        children = _children(up.pid)
+        assert len(children) == 6  # redis, broker, origin, varnish, publisher, purger
+        up.send_signal(signal.SIGINT)
+        rest, _ = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    output = "".join(lines) + rest
+    assert up.returncode == 0, output
+    assert "edge:       http://127.0.0.1:" in output
+    assert (final["home"]["score"], final["away"]["score"], final["status"]) == (125, 99, "FINAL")
+    assert not [pid for pid in children if _alive(pid)]
