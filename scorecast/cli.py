@@ -67,6 +67,17 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    import json
+
+    from scorecast.adapters import load
+    from scorecast.validate import validate
+
+    result = validate(load(Path(args.file), args.format))
+    print(json.dumps(result.summary()) if args.json else result.text())
+    return 0
+
+
 def _origin(args: argparse.Namespace) -> int:
     from origin.main import serve
     from scorecast.settings import OriginSettings
@@ -136,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--format", help="the feed format (detected when omitted)")
     replay.set_defaults(handler=_replay)
+
+    check = commands.add_parser("validate", help="replay a recorded game offline and check it")
+    check.add_argument("file", help="a recorded game (JSON)")
+    check.add_argument("--format", help="the feed format (detected when omitted)")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=_validate)
 
     for name, handler, text in [
         ("origin", _origin, "serve snapshots over HTTP"),

@@ -44,7 +44,15 @@ class EventType(StrEnum):
     FOUL = "FOUL"
     SUBSTITUTION = "SUBSTITUTION"
     TIMEOUT = "TIMEOUT"
+    CARD = "CARD"
+    PENALTY = "PENALTY"
     OTHER = "OTHER"
+
+
+class Card(StrEnum):
+    YELLOW = "yellow"
+    SECOND_YELLOW = "second_yellow"
+    RED = "red"
 
 
 class _Model(BaseModel):
@@ -75,11 +83,15 @@ class GameInfo(_Model):
 
 
 class Scoring(_Model):
-    """A scoring play. ``kind`` is sport vocabulary (``2pt``, ``3pt``, ``freethrow``…);
-    ``points`` overrides the sport's rule for that kind where a league differs."""
+    """A scoring attempt. ``kind`` is sport vocabulary (``2pt``, ``3pt``, ``freethrow``, ``goal``,
+    ``touchdown``…); ``points`` overrides the sport's rule for that kind where a league (or the
+    feed's running score) says otherwise. Points count only on SCORE events: a MISS may carry
+    the kind of attempt it was, for the box score."""
 
     kind: str = Field(min_length=1, max_length=32)
     points: int | None = Field(default=None, ge=0, le=10)
+    #: Scored in a shootout: kept apart from the score (see the sport rules in the reducer).
+    shootout: bool = False
 
 
 class GameEvent(_Model):
@@ -99,6 +111,7 @@ class GameEvent(_Model):
     team_id: Identifier | None = None
     player: Player | None = None
     scoring: Scoring | None = None
+    card: Card | None = None
     home_score: int | None = Field(default=None, ge=0)
     away_score: int | None = Field(default=None, ge=0)
     description: str = Field(default="", max_length=512)
@@ -112,6 +125,26 @@ class TeamScore(_Model):
     code: str
     name: str
     score: int = 0
+
+
+class Shootout(_Model):
+    home: int = 0
+    away: int = 0
+
+
+class BoxLine(_Model):
+    """Counting stats of one player or team (sport vocabulary: ``pts``, ``fga``, ``goals``…)."""
+
+    name: str = ""
+    team_id: str | None = None
+    stats: dict[str, int] = Field(default_factory=dict)
+    #: Rates computed from ``stats`` (basketball: ``ts_pct``, ``efg_pct``).
+    derived: dict[str, float] = Field(default_factory=dict)
+
+
+class BoxScore(_Model):
+    teams: dict[str, BoxLine] = Field(default_factory=dict)
+    players: dict[str, BoxLine] = Field(default_factory=dict)
 
 
 class LastEvent(_Model):
@@ -138,6 +171,8 @@ class Game(_Model):
     start_time: datetime | None = None
     venue: str | None = None
     last_event: LastEvent | None = None
+    shootout: Shootout | None = None
+    box: BoxScore = Field(default_factory=BoxScore)
     #: The highest event sequence folded into this state.
     sequence: int = 0
     #: Snapshot version; set by the publisher when it writes the snapshot.

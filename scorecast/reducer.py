@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scorecast import boxscore
 from scorecast.errors import UnknownGameError
-from scorecast.models import EventType, Game, GameEvent, GameStatus, LastEvent, Sport, TeamScore
+from scorecast.models import (
+    EventType,
+    Game,
+    GameEvent,
+    GameStatus,
+    LastEvent,
+    Shootout,
+    Sport,
+    TeamScore,
+)
 
 #: Points per scoring kind, by sport. An event's own ``scoring.points`` wins over these.
 POINTS: dict[Sport, dict[str, int]] = {
     Sport.BASKETBALL: {"2pt": 2, "3pt": 3, "freethrow": 1},
     Sport.ICE_HOCKEY: {"goal": 1},
-    Sport.SOCCER: {"goal": 1},
+    Sport.SOCCER: {"goal": 1, "own_goal": 1, "penalty_goal": 1},
     Sport.AMERICAN_FOOTBALL: {
         "touchdown": 6,
         "pat": 1,
@@ -43,6 +53,8 @@ def new_game(event: GameEvent) -> Game:
 def points_for(game: Game, event: GameEvent) -> int:
     if event.event_type is not EventType.SCORE or event.scoring is None:
         return 0
+    if event.scoring.shootout:
+        return 0
     if event.scoring.points is not None:
         return event.scoring.points
     return POINTS[game.sport].get(event.scoring.kind, 0)
@@ -68,11 +80,16 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         return game.model_copy(update=update)
 
     points = points_for(game, event)
-    if points:
-        side = _side(game, event.team_id)
+    side = _side(game, event.team_id)
+    if points and side is not None:
+        team = getattr(game, side)
+        update[side] = team.model_copy(update={"score": team.score + points})
+    scoring = event.scoring
+    if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
+        shootout = game.shootout or Shootout()
         if side is not None:
-            team = getattr(game, side)
-            update[side] = team.model_copy(update={"score": team.score + points})
+            update["shootout"] = shootout.model_copy(update={side: getattr(shootout, side) + 1})
+    update["box"] = boxscore.update(game, event, points, event.team_id if side else None)
 
     if event.period is not None:
         update["period"] = event.period
@@ -80,6 +97,7 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         update["clock_seconds"] = event.clock_seconds
     if event.event_type is EventType.GAME_END:
         update["status"] = GameStatus.FINAL
+        update.update(_shootout_winner(game.model_copy(update=update)))
     elif event.event_type is not EventType.GAME_SCHEDULED:
         update["status"] = GameStatus.LIVE
     update["last_event"] = LastEvent(
@@ -99,6 +117,17 @@ def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:
     for event in events:
         game = apply(game, event)
     return game
+
+
+def _shootout_winner(game: Game) -> dict[str, object]:
+    """Ice hockey: a shootout win counts as one goal for the winner, whatever the tally.
+    Soccer keeps its penalty shootout apart from the score."""
+    shootout = game.shootout
+    if game.sport is not Sport.ICE_HOCKEY or shootout is None or shootout.home == shootout.away:
+        return {}
+    side = "home" if shootout.home > shootout.away else "away"
+    team = getattr(game, side)
+    return {side: team.model_copy(update={"score": team.score + 1})}
 
 
 def _side(game: Game, team_id: str | None) -> str | None:

@@ -1,37 +1,59 @@
-"""Provider formats → canonical events. One pure module per format."""
+"""Provider formats → canonical events. One pure module per format, each with ``FORMAT``,
+``matches(payload)`` and ``parse(payload, source)`` (``source``: the file's name, for formats
+that leave the game id out of the payload)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
-from scorecast.adapters import nba_livedata
+from scorecast.adapters import (
+    espn_summary,
+    nba_livedata,
+    nba_stats,
+    nhl_apiweb,
+    statsbomb,
+    statsperform_ma3,
+)
 from scorecast.adapters.feed import Feed
 from scorecast.errors import FeedFormatError
 
 __all__ = ["FORMATS", "Feed", "detect", "load", "parse"]
 
-FORMATS: dict[str, ModuleType] = {nba_livedata.FORMAT: nba_livedata}
+
+class Adapter(Protocol):
+    FORMAT: str
+
+    def matches(self, payload: Any) -> bool: ...
+
+    def parse(self, payload: Any, source: str | None = None) -> Feed: ...
+
+
+_ADAPTERS: list[Adapter] = [
+    nba_livedata,
+    nba_stats,
+    nhl_apiweb,
+    espn_summary,
+    statsperform_ma3,
+    statsbomb,
+]
+FORMATS: dict[str, Adapter] = {adapter.FORMAT: adapter for adapter in _ADAPTERS}
 
 
 def detect(payload: Any) -> str:
     """Name the format of a decoded payload."""
-    for name, module in FORMATS.items():
-        matches: Callable[[Any], bool] = module.matches
-        if matches(payload):
+    for name, adapter in FORMATS.items():
+        if adapter.matches(payload):
             return name
     raise FeedFormatError(f"unknown feed format; known formats: {', '.join(FORMATS)}")
 
 
-def parse(payload: Any, format: str | None = None) -> Feed:
+def parse(payload: Any, format: str | None = None, source: str | None = None) -> Feed:
     name = format or detect(payload)
     if name not in FORMATS:
         raise FeedFormatError(f"unknown format {name!r}; known formats: {', '.join(FORMATS)}")
-    parser: Callable[[Any], Feed] = FORMATS[name].parse
-    return parser(payload)
+    return FORMATS[name].parse(payload, source)
 
 
 def load(path: Path, format: str | None = None) -> Feed:
@@ -42,4 +64,4 @@ def load(path: Path, format: str | None = None) -> Feed:
         raise FeedFormatError(f"cannot read {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise FeedFormatError(f"{path} is not JSON: {exc}") from exc
-    return parse(payload, format)
+    return parse(payload, format, path.stem)

@@ -19,4 +19,7 @@ class Feed:
     game_id: str
     events: list[GameEvent]
     unrecognized: int = 0
+    #: Records understood but of no interest to a score service (passes, carries…).
+    ignored: int = 0
+    #: Disagreements inside the feed, e.g. a scoring flag the running score contradicts.
     problems: list[str] = field(default_factory=list)

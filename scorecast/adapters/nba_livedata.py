@@ -7,20 +7,12 @@ Actions are ordered by ``orderNumber``; ``clock`` is time remaining as an ISO-86
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
+from scorecast.adapters.common import scheduled, to_int, to_time
 from scorecast.adapters.feed import Feed
 from scorecast.errors import FeedFormatError
-from scorecast.models import (
-    EventType,
-    GameEvent,
-    GameInfo,
-    Player,
-    Scoring,
-    Sport,
-    Team,
-)
+from scorecast.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
 
 FORMAT = "nba-livedata"
 
@@ -51,7 +43,7 @@ def parse_clock(value: object) -> float | None:
     return int(minutes or 0) * 60 + float(seconds or 0)
 
 
-def parse(payload: Any) -> Feed:
+def parse(payload: Any, source: str | None = None) -> Feed:
     if not matches(payload):
         raise FeedFormatError("not an NBA liveData payload: no game.actions list")
     game_id = str(payload["game"].get("gameId", ""))
@@ -71,18 +63,9 @@ def parse(payload: Any) -> Feed:
         league="NBA",
         home=home,
         away=away,
-        start_time=_time(actions[0].get("timeActual")) if actions else None,
+        start_time=to_time(actions[0].get("timeActual")) if actions else None,
     )
-    events = [
-        GameEvent(
-            event_id=f"{game_id}:scheduled",
-            game_id=game_id,
-            sequence=0,
-            event_type=EventType.GAME_SCHEDULED,
-            game=info,
-            description=f"{away.code} at {home.code}",
-        )
-    ]
+    events = [scheduled(game_id, info)]
     for number, action in enumerate(actions, start=1):
         events.append(_event(game_id, number, action))
     return Feed(format=FORMAT, game_id=game_id, events=events, unrecognized=unrecognized)
@@ -130,7 +113,7 @@ def _event(game_id: str, sequence: int, action: dict[str, Any]) -> GameEvent:
     if kind in _SHOTS:
         made = action.get("shotResult") == "Made"
         event_type = EventType.SCORE if made else EventType.MISS
-        scoring = Scoring(kind=kind) if made else None
+        scoring = Scoring(kind=kind)
     elif kind == "period":
         event_type = EventType.PERIOD_START if sub == "start" else EventType.PERIOD_END
     elif kind == "game" and sub == "end":
@@ -156,25 +139,8 @@ def _event(game_id: str, sequence: int, action: dict[str, Any]) -> GameEvent:
         team_id=str(team_id) if isinstance(team_id, int) else None,
         player=player,
         scoring=scoring,
-        home_score=_int(action.get("scoreHome")),
-        away_score=_int(action.get("scoreAway")),
+        home_score=to_int(action.get("scoreHome")),
+        away_score=to_int(action.get("scoreAway")),
         description=str(action.get("description") or "")[:512],
-        occurred_at=_time(action.get("timeActual")),
+        occurred_at=to_time(action.get("timeActual")),
     )
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
