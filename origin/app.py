@@ -41,6 +41,8 @@ def create_app(settings: OriginSettings) -> Starlette:
             Route("/v1/games/{game_id}", routes.game, methods=["GET"]),
             Route("/v1/games/{game_id}/versions/{version}", routes.game_version, methods=["GET"]),
             Route("/v1/scoreboard", routes.scoreboard, methods=["GET"]),
+            Route("/v1/leagues/{league}/standings", routes.standings, methods=["GET"]),
+            Route("/v1/leagues/{league}/leaders", routes.leaders, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),

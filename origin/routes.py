@@ -10,10 +10,16 @@ from starlette.responses import JSONResponse, Response
 from origin import caching
 from origin.errors import ApiError
 from origin.state import OriginState
-from scorecast.keys import game_surrogate_keys, scoreboard_surrogate_keys
+from scorecast.keys import (
+    game_surrogate_keys,
+    leaders_surrogate_keys,
+    scoreboard_surrogate_keys,
+    standings_surrogate_keys,
+)
 
 _GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,11}$")
+_LEAGUE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 JSON = "application/json"
 
@@ -56,6 +62,24 @@ async def scoreboard(request: Request) -> Response:
     return _answer(request, snapshot.body, headers)
 
 
+async def standings(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    league = _league(request)
+    snapshot = await state.store.standings(league)
+    headers = caching.live_headers(
+        state.settings, standings_surrogate_keys(league), snapshot.version
+    )
+    return _answer(request, snapshot.body, headers)
+
+
+async def leaders(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    league = _league(request)
+    snapshot = await state.store.leaders(league, state.settings.leaders_top)
+    headers = caching.live_headers(state.settings, leaders_surrogate_keys(league), snapshot.version)
+    return _answer(request, snapshot.body, headers)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
@@ -78,6 +102,13 @@ def _game_id(request: Request) -> str:
     if not _GAME_ID.match(game_id):
         raise ApiError(400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'")
     return game_id
+
+
+def _league(request: Request) -> str:
+    league: str = request.path_params["league"]
+    if not _LEAGUE.match(league):
+        raise ApiError(400, "bad_league", "league must be 1-32 lowercase letters, digits or '-'")
+    return league
 
 
 def _unknown_game(state: OriginState, game_id: str) -> ApiError:

@@ -24,7 +24,7 @@ from scorecast import reducer
 from scorecast.errors import EventError
 from scorecast.kafka import consumer_config, producer_config
 from scorecast.keys import RedisKeys
-from scorecast.models import Game, GameEvent
+from scorecast.models import Game, GameEvent, GameStatus
 from scorecast.settings import PublisherSettings
 from scorecast.store import SnapshotStore, VersionConflictError
 
@@ -153,8 +153,11 @@ class Publisher:
             slot = _GameSlot(state, ReorderBuffer(self.settings.reorder_hold_seconds), partition)
             self._games[game_id] = slot
             if state is not None:
-                # A crash may have come between writing the snapshot and announcing it.
+                # A crash may have come between writing the snapshot and announcing it, or
+                # between a final and its standings: both steps are safe to repeat.
                 await self.store.announce(state, self.settings.changes_maxlen)
+                if state.status is GameStatus.FINAL:
+                    await self.store.record_final(state, self.settings.changes_maxlen)
         return slot
 
     async def _advance(self, game_id: str, now: float) -> list[DeadLetter]:
@@ -194,8 +197,11 @@ class Publisher:
             await self.store.publish(
                 state.model_copy(update={"version": version}), self.settings.changes_maxlen
             )
+        was_final = slot.state is not None and slot.state.status is GameStatus.FINAL
         slot.state = state.model_copy(update={"version": version})
         self.stats.versions += 1
+        if slot.state.status is GameStatus.FINAL and not was_final:
+            await self.store.record_final(slot.state, self.settings.changes_maxlen)
 
     # -- dead letters and offsets -------------------------------------------------------------
 

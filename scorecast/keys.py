@@ -7,7 +7,27 @@ one slot; the scoreboard's keys share ``{scoreboard}``.
 
 from __future__ import annotations
 
+import re
+
 SCOREBOARD_KEY = "scoreboard"
+
+
+def league_key(league: str) -> str:
+    """A league name made safe for URLs and keys: ``2. Bundesliga`` → ``2-bundesliga``."""
+    return re.sub(r"[^a-z0-9]+", "-", league.lower()).strip("-") or "league"
+
+
+def standings_surrogate_keys(league: str) -> list[str]:
+    return [f"standings-{league_key(league)}"]
+
+
+def leaders_surrogate_keys(league: str) -> list[str]:
+    return [f"leaders-{league_key(league)}"]
+
+
+def final_surrogate_keys(league: str) -> list[str]:
+    """Keys to purge when a game of ``league`` becomes final."""
+    return [*standings_surrogate_keys(league), *leaders_surrogate_keys(league)]
 
 
 def game_key(game_id: str) -> str:
@@ -57,6 +77,10 @@ class RedisKeys:
     def scoreboard_version(self) -> str:
         """Counter: grows whenever any row changes; the scoreboard's ETag."""
         return f"{self.prefix}:{{scoreboard}}:version"
+
+    def league(self, league: str, part: str) -> str:
+        """A league's keys share the hash tag ``{league:KEY}``: finals, teams, leaders…"""
+        return f"{self.prefix}:{{league:{league_key(league)}}}:{part}"
 
     @property
     def changes(self) -> str:

@@ -30,16 +30,27 @@ class ReplayResult:
 def timeline(
     events: list[GameEvent], speed: float, max_gap: float
 ) -> Iterator[tuple[float, GameEvent]]:
-    """Yield (seconds after start, event). ``speed`` 0 means no waiting at all."""
+    """Yield (seconds after start, event). ``speed`` 0 means no waiting at all.
+
+    Events are paced by their wall-clock time; formats without one are paced by the game
+    clock within a period (stoppages then take no time).
+    """
     elapsed = 0.0
-    previous: datetime | None = None
+    previous: GameEvent | None = None
     for event in events:
-        if speed > 0 and event.occurred_at is not None:
-            if previous is not None:
-                gap = max(0.0, (event.occurred_at - previous).total_seconds()) / speed
-                elapsed += min(gap, max_gap)
-            previous = event.occurred_at
+        if speed > 0 and previous is not None:
+            elapsed += min(_gap(previous, event) / speed, max_gap)
+        previous = event
         yield elapsed, event
+
+
+def _gap(before: GameEvent, after: GameEvent) -> float:
+    if before.occurred_at is not None and after.occurred_at is not None:
+        return max(0.0, (after.occurred_at - before.occurred_at).total_seconds())
+    start, end = before.clock_seconds, after.clock_seconds
+    if before.period == after.period and start is not None and end is not None:
+        return abs(end - start)
+    return 0.0
 
 
 def replay(

@@ -58,6 +58,8 @@ class CachePolicy(_Settings):
 class OriginSettings(RedisSettings, CachePolicy):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    #: How many players a leaderboard lists.
+    leaders_top: int = Field(default=10, ge=1, le=100)
 
 
 class PublisherSettings(RedisSettings, KafkaSettings):

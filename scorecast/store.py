@@ -8,12 +8,14 @@ one script), then the scoreboard row, then the announcement.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from scorecast.keys import RedisKeys, change_surrogate_keys
+from scorecast import standings
+from scorecast.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
 from scorecast.models import Game
 
 # KEYS: latest hash, version key. ARGV: version, body.
@@ -38,6 +40,36 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return redis.call('INCR', KEYS[3])
+"""
+
+
+# KEYS: finals set, teams hash, leaders zset, players hash, version counter.
+# ARGV: game id, team rows (JSON list), player rows (JSON list).
+# A game counts once: the finals set remembers it, whatever redelivers its final.
+_RECORD_FINAL = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local counted = {'wins', 'losses', 'ties', 'overtime_losses', 'points', 'points_for',
+                 'points_against'}
+for _, row in ipairs(cjson.decode(ARGV[2])) do
+  local stored = redis.call('HGET', KEYS[2], row.team_id)
+  local total = row
+  total.games = 1
+  if stored then
+    total = cjson.decode(stored)
+    for _, name in ipairs(counted) do
+      total[name] = total[name] + row[name]
+    end
+    total.games = total.games + 1
+  end
+  redis.call('HSET', KEYS[2], row.team_id, cjson.encode(total))
+end
+for _, player in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('ZINCRBY', KEYS[3], player.pts, player.player_id)
+  redis.call('HSET', KEYS[4], player.player_id, cjson.encode(player))
+end
+return redis.call('INCR', KEYS[5])
 """
 
 
@@ -71,6 +103,7 @@ class SnapshotStore:
         self.keys = keys
         self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
         self._write_row = redis.register_script(_WRITE_ROW)
+        self._record_final = redis.register_script(_RECORD_FINAL)
 
     # -- reads (origin, publisher recovery) ---------------------------------------------------
 
@@ -94,6 +127,39 @@ class SnapshotStore:
         ordered = b",".join(rows[game_id] for game_id in sorted(rows))
         number = int(version or 0)
         return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
+
+    async def standings(self, league: str) -> Snapshot:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.league(league, "version"))
+            pipe.hgetall(self.keys.league(league, "teams"))
+            version, rows = await pipe.execute()
+        number = int(version or 0)
+        table = standings.rank([json.loads(row) for row in rows.values()])
+        body = {"league": league_key(league), "version": number, "teams": table}
+        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
+
+    async def leaders(self, league: str, top: int) -> Snapshot:
+        """The top scorers of a league (points in basketball, goals in hockey and soccer)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.league(league, "version"))
+            pipe.zrevrange(self.keys.league(league, "leaders"), 0, top - 1, withscores=True)
+            pipe.hgetall(self.keys.league(league, "players"))
+            version, ranked, players = await pipe.execute()
+        number = int(version or 0)
+        leaders = []
+        for place, (player_id, score) in enumerate(ranked, start=1):
+            player = json.loads(players.get(player_id, b"{}"))
+            leaders.append(
+                {
+                    "rank": place,
+                    "player_id": player_id.decode(),
+                    "name": player.get("name", ""),
+                    "team_id": player.get("team_id"),
+                    "pts": int(score),
+                }
+            )
+        body = {"league": league_key(league), "version": number, "leaders": leaders}
+        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
 
     async def load_game(self, game_id: str) -> Game | None:
         snapshot = await self.latest(game_id)
@@ -135,6 +201,39 @@ class SnapshotStore:
                 approximate=True,
             )
             await pipe.execute()
+
+    async def record_final(self, game: Game, changes_maxlen: int) -> bool:
+        """Add a final result to its league's standings and leaderboard, once per game.
+
+        Safe to call again for the same game (after a crash, or a redelivered final): returns
+        False and changes nothing.
+        """
+        league = game.league
+        teams = [row.model_dump() for row in standings.team_results(game)]
+        players = [row.model_dump() for row in standings.player_results(game)]
+        version = await self._record_final(
+            keys=[
+                self.keys.league(league, "finals"),
+                self.keys.league(league, "teams"),
+                self.keys.league(league, "leaders"),
+                self.keys.league(league, "players"),
+                self.keys.league(league, "version"),
+            ],
+            args=[game.game_id, json.dumps(teams), json.dumps(players)],
+        )
+        if not version:
+            return False
+        await self.redis.xadd(
+            self.keys.changes,
+            {
+                "game_id": game.game_id,
+                "version": game.version,
+                "keys": " ".join(final_surrogate_keys(league)),
+            },
+            maxlen=changes_maxlen,
+            approximate=True,
+        )
+        return True
 
 
 def scoreboard_row(game: Game) -> bytes:

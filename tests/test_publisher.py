@@ -193,3 +193,29 @@ async def test_a_new_version_is_written_only_when_state_changes(
     assert latest is not None
     assert latest.version == 1
     assert await store.version("g1", 2) is None
+
+
+async def test_a_final_counts_once_in_the_standings(
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+) -> None:
+    game = short_game("g1")
+    _produce(kafka, [_encode(e) for e in game])
+    settings = _settings(kafka, redis_service, prefix)
+
+    async def table() -> bytes:
+        return (await store.standings("test")).body
+
+    async with Publisher(settings, redis) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
+    first = json.loads(await table())
+    assert first["version"] == 1
+    assert [(t["code"], t["wins"], t["losses"]) for t in first["teams"]] == [
+        ("HOM", 1, 0),
+        ("AWY", 0, 1),
+    ]
+    # The final again: the same event, and a provider's re-sent game end with a new sequence.
+    again = game[-1].model_copy(update={"event_id": "g1:end-again", "sequence": 8})
+    _produce(kafka, [_encode(game[-1]), _encode(again)])
+    async with Publisher(settings, redis) as restarted:  # also re-checks the final on load
+        await _run_until(restarted, lambda: restarted.stats.consumed >= 2)
+    assert json.loads(await table()) == first

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from scorecast.errors import UnknownGameError
 from scorecast.models import EventType, GameStatus, Scoring
 from scorecast.reducer import apply, fold
+from scorecast.replay import timeline
 from tests.factories import basket, event, scheduled, short_game
 
 
@@ -83,3 +85,14 @@ def test_sorted_fold_of_duplicated_shuffled_events_matches_clean_fold() -> None:
     noisy = short_game() + rng.sample(short_game(), 4)
     rng.shuffle(noisy)
     assert fold(sorted(noisy, key=lambda e: e.sequence)) == clean
+
+
+def test_replay_paces_by_wall_clock_or_else_by_game_clock() -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    walled = [e.model_copy(update={"occurred_at": start + timedelta(seconds=10 * i)})
+              for i, e in enumerate(short_game()[1:4])]  # fmt: skip
+    assert [at for at, _ in timeline(walled, speed=2, max_gap=100)] == [0, 5, 10]
+    assert [at for at, _ in timeline(walled, speed=2, max_gap=3)] == [0, 3, 6]
+    assert [at for at, _ in timeline(walled, speed=0, max_gap=3)] == [0, 0, 0]
+    clocked = short_game()[1:4]  # clocks 599, 598, 597 in one period
+    assert [at for at, _ in timeline(clocked, speed=1, max_gap=100)] == [0, 1, 2]

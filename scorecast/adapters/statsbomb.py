@@ -19,7 +19,7 @@ from scorecast.models import Card, EventType, GameEvent, GameInfo, Player, Scori
 
 FORMAT = "statsbomb"
 
-_SHOOTOUT_PERIOD = 5
+_SECOND_HALF, _SHOOTOUT_PERIOD = 2, 5
 _CARDS = {"Yellow Card": Card.YELLOW, "Second Yellow": Card.SECOND_YELLOW, "Red Card": Card.RED}
 _SIMPLE = {
     "Half Start": EventType.PERIOD_START,
@@ -59,9 +59,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         scheduled(game_id, GameInfo(sport=Sport.SOCCER, league="soccer", home=home, away=away))
     ]
     ignored = 0
+    # The match ends with the last half to end, if the second half (or later) ended at all.
     last_half_end = max(
         (i for i, r in enumerate(records) if r["type"]["name"] == "Half End"), default=None
     )
+    if last_half_end is not None and records[last_half_end]["period"] < _SECOND_HALF:
+        last_half_end = None
     for position, record in enumerate(records):
         event = _event(game_id, len(events), record)
         if event is None:

@@ -1,0 +1,178 @@
+"""Every recorded game, in every format: our fold must agree with the feed and the known final."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publisher.reorder import ReorderBuffer
+from scorecast.adapters import Feed, load, parse
+from scorecast.errors import FeedFormatError
+from scorecast.models import Game, GameEvent, GameStatus
+from scorecast.reducer import apply, fold
+from scorecast.validate import validate
+
+# file, format, (home code, home score), (away code, away score), periods — from SOURCES.md
+GAMES = [
+    ("basketball/nba-cdn-livedata_0022000001.json", "nba-livedata", ("BKN", 125), ("GSW", 99), 4),
+    ("basketball/nba-stats-playbyplayv2_0021900001.json", "nba-stats-playbyplayv2",
+     ("TOR", 130), ("NOP", 122), 5),
+    ("basketball/nba-stats-playbyplayv2_0022100732.json", "nba-stats-playbyplayv2",
+     ("POR", 112), ("DAL", 132), 4),
+    ("hockey/nhl-apiweb-pbp_2023020001.json", "nhl-apiweb", ("TBL", 5), ("NSH", 3), 3),
+    ("american_football/espn-cfb-summary_401628358.json", "espn-summary", ("OU", 34),
+     ("TULN", 19), 4),
+    ("soccer/statsbomb_15986.json", "statsbomb", ("BAR", 2), ("GIR", 2), 2),
+    ("soccer/statsperform-ma3_71pif9hi2vwzp6q0xzilyxst0.json", "statsperform-ma3", ("HSV", 2),
+     ("SVS", 1), 2),
+]  # fmt: skip
+FILES = [game[0] for game in GAMES]
+
+# Where each format keeps its records, to corrupt some of them.
+RECORDS: dict[str, tuple[str | int, ...]] = {
+    "nba-livedata": ("game", "actions"),
+    "nba-stats-playbyplayv2": ("resultSets", 0, "rowSet"),
+    "nhl-apiweb": ("plays",),
+    "espn-summary": ("drives", "previous", 3, "plays"),
+    "statsbomb": (),
+    "statsperform-ma3": ("liveData", "event"),
+}
+JUNK: list[Any] = [None, "garbage", 42, 3.5, [], {}, {"typeId": "x"}, [1, 2], True]
+
+
+@pytest.mark.parametrize(("file", "format", "home", "away", "periods"), GAMES, ids=FILES)
+def test_each_game_folds_to_its_final_with_no_mismatch(
+    data_dir: Path,
+    file: str,
+    format: str,
+    home: tuple[str, int],
+    away: tuple[str, int],
+    periods: int,
+) -> None:
+    result = validate(load(data_dir / file))
+    summary = result.summary()
+    assert summary["format"] == format
+    assert summary["mismatches"] == 0, result.first_mismatches
+    assert summary["unrecognized"] == 0
+    assert (summary["home"]["code"], summary["home"]["score"]) == home
+    assert (summary["away"]["code"], summary["away"]["score"]) == away
+    assert summary["status"] == "FINAL"
+    assert summary["periods"] == periods
+
+
+def test_validate_prints_one_json_object(data_dir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "scorecast", "validate", str(data_dir / FILES[3]), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    summary = json.loads(out)
+    assert set(summary) == {
+        "format", "game_id", "sport", "events", "unrecognized", "home", "away", "status",
+        "periods", "mismatches",
+    }  # fmt: skip
+    assert summary["sport"] == "ice_hockey"
+    assert summary["home"] == {"code": "TBL", "name": "Tampa Bay Lightning", "score": 5}
+
+
+def _deliver(events: list[GameEvent], rng: random.Random, window: int) -> list[GameEvent]:
+    """Shuffled within windows of ``window`` events, with 10% of them sent twice."""
+    out: list[GameEvent] = []
+    for start in range(0, len(events), window):
+        chunk = events[start : start + window]
+        out += rng.sample(chunk, len(chunk))
+    for event in rng.sample(events, len(events) // 10):
+        at = min(len(out), out.index(event) + rng.randrange(window))
+        out.insert(at, event)
+    return out
+
+
+def _through_reorder(events: list[GameEvent]) -> Game | None:
+    buffer: ReorderBuffer[None] = ReorderBuffer(hold=float("inf"))
+    game: Game | None = None
+    for event in events:
+        if game is not None and event.sequence <= game.sequence:
+            continue
+        buffer.add(event, None, now=0.0)
+        for held in buffer.release(game.sequence if game else -1, now=0.0).held:
+            game = apply(game, held.event)
+    return game
+
+
+def _same(a: Game | None, b: Game | None) -> bool:
+    assert a is not None
+    assert b is not None
+    return a.model_dump(exclude={"version", "ingested_at"}) == b.model_dump(
+        exclude={"version", "ingested_at"}
+    )
+
+
+@pytest.fixture(scope="module")
+def feeds(data_dir: Path) -> dict[str, Feed]:
+    return {file: load(data_dir / file) for file in FILES}
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), window=st.integers(2, 20))
+def test_shuffled_and_duplicated_delivery_gives_the_same_game(
+    feeds: dict[str, Feed], seed: int, window: int
+) -> None:
+    for file, feed in feeds.items():
+        rng = random.Random(seed)
+        noisy = _deliver(feed.events, rng, window)
+        assert _same(_through_reorder(noisy), fold(feed.events)), file
+
+
+def _records(payload: Any, path: tuple[str | int, ...]) -> list[Any]:
+    for step in path:
+        payload = payload[step]
+    assert isinstance(payload, list)
+    return payload
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_malformed_records_are_counted_never_fatal(data_dir: Path, file: str) -> None:
+    original = json.loads((data_dir / file).read_bytes())
+    format = next(game[1] for game in GAMES if game[0] == file)
+    rng = random.Random(file)
+    payload = copy.deepcopy(original)
+    records = _records(payload, RECORDS[format])
+    # Damage records that carry no team identity, so the game itself stays readable.
+    damaged = rng.sample(range(len(records) // 2, len(records)), min(5, len(records) // 2))
+    for index in damaged:
+        records[index] = rng.choice(JUNK)
+    feed = parse(payload, source=Path(file).stem)
+    assert feed.unrecognized == len(damaged) > 0
+    assert validate(feed).game.game_id == load(data_dir / file).game_id
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_a_truncated_game_is_read_up_to_where_it_stops(data_dir: Path, file: str) -> None:
+    payload = json.loads((data_dir / file).read_bytes())
+    format = next(game[1] for game in GAMES if game[0] == file)
+    records = _records(payload, RECORDS[format])
+    del records[len(records) * 2 // 3 :]
+    game = validate(parse(payload, source=Path(file).stem)).game
+    assert game.status is not GameStatus.SCHEDULED
+    if format != "espn-summary":  # ESPN still carries later drives beyond the cut list
+        assert game.status is GameStatus.LIVE
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, [], None, "text", 7, {"game": {"actions": "x"}}, {"resultSets": [{"headers": "x"}]},
+     {"plays": [], "homeTeam": None}, [{"index": "1"}]],
+)  # fmt: skip
+def test_unknown_payloads_are_refused_clearly(payload: Any) -> None:
+    with pytest.raises(FeedFormatError):
+        parse(payload)

@@ -1,0 +1,127 @@
+"""Standings and leaderboards in a real Redis: every final counts once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scorecast.adapters import load
+from scorecast.boxscore import derive
+from scorecast.models import Game
+from scorecast.reducer import fold
+from scorecast.store import SnapshotStore, parse_changes
+from tests.test_adapters import FILES
+
+
+@pytest.fixture
+def finals(data_dir: Path) -> list[Game]:
+    games = []
+    for file in FILES:
+        game = fold(load(data_dir / file).events)
+        assert game is not None
+        games.append(game.model_copy(update={"version": 1}))
+    return games
+
+
+async def _table(store: SnapshotStore, league: str) -> dict[str, tuple[int, ...]]:
+    body = (await store.standings(league)).body
+    rows = json.loads(body)["teams"]
+    return {
+        row["code"]: (
+            row["rank"],
+            row["games"],
+            row["wins"],
+            row["losses"],
+            row["ties"],
+            row["points"],
+        )
+        for row in rows
+    }
+
+
+async def test_standings_after_every_game_and_after_replayed_finals(
+    store: SnapshotStore, finals: list[Game]
+) -> None:
+    for game in finals:
+        assert await store.record_final(game, changes_maxlen=1000) is True
+    expected = {
+        "NBA": {
+            "BKN": (1, 1, 1, 0, 0, 1), "DAL": (2, 1, 1, 0, 0, 1), "TOR": (3, 1, 1, 0, 0, 1),
+            "NOP": (4, 1, 0, 1, 0, 0), "POR": (5, 1, 0, 1, 0, 0), "GSW": (6, 1, 0, 1, 0, 0),
+        },
+        "NHL": {"TBL": (1, 1, 1, 0, 0, 2), "NSH": (2, 1, 0, 1, 0, 0)},
+        "ncaaf": {"OU": (1, 1, 1, 0, 0, 1), "TULN": (2, 1, 0, 1, 0, 0)},
+        "soccer": {"BAR": (1, 1, 0, 0, 1, 1), "GIR": (2, 1, 0, 0, 1, 1)},
+        "2-bundesliga": {"HSV": (1, 1, 1, 0, 0, 3), "SVS": (2, 1, 0, 1, 0, 0)},
+    }  # fmt: skip
+    for league, table in expected.items():
+        assert await _table(store, league) == table, league
+    before = {league: (await store.standings(league)).body for league in expected}
+    for game in finals:  # every final delivered again
+        assert await store.record_final(game, changes_maxlen=1000) is False
+    for league in expected:
+        assert (await store.standings(league)).body == before[league]
+
+
+async def test_leaders_rank_the_top_scorers(store: SnapshotStore, finals: list[Game]) -> None:
+    nba = [game for game in finals if game.league == "NBA"]
+    for game in nba:
+        await store.record_final(game, changes_maxlen=1000)
+    body = json.loads((await store.leaders("nba", top=5)).body)
+    season: Counter[str] = Counter()  # a player of two of these games scores in both
+    for game in nba:
+        for player_id, line in game.box.players.items():
+            season[player_id] += line.stats.get("pts", 0)
+    assert [leader["pts"] for leader in body["leaders"]] == sorted(season.values())[::-1][:5]
+    assert [leader["rank"] for leader in body["leaders"]] == [1, 2, 3, 4, 5]
+    assert all(leader["name"] for leader in body["leaders"])
+
+
+async def test_a_final_announces_its_league_keys(store: SnapshotStore, finals: list[Game]) -> None:
+    await store.record_final(finals[3], changes_maxlen=1000)
+    entries = parse_changes([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
+    assert entries[-1].keys == ["standings-nhl", "leaders-nhl"]
+
+
+@pytest.fixture
+async def client(origin: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=origin, timeout=5) as http:
+        yield http
+
+
+async def test_standings_and_leaders_over_http(
+    store: SnapshotStore, finals: list[Game], client: httpx.AsyncClient
+) -> None:
+    empty = await client.get("/v1/leagues/nhl/standings")
+    assert empty.json() == {"league": "nhl", "teams": [], "version": 0}
+    await store.record_final(finals[3], changes_maxlen=1000)
+    response = await client.get("/v1/leagues/nhl/standings")
+    assert response.headers["Surrogate-Key"] == "standings-nhl"
+    assert response.headers["ETag"] == '"v1"'
+    assert [team["code"] for team in response.json()["teams"]] == ["TBL", "NSH"]
+    leaders = await client.get("/v1/leagues/nhl/leaders")
+    assert leaders.headers["Surrogate-Key"] == "leaders-nhl"
+    assert leaders.json()["leaders"][0]["pts"] == 2  # two goals scored by one Lightning player
+    bad = await client.get("/v1/leagues/NHL!/standings")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "bad_league"
+
+
+def test_shooting_rates() -> None:
+    # 10 points from 3/6 field goals (one three) and 3/4 free throws.
+    stats = {"pts": 10, "fgm": 3, "fga": 6, "fg3m": 1, "ftm": 3, "fta": 4}
+    derived = derive(stats)
+    assert derived["ts_pct"] == pytest.approx(10 / (2 * (6 + 0.44 * 4)), abs=1e-4)
+    assert derived["efg_pct"] == pytest.approx((3 + 0.5) / 6, abs=1e-4)
+    assert derive({"pts": 0}) == {}
+
+
+def test_box_score_totals_match_the_score(finals: list[Game]) -> None:
+    for game in finals:
+        for side in (game.home, game.away):
+            assert game.box.teams[side.team_id].stats.get("pts", 0) == side.score, game.game_id
