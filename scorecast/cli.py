@@ -61,6 +61,8 @@ def _replay(args: argparse.Namespace) -> int:
     feed = load(Path(args.file), args.format)
     if feed.unrecognized:
         print(f"{feed.unrecognized} records not understood in {args.file}", file=sys.stderr)
+    for problem in feed.problems:
+        print(f"feed problem: {problem}", file=sys.stderr)
     ensure_topics(settings)
     result = replay(feed, settings, args.speed, args.max_gap, ProgressBar(f"replay {feed.game_id}"))
     print(f"replayed {result.produced} events of game {result.game_id} in {result.seconds:.1f} s")
