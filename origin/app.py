@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -11,13 +14,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from origin import routes
+from origin import routes, streams
 from origin.errors import HANDLERS
+from origin.hub import Hub
 from origin.metrics import MetricsMiddleware, OriginMetrics
 from origin.state import OriginState
 from scorecast.keys import RedisKeys
 from scorecast.settings import OriginSettings
 from scorecast.store import SnapshotStore
+
+PAGE = Path(__file__).parent / "static" / "live.html"
 
 
 def create_app(settings: OriginSettings) -> Starlette:
@@ -30,16 +36,24 @@ def create_app(settings: OriginSettings) -> Starlette:
             socket_timeout=settings.redis_timeout,
             socket_connect_timeout=settings.redis_timeout,
         )
+        store = SnapshotStore(redis, RedisKeys(settings.redis_prefix))
+        hub = Hub(store, settings.subscriber_buffer)
+        follower = asyncio.create_task(hub.run(), name="change-stream hub")
         try:
-            store = SnapshotStore(redis, RedisKeys(settings.redis_prefix))
-            yield {"origin": OriginState(settings, store)}
+            yield {"origin": OriginState(settings, store, hub, PAGE.read_bytes())}
         finally:
+            follower.cancel("origin shutting down")
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             await redis.aclose()
 
     return Starlette(
         routes=[
             Route("/v1/games/{game_id}", routes.game, methods=["GET"]),
             Route("/v1/games/{game_id}/versions/{version}", routes.game_version, methods=["GET"]),
+            Route("/v1/games/{game_id}/stream", routes.game_stream, methods=["GET"]),
+            Route("/v1/scoreboard/stream", streams.scoreboard_stream, methods=["GET"]),
+            Route("/live/{game_id}", routes.live_page, methods=["GET"]),
             Route("/v1/scoreboard", routes.scoreboard, methods=["GET"]),
             Route("/v1/leagues/{league}/standings", routes.standings, methods=["GET"]),
             Route("/v1/leagues/{league}/leaders", routes.leaders, methods=["GET"]),

@@ -7,7 +7,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from origin import caching
+from origin import caching, streams
 from origin.errors import ApiError
 from origin.state import OriginState
 from scorecast.keys import (
@@ -27,6 +27,9 @@ JSON = "application/json"
 async def game(request: Request) -> Response:
     state: OriginState = request.state.origin
     game_id = _game_id(request)
+    after = request.query_params.get("after")
+    if after is not None:
+        return await streams.long_poll(request, game_id, after)
     snapshot = await state.store.latest(game_id)
     if snapshot is None:
         raise _unknown_game(state, game_id)
@@ -78,6 +81,23 @@ async def leaders(request: Request) -> Response:
     snapshot = await state.store.leaders(league, state.settings.leaders_top)
     headers = caching.live_headers(state.settings, leaders_surrogate_keys(league), snapshot.version)
     return _answer(request, snapshot.body, headers)
+
+
+async def game_stream(request: Request) -> Response:
+    return await streams.game_stream(request, _game_id(request))
+
+
+async def live_page(request: Request) -> Response:
+    """The live scoreboard page; the same document for every game (it reads the id from the
+    path), so the edge keeps one copy."""
+    state: OriginState = request.state.origin
+    _game_id(request)
+    headers = {
+        "Cache-Control": "public, max-age=60",
+        "Surrogate-Control": "max-age=3600",
+        "Surrogate-Key": "page",
+    }
+    return Response(state.page, media_type="text/html; charset=utf-8", headers=headers)
 
 
 async def healthz(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from origin.hub import Hub
 from scorecast.settings import OriginSettings
 from scorecast.store import SnapshotStore
 
@@ -12,3 +13,6 @@ from scorecast.store import SnapshotStore
 class OriginState:
     settings: OriginSettings
     store: SnapshotStore
+    hub: Hub
+    #: The live scoreboard page (read once at start).
+    page: bytes

@@ -17,16 +17,18 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from redis.asyncio import Redis
 
+from publisher import grip
 from publisher.decode import InvalidEventError, decode
+from publisher.grip import GripPublisher, GripPublishError
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
 from scorecast import reducer
 from scorecast.errors import EventError
 from scorecast.kafka import consumer_config, producer_config
 from scorecast.keys import RedisKeys
-from scorecast.models import Game, GameEvent, GameStatus
+from scorecast.models import Change, Game, GameEvent, GameStatus
 from scorecast.settings import PublisherSettings
-from scorecast.store import SnapshotStore, VersionConflictError
+from scorecast.store import SnapshotStore, VersionConflictError, scoreboard_row
 
 logger = logging.getLogger("scorecast.publisher")
 
@@ -41,6 +43,7 @@ class PublisherStats:
     dead_lettered: int = 0
     gaps: int = 0
     versions: int = 0
+    push_failures: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -70,9 +73,12 @@ class Publisher:
         self._games: dict[str, _GameSlot] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
+        self._grip: GripPublisher | None = None
 
     async def __aenter__(self) -> Publisher:
         self._producer = Producer(producer_config(self.settings))
+        if self.settings.grip_publish_url:
+            self._grip = GripPublisher(self.settings.grip_publish_url, self.settings.grip_timeout)
         self._consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
         self._consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -85,8 +91,10 @@ class Publisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        consumer, producer = self._consumer, self._producer
-        self._consumer = self._producer = None
+        consumer, producer, pusher = self._consumer, self._producer, self._grip
+        self._consumer = self._producer = self._grip = None
+        if pusher is not None:
+            await pusher.aclose()
         if producer is not None:
             await asyncio.to_thread(producer.flush, 10.0)
         if consumer is not None:
@@ -184,24 +192,28 @@ class Publisher:
         return dead
 
     async def _publish(self, slot: _GameSlot, state: Game, events: list[GameEvent]) -> None:
-        version = (slot.state.version if slot.state else 0) + 1
+        published = reducer.next_version(slot.state, state)
         try:
-            await self.store.publish(
-                state.model_copy(update={"version": version}), self.settings.changes_maxlen
-            )
+            board = await self.store.publish(published, self.settings.changes_maxlen)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
             current = await self.store.load_game(state.game_id)
-            state = reducer.fold(events, current) or state
-            version = (current.version if current else 0) + 1
-            await self.store.publish(
-                state.model_copy(update={"version": version}), self.settings.changes_maxlen
-            )
-        was_final = slot.state is not None and slot.state.status is GameStatus.FINAL
-        slot.state = state.model_copy(update={"version": version})
+            published = reducer.next_version(current, reducer.fold(events, current) or state)
+            board = await self.store.publish(published, self.settings.changes_maxlen)
+        slot.state = published
         self.stats.versions += 1
-        if slot.state.status is GameStatus.FINAL and not was_final:
-            await self.store.record_final(slot.state, self.settings.changes_maxlen)
+        if published.change is Change.FINAL:
+            await self.store.record_final(published, self.settings.changes_maxlen)
+        if self._grip is not None:
+            payload = grip.items(
+                published, published.model_dump_json().encode(), board, scoreboard_row(published)
+            )
+            try:
+                await self._grip.publish(payload)
+            except GripPublishError as exc:
+                # Streams stay correct: a client resumes from its last version on reconnect.
+                self.stats.push_failures += 1
+                logger.warning("game %s v%d: %s", state.game_id, published.version, exc)
 
     # -- dead letters and offsets -------------------------------------------------------------
 

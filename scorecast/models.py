@@ -26,6 +26,14 @@ class Sport(StrEnum):
     SOCCER = "soccer"
 
 
+class Change(StrEnum):
+    """What a version changed, for push clients: the SSE event type."""
+
+    STATE = "state"
+    SCORE = "score"
+    FINAL = "final"
+
+
 class GameStatus(StrEnum):
     SCHEDULED = "SCHEDULED"
     LIVE = "LIVE"
@@ -177,5 +185,7 @@ class Game(_Model):
     sequence: int = 0
     #: Snapshot version; set by the publisher when it writes the snapshot.
     version: int = 0
+    #: What this version changed since the one before it.
+    change: Change = Change.STATE
     #: When the newest folded event entered the pipeline (freshness is measured from here).
     ingested_at: datetime | None = None

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from scorecast import boxscore
 from scorecast.errors import UnknownGameError
 from scorecast.models import (
+    Change,
     EventType,
     Game,
     GameEvent,
@@ -110,6 +111,22 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         description=event.description,
     )
     return game.model_copy(update=update)
+
+
+def next_version(previous: Game | None, state: Game) -> Game:
+    """``state`` as the version after ``previous``, saying what changed."""
+    was_final = previous is not None and previous.status is GameStatus.FINAL
+    if state.status is GameStatus.FINAL and not was_final:
+        change = Change.FINAL
+    elif previous is None or (previous.home.score, previous.away.score) != (
+        state.home.score,
+        state.away.score,
+    ):
+        change = Change.SCORE
+    else:
+        change = Change.STATE
+    version = (previous.version if previous else 0) + 1
+    return state.model_copy(update={"version": version, "change": change})
 
 
 def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:

@@ -60,6 +60,17 @@ class OriginSettings(RedisSettings, CachePolicy):
     port: int = Field(default=8000, ge=0, le=65535)
     #: How many players a leaderboard lists.
     leaders_top: int = Field(default=10, ge=1, le=100)
+    #: The key a GRIP proxy signs ``Grip-Sig`` with (Pushpin's ``sig_key``); empty: no proxy,
+    #: the origin streams to clients itself.
+    grip_key: SecretStr = SecretStr("")
+    #: A stream resumed from a version more than this far behind gets one full snapshot.
+    resume_max_versions: int = Field(default=50, ge=1)
+    #: How long a long-poll (``?after=``) waits for a newer version.
+    long_poll_seconds: float = Field(default=20.0, gt=0, le=120)
+    #: Events a direct-mode subscriber may have queued before it is cut off as too slow.
+    subscriber_buffer: int = Field(default=64, ge=1)
+    #: Heartbeat interval of direct-mode streams; each stream picks a value up to 30% below.
+    heartbeat_seconds: float = Field(default=8.0, gt=0, le=9.5)
 
 
 class PublisherSettings(RedisSettings, KafkaSettings):
@@ -71,6 +82,9 @@ class PublisherSettings(RedisSettings, KafkaSettings):
     batch_size: int = Field(default=500, ge=1)
     #: How many announcements the change stream keeps (approximately).
     changes_maxlen: int = Field(default=100_000, ge=100)
+    #: The GRIP proxy's publish endpoint (Pushpin: ``http://host:5561/publish/``); empty: none.
+    grip_publish_url: str = ""
+    grip_timeout: float = Field(default=2.0, gt=0)
 
 
 class PurgerSettings(RedisSettings):

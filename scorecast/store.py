@@ -89,12 +89,14 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Change:
-    """One announcement on the change stream."""
+    """One announcement on the change stream: a new game version, or a final's standings."""
 
     id: str
+    kind: str
     game_id: str
     version: int
     keys: list[str]
+    scoreboard_version: int = 0
 
 
 class SnapshotStore:
@@ -127,6 +129,22 @@ class SnapshotStore:
         ordered = b",".join(rows[game_id] for game_id in sorted(rows))
         number = int(version or 0)
         return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
+
+    async def scoreboard_row(self, game_id: str) -> bytes | None:
+        row = await self.redis.hget(self.keys.scoreboard_games, game_id)
+        return cast(bytes | None, row)
+
+    async def versions(self, game_id: str, first: int, last: int) -> list[tuple[int, bytes]]:
+        """The bodies of versions ``first`` to ``last`` that exist, in one round trip."""
+        numbers = list(range(first, last + 1))
+        if not numbers:
+            return []
+        bodies = await self.redis.mget([self.keys.version(game_id, n) for n in numbers])
+        return [
+            (n, cast(bytes, body))
+            for n, body in zip(numbers, bodies, strict=True)
+            if body is not None
+        ]
 
     async def standings(self, league: str) -> Snapshot:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -167,8 +185,11 @@ class SnapshotStore:
 
     # -- writes (publisher) -------------------------------------------------------------------
 
-    async def publish(self, game: Game, changes_maxlen: int) -> None:
-        """Write ``game`` (whose ``version`` is already bumped) and announce it."""
+    async def publish(self, game: Game, changes_maxlen: int) -> int:
+        """Write ``game`` (whose ``version`` is already bumped) and announce it.
+
+        Returns the scoreboard's version after the change.
+        """
         body = game.model_dump_json().encode()
         current = await self._write_snapshot(
             keys=[self.keys.latest(game.game_id), self.keys.version(game.game_id, game.version)],
@@ -176,31 +197,35 @@ class SnapshotStore:
         )
         if current:
             raise VersionConflictError(game.game_id, int(current))
-        await self.announce(game, changes_maxlen)
+        return await self.announce(game, changes_maxlen)
 
-    async def announce(self, game: Game, changes_maxlen: int) -> None:
-        """Show ``game`` on the scoreboard and announce it. Safe to repeat after a crash."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._write_row(
-                keys=[
-                    self.keys.scoreboard_games,
-                    self.keys.scoreboard_versions,
-                    self.keys.scoreboard_version,
-                ],
-                args=[game.game_id, game.version, scoreboard_row(game)],
-                client=pipe,
-            )
-            pipe.xadd(
-                self.keys.changes,
-                {
-                    "game_id": game.game_id,
-                    "version": game.version,
-                    "keys": " ".join(change_surrogate_keys(game.game_id)),
-                },
-                maxlen=changes_maxlen,
-                approximate=True,
-            )
-            await pipe.execute()
+    async def announce(self, game: Game, changes_maxlen: int) -> int:
+        """Show ``game`` on the scoreboard and announce it. Safe to repeat after a crash.
+
+        Returns the scoreboard's version (unchanged when the row already showed this version).
+        """
+        changed = await self._write_row(
+            keys=[
+                self.keys.scoreboard_games,
+                self.keys.scoreboard_versions,
+                self.keys.scoreboard_version,
+            ],
+            args=[game.game_id, game.version, scoreboard_row(game)],
+        )
+        board = int(changed) or int(await self.redis.get(self.keys.scoreboard_version) or 0)
+        await self.redis.xadd(
+            self.keys.changes,
+            {
+                "kind": "version",
+                "game_id": game.game_id,
+                "version": game.version,
+                "scoreboard_version": board,
+                "keys": " ".join(change_surrogate_keys(game.game_id)),
+            },
+            maxlen=changes_maxlen,
+            approximate=True,
+        )
+        return board
 
     async def record_final(self, game: Game, changes_maxlen: int) -> bool:
         """Add a final result to its league's standings and leaderboard, once per game.
@@ -226,6 +251,7 @@ class SnapshotStore:
         await self.redis.xadd(
             self.keys.changes,
             {
+                "kind": "final",
                 "game_id": game.game_id,
                 "version": game.version,
                 "keys": " ".join(final_surrogate_keys(league)),
@@ -249,6 +275,7 @@ def scoreboard_row(game: Game) -> bytes:
             "clock_seconds",
             "start_time",
             "version",
+            "change",
         }
     ).encode()
 
@@ -263,9 +290,11 @@ def parse_changes(found: Any) -> list[Change]:
             changes.append(
                 Change(
                     id=entry_id.decode(),
+                    kind=fields.get(b"kind", b"version").decode(),
                     game_id=fields[b"game_id"].decode(),
                     version=int(fields[b"version"]),
                     keys=fields[b"keys"].decode().split(),
+                    scoreboard_version=int(fields.get(b"scoreboard_version", 0)),
                 )
             )
     return changes

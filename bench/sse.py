@@ -1,0 +1,78 @@
+"""A small, cheap SSE client on raw asyncio streams: thousands of them fit in one process.
+
+It speaks HTTP/1.0, so a streamed answer arrives as plain bytes until the server closes it (no
+chunked framing to undo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int | None
+    event: str
+    data: str
+    #: When the last byte of the event arrived (time.monotonic()).
+    at: float
+
+
+@dataclass
+class Stream:
+    status: int
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    events: list[Event] = field(default_factory=list)
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        fields: dict[str, str] = {}
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                return
+            text = line.decode().rstrip("\r\n")
+            if text:
+                if not text.startswith(":"):
+                    name, _, value = text.partition(":")
+                    fields[name] = value.removeprefix(" ")
+                continue
+            if "data" in fields:
+                raw_id = fields.get("id")
+                event_id = int(raw_id) if raw_id and raw_id.isdigit() else None
+                yield Event(
+                    event_id, fields.get("event", "message"), fields["data"], time.monotonic()
+                )
+            fields = {}
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def open_stream(
+    host: str, port: int, path: str, headers: dict[str, str] | None = None
+) -> Stream:
+    """Connect and read the answer's head (10 s at most); events are read by iterating."""
+    timeout = 10.0
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    lines = [f"GET {path} HTTP/1.0", f"Host: {host}:{port}", "Accept: text/event-stream"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout)
+    parts = status_line.decode().split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        writer.close()
+        raise ConnectionError(f"no HTTP answer from {host}:{port}{path}")
+    answer_headers: dict[str, str] = {}
+    while True:
+        line = (await asyncio.wait_for(reader.readline(), timeout)).decode().rstrip("\r\n")
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        answer_headers[name.strip().lower()] = value.strip()
+    return Stream(int(parts[1]), answer_headers, reader, writer)

@@ -1,0 +1,169 @@
+"""Push from the origin itself (no GRIP proxy): SSE streams, resume by version, long-polls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from bench.sse import Event, Stream, open_stream
+from origin.hub import Hub, Push, SlowSubscriberError
+from scorecast.models import Game
+from scorecast.reducer import fold, next_version
+from scorecast.store import SnapshotStore
+from tests.factories import short_game
+
+
+async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str = "g1") -> None:
+    """Publish version ``version`` of the short game after ``upto`` events, as the publisher
+    would (with what changed since the version before)."""
+    game = fold(short_game(game_id)[:upto])
+    previous = await store.load_game(game_id)
+    assert game is not None
+    published = next_version(previous, game).model_copy(update={"version": version})
+    await store.publish(published, changes_maxlen=1000)
+
+
+async def _open(origin: str, path: str, **headers: str) -> Stream:
+    url = urlsplit(origin)
+    assert url.hostname is not None
+    assert url.port is not None
+    return await open_stream(url.hostname, url.port, path, headers)
+
+
+async def _take(stream: Stream, count: int) -> list[Event]:
+    events: list[Event] = []
+
+    async def collect() -> None:
+        async for event in stream:
+            events.append(event)
+            if len(events) == count:
+                return
+
+    await asyncio.wait_for(collect(), 10)
+    return events
+
+
+async def test_stream_sends_the_current_version_then_each_new_one(
+    store: SnapshotStore, origin: str
+) -> None:
+    await _publish(store, 2, 1)
+    stream = await _open(origin, "/v1/games/g1/stream")
+    assert stream.status == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    first = await _take(stream, 1)
+    await asyncio.sleep(0.2)  # the hub is following the change stream
+    for upto, version in ((3, 2), (4, 3), (8, 4)):
+        await _publish(store, upto, version)
+    rest = await _take(stream, 3)
+    stream.close()
+    assert [e.id for e in first + rest] == [1, 2, 3, 4]
+    assert [e.event for e in rest] == ["score", "score", "final"]
+    assert Game.model_validate_json(rest[-1].data).status == "FINAL"
+
+
+async def test_last_event_id_resumes_with_exactly_what_was_missed(
+    store: SnapshotStore, origin: str
+) -> None:
+    for version in range(1, 6):
+        await _publish(store, version + 1, version)
+    stream = await _open(origin, "/v1/games/g1/stream", **{"Last-Event-ID": "2"})
+    events = await _take(stream, 3)
+    stream.close()
+    assert [e.id for e in events] == [3, 4, 5]
+    # The same through the query string, for clients that reconnect by hand.
+    stream = await _open(origin, "/v1/games/g1/stream?lastEventId=4")
+    assert [e.id for e in await _take(stream, 1)] == [5]
+    stream.close()
+
+
+async def test_a_client_too_far_behind_gets_one_full_snapshot(
+    store: SnapshotStore, origin_settings: object, origin: str
+) -> None:
+    for version in range(1, 60):
+        await _publish(store, min(version + 1, 7), version)  # same state, new versions
+    stream = await _open(origin, "/v1/games/g1/stream", **{"Last-Event-ID": "1"})
+    events = await _take(stream, 1)
+    stream.close()
+    assert [e.id for e in events] == [59]  # 58 behind > resume limit 50: not the whole game
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "code"),
+    [
+        ("/v1/games/nope/stream", {}, 404, "unknown_game"),
+        ("/v1/games/g1/stream", {"Last-Event-ID": "x" * 5000}, 400, "bad_last_event_id"),
+        ("/v1/games/g1/stream", {"Last-Event-ID": "-1"}, 400, "bad_last_event_id"),
+        ("/v1/games/g1/stream?lastEventId=9999999999999", {}, 400, "bad_last_event_id"),
+        ("/v1/games/g1?after=abc", {}, 400, "bad_after"),
+        ("/v1/games/nope?after=1", {}, 404, "unknown_game"),
+    ],
+)
+async def test_bad_stream_requests_are_clear_4xx(
+    store: SnapshotStore,
+    origin: str,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    await _publish(store, 2, 1)
+    async with httpx.AsyncClient(base_url=origin, timeout=5) as http:
+        response = await http.get(path, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+async def test_long_poll_answers_when_a_newer_version_exists(
+    store: SnapshotStore, origin: str
+) -> None:
+    await _publish(store, 2, 1)
+    async with httpx.AsyncClient(base_url=origin, timeout=10) as http:
+        waiting = asyncio.create_task(http.get("/v1/games/g1?after=1"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await _publish(store, 3, 2)
+        response = await waiting
+        assert response.status_code == 200
+        assert response.headers["ETag"] == '"v2"'
+        assert response.headers["Cache-Control"] == "no-store"
+        # Already behind: answered at once.
+        quick = await http.get("/v1/games/g1?after=0")
+        assert json.loads(quick.content)["version"] == 2
+
+
+async def test_scoreboard_stream_starts_with_the_board_then_rows(
+    store: SnapshotStore, origin: str
+) -> None:
+    await _publish(store, 2, 1, "g1")
+    stream = await _open(origin, "/v1/scoreboard/stream")
+    first = await _take(stream, 1)
+    assert first[0].event == "scoreboard"
+    assert [g["game_id"] for g in json.loads(first[0].data)["games"]] == ["g1"]
+    await asyncio.sleep(0.2)
+    await _publish(store, 3, 1, "g2")
+    row = await _take(stream, 1)
+    stream.close()
+    assert first[0].id is not None
+    assert row[0].id == first[0].id + 1
+    assert json.loads(row[0].data)["game_id"] == "g2"
+
+
+async def test_a_subscriber_that_stops_reading_is_cut_off_and_memory_stays_bounded(
+    store: SnapshotStore,
+) -> None:
+    hub = Hub(store, buffer=8)
+    with hub.subscribe("game-g1") as slow, hub.subscribe("game-g1") as fast:
+        for number in range(1, 1001):
+            push = Push(number, b"x" * 1000, b"{}")
+            hub._deliver("game-g1", push)
+            await fast.next()  # the fast one keeps up
+        assert slow.overflowed
+        assert slow._queue.qsize() == 8  # never more than its buffer
+        with pytest.raises(SlowSubscriberError):
+            await slow.next()
+        assert hub.subscribers() == 1
+        assert hub.cut_off == 1
