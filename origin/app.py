@@ -52,6 +52,7 @@ def create_app(settings: OriginSettings) -> Starlette:
             Route("/v1/games/{game_id}", routes.game, methods=["GET"]),
             Route("/v1/games/{game_id}/versions/{version}", routes.game_version, methods=["GET"]),
             Route("/v1/games/{game_id}/stream", routes.game_stream, methods=["GET"]),
+            Route("/v1/games/{game_id}/boxscore", routes.box_score, methods=["GET"]),
             Route("/v1/scoreboard/stream", streams.scoreboard_stream, methods=["GET"]),
             Route("/live/{game_id}", routes.live_page, methods=["GET"]),
             Route("/v1/scoreboard", routes.scoreboard, methods=["GET"]),

@@ -83,6 +83,17 @@ async def leaders(request: Request) -> Response:
     return _answer(request, snapshot.body, headers)
 
 
+async def box_score(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    game_id = _game_id(request)
+    box = await state.store.box_score(game_id)
+    if box is None:
+        raise _unknown_game(state, game_id)
+    body = b'{"game_id":"%s","version":%d,"box":%s}' % (game_id.encode(), box.version, box.body)
+    headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), box.version)
+    return _answer(request, body, headers)
+
+
 async def game_stream(request: Request) -> Response:
     return await streams.game_stream(request, _game_id(request))
 

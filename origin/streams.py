@@ -26,7 +26,8 @@ from scorecast import sse
 from scorecast.store import Snapshot
 
 _EVENT_ID = re.compile(r"^[0-9]{1,12}$")
-_NO_STORE = {"Cache-Control": "no-store"}
+# Streams pass the edge untouched (piped), so they carry their own CORS header.
+_NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
 STREAM_TYPE = "text/event-stream"
 
 

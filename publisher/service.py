@@ -28,7 +28,7 @@ from scorecast.kafka import consumer_config, producer_config
 from scorecast.keys import RedisKeys
 from scorecast.models import Change, Game, GameEvent, GameStatus
 from scorecast.settings import PublisherSettings
-from scorecast.store import SnapshotStore, VersionConflictError, scoreboard_row
+from scorecast.store import SnapshotStore, VersionConflictError, scoreboard_row, snapshot_body
 
 logger = logging.getLogger("scorecast.publisher")
 
@@ -206,7 +206,7 @@ class Publisher:
             await self.store.record_final(published, self.settings.changes_maxlen)
         if self._grip is not None:
             payload = grip.items(
-                published, published.model_dump_json().encode(), board, scoreboard_row(published)
+                published, snapshot_body(published), board, scoreboard_row(published)
             )
             try:
                 await self._grip.publish(payload)

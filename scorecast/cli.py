@@ -121,6 +121,16 @@ def _bench_e2e(args: argparse.Namespace) -> int:
     return bench_main(file, args.fans, args.speed, args.max_gap, json_path)
 
 
+def _bench_push(args: argparse.Namespace) -> int:
+    from bench.push import main as bench_main
+    from scorecast.local.stack import SAMPLE_GAME, default_data_dir
+
+    file = Path(args.file) if args.file else default_data_dir() / SAMPLE_GAME
+    json_path = Path(args.json) if args.json else None
+    clients = [int(n) for n in args.clients.split(",")]
+    return bench_main(file, clients, args.speed, args.max_gap, json_path)
+
+
 def _positive_or_zero(value: str) -> float:
     number = float(value)
     if number < 0:
@@ -178,4 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     e2e.add_argument("--max-gap", type=_positive_or_zero, default=0.2)
     e2e.add_argument("--json", help="also write the figures to this file")
     e2e.set_defaults(handler=_bench_e2e)
+    push = benches.add_parser("push", help="SSE clients held by Pushpin during a replayed game")
+    push.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    push.add_argument("--clients", default="2000,10000", help="comma-separated client counts")
+    push.add_argument("--speed", type=_positive_or_zero, default=2000.0)
+    push.add_argument("--max-gap", type=_positive_or_zero, default=0.05)
+    push.add_argument("--json", help="also write the figures to this file")
+    push.set_defaults(handler=_bench_push)
     return parser

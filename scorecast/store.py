@@ -18,7 +18,7 @@ from scorecast import standings
 from scorecast.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
 from scorecast.models import Game
 
-# KEYS: latest hash, version key. ARGV: version, body.
+# KEYS: latest hash, version key. ARGV: version, body, box score.
 # Refuses a version that is not newer than latest, so versions only grow and are never reused.
 _WRITE_SNAPSHOT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
@@ -27,7 +27,7 @@ if version <= current then
   return current
 end
 redis.call('SET', KEYS[2], ARGV[2], 'NX')
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'body', ARGV[2])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'body', ARGV[2], 'box', ARGV[3])
 return 0
 """
 
@@ -179,9 +179,21 @@ class SnapshotStore:
         body = {"league": league_key(league), "version": number, "leaders": leaders}
         return Snapshot(number, json.dumps(body, sort_keys=True).encode())
 
+    async def box_score(self, game_id: str) -> Snapshot | None:
+        """The latest box score, with the version of the snapshot it belongs to."""
+        version, box = await self.redis.hmget(self.keys.latest(game_id), ["version", "box"])
+        if version is None or box is None:
+            return None
+        return Snapshot(int(version), cast(bytes, box))
+
     async def load_game(self, game_id: str) -> Game | None:
-        snapshot = await self.latest(game_id)
-        return None if snapshot is None else Game.model_validate_json(snapshot.body)
+        """The whole state of the newest version, box score included (publisher recovery)."""
+        body, box = await self.redis.hmget(self.keys.latest(game_id), ["body", "box"])
+        if body is None:
+            return None
+        state = json.loads(body)
+        state["box"] = json.loads(box) if box else {}
+        return Game.model_validate(state)
 
     # -- writes (publisher) -------------------------------------------------------------------
 
@@ -190,10 +202,9 @@ class SnapshotStore:
 
         Returns the scoreboard's version after the change.
         """
-        body = game.model_dump_json().encode()
         current = await self._write_snapshot(
             keys=[self.keys.latest(game.game_id), self.keys.version(game.game_id, game.version)],
-            args=[game.version, body],
+            args=[game.version, snapshot_body(game), game.box.model_dump_json().encode()],
         )
         if current:
             raise VersionConflictError(game.game_id, int(current))
@@ -260,6 +271,12 @@ class SnapshotStore:
             approximate=True,
         )
         return True
+
+
+def snapshot_body(game: Game) -> bytes:
+    """What fans get for a version: the state without the box score (its own resource), so
+    that the documents every change pushes to every fan stay small."""
+    return game.model_dump_json(exclude={"box"}).encode()
 
 
 def scoreboard_row(game: Game) -> bytes:

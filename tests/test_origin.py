@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from scorecast.local.process import free_port
-from scorecast.models import Game
+from scorecast.models import BoxScore, Game
 from scorecast.reducer import fold
 from scorecast.settings import OriginSettings
 from scorecast.store import SnapshotStore
@@ -40,12 +40,32 @@ async def test_latest_snapshot_with_caching_headers(
     response = await client.get("/v1/games/g1")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert Game.model_validate_json(response.content) == latest
+    # The box score is its own resource: snapshots pushed to every fan stay small.
+    assert "box" not in response.json()
+    assert Game.model_validate_json(response.content) == latest.model_copy(
+        update={"box": BoxScore()}
+    )
     assert response.headers["ETag"] == '"v2"'
     assert response.headers["Surrogate-Key"] == "game-g1"
     assert "stale-while-revalidate" in response.headers["Cache-Control"]
     assert "stale-if-error" in response.headers["Cache-Control"]
     assert response.headers["Surrogate-Control"].startswith("max-age=3600")
+
+
+async def test_box_score_is_its_own_resource(
+    store: SnapshotStore, client: httpx.AsyncClient
+) -> None:
+    latest = await _publish(store, "g1", 5, 2)
+    response = await client.get("/v1/games/g1/boxscore")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["game_id"], body["version"]) == ("g1", 2)
+    assert body["box"]["teams"]["h"]["stats"]["pts"] == latest.home.score == 5
+    assert response.headers["ETag"] == '"v2"'
+    assert response.headers["Surrogate-Key"] == "game-g1"
+    assert (await client.get("/v1/games/nope/boxscore")).status_code == 404
+    # The publisher's recovery reads the whole state back, box score included.
+    assert await store.load_game("g1") == latest
 
 
 async def test_if_none_match_gives_304_with_the_same_caching_headers(
@@ -71,7 +91,9 @@ async def test_versions_are_immutable_and_bounded(
     await _publish(store, "g1", 5, 2)
     response = await client.get("/v1/games/g1/versions/1")
     assert response.status_code == 200
-    assert Game.model_validate_json(response.content) == first
+    assert Game.model_validate_json(response.content) == first.model_copy(
+        update={"box": BoxScore()}
+    )
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert response.headers["ETag"] == '"v1"'
     ahead = await client.get("/v1/games/g1/versions/3")

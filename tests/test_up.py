@@ -56,7 +56,7 @@ def test_up_replays_the_sample_game_and_stops_on_ctrl_c(tmp_path: Path, data_dir
             assert time.monotonic() < deadline, "".join(lines)
         assert final is not None, "".join(lines)
         children = _children(up.pid)
-        assert len(children) == 6  # redis, broker, origin, varnish, publisher, purger
+        assert len(children) == 7  # redis, broker, origin, pushpin, varnish, publisher, purger
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=60)
     finally:

@@ -13,6 +13,8 @@ vcl 4.1;
 #
 # The deployment-specific part lives in "scorecast-site.vcl", which must define:
 #   backend origin { ... }          the origin, with a probe on /readyz
+#   backend push { ... }            where streams and long-polls go: the GRIP proxy (Pushpin),
+#                                   or the origin itself
 #   acl scorecast_purgers { ... }   who may send PURGE
 #   sub scorecast_purge_token { }   return (synth(403, ...)) unless the Purge-Token is right
 
@@ -44,6 +46,11 @@ sub vcl_recv {
     }
     if (req.url ~ "^/metrics") {
         return (synth(404, "not found"));
+    }
+    if (req.url ~ "^/v1/(games/[^/?]+|scoreboard)/stream" || req.url ~ "^/v1/games/[^/?]+[?](.*&)?after=") {
+        # Held connections: handed over whole to the GRIP proxy, never cached.
+        set req.backend_hint = push;
+        return (pipe);
     }
 
     # The API is public and the same for everyone: nothing per user may split the cache.

@@ -19,6 +19,7 @@ from scorecast.adapters import load
 from scorecast.errors import ServiceError
 from scorecast.kafka import ensure_topics
 from scorecast.local.process import ManagedProcess, free_port
+from scorecast.local.pushpin import PushpinPorts, pushpin
 from scorecast.local.redis import redis_server, redis_url
 from scorecast.local.services import scorecast_process, start_broker
 from scorecast.local.varnish import EDGE_DIR, varnish
@@ -35,7 +36,7 @@ FAST_HEARTBEAT_MS = 500
 
 @dataclass
 class LocalStack:
-    """Redis, broker, origin, Varnish, publisher and purger, started in that order."""
+    """Redis, broker, origin, Pushpin, Varnish, publisher and purger, started in that order."""
 
     run_dir: Path
     redis_port: int = 0
@@ -43,6 +44,8 @@ class LocalStack:
     origin_port: int = 0
     edge_port: int = 0
     purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    pushpin_ports: PushpinPorts | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
@@ -77,21 +80,26 @@ class LocalStack:
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
         self.edge_port = self.edge_port or free_port()
-        self._run(
-            "origin",
-            scorecast_process(
-                "origin", {"redis_url": self.redis_url, "port": self.origin_port}, self.run_dir
-            ),
+        origin = {"redis_url": self.redis_url, "port": self.origin_port, "grip_key": self.grip_key}
+        self._run("origin", scorecast_process("origin", origin, self.run_dir))
+        proxy, self.pushpin_ports = pushpin(self.origin_port, self.grip_key, self.run_dir)
+        self._run("pushpin", proxy)
+        edge = varnish(
+            self.edge_port,
+            free_port(),
+            self.origin_port,
+            self.purge_token,
+            self.run_dir,
+            push_port=self.pushpin_ports.http,
         )
-        self._run(
-            "varnish",
-            varnish(self.edge_port, free_port(), self.origin_port, self.purge_token, self.run_dir),
-        )
+        self._run("varnish", edge)
         self.start_publisher()
         self.start_purger()
 
     def start_publisher(self, name: str = "publisher") -> ManagedProcess:
         settings = {"redis_url": self.redis_url, **self.kafka_settings()}
+        if self.pushpin_ports is not None:
+            settings["grip_publish_url"] = self.pushpin_ports.publish_url
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
 
     def start_purger(self) -> ManagedProcess:
@@ -182,13 +190,14 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             origin_port=settings.origin_port,
             edge_port=settings.edge_port,
         )
-        print("starting Redis, broker, origin, Varnish, publisher, purger…", flush=True)
+        print("starting Redis, broker, origin, Pushpin, Varnish, publisher, purger…", flush=True)
         stack.enter_context(local)
         game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
         print(
             f"edge:       {local.edge_url}\n"
             f"game:       {game_url}\n"
             f"scoreboard: {local.edge_url}/v1/scoreboard\n"
+            f"live page:  {local.edge_url}/live/{feed.game_id}\n"
             f"origin:     {local.origin_url}  (logs in {run_dir})\n"
             f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
             flush=True,

@@ -16,7 +16,7 @@ EDGE_DIR = Path(__file__).resolve().parents[2] / "edge"
 VCL = EDGE_DIR / "varnish" / "scorecast.vcl"
 
 
-def site_vcl(origin_port: int, purge_token: str) -> str:
+def site_vcl(origin_port: int, purge_token: str, push_port: int | None = None) -> str:
     if not purge_token.isascii() or not purge_token.isprintable() or '"' in purge_token:
         raise ServiceError("the purge token must be printable ASCII without quotes")
     return f"""# Written by scorecast for one local run.
@@ -36,6 +36,13 @@ backend origin {{
     }}
 }}
 
+# Streams and long-polls: the GRIP proxy (or the origin itself, which then holds them).
+backend push {{
+    .host = "127.0.0.1";
+    .port = "{push_port or origin_port}";
+    .connect_timeout = 1s;
+}}
+
 acl scorecast_purgers {{
     "127.0.0.1";
     "::1";
@@ -51,7 +58,12 @@ sub scorecast_purge_token {{
 
 
 def varnish(
-    port: int, admin_port: int, origin_port: int, purge_token: str, run_dir: Path
+    port: int,
+    admin_port: int,
+    origin_port: int,
+    purge_token: str,
+    run_dir: Path,
+    push_port: int | None = None,
 ) -> ManagedProcess:
     binary = shutil.which("varnishd") or (
         "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
@@ -60,7 +72,7 @@ def varnish(
         raise ServiceError("varnishd not found: run scripts/install")
     work = (run_dir / "varnish").resolve()  # varnishd -n must be absolute
     work.mkdir(parents=True, exist_ok=True)
-    (work / "scorecast-site.vcl").write_text(site_vcl(origin_port, purge_token))
+    (work / "scorecast-site.vcl").write_text(site_vcl(origin_port, purge_token, push_port))
     argv = [
         binary,
         "-F",

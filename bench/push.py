@@ -1,0 +1,177 @@
+"""``scorecast bench push``: SSE fans held by Pushpin through the edge, during a replayed game.
+
+Measures what the push issue asks: every client gets every version in order, the origin sees one
+request per connect, and how long a version takes to reach the first and the last client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench.fans import origin_requests, percentile
+from bench.sse import open_stream
+from scorecast.adapters import Feed, load
+from scorecast.local.stack import LocalStack
+from scorecast.replay import replay
+from scorecast.settings import ReplaySettings
+
+STREAM_ROUTE = "/v1/games/{game_id}/stream"
+
+
+@dataclass
+class _Fan:
+    ids: list[int] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    clients: int
+    versions: int
+    complete: int
+    out_of_order: int
+    errors: int
+    origin_stream_requests: int
+    ingest_to_first_p50_ms: float
+    ingest_to_last_p50_ms: float
+    ingest_to_last_p99_ms: float
+    first_to_last_p50_ms: float
+    first_to_last_p99_ms: float
+    seconds: float
+
+
+async def _listen(host: str, port: int, path: str, fan: _Fan, connected: asyncio.Event) -> None:
+    try:
+        stream = await open_stream(host, port, path)
+    except (OSError, ConnectionError, TimeoutError) as exc:
+        fan.error = f"connect: {exc}"
+        connected.set()
+        return
+    try:
+        if stream.status != 200:
+            fan.error = f"status {stream.status}"
+            return
+        async for event in stream:
+            if event.id is None:
+                continue
+            fan.ids.append(event.id)
+            fan.arrivals.append(event.at)
+            connected.set()
+            if event.event == "final":
+                return
+    finally:
+        connected.set()
+        stream.close()
+
+
+async def run_push(
+    stack: LocalStack, feed: Feed, clients: int, speed: float, max_gap: float
+) -> PushResult:
+    started = time.monotonic()
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    edge = urlsplit(stack.edge_url)
+    assert edge.hostname is not None
+    assert edge.port is not None
+    path = f"/v1/games/{feed.game_id}/stream"
+    # The game is scheduled before fans arrive, as on a real evening.
+    schedule = Feed(feed.format, feed.game_id, feed.events[:1])
+    await asyncio.to_thread(replay, schedule, settings, 0, 0)
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
+        for _ in range(300):
+            if (await http.get(f"/v1/games/{feed.game_id}")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+    before = await origin_requests(stack.origin_url, STREAM_ROUTE)
+    fans = [_Fan() for _ in range(clients)]
+    tasks = []
+    # Ramp the connects: Pushpin's queue to its HTTP client holds 100 requests at a time.
+    for start in range(0, clients, 100):
+        batch = []
+        for fan in fans[start : start + 100]:
+            connected = asyncio.Event()
+            tasks.append(
+                asyncio.create_task(_listen(edge.hostname, edge.port, path, fan, connected))
+            )
+            batch.append(connected.wait())
+        await asyncio.wait_for(asyncio.gather(*batch), 60)
+    connects = await origin_requests(stack.origin_url, STREAM_ROUTE) - before
+    await asyncio.to_thread(replay, feed, settings, speed, max_gap)
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    # How long each version took, from the event entering the pipeline to the fans.
+    ingested = await _ingest_times(stack, feed.game_id, max(max(f.ids, default=0) for f in fans))
+    wall_offset = time.time() - time.monotonic()
+    first_seen: dict[int, float] = {}
+    last_seen: dict[int, float] = {}
+    for fan in fans:
+        for event_id, at in zip(fan.ids, fan.arrivals, strict=True):
+            first_seen[event_id] = min(first_seen.get(event_id, at), at)
+            last_seen[event_id] = max(last_seen.get(event_id, at), at)
+    to_first, to_last, spread = [], [], []
+    for version, entered in ingested.items():
+        if version in first_seen:
+            to_first.append((first_seen[version] + wall_offset - entered) * 1000)
+            to_last.append((last_seen[version] + wall_offset - entered) * 1000)
+            spread.append((last_seen[version] - first_seen[version]) * 1000)
+    final = max((f.ids[-1] for f in fans if f.ids), default=0)
+    complete = sum(1 for f in fans if f.ids and f.ids == list(range(f.ids[0], final + 1)))
+    return PushResult(
+        clients=clients,
+        versions=final,
+        complete=complete,
+        out_of_order=sum(1 for f in fans if f.ids != sorted(set(f.ids))),
+        errors=sum(1 for f in fans if f.error),
+        origin_stream_requests=connects,
+        ingest_to_first_p50_ms=percentile(to_first, 0.5),
+        ingest_to_last_p50_ms=percentile(to_last, 0.5),
+        ingest_to_last_p99_ms=percentile(to_last, 0.99),
+        first_to_last_p50_ms=percentile(spread, 0.5),
+        first_to_last_p99_ms=percentile(spread, 0.99),
+        seconds=time.monotonic() - started,
+    )
+
+
+async def _ingest_times(stack: LocalStack, game_id: str, last: int) -> dict[int, float]:
+    """When each version's newest event entered the pipeline (epoch seconds)."""
+    found: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
+        for version in range(1, last + 1):
+            response = await http.get(f"/v1/games/{game_id}/versions/{version}")
+            if response.status_code == 200:
+                stamp = json.loads(response.content).get("ingested_at")
+                if stamp:
+                    found[version] = datetime.fromisoformat(stamp).astimezone(UTC).timestamp()
+    return found
+
+
+def main(
+    game_file: Path, clients: list[int], speed: float, max_gap: float, json_path: Path | None
+) -> int:
+    feed = load(game_file)
+    results = []
+    for count in clients:
+        with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
+            print(f"starting the local stack for {count} SSE clients…", flush=True)
+            with LocalStack(Path(run_dir)) as stack:
+                results.append(asyncio.run(run_push(stack, feed, count, speed, max_gap)))
+    names = list(asdict(results[0]))
+    width = max(len(name) for name in names)
+    for name in names:
+        values = "  ".join(f"{_fmt(getattr(r, name)):>12}" for r in results)
+        print(f"{name:<{width}}  {values}")
+    if json_path is not None:
+        json_path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
