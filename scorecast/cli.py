@@ -191,8 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     push = benches.add_parser("push", help="SSE clients held by Pushpin during a replayed game")
     push.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
     push.add_argument("--clients", default="2000,10000", help="comma-separated client counts")
-    push.add_argument("--speed", type=_positive_or_zero, default=2000.0)
-    push.add_argument("--max-gap", type=_positive_or_zero, default=0.05)
+    push.add_argument("--speed", type=_positive_or_zero, default=50.0)
+    push.add_argument("--max-gap", type=_positive_or_zero, default=1.0)
     push.add_argument("--json", help="also write the figures to this file")
     push.set_defaults(handler=_bench_push)
     return parser

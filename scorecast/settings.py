@@ -72,6 +72,13 @@ class OriginSettings(RedisSettings, CachePolicy):
     #: Heartbeat interval of direct-mode streams; each stream picks a value up to 30% below.
     heartbeat_seconds: float = Field(default=8.0, gt=0, le=9.5)
 
+    @field_validator("grip_key")
+    @classmethod
+    def _grip_key_length(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must be empty (no GRIP proxy) or at least 32 characters")
+        return value
+
 
 class PublisherSettings(RedisSettings, KafkaSettings):
     group_id: str = "scorecast-publisher"

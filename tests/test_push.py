@@ -1,0 +1,163 @@
+"""Push through the whole local stack: Varnish pipes streams to Pushpin, which holds them; the
+publisher publishes each version once; the origin only answers the connects."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+
+from bench.push import run_push
+from bench.sse import Event, Stream, open_stream
+from scorecast.adapters import Feed, load
+from scorecast.local.stack import LocalStack
+from scorecast.replay import replay
+from scorecast.settings import ReplaySettings
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(tmp_path_factory.mktemp("push")) as local:
+        yield local
+
+
+async def test_two_thousand_sse_clients_each_get_every_version_in_order(
+    stack: LocalStack, nba_file: Path
+) -> None:
+    result = await run_push(stack, load(nba_file), clients=2000, speed=2000, max_gap=0.05)
+    print(f"\n{result}")
+    assert result.errors == 0
+    assert result.versions > 10
+    assert result.complete == 2000
+    assert result.out_of_order == 0
+    # One origin request per connect, none per update: Pushpin held them all.
+    assert result.origin_stream_requests == 2000
+
+
+async def _open(stack: LocalStack, path: str, **headers: str) -> Stream:
+    edge = urlsplit(stack.edge_url)
+    assert edge.hostname is not None
+    assert edge.port is not None
+    return await open_stream(edge.hostname, edge.port, path, headers)
+
+
+async def _take(stream: Stream, count: int) -> list[Event]:
+    events: list[Event] = []
+
+    async def collect() -> None:
+        async for event in stream:
+            events.append(event)
+            if len(events) == count:
+                return
+
+    await asyncio.wait_for(collect(), 20)
+    return events
+
+
+def _game(events: Feed, upto: int) -> Feed:
+    return Feed(events.format, events.game_id, events.events[:upto])
+
+
+async def test_a_reconnecting_client_gets_exactly_what_it_missed(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    path = f"/v1/games/{feed.game_id}/stream"
+
+    async def latest() -> int:
+        async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
+            response = await http.get(f"/v1/games/{feed.game_id}/versions/1")
+            if response.status_code != 200:
+                return 0
+            answer = await http.get(f"/v1/games/{feed.game_id}?after=0")
+            return int(answer.json()["version"])
+
+    # One event at a time, so that each becomes its own version.
+    for upto in range(1, 4):
+        await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
+        await _until(lambda n=upto: _at_least(latest, n))
+    first = await _open(stack, path)
+    seen = await _take(first, 1)
+    first.close()
+    for upto in range(4, 7):
+        await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
+        await _until(lambda n=upto: _at_least(latest, n))
+    again = await _open(stack, path, **{"Last-Event-ID": str(seen[0].id)})
+    missed = await _take(again, 3)
+    again.close()
+    assert [event.id for event in missed] == [4, 5, 6]
+
+
+async def _at_least(latest: object, n: int) -> bool:
+    return bool(await latest() >= n)  # type: ignore[operator]
+
+
+async def _until(check: object, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while not await check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_long_poll_through_the_edge_is_held_then_answered(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    feed = load(data_dir / "soccer/statsbomb_15986.json")
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    await asyncio.to_thread(replay, _game(feed, 1), settings, 0, 0)
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=30) as http:
+        for _ in range(200):
+            if (await http.get(f"/v1/games/{feed.game_id}")).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        held = asyncio.create_task(http.get(f"/v1/games/{feed.game_id}?after=1"))
+        await asyncio.sleep(0.5)
+        assert not held.done()
+        await asyncio.to_thread(replay, _game(feed, 2), settings, 0, 0)
+        response = await asyncio.wait_for(held, 20)
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"v2"'
+    assert response.json()["version"] == 2
+
+
+async def test_the_origin_trusts_only_a_valid_grip_signature(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    """A forged or expired Grip-Sig gets no hold instructions (it would let anyone make the
+    origin hand out GRIP holds); the real one does."""
+    feed = load(data_dir / "american_football/espn-cfb-summary_401628358.json")
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    await asyncio.to_thread(replay, _game(feed, 1), settings, 0, 0)
+    game = feed.game_id
+    valid = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, stack.grip_key)
+    forged = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, "x" * 40)
+    expired = jwt.encode({"iss": "pushpin", "exp": int(time.time()) - 60}, stack.grip_key)
+    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
+        for _ in range(200):
+            if (await http.get(f"/v1/games/{game}")).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        path = f"/v1/games/{game}?after=999999"
+        held = await http.get(path, headers={"Grip-Sig": valid})
+        assert held.headers["Grip-Hold"] == "response"
+        assert held.headers["Grip-Channel"] == f"game-{game}; prev-id=1"
+        assert 1 <= int(held.headers["Grip-Timeout"]) <= 20
+        stream = await http.get(f"/v1/games/{game}/stream", headers={"Grip-Sig": valid})
+        assert stream.headers["Grip-Hold"] == "stream"
+        assert stream.headers["Grip-Keep-Alive"] == ":\\n\\n; format=cstring; timeout=8"
+        assert stream.text.startswith("retry: 3000\n\nid: 1\nevent: ")
+        for token in (forged, expired, "garbage"):
+            # Without a trusted proxy the origin holds the request itself: no GRIP headers.
+            direct = http.stream(
+                "GET", f"/v1/games/{game}/stream", headers={"Grip-Sig": token}, timeout=2
+            )
+            async with direct as answer:
+                assert answer.headers["content-type"].startswith("text/event-stream")
+                assert "Grip-Hold" not in answer.headers
