@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,29 @@ class Stream:
                 )
             fields = {}
 
+    async def take(self, count: int, seconds: float = 20.0) -> list[Event]:
+        """The next ``count`` events, or TimeoutError after ``seconds``."""
+        events: list[Event] = []
+
+        async def collect() -> None:
+            async for event in self:
+                events.append(event)
+                if len(events) == count:
+                    return
+
+        await asyncio.wait_for(collect(), seconds)
+        return events
+
     def close(self) -> None:
         self.writer.close()
+
+
+async def open_url(base_url: str, path: str, headers: dict[str, str] | None = None) -> Stream:
+    """:func:`open_stream` for ``http://host:port`` and a path."""
+    url = urlsplit(base_url)
+    if url.hostname is None or url.port is None:
+        raise ValueError(f"{base_url} names no host and port")
+    return await open_stream(url.hostname, url.port, path, headers)
 
 
 async def open_stream(

@@ -7,14 +7,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import jwt
 import pytest
 
 from bench.push import run_push
-from bench.sse import Event, Stream, open_stream
+from bench.sse import open_url
 from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
 from scorecast.replay import replay
@@ -40,26 +39,6 @@ async def test_two_thousand_sse_clients_each_get_every_version_in_order(
     assert result.origin_stream_requests == 2000
 
 
-async def _open(stack: LocalStack, path: str, **headers: str) -> Stream:
-    edge = urlsplit(stack.edge_url)
-    assert edge.hostname is not None
-    assert edge.port is not None
-    return await open_stream(edge.hostname, edge.port, path, headers)
-
-
-async def _take(stream: Stream, count: int) -> list[Event]:
-    events: list[Event] = []
-
-    async def collect() -> None:
-        async for event in stream:
-            events.append(event)
-            if len(events) == count:
-                return
-
-    await asyncio.wait_for(collect(), 20)
-    return events
-
-
 def _game(events: Feed, upto: int) -> Feed:
     return Feed(events.format, events.game_id, events.events[:upto])
 
@@ -83,14 +62,14 @@ async def test_a_reconnecting_client_gets_exactly_what_it_missed(
     for upto in range(1, 4):
         await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
         await _until(lambda n=upto: _at_least(latest, n))
-    first = await _open(stack, path)
-    seen = await _take(first, 1)
+    first = await open_url(stack.edge_url, path)
+    seen = await first.take(1)
     first.close()
     for upto in range(4, 7):
         await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
         await _until(lambda n=upto: _at_least(latest, n))
-    again = await _open(stack, path, **{"Last-Event-ID": str(seen[0].id)})
-    missed = await _take(again, 3)
+    again = await open_url(stack.edge_url, path, {"Last-Event-ID": str(seen[0].id)})
+    missed = await again.take(3)
     again.close()
     assert [event.id for event in missed] == [4, 5, 6]
 

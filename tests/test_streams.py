@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from bench.sse import Event, Stream, open_stream
+from bench.sse import open_url
 from origin.hub import Hub, Push, SlowSubscriberError
 from scorecast.models import Game
 from scorecast.reducer import fold, next_version
@@ -27,38 +26,18 @@ async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str =
     await store.publish(published, changes_maxlen=1000)
 
 
-async def _open(origin: str, path: str, **headers: str) -> Stream:
-    url = urlsplit(origin)
-    assert url.hostname is not None
-    assert url.port is not None
-    return await open_stream(url.hostname, url.port, path, headers)
-
-
-async def _take(stream: Stream, count: int) -> list[Event]:
-    events: list[Event] = []
-
-    async def collect() -> None:
-        async for event in stream:
-            events.append(event)
-            if len(events) == count:
-                return
-
-    await asyncio.wait_for(collect(), 10)
-    return events
-
-
 async def test_stream_sends_the_current_version_then_each_new_one(
     store: SnapshotStore, origin: str
 ) -> None:
     await _publish(store, 2, 1)
-    stream = await _open(origin, "/v1/games/g1/stream")
+    stream = await open_url(origin, "/v1/games/g1/stream")
     assert stream.status == 200
     assert stream.headers["content-type"].startswith("text/event-stream")
-    first = await _take(stream, 1)
+    first = await stream.take(1)
     await asyncio.sleep(0.2)  # the hub is following the change stream
     for upto, version in ((3, 2), (4, 3), (8, 4)):
         await _publish(store, upto, version)
-    rest = await _take(stream, 3)
+    rest = await stream.take(3)
     stream.close()
     assert [e.id for e in first + rest] == [1, 2, 3, 4]
     assert [e.event for e in rest] == ["score", "score", "final"]
@@ -70,13 +49,13 @@ async def test_last_event_id_resumes_with_exactly_what_was_missed(
 ) -> None:
     for version in range(1, 6):
         await _publish(store, version + 1, version)
-    stream = await _open(origin, "/v1/games/g1/stream", **{"Last-Event-ID": "2"})
-    events = await _take(stream, 3)
+    stream = await open_url(origin, "/v1/games/g1/stream", {"Last-Event-ID": "2"})
+    events = await stream.take(3)
     stream.close()
     assert [e.id for e in events] == [3, 4, 5]
     # The same through the query string, for clients that reconnect by hand.
-    stream = await _open(origin, "/v1/games/g1/stream?lastEventId=4")
-    assert [e.id for e in await _take(stream, 1)] == [5]
+    stream = await open_url(origin, "/v1/games/g1/stream?lastEventId=4")
+    assert [e.id for e in await stream.take(1)] == [5]
     stream.close()
 
 
@@ -85,8 +64,8 @@ async def test_a_client_too_far_behind_gets_one_full_snapshot(
 ) -> None:
     for version in range(1, 60):
         await _publish(store, min(version + 1, 7), version)  # same state, new versions
-    stream = await _open(origin, "/v1/games/g1/stream", **{"Last-Event-ID": "1"})
-    events = await _take(stream, 1)
+    stream = await open_url(origin, "/v1/games/g1/stream", {"Last-Event-ID": "1"})
+    events = await stream.take(1)
     stream.close()
     assert [e.id for e in events] == [59]  # 58 behind > resume limit 50: not the whole game
 
@@ -139,13 +118,13 @@ async def test_scoreboard_stream_starts_with_the_board_then_rows(
     store: SnapshotStore, origin: str
 ) -> None:
     await _publish(store, 2, 1, "g1")
-    stream = await _open(origin, "/v1/scoreboard/stream")
-    first = await _take(stream, 1)
+    stream = await open_url(origin, "/v1/scoreboard/stream")
+    first = await stream.take(1)
     assert first[0].event == "scoreboard"
     assert [g["game_id"] for g in json.loads(first[0].data)["games"]] == ["g1"]
     await asyncio.sleep(0.2)
     await _publish(store, 3, 1, "g2")
-    row = await _take(stream, 1)
+    row = await stream.take(1)
     stream.close()
     assert first[0].id is not None
     assert row[0].id == first[0].id + 1
