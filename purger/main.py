@@ -7,6 +7,9 @@ import logging
 from redis.asyncio import Redis
 
 from purger.backends import PurgeBackend
+from purger.cloudflare import CloudflareBackend
+from purger.fastly import FastlyBackend
+from purger.metrics import serving
 from purger.service import Purger
 from purger.varnish import VarnishBackend
 from scorecast.settings import PurgerSettings
@@ -16,6 +19,10 @@ logger = logging.getLogger("scorecast.purger")
 
 
 def make_backend(settings: PurgerSettings) -> PurgeBackend:
+    if settings.backend == "fastly":
+        return FastlyBackend(settings, settings.http_timeout)
+    if settings.backend == "cloudflare":
+        return CloudflareBackend(settings)
     return VarnishBackend(settings)
 
 
@@ -27,11 +34,17 @@ async def serve(settings: PurgerSettings) -> None:
         socket_connect_timeout=settings.redis_timeout,
     )
     backend = make_backend(settings)
+    purger = Purger(settings, redis, backend)
     try:
-        async with redis:
-            purger = Purger(settings, redis, backend)
+        async with redis, serving(purger.metrics, settings.metrics_port):
             logger.info("purger started: backend %s", settings.backend)
             await purger.run(stop)
     finally:
         await backend.aclose()
-    logger.info("purger stopped: %s", purger.stats)
+    logger.info(
+        "purger stopped: %d changes purged in %d calls, %d abandoned, failures %s",
+        purger.purged,
+        purger.calls,
+        purger.abandoned,
+        purger.metrics.failure_counts(),
+    )

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import httpx
 
-from purger.backends import PurgeError
+from purger.backends import PurgeError, reason_for
 from scorecast.settings import PurgerSettings
 
 
 class VarnishBackend:
+    name = "varnish"
     # Keeps the request header well under Varnish's default 8 KB header limit.
     max_keys = 64
 
@@ -32,9 +33,10 @@ class VarnishBackend:
         try:
             response = await self._client.request("PURGE", "/", headers=headers)
         except httpx.HTTPError as exc:
-            raise PurgeError(f"varnish unreachable: {type(exc).__name__}") from exc
+            raise PurgeError(f"varnish unreachable: {type(exc).__name__}", "unreachable") from exc
         if response.status_code != 200:
-            raise PurgeError(f"varnish answered {response.status_code} to PURGE")
+            status = response.status_code
+            raise PurgeError(f"varnish answered {status} to PURGE", reason_for(status))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,15 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def load_settings(kind: type[S]) -> S:
-    """Build a settings object from the environment, or exit with a readable message."""
+    """Build a settings object from the environment, or exit with a readable message.
+
+    Secrets may also be files named after the setting (``fastly_token``…) in the folder
+    ``SCORECAST_SECRETS_DIR`` names, as container platforms mount them.
+    """
     try:
-        return kind()
+        return kind(_secrets_dir=os.environ.get("SCORECAST_SECRETS_DIR") or None)
     except ValidationError as exc:
         # Only names and reasons: a value may be a secret.
-        lines = [
-            f"  SCORECAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        ]
+        lines = []
+        for error in exc.errors():
+            where = "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  SCORECAST_{where}: {error['msg']}" if where else f"  {error['msg']}")
         print("scorecast: invalid settings\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -6,14 +6,20 @@ environment anywhere else. Tests build them with keyword arguments.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Settings(BaseSettings):
     # Values never appear in validation errors: some are secrets.
     model_config = SettingsConfigDict(
-        env_prefix="SCORECAST_", extra="ignore", frozen=True, hide_input_in_errors=True
+        env_prefix="SCORECAST_",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
 
@@ -40,6 +46,25 @@ class KafkaSettings(_Settings):
     #: How long the broker may hold a fetch open when it has nothing new. Kafka answers as soon
     #: as data arrives; the local broker waits the full time, so keep it short.
     kafka_fetch_wait_max_ms: int = Field(default=10, ge=0)
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,256}$")
+
+
+def _check_token(value: SecretStr) -> SecretStr:
+    if value.get_secret_value() and not _TOKEN.match(value.get_secret_value()):
+        raise ValueError("must be 16 to 256 token characters (letters, digits, -_.~+/=)")
+    return value
+
+
+class FastlySettings(_Settings):
+    """Fastly's API (purges, Fanout publishing). Tokens also come from ``*_file`` secrets."""
+
+    fastly_api_url: str = "https://api.fastly.com"
+    fastly_token: SecretStr = SecretStr("")
+    fastly_service_id: str = Field(default="", pattern=r"^([A-Za-z0-9]{8,64})?$")
+
+    _fastly_token = field_validator("fastly_token")(_check_token)
 
 
 class CachePolicy(_Settings):
@@ -80,7 +105,7 @@ class OriginSettings(RedisSettings, CachePolicy):
         return value
 
 
-class PublisherSettings(RedisSettings, KafkaSettings):
+class PublisherSettings(RedisSettings, KafkaSettings, FastlySettings):
     group_id: str = "scorecast-publisher"
     #: How long an event waits for the events before it (a sequence gap) before it is applied.
     reorder_hold_seconds: float = Field(default=2.0, ge=0)
@@ -89,31 +114,56 @@ class PublisherSettings(RedisSettings, KafkaSettings):
     batch_size: int = Field(default=500, ge=1)
     #: How many announcements the change stream keeps (approximately).
     changes_maxlen: int = Field(default=100_000, ge=100)
-    #: The GRIP proxy's publish endpoint (Pushpin: ``http://host:5561/publish/``); empty: none.
+    #: Where new versions are published for held streams: ``pushpin`` (``grip_publish_url``,
+    #: e.g. ``http://host:5561/publish/``), ``fanout`` (Fastly's publish API), or ``none``.
+    push_backend: Literal["none", "pushpin", "fanout"] = "none"
     grip_publish_url: str = ""
     grip_timeout: float = Field(default=2.0, gt=0)
 
 
-class PurgerSettings(RedisSettings):
-    backend: str = Field(default="varnish", pattern=r"^(varnish)$")
+class PurgerSettings(RedisSettings, FastlySettings):
+    backend: Literal["varnish", "fastly", "cloudflare"] = "varnish"
     group: str = "scorecast-purger"
     consumer: str = "purger-1"
     varnish_url: str = "http://127.0.0.1:6081"
-    purge_token: SecretStr
+    purge_token: SecretStr = SecretStr("")
+    cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_token: SecretStr = SecretStr("")
+    cloudflare_zone_id: str = Field(default="", pattern=r"^([0-9a-f]{32})?$")
     #: Keys announced within this window go out in one purge call.
     window_seconds: float = Field(default=0.005, ge=0)
     batch_size: int = Field(default=500, ge=1)
+    #: Purge calls per second allowed (a token bucket): Cloudflare allows 5/s on Pro, 10/s on
+    #: Business, 50/s on Enterprise.
+    calls_per_second: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=10, ge=1)
     retry_initial_seconds: float = Field(default=0.1, gt=0)
     retry_max_seconds: float = Field(default=5.0, gt=0)
+    #: How long one purge is retried before it is reported as failed and acknowledged (the
+    #: edge TTL then bounds the staleness).
+    retry_budget_seconds: float = Field(default=120.0, gt=0)
     http_timeout: float = Field(default=5.0, gt=0)
+    #: Prometheus metrics on 127.0.0.1:PORT (0: none).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
-    @field_validator("purge_token")
-    @classmethod
-    def _token_present(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value()
-        if len(token) < 16 or not token.isascii() or not token.isprintable() or '"' in token:
-            raise ValueError("must be at least 16 printable ASCII characters without quotes")
-        return value
+    _purge_token = field_validator("purge_token")(_check_token)
+    _cloudflare_token = field_validator("cloudflare_token")(_check_token)
+
+    @model_validator(mode="after")
+    def _backend_complete(self) -> PurgerSettings:
+        needed = {
+            "varnish": ["purge_token"],
+            "fastly": ["fastly_token", "fastly_service_id"],
+            "cloudflare": ["cloudflare_token", "cloudflare_zone_id"],
+        }[self.backend]
+        missing = []
+        for name in needed:
+            value = getattr(self, name)
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                missing.append(f"SCORECAST_{name.upper()}")
+        if missing:
+            raise ValueError(f"the {self.backend} backend needs {', '.join(missing)}")
+        return self
 
 
 class ReplaySettings(KafkaSettings):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from redis.asyncio import Redis
+from starlette.types import ASGIApp
 
 from origin.app import create_app
 from scorecast.kafka import ensure_topics
@@ -25,6 +26,7 @@ from scorecast.local.stack import FAST_HEARTBEAT_MS, FAST_SESSION_TIMEOUT_MS, de
 from scorecast.local.varnish import varnish
 from scorecast.settings import KafkaSettings, OriginSettings
 from scorecast.store import SnapshotStore
+from tests.cdn_standin import CdnStandIn
 
 NBA_LIVEDATA = "basketball/nba-cdn-livedata_0022000001.json"
 
@@ -100,12 +102,10 @@ def kafka(broker_service: str) -> KafkaSettings:
 class ThreadedServer:
     """uvicorn in a thread of this process, on a free port."""
 
-    def __init__(self, settings: OriginSettings) -> None:
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-        )
+    def __init__(self, app: ASGIApp, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
-        self.url = f"http://127.0.0.1:{settings.port}"
+        self.url = f"http://127.0.0.1:{port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadedServer:
@@ -113,7 +113,7 @@ class ThreadedServer:
         deadline = time.monotonic() + 10
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("origin did not start")
+                raise RuntimeError("server did not start")
             time.sleep(0.01)
         return self
 
@@ -129,7 +129,7 @@ def origin_settings(redis_service: str, prefix: str) -> OriginSettings:
 
 @pytest.fixture
 def origin(origin_settings: OriginSettings) -> Iterator[str]:
-    with ThreadedServer(origin_settings) as server:
+    with ThreadedServer(create_app(origin_settings), origin_settings.port) as server:
         yield server.url
 
 
@@ -147,3 +147,17 @@ def edge(origin: str, tmp_path: Path) -> Iterator[Edge]:
     origin_port = int(origin.rsplit(":", 1)[1])
     with varnish(port, free_port(), origin_port, token, tmp_path):
         yield Edge(f"http://127.0.0.1:{port}", token)
+
+
+@pytest.fixture
+def cdn() -> Iterator[tuple[CdnStandIn, str]]:
+    """The Fastly and Cloudflare API stand-in, and its base URL."""
+    standin = CdnStandIn(
+        fastly_token=secrets.token_urlsafe(24),
+        fastly_service_id="SU1Z0isxPaozGVKXdv0eY",
+        cloudflare_token=secrets.token_urlsafe(30),
+        cloudflare_zone_id=secrets.token_hex(16),
+    )
+    port = free_port()
+    with ThreadedServer(standin.app(), port) as server:
+        yield standin, server.url

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from origin.app import create_app
 from scorecast.local.process import free_port
 from scorecast.models import BoxScore, Game
 from scorecast.reducer import fold
@@ -174,7 +175,7 @@ async def test_redis_down_is_503_json(prefix: str) -> None:
         port=free_port(),
         redis_timeout=0.5,
     )
-    with ThreadedServer(settings) as server:
+    with ThreadedServer(create_app(settings), settings.port) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
             response = await http.get("/v1/games/g1")
             assert response.status_code == 503
