@@ -1,5 +1,6 @@
-"""Publish each new version once to a GRIP proxy: Pushpin's ``POST /publish/`` locally; Fastly
-Fanout's publish API takes the same items.
+"""Publish each new version once to a GRIP proxy: Pushpin's ``POST /publish/`` locally, Fastly
+Fanout's ``POST /service/{id}/publish/`` in production. Both take the same items (EPCP, with
+the formats under ``formats``).
 
 One item per channel: the game's channel carries the SSE event for held streams
 (``http-stream``) and the whole answer for held long-polls (``http-response``); the scoreboard
@@ -8,13 +9,22 @@ channel carries the game's scoreboard row.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Protocol
 
 import httpx
+from fastly.api.publish_api import PublishApi
+from fastly.model.http_response_format import HttpResponseFormat
+from fastly.model.http_stream_format import HttpStreamFormat
+from fastly.model.publish_item import PublishItem
+from fastly.model.publish_item_formats import PublishItemFormats
+from fastly.model.publish_request import PublishRequest
 
 from scorecast import sse
 from scorecast.errors import ScorecastError
+from scorecast.fastly_api import ERRORS, describe, fastly_client
 from scorecast.models import Game
+from scorecast.settings import FastlySettings
 
 
 class GripPublishError(ScorecastError):
@@ -28,25 +38,37 @@ def items(game: Game, body: bytes, board_version: int, row: bytes) -> list[dict[
             "channel": sse.game_channel(game.game_id),
             "id": str(version),
             "prev-id": str(version - 1),
-            "http-stream": {"content": sse.event(version, game.change, body).decode()},
-            "http-response": {
-                "code": 200,
-                "headers": {
-                    "Content-Type": "application/json",
-                    "ETag": f'"v{version}"',
-                    "Cache-Control": "no-store",
+            "formats": {
+                "http-stream": {"content": sse.event(version, game.change, body).decode()},
+                "http-response": {
+                    "code": 200,
+                    "headers": {
+                        "Content-Type": "application/json",
+                        "ETag": f'"v{version}"',
+                        "Cache-Control": "no-store",
+                    },
+                    "body": body.decode(),
                 },
-                "body": body.decode(),
             },
         },
         {
             "channel": sse.SCOREBOARD_CHANNEL,
-            "http-stream": {"content": sse.event(board_version, game.change, row).decode()},
+            "formats": {
+                "http-stream": {"content": sse.event(board_version, game.change, row).decode()}
+            },
         },
     ]
 
 
+class Pusher(Protocol):
+    async def publish(self, payload: list[dict[str, Any]]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class GripPublisher:
+    """Pushpin's HTTP publish endpoint."""
+
     def __init__(self, publish_url: str, timeout: float) -> None:
         self.publish_url = publish_url
         self._client = httpx.AsyncClient(timeout=timeout)
@@ -61,3 +83,42 @@ class GripPublisher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class FanoutPublisher:
+    """Fastly Fanout, through Fastly's official SDK (synchronous: run in a worker thread)."""
+
+    def __init__(self, settings: FastlySettings, timeout: float) -> None:
+        self._service_id = settings.fastly_service_id
+        self._client = fastly_client(settings)
+        self._api = PublishApi(self._client)
+        self._timeout = timeout
+
+    async def publish(self, payload: list[dict[str, Any]]) -> None:
+        request = PublishRequest(items=[_fanout_item(item) for item in payload])
+        try:
+            await asyncio.to_thread(
+                self._api.publish,
+                service_id=self._service_id,
+                publish_request=request,
+                _request_timeout=self._timeout,
+            )
+        except ERRORS as exc:
+            raise GripPublishError(describe(exc, "fanout publish").message) from None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._client.close)
+
+
+def _fanout_item(item: dict[str, Any]) -> PublishItem:
+    formats = item["formats"]
+    models: dict[str, Any] = {}
+    if "http-stream" in formats:
+        models["http_stream"] = HttpStreamFormat(content=formats["http-stream"]["content"])
+    if "http-response" in formats:
+        answer = formats["http-response"]
+        models["http_response"] = HttpResponseFormat(
+            code=answer["code"], headers=answer["headers"], body=answer["body"]
+        )
+    extra = {"id": item["id"], "prev_id": item["prev-id"]} if "id" in item else {}
+    return PublishItem(channel=item["channel"], formats=PublishItemFormats(**models), **extra)

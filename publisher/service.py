@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from publisher import grip
 from publisher.decode import InvalidEventError, decode
-from publisher.grip import GripPublisher, GripPublishError
+from publisher.grip import FanoutPublisher, GripPublisher, GripPublishError, Pusher
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
 from scorecast import reducer
@@ -73,12 +73,11 @@ class Publisher:
         self._games: dict[str, _GameSlot] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
-        self._grip: GripPublisher | None = None
+        self._grip: Pusher | None = None
 
     async def __aenter__(self) -> Publisher:
         self._producer = Producer(producer_config(self.settings))
-        if self.settings.grip_publish_url:
-            self._grip = GripPublisher(self.settings.grip_publish_url, self.settings.grip_timeout)
+        self._grip = make_pusher(self.settings)
         self._consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
         self._consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -274,6 +273,14 @@ class Publisher:
         if value is None:
             raise RuntimeError("use the publisher inside 'async with'")
         return value
+
+
+def make_pusher(settings: PublisherSettings) -> Pusher | None:
+    if settings.push_backend == "pushpin":
+        return GripPublisher(settings.grip_publish_url, settings.grip_timeout)
+    if settings.push_backend == "fanout":
+        return FanoutPublisher(settings, settings.grip_timeout)
+    return None
 
 
 def _position(message: Message) -> Position:

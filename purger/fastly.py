@@ -9,45 +9,14 @@ thread, one at a time per backend.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
-import fastly
 from fastly.api.purge_api import PurgeApi
 from fastly.model.purge_response import PurgeResponse
-from urllib3.exceptions import HTTPError as TransportError
 
 from purger.backends import PurgeError, reason_for
+from scorecast.fastly_api import ERRORS, describe, fastly_client
 from scorecast.settings import FastlySettings
-
-
-def fastly_client(settings: FastlySettings) -> fastly.ApiClient:
-    configuration = fastly.Configuration(host=settings.fastly_api_url)
-    configuration.api_token = settings.fastly_token.get_secret_value()
-    return fastly.ApiClient(configuration)
-
-
-def retry_after(headers: object) -> float | None:
-    """Seconds to wait, from ``Retry-After`` or Fastly's ``Fastly-RateLimit-Reset``."""
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
-    for name in ("Retry-After", "retry-after"):
-        value = get(name)
-        if value and str(value).isdigit():
-            return float(value)
-    reset = get("Fastly-RateLimit-Reset") or get("fastly-ratelimit-reset")
-    if reset and str(reset).isdigit():
-        return max(0.0, float(reset) - time.time())
-    return None
-
-
-def translate(exc: Exception, what: str) -> PurgeError:
-    """An SDK or transport error as our own, without the request (which holds the token)."""
-    if isinstance(exc, fastly.ApiException):
-        status = int(exc.status or 0)
-        return PurgeError(f"{what} answered {status}", reason_for(status), retry_after(exc.headers))
-    return PurgeError(f"{what} unreachable: {type(exc).__name__}", "unreachable")
 
 
 class FastlyBackend:
@@ -71,8 +40,10 @@ class FastlyBackend:
                 purge_response=PurgeResponse(surrogate_keys=keys),
                 _request_timeout=self._timeout,
             )
-        except (fastly.ApiException, fastly.ApiValueError, TransportError) as exc:
-            raise translate(exc, "fastly purge") from None
+        except ERRORS as exc:
+            failure = describe(exc, "fastly purge")
+            reason = reason_for(failure.status) if failure.status else "unreachable"
+            raise PurgeError(failure.message, reason, failure.retry_after) from None
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)

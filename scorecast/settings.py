@@ -120,6 +120,18 @@ class PublisherSettings(RedisSettings, KafkaSettings, FastlySettings):
     grip_publish_url: str = ""
     grip_timeout: float = Field(default=2.0, gt=0)
 
+    @model_validator(mode="after")
+    def _push_complete(self) -> PublisherSettings:
+        if self.push_backend == "pushpin" and not self.grip_publish_url:
+            raise ValueError("the pushpin push backend needs SCORECAST_GRIP_PUBLISH_URL")
+        if self.push_backend == "fanout" and not (
+            self.fastly_token.get_secret_value() and self.fastly_service_id
+        ):
+            raise ValueError(
+                "the fanout push backend needs SCORECAST_FASTLY_TOKEN, SCORECAST_FASTLY_SERVICE_ID"
+            )
+        return self
+
 
 class PurgerSettings(RedisSettings, FastlySettings):
     backend: Literal["varnish", "fastly", "cloudflare"] = "varnish"

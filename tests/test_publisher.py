@@ -20,6 +20,7 @@ from scorecast.models import Game, GameEvent, GameStatus
 from scorecast.reducer import fold
 from scorecast.settings import KafkaSettings, PublisherSettings
 from scorecast.store import SnapshotStore
+from tests.cdn_standin import CdnStandIn
 from tests.factories import basket, scheduled, short_game
 
 
@@ -219,3 +220,40 @@ async def test_a_final_counts_once_in_the_standings(
     async with Publisher(settings, redis) as restarted:  # also re-checks the final on load
         await _run_until(restarted, lambda: restarted.stats.consumed >= 2)
     assert json.loads(await table()) == first
+
+
+async def test_each_version_is_published_once_to_fanout(
+    kafka: KafkaSettings,
+    redis_service: str,
+    redis: Redis,
+    prefix: str,
+    cdn: tuple[CdnStandIn, str],
+) -> None:
+    standin, url = cdn
+    game = short_game("g1")
+    _produce(kafka, [_encode(e) for e in game])
+    settings = _settings(
+        kafka,
+        redis_service,
+        prefix,
+        push_backend="fanout",
+        fastly_api_url=url,
+        fastly_token=standin.fastly_token,
+        fastly_service_id=standin.fastly_service_id,
+    )
+    async with Publisher(settings, redis) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
+    versions = publisher.stats.versions
+    game_items = [item for item in standin.published if item["channel"] == "game-g1"]
+    board_items = [item for item in standin.published if item["channel"] == "scoreboard"]
+    assert [int(item["id"]) for item in game_items] == list(range(1, versions + 1))
+    assert len(board_items) == versions
+    last = game_items[-1]
+    assert last["prev-id"] == str(versions - 1)
+    stream = last["formats"]["http-stream"]["content"]
+    assert stream.startswith(f"id: {versions}\nevent: final\ndata: {{")
+    answer = last["formats"]["http-response"]
+    assert answer["code"] == 200
+    assert answer["headers"]["ETag"] == f'"v{versions}"'
+    assert json.loads(answer["body"])["status"] == "FINAL"
+    assert publisher.stats.push_failures == 0

@@ -99,6 +99,7 @@ class LocalStack:
     def start_publisher(self, name: str = "publisher") -> ManagedProcess:
         settings = {"redis_url": self.redis_url, **self.kafka_settings()}
         if self.pushpin_ports is not None:
+            settings["push_backend"] = "pushpin"
             settings["grip_publish_url"] = self.pushpin_ports.publish_url
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
 
