@@ -32,9 +32,14 @@ def live_headers(policy: CachePolicy, keys: list[str], version: int) -> dict[str
         ),
         "Surrogate-Control": edge,
         "CDN-Cache-Control": edge,
-        "Surrogate-Key": " ".join(keys),
+        **tag_headers(keys),
         "ETag": etag(version),
     }
+
+
+def tag_headers(keys: list[str]) -> dict[str, str]:
+    """The keys for Fastly and Varnish (``Surrogate-Key``) and for Cloudflare (``Cache-Tag``)."""
+    return {"Surrogate-Key": " ".join(keys), "Cache-Tag": ",".join(keys)}
 
 
 def immutable_headers(keys: list[str], version: int) -> dict[str, str]:
@@ -42,7 +47,7 @@ def immutable_headers(keys: list[str], version: int) -> dict[str, str]:
         "Cache-Control": IMMUTABLE,
         "Surrogate-Control": "max-age=31536000",
         "CDN-Cache-Control": "max-age=31536000",
-        "Surrogate-Key": " ".join(keys),
+        **tag_headers(keys),
         "ETag": etag(version),
     }
 
@@ -54,7 +59,7 @@ def missing_headers(policy: CachePolicy, keys: list[str]) -> dict[str, str]:
         "Cache-Control": "no-cache",
         "Surrogate-Control": edge,
         "CDN-Cache-Control": edge,
-        "Surrogate-Key": " ".join(keys),
+        **tag_headers(keys),
     }
 
 

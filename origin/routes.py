@@ -106,7 +106,7 @@ async def live_page(request: Request) -> Response:
     headers = {
         "Cache-Control": "public, max-age=60",
         "Surrogate-Control": "max-age=3600",
-        "Surrogate-Key": "page",
+        **caching.tag_headers(["page"]),
     }
     return Response(state.page, media_type="text/html; charset=utf-8", headers=headers)
 

@@ -65,7 +65,8 @@ async def test_edge_caches_and_strips_surrogate_headers(
     assert second.content == first.content
     assert second.headers["ETag"] == '"v1"'
     assert "stale-while-revalidate" in second.headers["Cache-Control"]
-    for hidden in ("Surrogate-Control", "Surrogate-Key", "CDN-Cache-Control", "xkey", "Age"):
+    hidden_headers = ("Surrogate-Control", "Surrogate-Key", "CDN-Cache-Control", "Cache-Tag")
+    for hidden in (*hidden_headers, "xkey", "Age"):
         assert hidden not in second.headers
 
 

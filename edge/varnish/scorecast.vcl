@@ -114,22 +114,8 @@ sub vcl_backend_error {
 }
 
 sub vcl_deliver {
-    if (obj.hits > 0) {
-        set resp.http.X-Cache = "HIT";
-    } else {
-        set resp.http.X-Cache = "MISS";
-    }
-    unset resp.http.Surrogate-Control;
-    unset resp.http.CDN-Cache-Control;
-    unset resp.http.Surrogate-Key;
-    unset resp.http.xkey;
-    unset resp.http.Via;
-    unset resp.http.X-Varnish;
-    # Purges keep this copy as fresh as the origin's: its age at the edge says nothing to a
-    # browser, and would make the short browser max-age expire on arrival.
-    unset resp.http.Age;
-    set resp.http.Access-Control-Allow-Origin = "*";
-    set resp.http.Access-Control-Expose-Headers = "ETag";
+    # Shared with the Fastly service (terraform/fastly): valid in both dialects.
+    include "deliver.vcl";
 }
 
 sub vcl_synth {

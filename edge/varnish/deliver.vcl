@@ -1,0 +1,21 @@
+# Delivery rules shared by the self-hosted edge (Varnish 7, included in vcl_deliver) and the
+# Fastly service (a "deliver" snippet, see terraform/fastly): only statements both dialects share.
+
+if (obj.hits > 0) {
+    set resp.http.X-Cache = "HIT";
+} else {
+    set resp.http.X-Cache = "MISS";
+}
+# What the origin tells the edge stays at the edge.
+unset resp.http.Surrogate-Control;
+unset resp.http.CDN-Cache-Control;
+unset resp.http.Surrogate-Key;
+unset resp.http.Cache-Tag;
+unset resp.http.xkey;
+unset resp.http.Via;
+unset resp.http.X-Varnish;
+# Purges keep this copy as fresh as the origin's: its age at the edge says nothing to a
+# browser, and would make the short browser max-age expire on arrival.
+unset resp.http.Age;
+set resp.http.Access-Control-Allow-Origin = "*";
+set resp.http.Access-Control-Expose-Headers = "ETag";
