@@ -12,9 +12,11 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from origin import routes, streams
+from origin import openapi, routes, streams
 from origin.errors import HANDLERS
 from origin.hub import Hub
 from origin.metrics import MetricsMiddleware, OriginMetrics
@@ -28,6 +30,10 @@ PAGE = Path(__file__).parent / "static" / "live.html"
 
 def create_app(settings: OriginSettings) -> Starlette:
     metrics = OriginMetrics()
+    spec = JSONResponse(openapi.document())
+
+    async def api_document(request: Request) -> Response:
+        return spec
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -61,6 +67,7 @@ def create_app(settings: OriginSettings) -> Starlette:
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route("/openapi.json", api_document, methods=["GET"]),
         ],
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=HANDLERS,
