@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,26 @@ from pathlib import Path
 from types import TracebackType
 
 from scorecast.errors import ServiceError
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux: read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == current]
+        found.extend(children)
+        frontier.extend(children)
+    return found
 
 
 def free_port() -> int:
@@ -95,11 +116,21 @@ class ManagedProcess:
             process.wait(timeout)
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL the process and everything it started, as a crash of the host would.
+
+        Some services (Pushpin's runner) start helpers in sessions of their own, beyond the
+        process group: those are found through their parents.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
+        if process is None or process.poll() is not None:
+            return
+        family = [process.pid, *descendants(process.pid)]
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
 
     def tail(self, lines: int = 15) -> str:
         try:

@@ -115,6 +115,14 @@ class LocalStack:
         for name in reversed(list(self.processes)):
             self.processes.pop(name).stop()
 
+    def crash(self, name: str) -> None:
+        """SIGKILL one component, as a crash would."""
+        self.processes[name].kill()
+
+    def revive(self, name: str) -> None:
+        """Start a crashed component again, with the same settings and ports."""
+        self.processes[name].start()
+
     def dead(self) -> list[str]:
         return [name for name, process in self.processes.items() if not process.alive()]
 
