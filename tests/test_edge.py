@@ -164,3 +164,21 @@ async def test_stale_copy_is_served_while_the_origin_fails(
         assert response.status_code == 200
         assert Game.model_validate_json(response.content).version == 1
         await asyncio.sleep(0.05)
+
+
+async def test_stream_connects_are_limited_per_client(
+    store: SnapshotStore, fan: httpx.AsyncClient
+) -> None:
+    await _publish(store, 3, 1)
+    statuses = []
+    for _ in range(35):
+        response = await fan.get("/v1/games/g1?after=0")  # answered at once: v1 > 0
+        statuses.append(response.status_code)
+    assert statuses[:30] == [200] * 30
+    assert set(statuses[30:]) == {429}
+    refused = await fan.get("/v1/games/g1/stream")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.json()["error"]["status"] == 429
+    # Cached reads are not limited.
+    assert (await fan.get("/v1/games/g1")).status_code == 200

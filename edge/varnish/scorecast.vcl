@@ -17,8 +17,11 @@ vcl 4.1;
 #                                   or the origin itself
 #   acl scorecast_purgers { ... }   who may send PURGE
 #   sub scorecast_purge_token { }   return (synth(403, ...)) unless the Purge-Token is right
+#   sub scorecast_stream_limit { }  return (synth(429, ...)) for a client opening streams too
+#                                   fast (vsthrottle; the limit depends on the deployment)
 
 import std;
+import vsthrottle;
 import xkey;
 
 include "scorecast-site.vcl";
@@ -48,6 +51,7 @@ sub vcl_recv {
         return (synth(404, "not found"));
     }
     if (req.url ~ "^/v1/(games/[^/?]+|scoreboard)/stream" || req.url ~ "^/v1/games/[^/?]+[?](.*&)?after=") {
+        call scorecast_stream_limit;
         # Held connections: handed over whole to the GRIP proxy, never cached.
         set req.backend_hint = push;
         return (pipe);
@@ -131,6 +135,9 @@ sub vcl_synth {
     }
     if (resp.status == 405) {
         set resp.http.Allow = "GET, HEAD, OPTIONS";
+    }
+    if (resp.status == 429) {
+        set resp.http.Retry-After = "60";
     }
     if (req.method == "PURGE" && resp.status == 200) {
         synthetic("""{"purged":""" + req.http.X-Purged + "}");

@@ -91,6 +91,8 @@ class LocalStack:
             self.purge_token,
             self.run_dir,
             push_port=self.pushpin_ports.http,
+            # Local load tests open thousands of streams from one address.
+            stream_connects_per_minute=100_000,
         )
         self._run("varnish", edge)
         self.start_publisher()

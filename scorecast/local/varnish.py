@@ -16,7 +16,12 @@ EDGE_DIR = Path(__file__).resolve().parents[2] / "edge"
 VCL = EDGE_DIR / "varnish" / "scorecast.vcl"
 
 
-def site_vcl(origin_port: int, purge_token: str, push_port: int | None = None) -> str:
+def site_vcl(
+    origin_port: int,
+    purge_token: str,
+    push_port: int | None = None,
+    stream_connects_per_minute: int = 30,
+) -> str:
     if not purge_token.isascii() or not purge_token.isprintable() or '"' in purge_token:
         raise ServiceError("the purge token must be printable ASCII without quotes")
     return f"""# Written by scorecast for one local run.
@@ -54,6 +59,13 @@ sub scorecast_purge_token {{
     }}
     unset req.http.Purge-Token;
 }}
+
+# Enough for reconnects with backoff, not for a client opening connections in a loop.
+sub scorecast_stream_limit {{
+    if (vsthrottle.is_denied("stream:" + client.ip, {stream_connects_per_minute}, 60s)) {{
+        return (synth(429, "too many stream connects; retry later"));
+    }}
+}}
 """
 
 
@@ -64,6 +76,7 @@ def varnish(
     purge_token: str,
     run_dir: Path,
     push_port: int | None = None,
+    stream_connects_per_minute: int = 30,
 ) -> ManagedProcess:
     binary = shutil.which("varnishd") or (
         "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
@@ -72,7 +85,8 @@ def varnish(
         raise ServiceError("varnishd not found: run scripts/install")
     work = (run_dir / "varnish").resolve()  # varnishd -n must be absolute
     work.mkdir(parents=True, exist_ok=True)
-    (work / "scorecast-site.vcl").write_text(site_vcl(origin_port, purge_token, push_port))
+    site = site_vcl(origin_port, purge_token, push_port, stream_connects_per_minute)
+    (work / "scorecast-site.vcl").write_text(site)
     argv = [
         binary,
         "-F",
