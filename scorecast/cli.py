@@ -93,6 +93,19 @@ def _origin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ingest.app import create_app
+    from scorecast.kafka import ensure_topics
+    from scorecast.settings import IngestSettings
+
+    settings = load_settings(IngestSettings)
+    ensure_topics(settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    return 0
+
+
 def _publisher(args: argparse.Namespace) -> int:
     from publisher.main import serve
     from scorecast.settings import PublisherSettings
@@ -175,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         ("origin", _origin, "serve snapshots over HTTP"),
         ("publisher", _publisher, "fold events into versioned snapshots"),
         ("purger", _purger, "purge the edge on every change"),
+        ("ingest", _ingest, "the signed webhook providers push feeds to"),
     ]:
         commands.add_parser(name, help=text).set_defaults(handler=handler)
 

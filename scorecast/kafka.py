@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -9,6 +10,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from scorecast.errors import ServiceError
+from scorecast.models import GameEvent
 from scorecast.settings import KafkaSettings
 
 
@@ -32,6 +34,12 @@ def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
         "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
         "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
     }
+
+
+def event_message(event: GameEvent) -> tuple[bytes, bytes]:
+    """Key and value of an event on the events topic, stamped with when it entered."""
+    stamped = event.model_copy(update={"ingested_at": datetime.now(UTC)})
+    return event.game_id.encode(), stamped.model_dump_json(exclude_none=True).encode()
 
 
 def ensure_topics(settings: KafkaSettings, partitions: int = 6, timeout: float = 10.0) -> None:

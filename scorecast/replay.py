@@ -6,14 +6,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TextIO
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from scorecast.adapters import Feed
 from scorecast.errors import ServiceError
-from scorecast.kafka import producer_config
+from scorecast.kafka import event_message, producer_config
 from scorecast.models import GameEvent
 from scorecast.settings import ReplaySettings
 
@@ -74,13 +73,8 @@ def replay(
         wait = started + at - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        stamped = event.model_copy(update={"ingested_at": datetime.now(UTC)})
-        producer.produce(
-            settings.events_topic,
-            key=event.game_id.encode(),
-            value=stamped.model_dump_json(exclude_none=True).encode(),
-            on_delivery=delivered,
-        )
+        key, value = event_message(event)
+        producer.produce(settings.events_topic, key=key, value=value, on_delivery=delivered)
         producer.poll(0)
         if progress is not None:
             progress(count, total)

@@ -178,6 +178,25 @@ class PurgerSettings(RedisSettings, FastlySettings):
         return self
 
 
+class IngestSettings(RedisSettings, KafkaSettings):
+    """The webhook providers push to: signed, fresh, never replayed."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+    #: Shared with each provider; signs ``timestamp.body`` (HMAC-SHA256).
+    webhook_secret: SecretStr = SecretStr("")
+    #: How far a request's timestamp may be from our clock.
+    tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_length(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+
 class ReplaySettings(KafkaSettings):
     pass
 

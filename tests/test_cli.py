@@ -33,6 +33,8 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
             "SCORECAST_CLOUDFLARE_TOKEN: Value error",
         ),
         ("purger", {"SCORECAST_BACKEND": "akamai"}, "SCORECAST_BACKEND: Input should be"),
+        ("ingest", {"SCORECAST_WEBHOOK_SECRET": "short-secret"}, "SCORECAST_WEBHOOK_SECRET"),
+        ("origin", {"SCORECAST_GRIP_KEY": "short-grip-key"}, "SCORECAST_GRIP_KEY: Value error"),
         ("purger", {"SCORECAST_PURGE_TOKEN": "tiny-secret"}, "SCORECAST_PURGE_TOKEN: Value error"),
         ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_PORT: Input should be less than"),
         ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
@@ -47,7 +49,7 @@ def test_bad_settings_stop_a_service_at_startup(
     assert "invalid settings" in result.stderr
     assert message in result.stderr
     for name, value in env.items():
-        if "TOKEN" in name or "REDIS_URL" in name:
+        if any(word in name for word in ("TOKEN", "SECRET", "KEY", "REDIS_URL")):
             assert value not in result.stderr  # secrets (and URLs with passwords) never echoed
 
 

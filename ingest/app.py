@@ -1,0 +1,112 @@
+"""The ingest webhook: providers push feed payloads, Scorecast puts their events on Kafka.
+
+``POST /v1/ingest/{format}`` (a format name, or ``auto``). A request is accepted only when its
+signature is valid, its timestamp within the tolerance of our clock, and it was not seen before
+(its signature is remembered in Redis for twice the tolerance): a captured request cannot be
+replayed. The payload goes through the same adapters as ``scorecast replay``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Producer
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ingest.signature import valid
+from origin.errors import HANDLERS, ApiError
+from scorecast.adapters import FORMATS, parse
+from scorecast.errors import FeedFormatError
+from scorecast.kafka import event_message, producer_config
+from scorecast.models import GameEvent
+from scorecast.settings import IngestSettings
+
+
+@dataclass(frozen=True)
+class IngestState:
+    settings: IngestSettings
+    redis: Redis
+    producer: Producer
+
+
+def create_app(settings: IngestSettings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout)
+        producer = Producer(producer_config(settings))
+        try:
+            yield {"ingest": IngestState(settings, redis, producer)}
+        finally:
+            await asyncio.to_thread(producer.flush, 10)
+            await redis.aclose()
+
+    return Starlette(
+        routes=[Route("/v1/ingest/{format}", receive, methods=["POST"])],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )
+
+
+async def receive(request: Request) -> Response:
+    state: IngestState = request.state.ingest
+    settings = state.settings
+    name = request.path_params["format"]
+    if name != "auto" and name not in FORMATS:
+        raise ApiError(400, "unknown_format", f"known formats: auto, {', '.join(FORMATS)}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise ApiError(413, "too_large", f"at most {settings.max_body_bytes} bytes")
+    body = await _read(request, settings.max_body_bytes)
+    stamp = request.headers.get("scorecast-timestamp", "")
+    signature = request.headers.get("scorecast-signature", "")
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > settings.tolerance_seconds:
+        raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
+    if not valid(settings.webhook_secret.get_secret_value(), int(stamp), body, signature):
+        raise ApiError(401, "bad_signature", "Scorecast-Signature does not match")
+    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
+    if not await state.redis.set(seen, stamp, nx=True, ex=2 * settings.tolerance_seconds):
+        raise ApiError(409, "replayed", "this request was already received")
+    try:
+        payload = json.loads(body)
+        feed = parse(payload, None if name == "auto" else name)
+    except ValueError as exc:
+        raise ApiError(400, "not_json", "the body is not JSON") from exc
+    except FeedFormatError as exc:
+        raise ApiError(422, "unreadable_feed", str(exc)) from exc
+    await asyncio.to_thread(_produce, state, feed.events)
+    summary = {
+        "game_id": feed.game_id,
+        "events": len(feed.events),
+        "unrecognized": feed.unrecognized,
+    }
+    return JSONResponse(summary, status_code=202)
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _produce(state: IngestState, events: list[GameEvent]) -> None:
+    for event in events:
+        key, value = event_message(event)
+        state.producer.produce(state.settings.events_topic, key=key, value=value)
+        state.producer.poll(0)
+    if state.producer.flush(10):
+        raise ApiError(503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"})

@@ -1,0 +1,123 @@
+"""The signed ingest webhook against a real broker and Redis."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Consumer
+
+from ingest.app import create_app
+from ingest.signature import sign
+from scorecast.kafka import consumer_config
+from scorecast.local.process import free_port
+from scorecast.settings import IngestSettings, KafkaSettings
+from tests.conftest import ThreadedServer
+
+SECRET = secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def ingest(kafka: KafkaSettings, redis_service: str, prefix: str) -> Iterator[str]:
+    settings = IngestSettings(
+        **kafka.model_dump(),
+        redis_url=redis_service,
+        redis_prefix=prefix,
+        webhook_secret=SECRET,
+        port=free_port(),
+        max_body_bytes=2 * 1024 * 1024,
+    )
+    with ThreadedServer(create_app(settings), settings.port) as server:
+        yield server.url
+
+
+def _signed(body: bytes, at: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    stamp = int(time.time()) if at is None else at
+    return {"Scorecast-Timestamp": str(stamp), "Scorecast-Signature": sign(secret, stamp, body)}
+
+
+def _count(kafka: KafkaSettings, expected: int) -> int:
+    consumer = Consumer(consumer_config(kafka, f"c-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([kafka.events_topic])
+    seen = 0
+    deadline = time.monotonic() + 20
+    try:
+        while seen < expected and time.monotonic() < deadline:
+            seen += sum(1 for m in consumer.consume(500, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_a_signed_push_lands_on_kafka(ingest: str, kafka: KafkaSettings, nba_file: Path) -> None:
+    body = nba_file.read_bytes()
+    response = httpx.post(f"{ingest}/v1/ingest/auto", content=body, headers=_signed(body))
+    assert response.status_code == 202
+    assert response.json() == {"game_id": "0022000001", "events": 611, "unrecognized": 0}
+    assert _count(kafka, 611) == 611
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("wrong secret", 401, "bad_signature"),
+        ("no signature", 401, "bad_signature"),
+        ("stale", 401, "bad_timestamp"),
+        ("future", 401, "bad_timestamp"),
+        ("no timestamp", 401, "bad_timestamp"),
+        ("tampered body", 401, "bad_signature"),
+    ],
+)
+def test_unsigned_stale_or_tampered_pushes_are_refused(
+    ingest: str, kafka: KafkaSettings, case: str, status: int, code: str
+) -> None:
+    body = json.dumps({"game": {"gameId": "g", "actions": []}}).encode()
+    headers = {
+        "wrong secret": _signed(body, secret="x" * 40),
+        "no signature": {"Scorecast-Timestamp": str(int(time.time()))},
+        "stale": _signed(body, at=int(time.time()) - 3600),
+        "future": _signed(body, at=int(time.time()) + 3600),
+        "no timestamp": {"Scorecast-Signature": sign(SECRET, 0, body)},
+        "tampered body": _signed(body),
+    }[case]
+    sent = body + b" " if case == "tampered body" else body
+    response = httpx.post(f"{ingest}/v1/ingest/auto", content=sent, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert SECRET not in response.text
+
+
+def test_a_replayed_push_is_refused(ingest: str, nba_file: Path) -> None:
+    body = nba_file.read_bytes()
+    headers = _signed(body)
+    assert (
+        httpx.post(f"{ingest}/v1/ingest/nba-livedata", content=body, headers=headers).status_code
+        == 202
+    )
+    again = httpx.post(f"{ingest}/v1/ingest/nba-livedata", content=body, headers=headers)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "replayed"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("/v1/ingest/carrier-pigeon", b"{}", 400, "unknown_format"),
+        ("/v1/ingest/auto", b"{not json", 400, "not_json"),
+        ("/v1/ingest/auto", b'{"events": []}', 422, "unreadable_feed"),
+        ("/v1/ingest/nhl-apiweb", b'{"game": {"actions": []}}', 422, "unreadable_feed"),
+        ("/v1/ingest/auto", b"x" * (3 * 1024 * 1024), 413, "too_large"),
+    ],
+)
+def test_bad_pushes_get_clear_answers(
+    ingest: str, path: str, body: bytes, status: int, code: str
+) -> None:
+    response = httpx.post(f"{ingest}{path}", content=body, headers=_signed(body), timeout=10)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
