@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.fans import PollingFan, origin_requests, percentile
+from bench.fans import PollingFan, origin_requests, percentile, until_final
 from scorecast.adapters import load
 from scorecast.local.stack import LocalStack
-from scorecast.models import GameStatus
 from scorecast.replay import replay
 from scorecast.settings import ReplaySettings
 
@@ -55,10 +54,7 @@ async def run_e2e(
         try:
             settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
             await asyncio.to_thread(replay, feed, settings, speed, max_gap)
-            for _ in range(600):  # the final reaches every fan, or 30 s pass
-                if all(fan.last and fan.last.status is GameStatus.FINAL for fan in crowd):
-                    break
-                await asyncio.sleep(0.05)
+            await until_final(crowd)
         finally:
             stop.set()
             await asyncio.gather(*polling)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from scorecast.models import Game
+from scorecast.models import Game, GameStatus
 
 
 @dataclass
@@ -59,6 +59,14 @@ class PollingFan:
                 lag = datetime.now(UTC) - game.ingested_at
                 self.freshness.append(lag.total_seconds())
         self.last = game
+
+
+async def until_final(fans: list[PollingFan], seconds: float = 30.0) -> None:
+    """Return once every fan has seen the game end, or after ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if all(fan.last and fan.last.status is GameStatus.FINAL for fan in fans):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -> int:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -26,6 +23,7 @@ from scorecast.models import Game, GameStatus, Sport, TeamScore
 from scorecast.settings import PurgerSettings
 from scorecast.store import SnapshotStore
 from tests.cdn_standin import CdnStandIn
+from tests.helpers import eventually, running
 
 CDN = tuple[CdnStandIn, str]
 
@@ -63,30 +61,6 @@ def _settings(
     return PurgerSettings(**values)  # type: ignore[arg-type]
 
 
-@contextlib.asynccontextmanager
-async def _running(purger: Purger) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(purger.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await purger.backend.aclose()
-
-
-async def _eventually(check: Callable[[], Awaitable[bool] | bool], limit: float = 30) -> None:
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
 async def _all_acknowledged(redis: Redis, store: SnapshotStore, group: str) -> bool:
     for entry in await redis.xinfo_groups(store.keys.changes):
         if entry["name"] in (group, group.encode()):
@@ -102,12 +76,12 @@ async def test_a_thousand_changes_across_fifty_games_take_a_few_bulk_fastly_call
     purger = Purger(settings, redis, make_backend(settings))
     assert isinstance(purger.backend, FastlyBackend)
     started = time.monotonic()
-    async with _running(purger):
+    async with running(purger):
         for version in range(1, 21):
             for game in range(50):
                 await store.publish(_game(f"g{game}", version), changes_maxlen=10_000)
         published_in = time.monotonic() - started
-        await _eventually(lambda: _all_acknowledged(redis, store, settings.group))
+        await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     calls = standin.fastly_calls
     keys = {key for game in range(50) for key in change_surrogate_keys(f"g{game}")}
     assert purger.purged == 1000
@@ -129,10 +103,10 @@ async def test_no_purge_is_lost_while_cloudflare_answers_429(
     purger = Purger(settings, redis, make_backend(settings))
     assert isinstance(purger.backend, CloudflareBackend)
     standin.rate_limit_for(2.0)
-    async with _running(purger):
+    async with running(purger):
         for game in range(10):
             await store.publish(_game(f"g{game}", 1), changes_maxlen=1000)
-        await _eventually(lambda: _all_acknowledged(redis, store, settings.group))
+        await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     purged = {tag for call in standin.cloudflare_calls for tag in call}
     assert purged == {key for g in range(10) for key in change_surrogate_keys(f"g{g}")}
     assert all(len(call) <= 100 for call in standin.cloudflare_calls)
@@ -151,9 +125,9 @@ async def test_past_the_retry_budget_a_failure_is_reported_and_counted(
     settings = _settings(cdn, redis_service, prefix, "fastly", retry_budget_seconds=0.5)
     purger = Purger(settings, redis, make_backend(settings))
     standin.fail_next(1000)
-    async with _running(purger):
+    async with running(purger):
         await store.publish(_game("g1", 1), changes_maxlen=1000)
-        await _eventually(lambda: purger.abandoned >= 1)
+        await eventually(lambda: purger.abandoned >= 1)
     assert purger.metrics.failure_counts()["server_error"] >= 2
     assert standin.fastly_calls == []
 
@@ -197,7 +171,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
     try:
         for game in range(200):
             await store.publish(_game(f"g{game}", 1), changes_maxlen=10_000)
-        await _eventually(lambda: len(standin.fastly_calls) >= 5)
+        await eventually(lambda: len(standin.fastly_calls) >= 5)
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
         assert 'scorecast_purge_calls_total{backend="fastly"}' in metrics
@@ -210,7 +184,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
         await store.publish(_game(f"g{game}", 1), changes_maxlen=10_000)
     second = _purger_process(cdn, redis_service, prefix, log)
     try:
-        await _eventually(lambda: _all_acknowledged(redis, store, "scorecast-purger"), 60)
+        await eventually(lambda: _all_acknowledged(redis, store, "scorecast-purger"), 60)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(10)
@@ -228,7 +202,7 @@ async def test_a_wrong_token_is_refused_and_never_logged(
     process = _purger_process(cdn, redis_service, prefix, log, fastly_token=wrong)
     try:
         await store.publish(_game("g1", 1), changes_maxlen=1000)
-        await _eventually(lambda: "answered 401" in log.read_text(), 30)
+        await eventually(lambda: "answered 401" in log.read_text(), 30)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(10)

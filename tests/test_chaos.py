@@ -16,7 +16,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bench.fans import PollingFan
+from bench.fans import PollingFan, until_final
 from scorecast.adapters import load
 from scorecast.keys import RedisKeys
 from scorecast.local.stack import LocalStack
@@ -72,10 +72,7 @@ async def test_killing_each_component_mid_game_loses_nothing(
                     f"{seen_before}"
                 )
             await replaying
-            for _ in range(600):
-                if all(f.last and f.last.status is GameStatus.FINAL for f in fans):
-                    break
-                await asyncio.sleep(0.05)
+            await until_final(fans)
         finally:
             stop.set()
             await asyncio.gather(*polling)

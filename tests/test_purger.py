@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
-
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -18,24 +13,13 @@ from scorecast.settings import PurgerSettings
 from scorecast.store import SnapshotStore
 from tests.conftest import Edge
 from tests.factories import short_game
+from tests.helpers import eventually, running
 
 
 async def _publish(store: SnapshotStore, upto: int, version: int) -> None:
     game = fold(short_game("g1")[:upto])
     assert game is not None
     await store.publish(game.model_copy(update={"version": version}), changes_maxlen=1000)
-
-
-@contextlib.asynccontextmanager
-async def _running(purger: Purger) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(purger.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await purger.backend.aclose()
 
 
 def _purger(redis: Redis, redis_url: str, prefix: str, edge: Edge, token: str) -> Purger:
@@ -50,18 +34,6 @@ def _purger(redis: Redis, redis_url: str, prefix: str, edge: Edge, token: str) -
     return Purger(settings, redis, VarnishBackend(settings))
 
 
-async def _eventually(check: Callable[[], object], limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
 async def _etag(edge: Edge) -> str:
     async with httpx.AsyncClient() as http:
         response = await http.get(f"{edge.url}/v1/games/g1")
@@ -73,12 +45,12 @@ async def test_each_announced_change_is_purged(
 ) -> None:
     await _publish(store, 3, 1)
     purger = _purger(redis, redis_service, prefix, edge, edge.purge_token)
-    async with _running(purger):
-        await _eventually(lambda: purger.purged >= 1)
+    async with running(purger):
+        await eventually(lambda: purger.purged >= 1)
         assert await _etag(edge) == '"v1"'
         await _publish(store, 5, 2)
-        await _eventually(lambda: purger.purged >= 2)
-        await _eventually(lambda: _etag_is(edge, '"v2"'))
+        await eventually(lambda: purger.purged >= 2)
+        await eventually(lambda: _etag_is(edge, '"v2"'))
     assert purger.metrics.failure_counts() == {}
     pending = await redis.xpending(store.keys.changes, purger.settings.group)
     assert pending["pending"] == 0
@@ -95,8 +67,8 @@ async def test_a_failed_purge_stays_pending_until_it_succeeds(
     assert await _etag(edge) == '"v1"'
     await _publish(store, 5, 2)
     refused = _purger(redis, redis_service, prefix, edge, "not-the-token-at-all")
-    async with _running(refused):
-        await _eventually(lambda: sum(refused.metrics.failure_counts().values()) >= 2)
+    async with running(refused):
+        await eventually(lambda: sum(refused.metrics.failure_counts().values()) >= 2)
     assert refused.purged == 0
     pending = await redis.xpending(store.keys.changes, refused.settings.group)
     assert pending["pending"] == 2
@@ -104,9 +76,9 @@ async def test_a_failed_purge_stays_pending_until_it_succeeds(
 
     # The same consumer, restarted with the right token, purges what it had not acknowledged.
     fixed = _purger(redis, redis_service, prefix, edge, edge.purge_token)
-    async with _running(fixed):
-        await _eventually(lambda: fixed.purged >= 2)
-    await _eventually(lambda: _etag_is(edge, '"v2"'))
+    async with running(fixed):
+        await eventually(lambda: fixed.purged >= 2)
+    await eventually(lambda: _etag_is(edge, '"v2"'))
     pending = await redis.xpending(store.keys.changes, fixed.settings.group)
     assert pending["pending"] == 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
 from scorecast.replay import replay
 from scorecast.settings import ReplaySettings
+from tests.helpers import eventually
 
 
 @pytest.fixture(scope="module")
@@ -50,39 +52,25 @@ async def test_a_reconnecting_client_gets_exactly_what_it_missed(
     settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
     path = f"/v1/games/{feed.game_id}/stream"
 
-    async def latest() -> int:
+    async def published(version: int) -> bool:
         async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
-            response = await http.get(f"/v1/games/{feed.game_id}/versions/1")
-            if response.status_code != 200:
-                return 0
-            answer = await http.get(f"/v1/games/{feed.game_id}?after=0")
-            return int(answer.json()["version"])
+            response = await http.get(f"/v1/games/{feed.game_id}/versions/{version}")
+            return response.status_code == 200
 
     # One event at a time, so that each becomes its own version.
     for upto in range(1, 4):
         await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
-        await _until(lambda n=upto: _at_least(latest, n))
+        await eventually(partial(published, upto))
     first = await open_url(stack.edge_url, path)
     seen = await first.take(1)
     first.close()
     for upto in range(4, 7):
         await asyncio.to_thread(replay, _game(feed, upto), settings, 0, 0)
-        await _until(lambda n=upto: _at_least(latest, n))
+        await eventually(partial(published, upto))
     again = await open_url(stack.edge_url, path, {"Last-Event-ID": str(seen[0].id)})
     missed = await again.take(3)
     again.close()
     assert [event.id for event in missed] == [4, 5, 6]
-
-
-async def _at_least(latest: object, n: int) -> bool:
-    return bool(await latest() >= n)  # type: ignore[operator]
-
-
-async def _until(check: object, limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while not await check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_long_poll_through_the_edge_is_held_then_answered(

@@ -1,0 +1,39 @@
+"""Small async helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from purger.service import Purger
+
+Check = Callable[[], object | Awaitable[object]]
+
+
+async def eventually(check: Check, limit: float = 30.0) -> None:
+    """Wait until ``check()`` (sync or async) is true; fail after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(purger: Purger) -> AsyncIterator[None]:
+    """Run a purger in the background for the block; stop it and close its backend after."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(purger.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await purger.backend.aclose()
