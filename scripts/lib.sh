@@ -1,9 +1,7 @@
 # Sourced by the other scripts. uv may be installed where the shell does not look (pip's user
 # or interpreter bin folder): fall back to running it as a module.
-uv() {
-  if command -v uv >/dev/null 2>&1; then
-    command uv "$@"
-  else
-    python3 -m uv "$@"
-  fi
-}
+if command -v uv >/dev/null 2>&1; then
+  UV=(uv)
+else
+  UV=(python3 -m uv)
+fi

@@ -114,8 +114,16 @@ class LocalStack:
         return self._run("purger", scorecast_process("purger", settings, self.run_dir))
 
     def stop(self) -> None:
+        """Stop every process, newest first; one that fails to stop does not keep the others
+        running."""
+        failures = []
         for name in reversed(list(self.processes)):
-            self.processes.pop(name).stop()
+            try:
+                self.processes.pop(name).stop()
+            except Exception as exc:
+                failures.append(f"{name}: {exc}")
+        if failures:
+            raise ServiceError("could not stop " + "; ".join(failures))
 
     def crash(self, name: str) -> None:
         """SIGKILL one component, as a crash would."""
@@ -155,17 +163,21 @@ def default_data_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops ``up`` the same clean way Ctrl-C does."""
+def _stop_on_signal() -> Iterator[None]:
+    """SIGTERM stops ``up`` the same clean way Ctrl-C does. Further signals are ignored while
+    it stops, so that a second Ctrl-C cannot leave services running."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _final(game_url: str, attempts: int = 300) -> str:
@@ -193,7 +205,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             if settings.run_dir
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scorecast-")))
         )
-        stack.enter_context(_terminate_as_interrupt())
+        stack.enter_context(_stop_on_signal())
         local = LocalStack(
             run_dir,
             redis_port=settings.redis_port,
