@@ -25,7 +25,14 @@ from scorecast.reducer import fold
 from scorecast.replay import replay
 from scorecast.settings import ReplaySettings
 
-FAULTS = ["publisher", "purger", "origin", "pushpin"]
+# (component, how): SIGKILL is a crash; SIGTERM a deploy, which must drain and commit.
+FAULTS = [
+    ("publisher", "kill"),
+    ("purger", "kill"),
+    ("origin", "kill"),
+    ("pushpin", "kill"),
+    ("publisher", "term"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +64,20 @@ async def test_killing_each_component_mid_game_loses_nothing(
         # About 25 s of play: the game's real gaps, 300× faster, none above 0.1 s.
         replaying = asyncio.create_task(asyncio.to_thread(replay, feed, settings, 300, 0.1))
         try:
-            for fault in FAULTS:
-                await asyncio.sleep(3)
+            for fault, how in FAULTS:
+                await asyncio.sleep(2.5)
                 errors_before = sum(f.errors for f in fans)
                 seen_before = max((f.seen[-1] for f in fans if f.seen), default=0)
                 started = time.monotonic()
-                stack.crash(fault)
-                await asyncio.sleep(1.5)  # the component stays dead a while
+                if how == "kill":
+                    stack.crash(fault)
+                else:
+                    await asyncio.to_thread(stack.processes[fault].stop)
+                await asyncio.sleep(1.5)  # the component stays down a while
                 await asyncio.to_thread(stack.revive, fault)
                 recovered = time.monotonic() - started
                 report.append(
-                    f"{fault:<10} down+restart {recovered:4.1f} s, fan errors "
+                    f"{fault:<10} {how:<4} down+restart {recovered:4.1f} s, fan errors "
                     f"{sum(f.errors for f in fans) - errors_before}, newest version before "
                     f"{seen_before}"
                 )
@@ -97,3 +107,5 @@ async def test_killing_each_component_mid_game_loses_nothing(
         assert fan.last is not None
         assert fan.last.status is GameStatus.FINAL
     assert await _purger_caught_up(stack)
+    # The SIGTERM'd publisher drained its batch and committed before leaving.
+    assert "publisher stopped:" in (stack.run_dir / "publisher.log").read_text()
