@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.fans import PollingFan, origin_requests, percentile, until_final
+from bench.fans import PollingFan, origin_requests, percentile, published_versions, until_final
 from scorecast.adapters import load
 from scorecast.local.stack import LocalStack
 from scorecast.replay import replay
@@ -60,7 +60,7 @@ async def run_e2e(
             await asyncio.gather(*polling)
     origin = await origin_requests(stack.origin_url) - before
     edge = sum(fan.requests for fan in crowd)
-    versions = max((fan.seen[-1] for fan in crowd if fan.seen), default=0)
+    versions = len(await published_versions(stack.redis_url, feed.game_id))
     fresh = [lag * 1000 for fan in crowd for lag in fan.freshness]
     last = crowd[0].last
     final = "none"

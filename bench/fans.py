@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+from redis.asyncio import Redis
 
+from scorecast.keys import RedisKeys
 from scorecast.models import Game, GameStatus
+from scorecast.store import SnapshotStore
 
 
 @dataclass
@@ -67,6 +70,12 @@ async def until_final(fans: list[PollingFan], seconds: float = 30.0) -> None:
         if all(fan.last and fan.last.status is GameStatus.FINAL for fan in fans):
             return
         await asyncio.sleep(0.05)
+
+
+async def published_versions(redis_url: str, game_id: str) -> list[int]:
+    """The versions the publisher wrote for a game, read from Redis."""
+    async with Redis.from_url(redis_url) as redis:
+        return await SnapshotStore(redis, RedisKeys()).version_numbers(game_id)
 
 
 async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -> int:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.fans import origin_requests, percentile
+from bench.fans import origin_requests, percentile, published_versions
 from bench.sse import open_stream
 from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
@@ -108,7 +108,8 @@ async def run_push(
     await asyncio.to_thread(replay, feed, settings, speed, max_gap)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     # How long each version took, from the event entering the pipeline to the fans.
-    ingested = await _ingest_times(stack, feed.game_id, max(max(f.ids, default=0) for f in fans))
+    published = await published_versions(stack.redis_url, feed.game_id)
+    ingested = await _ingest_times(stack, feed.game_id, published)
     wall_offset = time.time() - time.monotonic()
     first_seen: dict[int, float] = {}
     last_seen: dict[int, float] = {}
@@ -122,11 +123,11 @@ async def run_push(
             to_first.append((first_seen[version] + wall_offset - entered) * 1000)
             to_last.append((last_seen[version] + wall_offset - entered) * 1000)
             spread.append((last_seen[version] - first_seen[version]) * 1000)
-    final = max((f.ids[-1] for f in fans if f.ids), default=0)
-    complete = sum(1 for f in fans if f.ids and f.ids == list(range(f.ids[0], final + 1)))
+    # Every version from the one a fan connected at onwards, none missing, none twice.
+    complete = sum(1 for f in fans if f.ids and f.ids == [v for v in published if v >= f.ids[0]])
     return PushResult(
         clients=clients,
-        versions=final,
+        versions=len(published),
         complete=complete,
         out_of_order=sum(1 for f in fans if f.ids != sorted(set(f.ids))),
         errors=sum(1 for f in fans if f.error),
@@ -140,11 +141,11 @@ async def run_push(
     )
 
 
-async def _ingest_times(stack: LocalStack, game_id: str, last: int) -> dict[int, float]:
+async def _ingest_times(stack: LocalStack, game_id: str, versions: list[int]) -> dict[int, float]:
     """When each version's newest event entered the pipeline (epoch seconds)."""
     found: dict[int, float] = {}
     async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
-        for version in range(1, last + 1):
+        for version in versions:
             response = await http.get(f"/v1/games/{game_id}/versions/{version}")
             if response.status_code == 200:
                 stamp = json.loads(response.content).get("ingested_at")

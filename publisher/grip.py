@@ -31,13 +31,15 @@ class GripPublishError(ScorecastError):
     """The GRIP proxy did not take a publish."""
 
 
-def items(game: Game, body: bytes, board_version: int, row: bytes) -> list[dict[str, Any]]:
+def items(
+    game: Game, previous_version: int, body: bytes, board_version: int, row: bytes
+) -> list[dict[str, Any]]:
     version = game.version
     return [
         {
             "channel": sse.game_channel(game.game_id),
             "id": str(version),
-            "prev-id": str(version - 1),
+            "prev-id": str(previous_version),
             "formats": {
                 "http-stream": {"content": sse.event(version, game.change, body).decode()},
                 "http-response": {

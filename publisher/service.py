@@ -191,13 +191,18 @@ class Publisher:
         return dead
 
     async def _publish(self, slot: _GameSlot, state: Game, events: list[GameEvent]) -> None:
-        published = reducer.next_version(slot.state, state)
+        previous = slot.state
+        published = reducer.next_version(previous, state)
         try:
             board = await self.store.publish(published, self.settings.changes_maxlen)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
-            current = await self.store.load_game(state.game_id)
-            published = reducer.next_version(current, reducer.fold(events, current) or state)
+            previous = await self.store.load_game(state.game_id)
+            folded = reducer.fold(events, previous)
+            if folded is None or folded is previous:
+                slot.state = previous  # it already wrote all of these
+                return
+            published = reducer.next_version(previous, folded)
             board = await self.store.publish(published, self.settings.changes_maxlen)
         slot.state = published
         self.stats.versions += 1
@@ -205,7 +210,11 @@ class Publisher:
             await self.store.record_final(published, self.settings.changes_maxlen)
         if self._grip is not None:
             payload = grip.items(
-                published, snapshot_body(published), board, scoreboard_row(published)
+                published,
+                previous.version if previous else 0,
+                snapshot_body(published),
+                board,
+                scoreboard_row(published),
             )
             try:
                 await self._grip.publish(payload)

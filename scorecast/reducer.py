@@ -113,19 +113,30 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     return game.model_copy(update=update)
 
 
-def next_version(previous: Game | None, state: Game) -> Game:
-    """``state`` as the version after ``previous``, saying what changed."""
+def change_between(previous: Game | None, state: Game) -> Change:
+    """What ``state`` changed since ``previous``: the SSE event type of its version."""
     was_final = previous is not None and previous.status is GameStatus.FINAL
     if state.status is GameStatus.FINAL and not was_final:
-        change = Change.FINAL
-    elif previous is None or (previous.home.score, previous.away.score) != (
-        state.home.score,
-        state.away.score,
-    ):
-        change = Change.SCORE
-    else:
-        change = Change.STATE
-    version = (previous.version if previous else 0) + 1
+        return Change.FINAL
+    scores = (state.home.score, state.away.score)
+    if previous is None or (previous.home.score, previous.away.score) != scores:
+        return Change.SCORE
+    return Change.STATE
+
+
+def next_version(previous: Game | None, state: Game) -> Game:
+    """``state`` as the version after ``previous``, saying what changed.
+
+    The version number is the newest folded event's sequence plus one. It grows with every new
+    version (the sequence only grows) and it depends only on the feed: rebuilding a game from its
+    events after losing Redis gives every version its old number again, so no client holding a
+    version ever sees the game go backwards. Numbers are not contiguous when several events
+    share a version.
+    """
+    change = change_between(previous, state)
+    version = state.sequence + 1
+    if previous is not None and version <= previous.version:
+        raise ValueError(f"game {state.game_id}: version {version} after {previous.version}")
     return state.model_copy(update={"version": version, "change": change})
 
 

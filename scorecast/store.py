@@ -130,6 +130,12 @@ class SnapshotStore:
         number = int(version or 0)
         return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
 
+    async def version_numbers(self, game_id: str) -> list[int]:
+        """Every version of a game that exists, in order (a scan: for tools and tests)."""
+        pattern = self.keys.version(game_id, 0)[:-1] + "*"
+        found = [int(key.rsplit(b":", 1)[1]) async for key in self.redis.scan_iter(pattern)]
+        return sorted(found)
+
     async def scoreboard_row(self, game_id: str) -> bytes | None:
         row = await self.redis.hget(self.keys.scoreboard_games, game_id)
         return cast(bytes | None, row)

@@ -11,7 +11,7 @@ import pytest
 from bench.sse import open_url
 from origin.hub import Hub, Push, SlowSubscriberError
 from scorecast.models import Game
-from scorecast.reducer import fold, next_version
+from scorecast.reducer import change_between, fold
 from scorecast.store import SnapshotStore
 from tests.factories import short_game
 
@@ -22,7 +22,9 @@ async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str =
     game = fold(short_game(game_id)[:upto])
     previous = await store.load_game(game_id)
     assert game is not None
-    published = next_version(previous, game).model_copy(update={"version": version})
+    published = game.model_copy(
+        update={"version": version, "change": change_between(previous, game)}
+    )
     await store.publish(published, changes_maxlen=1000)
 
 
