@@ -98,8 +98,10 @@ class LocalStack:
         self.start_publisher()
         self.start_purger()
 
-    def start_publisher(self, name: str = "publisher") -> ManagedProcess:
+    def start_publisher(self, name: str = "publisher", group_id: str = "") -> ManagedProcess:
         settings = {"redis_url": self.redis_url, **self.kafka_settings()}
+        if group_id:
+            settings["group_id"] = group_id
         if self.pushpin_ports is not None:
             settings["push_backend"] = "pushpin"
             settings["grip_publish_url"] = self.pushpin_ports.publish_url
@@ -132,6 +134,12 @@ class LocalStack:
     def revive(self, name: str) -> None:
         """Start a crashed component again, with the same settings and ports."""
         self.processes[name].start()
+
+    def rebuild(self) -> None:
+        """After Redis was lost: a publisher in a fresh consumer group reads the feed from the
+        start and writes every version again, with the same numbers (see README)."""
+        self.processes.pop("publisher").kill()
+        self.start_publisher(group_id=f"scorecast-publisher-rebuild-{secrets.token_hex(4)}")
 
     def dead(self) -> list[str]:
         return [name for name, process in self.processes.items() if not process.alive()]
