@@ -22,7 +22,12 @@ from scorecast.keys import RedisKeys
 from scorecast.local.process import free_port
 from scorecast.local.redis import redis_server, redis_url
 from scorecast.local.services import start_broker
-from scorecast.local.stack import FAST_HEARTBEAT_MS, FAST_SESSION_TIMEOUT_MS, default_data_dir
+from scorecast.local.stack import (
+    FAST_HEARTBEAT_MS,
+    FAST_SESSION_TIMEOUT_MS,
+    LocalStack,
+    default_data_dir,
+)
 from scorecast.local.varnish import varnish
 from scorecast.settings import KafkaSettings, OriginSettings
 from scorecast.store import SnapshotStore
@@ -161,3 +166,10 @@ def cdn() -> Iterator[tuple[CdnStandIn, str]]:
     port = free_port()
     with ThreadedServer(standin.app(), port) as server:
         yield standin, server.url
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole local stack (as ``scorecast up`` starts it), one per test module."""
+    with LocalStack(tmp_path_factory.mktemp("stack")) as local:
+        yield local

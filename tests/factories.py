@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from scorecast.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
 
 HOME = Team(team_id="h", code="HOM", name="Home")
@@ -55,3 +57,15 @@ def short_game(game_id: str = "g1") -> list[GameEvent]:
         event(6, EventType.MISS, game_id, "h"),
         event(7, EventType.GAME_END, game_id),
     ]
+
+
+def noisy_delivery(events: list[GameEvent], rng: random.Random, window: int) -> list[GameEvent]:
+    """Shuffled within windows of ``window`` events, with 10% of them sent twice."""
+    out: list[GameEvent] = []
+    for start in range(0, len(events), window):
+        chunk = events[start : start + window]
+        out += rng.sample(chunk, len(chunk))
+    for event in rng.sample(events, len(events) // 10):
+        at = min(len(out), out.index(event) + rng.randrange(window))
+        out.insert(at, event)
+    return out

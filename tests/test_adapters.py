@@ -20,6 +20,7 @@ from scorecast.errors import FeedFormatError
 from scorecast.models import Game, GameEvent, GameStatus
 from scorecast.reducer import apply, fold
 from scorecast.validate import validate
+from tests.factories import noisy_delivery
 
 # file, format, (home code, home score), (away code, away score), periods — from SOURCES.md
 GAMES = [
@@ -85,18 +86,6 @@ def test_validate_prints_one_json_object(data_dir: Path) -> None:
     assert summary["home"] == {"code": "TBL", "name": "Tampa Bay Lightning", "score": 5}
 
 
-def _deliver(events: list[GameEvent], rng: random.Random, window: int) -> list[GameEvent]:
-    """Shuffled within windows of ``window`` events, with 10% of them sent twice."""
-    out: list[GameEvent] = []
-    for start in range(0, len(events), window):
-        chunk = events[start : start + window]
-        out += rng.sample(chunk, len(chunk))
-    for event in rng.sample(events, len(events) // 10):
-        at = min(len(out), out.index(event) + rng.randrange(window))
-        out.insert(at, event)
-    return out
-
-
 def _through_reorder(events: list[GameEvent]) -> Game | None:
     buffer: ReorderBuffer[None] = ReorderBuffer(hold=float("inf"))
     game: Game | None = None
@@ -129,7 +118,7 @@ def test_shuffled_and_duplicated_delivery_gives_the_same_game(
 ) -> None:
     for file, feed in feeds.items():
         rng = random.Random(seed)
-        noisy = _deliver(feed.events, rng, window)
+        noisy = noisy_delivery(feed.events, rng, window)
         assert _same(_through_reorder(noisy), fold(feed.events)), file
 
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -36,12 +34,6 @@ FAULTS = [
     ("publisher", "term"),
 ]
 Fault = tuple[str, str]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path_factory.mktemp("chaos")) as local:
-        yield local
 
 
 async def _purger_caught_up(stack: LocalStack) -> bool:

@@ -5,19 +5,10 @@ Every part is a real process started by :class:`LocalStack`, as ``scorecast up``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bench.e2e import run_e2e
 from scorecast.local.stack import LocalStack
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path_factory.mktemp("stack")) as local:
-        yield local
 
 
 async def test_a_replayed_game_reaches_polling_fans_through_the_edge(

@@ -21,7 +21,7 @@ from scorecast.reducer import fold
 from scorecast.settings import KafkaSettings, PublisherSettings
 from scorecast.store import SnapshotStore
 from tests.cdn_standin import CdnStandIn
-from tests.factories import basket, scheduled, short_game
+from tests.factories import basket, noisy_delivery, scheduled, short_game
 
 
 def _settings(
@@ -137,13 +137,8 @@ async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
 ) -> None:
     events = load(nba_file).events
     rng = random.Random(2024)
-    # Shuffle within windows of 8 events and send 10% again, like a feed reconnect would.
-    noisy: list[GameEvent] = []
-    for start in range(0, len(events), 8):
-        window = events[start : start + 8]
-        noisy += rng.sample(window, len(window))
-    for event in rng.sample(events, len(events) // 10):
-        noisy.insert(rng.randrange(len(noisy) + 1), event)
+    # Shuffled within windows of 8 and 10% sent again, like a feed reconnect would.
+    noisy = noisy_delivery(events, rng, window=8)
     _produce(kafka, [_encode(e) for e in noisy])
     settings = _settings(kafka, redis_service, prefix, reorder_hold_seconds=5.0)
     async with Publisher(settings, redis) as publisher:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import httpx
 import jwt
-import pytest
 
 from bench.push import run_push
 from bench.sse import open_url
@@ -20,12 +18,6 @@ from scorecast.local.stack import LocalStack
 from scorecast.replay import replay
 from scorecast.settings import ReplaySettings
 from tests.helpers import eventually
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with LocalStack(tmp_path_factory.mktemp("push")) as local:
-        yield local
 
 
 async def test_two_thousand_sse_clients_each_get_every_version_in_order(
