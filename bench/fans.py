@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import httpx
 from redis.asyncio import Redis
@@ -30,6 +33,10 @@ class PollingFan:
     #: Seconds from an event entering the pipeline to this fan first seeing its version.
     freshness: list[float] = field(default_factory=list)
     last: Game | None = None
+    #: (epoch seconds, version shown) for every answer; and when errors and steps back were.
+    answers: list[tuple[float, int]] = field(default_factory=list)
+    errors_at: list[float] = field(default_factory=list)
+    went_back_at: list[float] = field(default_factory=list)
 
     async def poll(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
         etag: str | None = None
@@ -38,23 +45,31 @@ class PollingFan:
             try:
                 response = await http.get(self.path, headers=headers)
             except httpx.HTTPError:
-                self.errors += 1
+                self._failed()
                 await asyncio.sleep(self.interval[1])
                 continue
             self.requests += 1
             if response.status_code == 304:
                 self.not_modified += 1
+                if self.seen:
+                    self.answers.append((time.time(), self.seen[-1]))
             elif response.status_code == 200:
                 self._saw(Game.model_validate_json(response.content))
                 etag = response.headers.get("ETag")
             elif response.status_code != 404:  # 404: the game has not started yet
-                self.errors += 1
+                self._failed()
             await asyncio.sleep(random.uniform(*self.interval))
+
+    def _failed(self) -> None:
+        self.errors += 1
+        self.errors_at.append(time.time())
 
     def _saw(self, game: Game) -> None:
         newest = self.seen[-1] if self.seen else 0
+        self.answers.append((time.time(), game.version))
         if game.version < newest:
             self.went_back += 1
+            self.went_back_at.append(time.time())
             return
         if game.version > newest:
             self.seen.append(game.version)
@@ -84,6 +99,34 @@ async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -
         text = (await http.get(f"{origin_url}/metrics")).text
     pattern = rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="\d+"\}} (\S+)'
     return sum(int(float(count)) for count in re.findall(pattern, text))
+
+
+async def ingest_times(origin_url: str, game_id: str, versions: list[int]) -> dict[int, float]:
+    """When each version's newest event entered the pipeline (epoch seconds), from the
+    origin's immutable version resources."""
+    found: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=origin_url, timeout=5) as http:
+        for version in versions:
+            response = await http.get(f"/v1/games/{game_id}/versions/{version}")
+            if response.status_code == 200:
+                stamp = json.loads(response.content).get("ingested_at")
+                if stamp:
+                    found[version] = datetime.fromisoformat(stamp).astimezone(UTC).timestamp()
+    return found
+
+
+async def announce_times(redis_url: str, game_id: str) -> dict[int, float]:
+    """When the publisher announced each version of a game (epoch seconds): the id of its
+    entry in the change stream is Redis's clock at the write. The publisher pushes the version
+    to the GRIP proxy right after, so this is also when push delivery starts."""
+    keys = RedisKeys()
+    found: dict[int, float] = {}
+    async with Redis.from_url(redis_url) as redis:
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(keys.changes))
+        for entry_id, fields in entries:
+            if fields.get(b"kind") == b"version" and fields.get(b"game_id") == game_id.encode():
+                found[int(fields[b"version"])] = int(entry_id.split(b"-")[0]) / 1000
+    return found
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -11,13 +11,12 @@ import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from bench.fans import origin_requests, percentile, published_versions
+from bench.fans import ingest_times, origin_requests, percentile, published_versions
 from bench.sse import open_stream
 from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
@@ -109,7 +108,7 @@ async def run_push(
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     # How long each version took, from the event entering the pipeline to the fans.
     published = await published_versions(stack.redis_url, feed.game_id)
-    ingested = await _ingest_times(stack, feed.game_id, published)
+    ingested = await ingest_times(stack.origin_url, feed.game_id, published)
     wall_offset = time.time() - time.monotonic()
     first_seen: dict[int, float] = {}
     last_seen: dict[int, float] = {}
@@ -139,19 +138,6 @@ async def run_push(
         first_to_last_p99_ms=percentile(spread, 0.99),
         seconds=time.monotonic() - started,
     )
-
-
-async def _ingest_times(stack: LocalStack, game_id: str, versions: list[int]) -> dict[int, float]:
-    """When each version's newest event entered the pipeline (epoch seconds)."""
-    found: dict[int, float] = {}
-    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
-        for version in versions:
-            response = await http.get(f"/v1/games/{game_id}/versions/{version}")
-            if response.status_code == 200:
-                stamp = json.loads(response.content).get("ingested_at")
-                if stamp:
-                    found[version] = datetime.fromisoformat(stamp).astimezone(UTC).timestamp()
-    return found
 
 
 def main(

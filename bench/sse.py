@@ -7,6 +7,7 @@ chunked framing to undo).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -98,3 +99,53 @@ async def open_stream(
         name, _, value = line.partition(":")
         answer_headers[name.strip().lower()] = value.strip()
     return Stream(int(parts[1]), answer_headers, reader, writer)
+
+
+@dataclass
+class ResumingFan:
+    """A browser's EventSource in small: when the stream drops it reconnects after a short
+    jittered wait, sending ``Last-Event-ID``. Records every version id and any step back."""
+
+    base_url: str
+    path: str
+    ids: list[int] = field(default_factory=list)
+    reconnects: int = 0
+    #: When events arrived whose id was below one already received (epoch seconds).
+    went_back_at: list[float] = field(default_factory=list)
+    #: Events whose id had been received already (harmless, counted to be seen).
+    repeated: int = 0
+    final: bool = False
+
+    async def listen(self) -> None:
+        """Until the game's final event; cancel to stop earlier."""
+        while not self.final:
+            headers = {"Last-Event-ID": str(self.ids[-1])} if self.ids else {}
+            try:
+                stream = await open_url(self.base_url, self.path, headers)
+            except (OSError, ConnectionError, TimeoutError):
+                stream = None
+            if stream is not None:
+                try:
+                    if stream.status == 200:
+                        await self._read(stream)
+                except (OSError, asyncio.IncompleteReadError):
+                    pass
+                finally:
+                    stream.close()
+            if not self.final:
+                self.reconnects += 1
+                await asyncio.sleep(random.uniform(0.1, 0.3))
+
+    async def _read(self, stream: Stream) -> None:
+        async for event in stream:
+            if event.id is not None:
+                newest = self.ids[-1] if self.ids else 0
+                if event.id > newest:
+                    self.ids.append(event.id)
+                elif event.id == newest:
+                    self.repeated += 1
+                else:
+                    self.went_back_at.append(time.time())
+            if event.event == "final":
+                self.final = True
+                return

@@ -149,6 +149,28 @@ def _bench_push(args: argparse.Namespace) -> int:
     return bench_main(file, clients, args.speed, args.max_gap, json_path)
 
 
+def _bench_spike(args: argparse.Namespace) -> int:
+    from bench.spike import SpikeOptions
+    from bench.spike import main as bench_main
+    from scorecast.local.stack import SAMPLE_GAME, default_data_dir
+
+    file = Path(args.file) if args.file else default_data_dir() / SAMPLE_GAME
+    options = SpikeOptions(
+        speed=args.speed,
+        max_gap=args.max_gap,
+        events=args.events,
+        sse=args.sse,
+        interval=args.interval,
+        spread=args.spread,
+        probe_interval=args.probe,
+        workers=args.workers,
+    )
+    fans = [int(n) for n in args.fans.split(",")]
+    json_path = Path(args.json) if args.json else None
+    plots = Path(args.plots) if args.plots else None
+    return bench_main(file, fans, options, json_path, plots, args.nginx_seconds)
+
+
 def _positive_or_zero(value: str) -> float:
     number = float(value)
     if number < 0:
@@ -214,4 +236,23 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--max-gap", type=_positive_or_zero, default=1.0)
     push.add_argument("--json", help="also write the figures to this file")
     push.set_defaults(handler=_bench_push)
+    spike = benches.add_parser(
+        "spike", help="a synchronized crowd at every score change: offload, origin load, freshness"
+    )
+    spike.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    spike.add_argument("--fans", default="1000,3000,10000", help="polling fans, comma-separated")
+    spike.add_argument("--sse", type=int, default=1000, help="SSE fans in every run")
+    spike.add_argument("--speed", type=_positive_or_zero, default=60.0)
+    spike.add_argument("--max-gap", type=_positive_or_zero, default=1.0)
+    spike.add_argument("--events", type=int, default=0, help="replay the first N events (0: all)")
+    spike.add_argument("--interval", type=float, default=5.0, help="mean seconds between polls")
+    spike.add_argument("--spread", type=float, default=0.1, help="seconds fans take to react")
+    spike.add_argument(
+        "--probe", type=_positive_or_zero, default=0.005, help="seconds between probe polls"
+    )
+    spike.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="fan processes")
+    spike.add_argument("--nginx-seconds", type=_positive_or_zero, default=5.0, help="0: skip")
+    spike.add_argument("--json", help="also write the figures to this file")
+    spike.add_argument("--plots", default="artifacts/spike", help="directory for PNG plots")
+    spike.set_defaults(handler=_bench_spike)
     return parser

@@ -1,0 +1,341 @@
+"""A crowd of fans in one worker process: polling fans and SSE fans on raw asyncio sockets.
+
+The spike lab starts one crowd per core so the load generator is not what limits the figures.
+Polling fans keep one HTTP/1.1 connection each, send ``If-None-Match`` with the ETag they
+hold and wait a jittered interval between polls; when the conductor says a score changed, every
+fan refreshes within ``spread`` seconds, as fans do after a goal. SSE fans hold one stream each.
+
+The conductor talks to a crowd over a pipe: it sends ``("spike",)`` at each score change and
+``("stop", published_versions)`` at the end; the crowd answers ``("ready", connected)`` once
+its fans are connected and ``("report", CrowdReport)`` last. A crowd also stops by itself after
+``plan.seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from array import array
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import cast
+
+import uvloop
+
+from bench.sse import open_stream
+
+#: SSE connects in flight at once per crowd: Pushpin queues about 100 requests to the origin.
+SSE_CONNECT_BATCH = 50
+
+
+@dataclass(frozen=True)
+class CrowdPlan:
+    host: str
+    port: int
+    game_path: str
+    stream_path: str
+    pollers: int
+    sse: int
+    #: Mean seconds between two polls of one fan (each wait is jittered ±50%).
+    interval: float
+    #: Seconds over which the fans react to a score change.
+    spread: float
+    #: Seconds between two polls of the probe fan (0: no probe in this crowd).
+    probe_interval: float
+    #: The crowd stops by itself after this long.
+    seconds: float
+    seed: int
+
+
+@dataclass
+class CrowdReport:
+    requests: int = 0
+    probe_requests: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    regressions: int = 0
+    #: Version → wall time (epoch seconds) of the first answer in this crowd that carried it.
+    first_seen: dict[int, float] = field(default_factory=dict)
+    #: Milliseconds from sending a poll to its answer's last byte, for every poll.
+    response_ms: array[float] = field(default_factory=lambda: array("f"))
+    sse_connected: int = 0
+    #: SSE fans that got every version from the one they connected at, in order, once each.
+    sse_complete: int = 0
+    sse_out_of_order: int = 0
+    #: Version → wall times at which SSE fans received it.
+    sse_arrivals: dict[int, array[float]] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+    #: Errors by what went wrong.
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+def run_crowd(plan: CrowdPlan, conductor: Connection) -> None:
+    """Entry point of a worker process."""
+    report = uvloop.run(_Crowd(plan, conductor).run())
+    # uvloop left the pipe non-blocking while it watched it; a large report needs blocking.
+    os.set_blocking(conductor.fileno(), True)
+    conductor.send(("report", report))
+    conductor.close()
+
+
+class _Crowd:
+    def __init__(self, plan: CrowdPlan, conductor: Connection) -> None:
+        self.plan = plan
+        self.conductor = conductor
+        self.report = CrowdReport()
+        self.random = random.Random(plan.seed)
+        #: Fans between two polls.
+        self.waiting: set[asyncio.Future[None]] = set()
+        self.connections: set[_Connection] = set()
+        self.stopped = asyncio.Event()
+        self.published: list[int] = []
+        self.streams: list[list[int]] = []
+        self.wall_offset = time.time() - time.monotonic()
+
+    async def run(self) -> CrowdReport:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.conductor.fileno(), self._command)
+        started = os.times()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for _ in range(self.plan.sse):
+                self.streams.append([])
+            for start in range(0, self.plan.sse, SSE_CONNECT_BATCH):
+                connected = []
+                for ids in self.streams[start : start + SSE_CONNECT_BATCH]:
+                    first = loop.create_future()
+                    tasks.append(asyncio.create_task(self._listen(ids, first)))
+                    connected.append(first)
+                await asyncio.wait(connected, timeout=30)
+            tasks += [asyncio.create_task(self._poll()) for _ in range(self.plan.pollers)]
+            if self.plan.probe_interval > 0:
+                tasks.append(asyncio.create_task(self._poll(probe=True)))
+            self.conductor.send(("ready", self.report.sse_connected))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), self.plan.seconds)
+        finally:
+            loop.remove_reader(self.conductor.fileno())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for connection in self.connections:
+                connection.close()
+        self._count_streams()
+        used = os.times()
+        self.report.cpu_seconds = (used.user - started.user) + (used.system - started.system)
+        return self.report
+
+    def _command(self) -> None:
+        message = self.conductor.recv()
+        if message[0] == "spike":
+            self._spike()
+        elif message[0] == "stop":
+            self.published = list(message[1])
+            self.stopped.set()
+
+    async def _poll(self, probe: bool = False) -> None:
+        """One polling fan on its own keep-alive connection.
+
+        A probe polls every ``plan.probe_interval`` instead: it finds when the edge starts
+        serving each version whatever the crowd does, and its polls are counted apart."""
+        plan, report = self.plan, self.report
+        host = f"{plan.host}:{plan.port}"
+        newest = 0
+        etag = ""
+        connection: _Connection | None = None
+        if not probe:  # fans arrive over one interval, not all in the same millisecond
+            await self._wait(self.random.uniform(0, plan.interval))
+        while True:
+            request = f"GET {plan.game_path} HTTP/1.1\r\nHost: {host}\r\n"
+            if etag:
+                request += f"If-None-Match: {etag}\r\n"
+            payload = (request + "\r\n").encode()
+            sent = time.monotonic()
+            try:
+                if connection is not None and not connection.closed:
+                    try:
+                        answer = await connection.get(payload)
+                    except ConnectionError:
+                        # The edge closed the idle connection: send again, as browsers do.
+                        connection = None
+                if connection is None or connection.closed:
+                    connection = await _Connection.open(plan.host, plan.port)
+                    self.connections.add(connection)
+                    answer = await connection.get(payload)
+            except (OSError, ValueError) as exc:
+                report.failed(type(exc).__name__)
+                if connection is not None:
+                    connection.close()
+                connection = None
+                await self._wait(plan.interval)
+                continue
+            now = time.monotonic()
+            if probe:
+                report.probe_requests += 1
+            else:
+                report.requests += 1
+                report.response_ms.append((now - sent) * 1000)
+            if answer.status == 304:
+                report.not_modified += 1
+            elif answer.status == 200:
+                version = _version(answer.etag)
+                if version < newest:
+                    report.regressions += 1  # and the fan keeps the newer one it has
+                elif version > newest:
+                    newest, etag = version, answer.etag
+                    seen = report.first_seen.get(version)
+                    wall = now + self.wall_offset
+                    if seen is None or wall < seen:
+                        report.first_seen[version] = wall
+            elif answer.status != 404:  # 404: not scheduled yet
+                report.failed(f"status {answer.status}")
+            if probe:
+                await asyncio.sleep(plan.probe_interval)
+            else:
+                await self._wait(plan.interval * self.random.uniform(0.5, 1.5))
+
+    async def _wait(self, delay: float) -> None:
+        """Until the next poll: ``delay``, or a score change and a human reaction to it.
+
+        Timers, not one task per fan: a spike wakes thousands of fans at a cost of one timer
+        each."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(delay, _wake, woken)
+        self.waiting.add(woken)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            self.waiting.discard(woken)
+
+    def _spike(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiting, self.waiting = self.waiting, set()
+        for woken in waiting:
+            loop.call_later(self.random.uniform(0, self.plan.spread), _wake, woken)
+
+    async def _listen(self, ids: list[int], first: asyncio.Future[None]) -> None:
+        """One SSE fan: every event id it receives, with when it arrived."""
+        plan, report = self.plan, self.report
+        try:
+            stream = await open_stream(plan.host, plan.port, plan.stream_path)
+        except (OSError, ConnectionError, TimeoutError):
+            report.failed("SSE connect")
+            first.set_result(None)
+            return
+        try:
+            if stream.status != 200:
+                report.failed(f"SSE status {stream.status}")
+                return
+            report.sse_connected += 1
+            async for event in stream:
+                if not first.done():
+                    first.set_result(None)
+                if event.id is None:
+                    continue
+                ids.append(event.id)
+                arrivals = report.sse_arrivals.setdefault(event.id, array("d"))
+                arrivals.append(event.at + self.wall_offset)
+                if event.event == "final":
+                    return
+            report.failed("SSE ended early")  # the stream ended before the final
+        except (OSError, asyncio.IncompleteReadError):
+            report.failed("SSE read")
+        finally:
+            if not first.done():
+                first.set_result(None)
+            stream.close()
+
+    def _count_streams(self) -> None:
+        for ids in self.streams:
+            if ids != sorted(set(ids)):
+                self.report.sse_out_of_order += 1
+            elif ids and ids == [v for v in self.published if v >= ids[0]]:
+                self.report.sse_complete += 1
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    etag: str
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request at a time; the body is dropped.
+
+    A protocol rather than streams: a fan's poll then costs a few callbacks, so one process
+    keeps thousands of fans polling."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.buffer = bytearray()
+        self.answer: asyncio.Future[_Answer] | None = None
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, connection = await asyncio.wait_for(loop.create_connection(cls, host, port), 10)
+        return connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    async def get(self, request: bytes) -> _Answer:
+        if self.transport is None or self.closed:
+            raise ConnectionError("connection closed")
+        self.buffer.clear()
+        self.answer = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.answer  # the crowd bounds its own life
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.answer is None or self.answer.done():
+            return
+        head = bytes(self.buffer[:end]).decode("latin-1").lower()
+        status = int(head[9:12])
+        headers = {
+            name.strip(): value.strip()
+            for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:])
+        }
+        body = len(self.buffer) - end - 4
+        if status not in (204, 304):
+            if headers.get("transfer-encoding") == "chunked":
+                if not self.buffer.endswith(b"0\r\n\r\n"):
+                    return
+            elif body < int(headers.get("content-length", "0")):
+                return
+        if headers.get("connection") == "close":
+            self.close()
+        self.answer.set_result(_Answer(status, headers.get("etag", "")))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(ConnectionError("closed by the edge"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
+def _version(etag: str) -> int:
+    """``"v123"`` (or a weakened ``W/"v123"``; headers are lowercased) → 123."""
+    digits = etag.removeprefix("w/").strip('"').removeprefix("v")
+    return int(digits) if digits.isdigit() else 0

@@ -1,0 +1,57 @@
+"""PNG plots of the spike lab: latency CDFs and origin load against fan count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.spike import SpikeResult
+
+
+def plot_spike(results: Sequence[SpikeResult], directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for result in results:
+        for values, label in ((result.fresh_ms, "edge-fresh"), (result.sse_ms, "SSE")):
+            if values:
+                ordered = sorted(values)
+                shares = [(i + 1) / len(ordered) for i in range(len(ordered))]
+                axes.plot(ordered, shares, label=f"{label}, {result.fans} fans")
+    axes.set_xscale("log")
+    axes.set_xlabel("ingest → fan (ms, log scale)")
+    axes.set_ylabel("share of versions / deliveries")
+    axes.set_title("Freshness under a synchronized spike")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    path = directory / "latency-cdf.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    written.append(path)
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    fans = [r.fans for r in results]
+    axes.plot(fans, [r.origin_requests_per_change for r in results], "o-", label="per change")
+    axes.plot(
+        fans, [r.origin_requests_per_score_change for r in results], "s-", label="per score change"
+    )
+    axes.set_xscale("log")
+    axes.set_xlabel("polling fans (log scale)")
+    axes.set_ylabel("origin snapshot requests")
+    axes.set_ylim(bottom=0)
+    axes.set_title("Origin requests per change as fans grow")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    path = directory / "origin-vs-fans.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    written.append(path)
+    return written

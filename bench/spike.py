@@ -1,0 +1,443 @@
+"""``scorecast bench spike``: a replayed game, a synchronized crowd, and what reached the origin.
+
+For each fan count of the sweep, a fresh local stack: the game is scheduled, crowds of polling
+and SSE fans connect through the edge (one crowd process per core, see :mod:`bench.crowd`),
+then the game is replayed and at every score change every polling fan refreshes at once. The
+figures: edge offload, origin requests per change, ingest → edge-fresh latency (the first fan
+answer carrying a version; a probe fan polls every few milliseconds so that this does not wait
+for the crowd's next refresh), ingest → SSE delivery, versions seen going back, errors, and the
+CPU each side used. Last, the origin's snapshot GET against nginx serving the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench.crowd import CrowdPlan, CrowdReport, run_crowd
+from bench.fans import (
+    announce_times,
+    ingest_times,
+    origin_requests,
+    percentile,
+    published_versions,
+)
+from bench.nginx import Throughput, compare
+from scorecast.adapters import Feed, load
+from scorecast.local.stack import LocalStack
+from scorecast.replay import ProgressBar, replay
+from scorecast.settings import ReplaySettings
+
+GAME_ROUTE = "/v1/games/{game_id}"
+STREAM_ROUTE = "/v1/games/{game_id}/stream"
+
+
+@dataclass(frozen=True)
+class SpikeOptions:
+    speed: float = 60.0
+    max_gap: float = 1.0
+    #: Replay only the first N events (0: the whole game).
+    events: int = 0
+    sse: int = 1000
+    interval: float = 5.0
+    spread: float = 0.1
+    probe_interval: float = 0.005
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    #: Bound on one run, replay included.
+    seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class SpikeResult:
+    fans: int
+    sse_fans: int
+    versions: int
+    score_changes: int
+    poll_requests: int
+    not_modified_share: float
+    origin_requests: int
+    #: Share of polling requests answered by the edge alone.
+    offload: float
+    #: Origin snapshot requests per published version (each version is one purge).
+    origin_requests_per_change: float
+    origin_requests_per_score_change: float
+    #: Producer timestamp → first fan answer at the edge carrying the version.
+    fresh_p50_ms: float
+    fresh_p95_ms: float
+    fresh_p99_ms: float
+    #: Versions no polling fan ever saw (superseded within the gap between two polls).
+    versions_unseen: int
+    poll_p50_ms: float
+    poll_p99_ms: float
+    sse_connected: int
+    sse_complete: int
+    sse_origin_connects: int
+    #: Publisher's announce (and push) → delivery to each SSE fan, every fan and version.
+    sse_p50_ms: float
+    sse_p99_ms: float
+    #: Producer timestamp → delivery to each SSE fan.
+    sse_ingest_p99_ms: float
+    #: Where edge-fresh time goes: producer → announced (broker, publisher, Redis), then
+    #: announced → first fan answer (purger, edge, origin refetch).
+    announce_p50_ms: float
+    announce_p99_ms: float
+    purge_to_fresh_p50_ms: float
+    purge_to_fresh_p99_ms: float
+    regressions: int
+    errors: int
+    error_kinds: dict[str, int]
+    #: CPU used by the fans, in cores busy on average over the run.
+    client_cores: float
+    #: CPU seconds of each local service during the run.
+    service_cpu_seconds: dict[str, float]
+    seconds: float
+    #: Kept for the plots; left out of the printed table.
+    fresh_ms: list[float] = field(repr=False)
+    sse_ms: list[float] = field(repr=False)
+
+
+def score_changes(feed: Feed) -> set[int]:
+    """Indexes of the events after which fans, watching the game, would refresh."""
+    return {i for i, event in enumerate(feed.events) if event.scoring is not None}
+
+
+async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOptions) -> SpikeResult:
+    started = time.monotonic()
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    edge = urlsplit(stack.edge_url)
+    assert edge.hostname is not None
+    assert edge.port is not None
+    game_path = f"/v1/games/{feed.game_id}"
+    # The game is scheduled before fans arrive, as on a real evening.
+    await asyncio.to_thread(replay, Feed(feed.format, feed.game_id, feed.events[:1]), settings, 0)
+    await _until_served(stack.edge_url + game_path, lambda game: True)
+    game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
+    stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
+    cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
+    crowds = _start_crowds(
+        CrowdPlan(
+            host=edge.hostname,
+            port=edge.port,
+            game_path=game_path,
+            stream_path=f"{game_path}/stream",
+            pollers=fans,
+            sse=options.sse,
+            interval=options.interval,
+            spread=options.spread,
+            probe_interval=options.probe_interval,
+            seconds=options.seconds,
+            seed=0,
+        ),
+        options.workers,
+    )
+    try:
+        await asyncio.to_thread(_await_all, crowds, "ready", 180)
+        ready_at = time.time()
+        events = feed.events[1 : options.events or None]
+        rest = Feed(feed.format, feed.game_id, events)
+        changes = score_changes(rest)
+        bar = ProgressBar(f"replay, {fans} fans")
+
+        def spike(done: int, total: int) -> None:
+            bar(done, total)
+            if done - 1 in changes:
+                for conductor, _ in crowds:
+                    conductor.send(("spike",))
+
+        await asyncio.to_thread(replay, rest, settings, options.speed, options.max_gap, spike)
+        await asyncio.sleep(1)  # the publisher writes the last events
+        last = max(await published_versions(stack.redis_url, feed.game_id))
+        await _until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
+        await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
+        published = await published_versions(stack.redis_url, feed.game_id)
+        for conductor, _ in crowds:
+            conductor.send(("stop", published))
+        reports = list(await asyncio.to_thread(_await_all, crowds, "report", 120))
+    finally:
+        for conductor, process in crowds:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+            conductor.close()
+    seconds = time.monotonic() - started
+    cpu = {
+        name: round(p.cpu_seconds() - cpu_before.get(name, 0.0), 2)
+        for name, p in stack.processes.items()
+    }
+    origin = await origin_requests(stack.origin_url, GAME_ROUTE) - game_before
+    connects = await origin_requests(stack.origin_url, STREAM_ROUTE) - stream_before
+    # Versions published before the crowd was ready are not the crowd's to see fresh.
+    ingested = {
+        version: at
+        for version, at in (await ingest_times(stack.origin_url, feed.game_id, published)).items()
+        if at >= ready_at
+    }
+    announced = await announce_times(stack.redis_url, feed.game_id)
+    timing = _Timing(ingested, {v: at for v, at in announced.items() if v in ingested})
+    return _figures(
+        fans, options, reports, published, timing, origin, connects, len(changes), cpu, seconds
+    )
+
+
+def _figures(
+    fans: int,
+    options: SpikeOptions,
+    reports: list[CrowdReport],
+    published: list[int],
+    timing: _Timing,
+    origin: int,
+    connects: int,
+    changes: int,
+    cpu: dict[str, float],
+    seconds: float,
+) -> SpikeResult:
+    requests = sum(r.requests for r in reports)
+    first_seen: dict[int, float] = {}
+    for report in reports:
+        for version, at in report.first_seen.items():
+            first_seen[version] = min(first_seen.get(version, at), at)
+    ingested, announced = timing.ingested, timing.announced
+    fresh = _since(ingested, first_seen)
+    arrivals = [
+        (version, at)
+        for report in reports
+        for version, times in report.sse_arrivals.items()
+        for at in times
+    ]
+    sse = [(at - announced[v]) * 1000 for v, at in arrivals if v in announced]
+    sse_ingest = [(at - ingested[v]) * 1000 for v, at in arrivals if v in ingested]
+    pipeline = _since(ingested, announced)
+    purge = _since(announced, first_seen)
+    polls = [ms for report in reports for ms in report.response_ms]
+    unseen = sum(1 for v in ingested if v not in first_seen)
+    return SpikeResult(
+        fans=fans,
+        sse_fans=options.sse,
+        versions=len(published),
+        score_changes=changes,
+        poll_requests=requests,
+        not_modified_share=sum(r.not_modified for r in reports) / max(requests, 1),
+        origin_requests=origin,
+        offload=1 - origin / max(requests, 1),
+        origin_requests_per_change=origin / max(len(published), 1),
+        origin_requests_per_score_change=origin / max(changes, 1),
+        fresh_p50_ms=percentile(fresh, 0.50),
+        fresh_p95_ms=percentile(fresh, 0.95),
+        fresh_p99_ms=percentile(fresh, 0.99),
+        versions_unseen=unseen,
+        poll_p50_ms=percentile(polls, 0.50),
+        poll_p99_ms=percentile(polls, 0.99),
+        sse_connected=sum(r.sse_connected for r in reports),
+        sse_complete=sum(r.sse_complete for r in reports),
+        sse_origin_connects=connects,
+        sse_p50_ms=percentile(sse, 0.50),
+        sse_p99_ms=percentile(sse, 0.99),
+        sse_ingest_p99_ms=percentile(sse_ingest, 0.99),
+        announce_p50_ms=percentile(pipeline, 0.50),
+        announce_p99_ms=percentile(pipeline, 0.99),
+        purge_to_fresh_p50_ms=percentile(purge, 0.50),
+        purge_to_fresh_p99_ms=percentile(purge, 0.99),
+        regressions=sum(r.regressions for r in reports) + sum(r.sse_out_of_order for r in reports),
+        errors=sum(r.errors for r in reports),
+        error_kinds=_merged([r.error_kinds for r in reports]),
+        client_cores=sum(r.cpu_seconds for r in reports) / seconds,
+        service_cpu_seconds=cpu,
+        seconds=seconds,
+        fresh_ms=fresh,
+        sse_ms=sse,
+    )
+
+
+def _start_crowds(plan: CrowdPlan, workers: int) -> list[tuple[Connection, Any]]:
+    """One worker process per share of the fans; spawned, so no thread or loop is inherited."""
+    context = multiprocessing.get_context("spawn")
+    crowds = []
+    for index in range(workers):
+        share = CrowdPlan(
+            **{
+                **asdict(plan),
+                "pollers": _share(plan.pollers, workers, index),
+                "sse": _share(plan.sse, workers, index),
+                "seed": index,
+                # One probe is enough; it lives in the first crowd.
+                "probe_interval": plan.probe_interval if index == 0 else 0.0,
+            }
+        )
+        ours, theirs = context.Pipe()
+        process = context.Process(target=run_crowd, args=(share, theirs), daemon=True)
+        process.start()
+        theirs.close()
+        crowds.append((ours, process))
+    return crowds
+
+
+@dataclass(frozen=True)
+class _Timing:
+    #: Version → when its newest event was produced (epoch seconds).
+    ingested: dict[int, float]
+    #: Version → when the publisher announced and pushed it.
+    announced: dict[int, float]
+
+
+def _since(start: dict[int, float], end: dict[int, float]) -> list[float]:
+    """Milliseconds from ``start`` to ``end`` for each version in both."""
+    return [(end[v] - start[v]) * 1000 for v in start if v in end]
+
+
+def _merged(counts: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for count in counts:
+        for kind, n in count.items():
+            merged[kind] = merged.get(kind, 0) + n
+    return merged
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def _await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) -> list[Any]:
+    """The next message of each crowd, which must be ``kind``."""
+    deadline = time.monotonic() + seconds
+    found = []
+    for conductor, _ in crowds:
+        if not conductor.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"a crowd sent no {kind!r} within {seconds:.0f} s")
+        message = conductor.recv()
+        if message[0] != kind:
+            raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
+        found.append(message[1])
+    return found
+
+
+async def _until_served(url: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        for _ in range(600):
+            response = await http.get(url)
+            if response.status_code == 200 and done(response.json()):
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} did not serve the expected version within 30 s")
+
+
+def main(
+    game_file: Path,
+    fans: list[int],
+    options: SpikeOptions,
+    json_path: Path | None,
+    plots: Path | None,
+    nginx_seconds: float,
+) -> int:
+    feed = load(game_file)
+    results: list[SpikeResult] = []
+    throughput: list[Throughput] = []
+    for count in fans:
+        with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
+            print(f"starting the local stack for {count} polling fans…", flush=True)
+            with LocalStack(Path(run_dir)) as stack:
+                results.append(asyncio.run(run_spike(stack, feed, count, options)))
+                if nginx_seconds > 0 and count == fans[-1]:
+                    print("origin and edge against nginx, same bytes…", flush=True)
+                    throughput = _against_nginx(stack, feed.game_id, Path(run_dir), nginx_seconds)
+    _print(results, throughput)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary(results, throughput), indent=2))
+    if plots is not None:
+        from bench.plots import plot_spike
+
+        for path in plot_spike(results, plots):
+            print(f"wrote {path}")
+    return 0
+
+
+def _against_nginx(
+    stack: LocalStack, game_id: str, run_dir: Path, seconds: float
+) -> list[Throughput]:
+    path = f"/v1/games/{game_id}"
+    body = httpx.get(stack.origin_url + path, timeout=5).content
+    targets = {"origin": stack.origin_url + path, "edge": stack.edge_url + path}
+    return compare(body, targets, run_dir, seconds)
+
+
+def summary(results: list[SpikeResult], throughput: list[Throughput]) -> dict[str, Any]:
+    """The JSON result: the largest run's figures at the top, every run and nginx below."""
+    runs = [
+        {k: v for k, v in asdict(r).items() if k not in ("fresh_ms", "sse_ms")} for r in results
+    ]
+    top = dict(runs[-1]) if runs else {}
+    rates = {t.target: t.requests_per_second for t in throughput}
+    if "nginx" in rates:
+        for name in ("origin", "edge"):
+            if name in rates:
+                top[f"{name}_vs_nginx"] = rates[name] / rates["nginx"]
+    return {**top, "runs": runs, "throughput": [asdict(t) for t in throughput]}
+
+
+def _print(results: list[SpikeResult], throughput: list[Throughput]) -> None:
+    rows: list[tuple[str, Callable[[SpikeResult], str]]] = [
+        ("polling fans", lambda r: f"{r.fans}"),
+        ("SSE fans (connected)", lambda r: f"{r.sse_fans} ({r.sse_connected})"),
+        ("versions / score changes", lambda r: f"{r.versions} / {r.score_changes}"),
+        ("fan polls at the edge", lambda r: f"{r.poll_requests}"),
+        ("304 share", lambda r: f"{r.not_modified_share:.1%}"),
+        ("origin snapshot requests", lambda r: f"{r.origin_requests}"),
+        ("edge offload", lambda r: f"{r.offload:.3%}"),
+        ("origin req per change", lambda r: f"{r.origin_requests_per_change:.2f}"),
+        ("origin req per score change", lambda r: f"{r.origin_requests_per_score_change:.2f}"),
+        ("ingest → edge-fresh p50/95/99", lambda r: _ms(r.fresh_p50_ms, r.fresh_p95_ms, r.fresh_p99_ms)),  # noqa: E501
+        ("versions no fan saw", lambda r: f"{r.versions_unseen}"),
+        ("poll answer p50/p99", lambda r: _ms(r.poll_p50_ms, r.poll_p99_ms)),
+        ("  ingest → announced p50/p99", lambda r: _ms(r.announce_p50_ms, r.announce_p99_ms)),
+        ("  announced → fresh p50/p99", lambda r: _ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
+        ("push → SSE fan p50/p99", lambda r: _ms(r.sse_p50_ms, r.sse_p99_ms)),
+        ("ingest → SSE fan p99", lambda r: _ms(r.sse_ingest_p99_ms)),
+        ("SSE fans with every version", lambda r: f"{r.sse_complete}/{r.sse_fans}"),
+        ("SSE connects at origin", lambda r: f"{r.sse_origin_connects}"),
+        ("versions seen going back", lambda r: f"{r.regressions}"),
+        ("errors", lambda r: f"{r.errors}"),
+        ("errors by kind", lambda r: _kinds(r.error_kinds)),
+        ("client CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
+        ("services CPU s", lambda r: _cpu(r.service_cpu_seconds)),
+        ("wall time", lambda r: f"{r.seconds:.0f} s"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _ in rows)
+    for name, cell in rows:
+        print(f"{name:<{width}}  " + "  ".join(f"{cell(r):>22}" for r in results))
+    if throughput:
+        nginx = next((t for t in throughput if t.target == "nginx"), None)
+        print()
+        for t in throughput:
+            ratio = (
+                f"  {t.requests_per_second / nginx.requests_per_second:.1%} of nginx"
+                if nginx
+                else ""
+            )
+            bad = f"  ({t.bad_answers} bad answers)" if t.bad_answers else ""
+            rate = f"{t.requests_per_second:>10,.0f} req/s"
+            print(f"{t.target:<8} {rate}  p99 {t.p99_ms:.1f} ms{ratio}{bad}")
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counts.items()) or "-"
+
+
+def _ms(*values: float) -> str:
+    return " / ".join(f"{v:.0f}" for v in values) + " ms"
+
+
+def _cpu(seconds: dict[str, float]) -> str:
+    busiest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
+    return " ".join(f"{name[:4]} {value:.0f}" for name, value in busiest)

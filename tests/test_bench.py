@@ -1,0 +1,134 @@
+"""The spike lab's parts: its crowd counts what it sees, nginx and wrk run, one small spike.
+
+Figures are the bench's business (``scorecast bench spike``); these tests check that the
+measuring is right, on real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import threading
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.crowd import CrowdPlan, CrowdReport, _Crowd
+from bench.nginx import compare, parse_wrk
+from bench.spike import SpikeOptions, run_spike, summary
+from scorecast.adapters import load
+from scorecast.local.process import free_port
+from scorecast.local.stack import LocalStack
+from tests.conftest import ThreadedServer
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:8080/game.json
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   842.00us  300.11us  10.23ms   90.00%
+  Latency Distribution
+     50%  800.00us
+     75%    0.90ms
+     90%    1.10ms
+     99%    2.50ms
+  70123 requests in 1.00s, 80.12MB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:  70050.25
+Transfer/sec:     80.02MB
+"""
+
+
+def test_wrk_summary_is_read() -> None:
+    result = parse_wrk("nginx", WRK_OUTPUT)
+    assert result.requests_per_second == 70050.25
+    assert result.p99_ms == 2.5
+    assert result.bad_answers == 12
+
+
+def _flaky_versions_app() -> Starlette:
+    """Serves versions 3, 2, 3, 2… with ETags, as an edge with a stale node behind it might."""
+    answers = iter(range(1_000_000))
+
+    async def game(request: Request) -> Response:
+        version = 3 if next(answers) % 2 == 0 else 2
+        return Response(b"{}", headers={"ETag": f'"v{version}"'}, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/games/g", game)])
+
+
+def _crowd_against(url_port: int, pollers: int, seconds: float) -> CrowdReport:
+    plan = CrowdPlan(
+        host="127.0.0.1",
+        port=url_port,
+        game_path="/v1/games/g",
+        stream_path="/v1/games/g/stream",
+        pollers=pollers,
+        sse=0,
+        interval=0.02,
+        spread=0.01,
+        probe_interval=0.0,
+        seconds=seconds,
+        seed=1,
+    )
+    ours, theirs = multiprocessing.Pipe()
+    stopper = threading.Timer(seconds / 2, lambda: ours.send(("stop", [2, 3])))
+    stopper.start()
+    try:
+        return asyncio.run(_Crowd(plan, theirs).run())
+    finally:
+        stopper.cancel()
+
+
+def test_the_crowd_counts_versions_going_back() -> None:
+    port = free_port()
+    with ThreadedServer(_flaky_versions_app(), port):
+        report = _crowd_against(port, pollers=5, seconds=2.0)
+    assert report.requests > 20
+    assert report.errors == 0
+    # Answers alternate between 3 and 2: every fan saw 3, then 2 again, more than once.
+    assert report.regressions >= 5
+    assert max(report.first_seen) == 3
+
+
+def test_the_crowd_counts_errors_by_kind() -> None:
+    # Nothing listens on this port: every poll fails to connect.
+    report = _crowd_against(free_port(), pollers=3, seconds=1.0)
+    assert report.requests == 0
+    assert report.errors >= 3
+    assert set(report.error_kinds) == {"ConnectionRefusedError"}
+
+
+def test_nginx_and_wrk_measure_the_same_bytes(tmp_path: Path) -> None:
+    results = compare(b'{"version": 1}', {}, tmp_path, seconds=1)
+    [nginx] = results
+    assert nginx.target == "nginx"
+    assert nginx.requests_per_second > 100
+    assert nginx.bad_answers == 0
+
+
+async def test_a_small_spike_through_the_stack(stack: LocalStack, nba_file: Path) -> None:
+    feed = load(nba_file)
+    options = SpikeOptions(speed=300, max_gap=0.2, events=80, sse=20, interval=1.0, workers=2)
+    result = await run_spike(stack, feed, 40, options)
+    print(f"\n{result}")
+    assert result.errors == 0
+    assert result.regressions == 0
+    assert result.score_changes > 10
+    # Every SSE fan connected through the edge and got every version in order.
+    assert result.sse_connected == 20
+    assert result.sse_complete == 20
+    assert result.sse_origin_connects == 20
+    # The origin's load follows the changes, not the polls.
+    assert 0 < result.origin_requests <= result.versions * 1.5 + 5
+    assert result.poll_requests > result.origin_requests
+    assert 0 < result.offload < 1
+    document = summary([result], [])
+    wanted = ["offload", "origin_requests_per_change", "fresh_p50_ms", "fresh_p99_ms"]
+    wanted += ["sse_p99_ms", "regressions", "errors", "fans"]
+    assert set(wanted) <= set(document)
+    json.dumps(document, allow_nan=False)  # every figure was measured (no NaN)
+    assert document["fans"] == 40
