@@ -1,115 +1,38 @@
 """Chaos during a live game: each component is killed with SIGKILL mid-game and restarted.
 
-Fans keep polling the edge throughout. Afterwards the game must equal a clean run's, no fan may
-have seen a version go backwards or an error (the edge serves its stale copy while the origin is
-down), and the purger must have caught up. The report printed per fault says what happened.
+Polling and SSE fans watch through the edge throughout. Afterwards the game must equal a clean
+run's; per fault, no event may be lost or applied twice and no fan may see a version go back;
+fans get no error unless the edge itself was down (it serves its stale copy while the origin or
+Redis is); the purger catches up. :mod:`tests.chaos` measures and prints the report per fault.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+import pytest
 
-from bench.fans import PollingFan, until_final
+from bench.fans import PollingFan
 from scorecast.adapters import Feed, load
-from scorecast.keys import RedisKeys
 from scorecast.local.stack import LocalStack
-from scorecast.models import Game, GameStatus
+from scorecast.models import BoxScore, GameStatus
 from scorecast.reducer import fold
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
-
-# (component, how): SIGKILL is a crash; SIGTERM a deploy, which must drain and commit.
-FAULTS = [
-    ("publisher", "kill"),
-    ("purger", "kill"),
-    ("origin", "kill"),
-    ("pushpin", "kill"),
-    ("publisher", "term"),
-]
-Fault = tuple[str, str]
+from tests.chaos import ChaosRun, Fault, _report, play_with_faults, purger_caught_up
+from tests.factories import short_game
 
 
-async def _purger_caught_up(stack: LocalStack) -> bool:
-    async with Redis.from_url(stack.redis_url) as redis:
-        try:
-            groups = await redis.xinfo_groups(RedisKeys().changes)
-        except ResponseError:  # no stream yet: nothing announced since Redis came back
-            return False
-        for group in groups:
-            if group["name"] in (b"scorecast-purger", "scorecast-purger"):
-                return int(group["pending"]) == 0 and int(group["lag"] or 0) == 0
-    return False
-
-
-@dataclass
-class ChaosRun:
-    fans: list[PollingFan]
-    final: Game
-    report: list[str]
-
-
-async def _play_with_faults(
-    stack: LocalStack, feed: Feed, faults: list[Fault], speed: float
-) -> ChaosRun:
-    """Replay ``feed`` with polling fans, injecting ``faults`` 2.5 s apart."""
-    fans = [PollingFan(f"/v1/games/{feed.game_id}", interval=(0.02, 0.05)) for _ in range(10)]
-    stop = asyncio.Event()
-    report: list[str] = []
-    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
-    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as http:
-        polling = [asyncio.create_task(fan.poll(http, stop)) for fan in fans]
-        # The game's real gaps, faster, none above 0.1 s: long enough for every fault.
-        replaying = asyncio.create_task(asyncio.to_thread(replay, feed, settings, speed, 0.1))
-        try:
-            for fault, how in faults:
-                await asyncio.sleep(2.5)
-                errors_before = sum(f.errors for f in fans)
-                seen_before = max((f.seen[-1] for f in fans if f.seen), default=0)
-                started = time.monotonic()
-                if how == "kill":
-                    stack.crash(fault)
-                else:
-                    await asyncio.to_thread(stack.processes[fault].stop)
-                await asyncio.sleep(1.5)  # the component stays down a while
-                await asyncio.to_thread(stack.revive, fault)
-                if fault == "redis":
-                    # Everything in Redis is gone. The publisher and purger stopped on the lost
-                    # connection; the documented recovery rebuilds from the feed.
-                    for name in ("publisher", "purger"):
-                        if not stack.processes[name].alive():
-                            await asyncio.to_thread(stack.revive, name)
-                    await asyncio.to_thread(stack.rebuild)
-                recovered = time.monotonic() - started
-                report.append(
-                    f"{fault:<10} {how:<4} down+restart {recovered:4.1f} s, fan errors "
-                    f"{sum(f.errors for f in fans) - errors_before}, newest version before "
-                    f"{seen_before}"
-                )
-            await replaying
-            await until_final(fans, seconds=60)
-        finally:
-            stop.set()
-            await asyncio.gather(*polling)
-            if not replaying.done():
-                await replaying
-        for _ in range(600):
-            if await _purger_caught_up(stack):
-                break
-            await asyncio.sleep(0.1)
-        final = Game.model_validate_json((await http.get(f"/v1/games/{feed.game_id}")).content)
-    report.append(
-        f"fans: {sum(f.requests for f in fans)} requests, {sum(f.errors for f in fans)} "
-        f"errors, {sum(f.went_back for f in fans)} older versions served"
-    )
-    print("\nchaos report:\n  " + "\n  ".join(report))
-    return ChaosRun(fans, final, report)
+def _check_fans(run: ChaosRun) -> None:
+    for fan in run.fans:
+        assert fan.went_back == 0
+        assert fan.last is not None
+        assert fan.last.status is GameStatus.FINAL
+    for listener in run.sse:
+        assert listener.final, "an SSE fan never got the final"
+        assert listener.went_back_at == []
+        assert listener.ids[-1] == run.final.version
 
 
 async def test_killing_each_component_mid_game_loses_nothing(
@@ -118,17 +41,34 @@ async def test_killing_each_component_mid_game_loses_nothing(
     feed = load(nba_file)
     clean = fold(feed.events)
     assert clean is not None
-    run = await _play_with_faults(stack, feed, FAULTS, speed=250)
+    faults = [
+        Fault("broker"),  # keeps nothing: the provider re-sends the game
+        Fault("publisher"),
+        Fault("purger"),
+        Fault("origin"),
+        Fault("pushpin"),
+        Fault("varnish"),
+        Fault("publisher", how="term"),  # a deploy: drain, commit, leave
+    ]
+    run = await play_with_faults(stack, feed, faults, speed=150)
     assert stack.dead() == []
     final = run.final
     assert (final.home.score, final.away.score, final.status) == (125, 99, GameStatus.FINAL)
-    assert final.sequence == clean.sequence  # every event applied, none lost
-    for fan in run.fans:
-        assert fan.went_back == 0
-        assert fan.errors == 0  # the edge kept answering (stale) while the origin was down
-        assert fan.last is not None
-        assert fan.last.status is GameStatus.FINAL
-    assert await _purger_caught_up(stack)
+    assert final.sequence == clean.sequence
+    async with httpx.AsyncClient(base_url=stack.origin_url) as http:
+        box = (await http.get(f"/v1/games/{feed.game_id}/boxscore")).json()["box"]
+    assert BoxScore.model_validate(box) == clean.box  # no stat counted twice or missed
+    _check_fans(run)
+    for fault, report in zip(faults, run.reports, strict=True):
+        assert report.events_lost == 0, report
+        assert report.duplicates_applied == 0, report
+        assert report.regressions == 0, report
+        if fault.name == "varnish":
+            # With the edge itself down fans get errors; once it is back, none.
+            assert all(t < fault.restarted + 1.0 for fan in run.fans for t in fan.errors_at), report
+        else:
+            assert report.fan_errors == 0, report  # the edge answered, stale if need be
+    assert await purger_caught_up(stack)
     # The SIGTERM'd publisher drained its batch and committed before leaving.
     assert "publisher stopped:" in (stack.run_dir / "publisher.log").read_text()
 
@@ -137,17 +77,55 @@ async def test_losing_redis_mid_game_is_rebuilt_from_the_feed(
     stack: LocalStack, data_dir: Path
 ) -> None:
     feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
-    run = await _play_with_faults(stack, feed, [("redis", "kill")], speed=100)
+    run = await play_with_faults(stack, feed, [Fault("redis")], speed=100)
     assert stack.dead() == []
     final = run.final
     assert (final.home.score, final.away.score, final.status) == (5, 3, GameStatus.FINAL)
     assert final.sequence == feed.events[-1].sequence
-    for fan in run.fans:
-        assert fan.errors == 0  # stale copies while Redis was down
-        assert fan.last is not None
-        assert fan.last.status is GameStatus.FINAL
-        # What a fan shows never goes back (it ignores older versions). While the rebuild
-        # catches up, the origin can serve versions older than the edge had: counted in the
-        # report, not hidden (see the README).
-        assert fan.seen == sorted(fan.seen)
-    assert await _purger_caught_up(stack)
+    # While the rebuild catches up the origin serves versions older than the edge has; the
+    # edge keeps its newer copy (see the VCL), so no fan sees one.
+    _check_fans(run)
+    [report] = run.reports
+    assert report.fan_errors == 0  # stale copies while Redis was down
+    assert report.events_lost == 0
+    assert report.duplicates_applied == 0
+    assert report.regressions == 0
+    assert await purger_caught_up(stack)
+
+
+def test_the_report_counts_lost_and_doubled_events_and_staleness(tmp_path: Path) -> None:
+    """The report's own arithmetic, on made-up evidence, so that it can fail."""
+    events = short_game()
+    feed = Feed("test", "g1", events)
+    now = time.time()
+    fault = Fault("publisher", started=now, restarted=now + 2, ended=now + 10)
+    log = tmp_path / "publisher.log"
+    log.write_text("x game g1: gave up waiting for sequences [4, 5]\n")
+    fault.log_span = (0, log.stat().st_size)
+    # A version applying a basket twice, one missing a basket, one right; all inside the window.
+    right = fold(events[:4])
+    assert right is not None
+    doubled = right.model_copy(
+        update={"home": right.home.model_copy(update={"score": right.home.score + 2})}
+    )
+    missing = right.model_copy(
+        update={"away": right.away.model_copy(update={"score": right.away.score - 2})}
+    )
+    stamp = datetime.fromtimestamp(now + 1, UTC)
+    versions = {
+        n: game.model_copy(update={"ingested_at": stamp, "version": n})
+        for n, game in ((4, right), (5, doubled), (6, missing))
+    }
+    # Every event was produced before the fault; a fan showed v1 for 3 s, then the newest.
+    produced = {event.sequence: now - 5 for event in events}
+    fan = PollingFan("/v1/games/g1")
+    fan.answers = [(now + 0.5, 1), (now + 3.5, 1), (now + 3.5, events[-1].sequence + 1)]
+    fan.went_back_at = [now + 1]
+    fan.errors_at = [now + 1, now + 11]  # the second is outside the window
+    report = _report(fault, [fan], [], versions, feed, produced, log)
+    assert report.duplicates_applied == 1
+    assert report.events_lost == 1 + 2
+    assert report.regressions == 1
+    assert report.fan_errors == 1
+    assert report.stale_seconds == pytest.approx(3.0)
+    assert report.recovery_seconds == pytest.approx(3.5)

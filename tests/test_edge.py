@@ -166,6 +166,27 @@ async def test_stale_copy_is_served_while_the_origin_fails(
         await asyncio.sleep(0.05)
 
 
+async def test_the_edge_never_goes_back_to_an_older_version(
+    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge, origin: str
+) -> None:
+    """Redis lost and being rebuilt from the feed: the origin serves v2 while the edge has v5."""
+    await _publish(store, 6, 5)
+    assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
+    await store.redis.delete(store.keys.latest("g1"), store.keys.version("g1", 5))
+    await _publish(store, 3, 2)
+    before = await _origin_requests(origin, "/v1/games/{game_id}")
+    await _purge(edge, "game-g1")
+    for _ in range(20):
+        assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
+        await asyncio.sleep(0.02)
+    # The edge did ask: it refused the older answer and kept its copy.
+    assert await _origin_requests(origin, "/v1/games/{game_id}") > before
+    # Once the rebuild passes the edge's version, the newer one is served.
+    await _publish(store, 8, 7)
+    await _purge(edge, "game-g1")
+    assert await _wait_for_version(fan, 7) < 5.0
+
+
 async def test_stream_connects_are_limited_per_client(
     store: SnapshotStore, fan: httpx.AsyncClient
 ) -> None:

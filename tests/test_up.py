@@ -21,7 +21,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_up_replays_the_sample_game_and_stops_on_ctrl_c(tmp_path: Path, data_dir: Path) -> None:
+def _running(command: str, pids: list[int]) -> list[int]:
+    """Those of ``pids`` alive and running ``python -m COMMAND``."""
+    found = []
+    for pid in pids:
+        try:
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        except OSError:
+            continue
+        if b" ".join(argv).decode(errors="replace").endswith(f"-m {command}") and _alive(pid):
+            found.append(pid)
+    return found
+
+
+def test_up_replays_the_sample_game_restarts_a_crash_and_stops_on_ctrl_c(
+    tmp_path: Path, data_dir: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
     env |= {"SCORECAST_RUN_DIR": str(tmp_path), "SCORECAST_DATA_DIR": str(data_dir)}
     up = subprocess.Popen(
@@ -45,11 +60,32 @@ def test_up_replays_the_sample_game_and_stops_on_ctrl_c(tmp_path: Path, data_dir
         assert final is not None, "".join(lines)
         children = [pid for pid in descendants(up.pid) if _alive(pid)]
         assert len(children) >= 7  # redis, broker, origin, pushpin, varnish, publisher, purger
+        # A crashed service is restarted, as a supervisor would in a deployment.
+        [purger] = _running("scorecast purger", children)
+        os.kill(purger, signal.SIGKILL)
+        for line in up.stdout:
+            lines.append(line)
+            if "purger exited; restarting it" in line:
+                break
+            assert time.monotonic() < deadline, "".join(lines)
+        for _ in range(100):
+            restarted = _running("scorecast purger", descendants(up.pid))
+            if restarted and restarted != [purger]:
+                break
+            time.sleep(0.1)
+        assert restarted
+        assert purger not in restarted
+        children += restarted
         up.send_signal(signal.SIGINT)
         rest, _ = up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
+        if up.poll() is None:  # a failed check: still stop everything it started
+            up.send_signal(signal.SIGINT)
+            try:
+                up.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.communicate()
     output = "".join(lines) + rest
     assert up.returncode == 0, output
     assert "edge:       http://127.0.0.1:" in output

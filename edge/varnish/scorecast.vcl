@@ -85,6 +85,16 @@ sub vcl_backend_response {
         set beresp.uncacheable = true;
         return (deliver);
     }
+    # Never replace a version with an older one. While Redis is rebuilt from the feed (or a
+    # lagging replica answers) the origin can briefly serve versions the edge has passed; keep
+    # serving the newer stale copy, and the next request asks again. The background refresh is
+    # conditional, so If-None-Match holds the cached copy's ETag.
+    if (bereq.is_bgfetch && beresp.status == 200
+        && bereq.http.If-None-Match ~ {"^"v[0-9]+"$"} && beresp.http.ETag ~ {"^"v[0-9]+"$"}
+        && std.integer(regsub(beresp.http.ETag, {"^"v([0-9]+)"$"}, "\1"), 0)
+            < std.integer(regsub(bereq.http.If-None-Match, {"^"v([0-9]+)"$"}, "\1"), 0)) {
+        return (abandon);
+    }
     if (beresp.http.Surrogate-Control) {
         if (beresp.http.Surrogate-Control ~ "(^|[ ,])max-age=[0-9]+") {
             set beresp.ttl = std.duration(

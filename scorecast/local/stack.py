@@ -7,6 +7,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -134,6 +135,8 @@ class LocalStack:
     def revive(self, name: str) -> None:
         """Start a crashed component again, with the same settings and ports."""
         self.processes[name].start()
+        if name == "broker":
+            ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))  # it kept nothing
 
     def rebuild(self) -> None:
         """After Redis was lost: a publisher in a fresh consumer group reads the feed from the
@@ -164,6 +167,53 @@ class LocalStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Supervisor:
+    """Restarts any service of a running stack that exits, as systemd or Kubernetes would in a
+    deployment (the publisher and purger exit on purpose when Redis is lost). Redis comes back
+    empty, so after restarting it the game is rebuilt from the feed (see ``LocalStack.rebuild``).
+    A service that exits ``limit`` times within a minute is left down and reported."""
+
+    def __init__(self, stack: LocalStack, interval: float = 0.5, limit: int = 5) -> None:
+        self.stack = stack
+        self.interval = interval
+        self.limit = limit
+        self.gave_up: list[str] = []
+        self._exits: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            for name in self.stack.dead():
+                # Restarting one (Redis: with a rebuild) can bring another back already.
+                if name not in self.gave_up and not self.stack.processes[name].alive():
+                    self._restart(name)
+
+    def _restart(self, name: str) -> None:
+        now = time.monotonic()
+        exits = [t for t in self._exits.get(name, []) if now - t < 60] + [now]
+        self._exits[name] = exits
+        if len(exits) > self.limit:
+            self.gave_up.append(name)
+            print(f"{name} keeps exiting; left down", file=sys.stderr, flush=True)
+            return
+        print(f"{name} exited; restarting it", file=sys.stderr, flush=True)
+        try:
+            self.stack.revive(name)
+            if name == "redis":
+                self.stack.rebuild()
+        except ServiceError as exc:
+            print(f"{name} did not restart: {exc}", file=sys.stderr, flush=True)
 
 
 def default_data_dir() -> Path:
@@ -223,6 +273,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
         )
         print("starting Redis, broker, origin, Pushpin, Varnish, publisher, purger…", flush=True)
         stack.enter_context(local)
+        supervisor = stack.enter_context(Supervisor(local))
         game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
         print(
             f"edge:       {local.edge_url}\n"
@@ -243,9 +294,10 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             )
             print(f"final: {_final(game_url)}", flush=True)
             print("the stack keeps serving; Ctrl-C stops it", flush=True)
-            while not (dead := local.dead()):
+            while not supervisor.gave_up:
                 time.sleep(0.5)
-            raise ServiceError(f"stopped: {', '.join(dead)} exited; see {run_dir}")
+            failed = ", ".join(supervisor.gave_up)
+            raise ServiceError(f"stopped: {failed} kept exiting; see {run_dir}")
         except KeyboardInterrupt:
             print("\nstopping…", file=sys.stderr, flush=True)
     return 0
