@@ -264,17 +264,19 @@ def _start_crowds(plan: CrowdPlan, workers: int) -> list[tuple[Connection, Any]]
     """One worker process per share of the fans; spawned, so no thread or loop is inherited."""
     context = multiprocessing.get_context("spawn")
     crowds = []
-    for index in range(workers):
-        share = CrowdPlan(
-            **{
-                **asdict(plan),
-                "pollers": _share(plan.pollers, workers, index),
-                "sse": _share(plan.sse, workers, index),
-                "seed": index,
-                # One probe is enough; it lives in the first crowd.
-                "probe_interval": plan.probe_interval if index == 0 else 0.0,
-            }
-        )
+    shares = [
+        {
+            "pollers": _share(plan.pollers, workers, index),
+            "sse": _share(plan.sse, workers, index),
+            "probe_interval": 0.0,
+        }
+        for index in range(workers)
+    ]
+    if plan.probe_interval > 0:
+        # The probe in a process of its own: a crowd busy with a spike would delay its reading.
+        shares.append({"pollers": 0, "sse": 0, "probe_interval": plan.probe_interval})
+    for index, counts in enumerate(shares):
+        share = CrowdPlan(**{**asdict(plan), **counts, "seed": index})
         ours, theirs = context.Pipe()
         process = context.Process(target=run_crowd, args=(share, theirs), daemon=True)
         process.start()

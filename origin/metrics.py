@@ -6,7 +6,6 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -30,6 +29,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: OriginMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        #: Endpoint → its route's path template, learnt from the router on first use.
+        self._paths: dict[object, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,12 +47,14 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            self.metrics.requests.labels(_route(scope), str(status)).inc()
+            self.metrics.requests.labels(self._route(scope), str(status)).inc()
 
-
-def _route(scope: Scope) -> str:
-    for route in scope["app"].routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    def _route(self, scope: Scope) -> str:
+        # The router put the matched endpoint in the scope: no second matching of the path.
+        if self._paths is None:
+            self._paths = {
+                getattr(route, "endpoint", None): str(getattr(route, "path", "other"))
+                for route in scope["app"].routes
+            }
+        endpoint = scope.get("endpoint")
+        return self._paths.get(endpoint, "other") if endpoint is not None else "unmatched"

@@ -162,10 +162,16 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     await client.get("/v1/games/nope")
+    await client.get("/v1/games/nope/versions/3")
+    await client.get("/no/such/path")
     metrics = (await client.get("/metrics")).text
-    assert 'scorecast_origin_requests_total{route="/v1/games/{game_id}",status="404"} 1.0' in (
-        metrics
-    )
+    for route, status in [
+        ("/v1/games/{game_id}", 404),
+        ("/v1/games/{game_id}/versions/{version}", 404),
+        ("unmatched", 404),
+    ]:
+        line = f'scorecast_origin_requests_total{{route="{route}",status="{status}"}} 1.0'
+        assert line in metrics
 
 
 async def test_redis_down_is_503_json(prefix: str) -> None:
