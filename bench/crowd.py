@@ -35,6 +35,8 @@ SSE_CONNECT_BATCH = 50
 class CrowdPlan:
     host: str
     port: int
+    #: Where SSE fans connect: the edge's port, or the GRIP proxy's own.
+    stream_port: int
     game_path: str
     stream_path: str
     pollers: int
@@ -226,7 +228,7 @@ class _Crowd:
         """One SSE fan: every event id it receives, with when it arrived."""
         plan, report = self.plan, self.report
         try:
-            stream = await open_stream(plan.host, plan.port, plan.stream_path)
+            stream = await open_stream(plan.host, plan.stream_port, plan.stream_path)
         except (OSError, ConnectionError, TimeoutError):
             report.failed("SSE connect")
             first.set_result(None)

@@ -12,6 +12,7 @@ CPU each side used. Last, the origin's snapshot GET against nginx serving the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from confluent_kafka import Producer
 
 from bench.crowd import CrowdPlan, CrowdReport, run_crowd
 from bench.fans import (
@@ -36,6 +38,7 @@ from bench.fans import (
 )
 from bench.nginx import Throughput, compare
 from scorecast.adapters import Feed, load
+from scorecast.kafka import producer_config
 from scorecast.local.stack import LocalStack
 from scorecast.replay import ProgressBar, replay
 from scorecast.settings import ReplaySettings
@@ -54,6 +57,8 @@ class SpikeOptions:
     interval: float = 5.0
     spread: float = 0.1
     probe_interval: float = 0.005
+    #: SSE fans connect through Varnish's pipe instead of to Pushpin's own port.
+    sse_through_varnish: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     #: Bound on one run, replay included.
     seconds: float = 900.0
@@ -121,7 +126,9 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     assert edge.port is not None
     game_path = f"/v1/games/{feed.game_id}"
     # The game is scheduled before fans arrive, as on a real evening.
-    await asyncio.to_thread(replay, Feed(feed.format, feed.game_id, feed.events[:1]), settings, 0)
+    producer = Producer(producer_config(settings))
+    schedule = Feed(feed.format, feed.game_id, feed.events[:1])
+    await asyncio.to_thread(replay, schedule, settings, 0, 0, None, producer)
     await _until_served(stack.edge_url + game_path, lambda game: True)
     game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
     stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
@@ -130,6 +137,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         CrowdPlan(
             host=edge.hostname,
             port=edge.port,
+            stream_port=_stream_port(stack, edge.port, options.sse_through_varnish),
             game_path=game_path,
             stream_path=f"{game_path}/stream",
             pollers=fans,
@@ -156,7 +164,9 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
                 for conductor, _ in crowds:
                     conductor.send(("spike",))
 
-        await asyncio.to_thread(replay, rest, settings, options.speed, options.max_gap, spike)
+        await asyncio.to_thread(
+            replay, rest, settings, options.speed, options.max_gap, spike, producer
+        )
         await asyncio.sleep(1)  # the publisher writes the last events
         last = max(await published_versions(stack.redis_url, feed.game_id))
         await _until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
@@ -298,6 +308,16 @@ def _since(start: dict[int, float], end: dict[int, float]) -> list[float]:
     return [(end[v] - start[v]) * 1000 for v in start if v in end]
 
 
+def _stream_port(stack: LocalStack, edge_port: int, through_varnish: bool) -> int:
+    """In production the CDN's GRIP service (Fastly Fanout) holds streams at the edge itself.
+    Locally Varnish can only pipe them to Pushpin, one worker thread and two sockets per
+    stream: at thousands of streams that is a cost no production edge pays, so by default SSE
+    fans connect to Pushpin, the local stand-in for the edge's stream holder."""
+    if through_varnish or stack.pushpin_ports is None:
+        return edge_port
+    return stack.pushpin_ports.http
+
+
 def _merged(counts: list[dict[str, int]]) -> dict[str, int]:
     merged: dict[str, int] = {}
     for count in counts:
@@ -325,13 +345,15 @@ def _await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) 
 
 
 async def _until_served(url: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    deadline = time.monotonic() + 60
     async with httpx.AsyncClient(timeout=5) as http:
-        for _ in range(600):
-            response = await http.get(url)
-            if response.status_code == 200 and done(response.json()):
-                return
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TimeoutException):  # an edge under load is slow
+                response = await http.get(url)
+                if response.status_code == 200 and done(response.json()):
+                    return
             await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} did not serve the expected version within 30 s")
+    raise TimeoutError(f"{url} did not serve the expected version within 60 s")
 
 
 def main(

@@ -163,6 +163,7 @@ def _bench_spike(args: argparse.Namespace) -> int:
         interval=args.interval,
         spread=args.spread,
         probe_interval=args.probe,
+        sse_through_varnish=args.sse_through_varnish,
         workers=args.workers,
     )
     fans = [int(n) for n in args.fans.split(",")]
@@ -249,6 +250,11 @@ def _parser() -> argparse.ArgumentParser:
     spike.add_argument("--spread", type=float, default=0.1, help="seconds fans take to react")
     spike.add_argument(
         "--probe", type=_positive_or_zero, default=0.005, help="seconds between probe polls"
+    )
+    spike.add_argument(
+        "--sse-through-varnish",
+        action="store_true",
+        help="SSE fans connect through Varnish's pipe, not to Pushpin's port",
     )
     spike.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="fan processes")
     spike.add_argument("--nginx-seconds", type=_positive_or_zero, default=5.0, help="0: skip")

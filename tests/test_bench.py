@@ -64,6 +64,7 @@ def _crowd_against(url_port: int, pollers: int, seconds: float) -> CrowdReport:
     plan = CrowdPlan(
         host="127.0.0.1",
         port=url_port,
+        stream_port=url_port,
         game_path="/v1/games/g",
         stream_path="/v1/games/g/stream",
         pollers=pollers,

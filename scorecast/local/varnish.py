@@ -99,6 +99,8 @@ def varnish(
         "-f", str(VCL),
         "-p", f"vcl_path={work}:{VCL.parent}:/usr/share/varnish/vcl",
         "-p", "default_grace=0",
+        # Each stream piped to Pushpin holds a worker thread for as long as it is open.
+        "-p", "thread_pool_max=12000",
         "-s", "malloc,256m",
     ]  # fmt: skip
     return ManagedProcess("varnish", argv, run_dir / "varnish.log", lambda: port_open(port))
