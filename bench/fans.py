@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import httpx
+from confluent_kafka import Producer
 from redis.asyncio import Redis
 
+from scorecast.adapters import Feed
 from scorecast.keys import RedisKeys
 from scorecast.models import Game, GameStatus
+from scorecast.replay import replay
+from scorecast.settings import ReplaySettings
 from scorecast.store import SnapshotStore
 
 
@@ -77,6 +83,30 @@ class PollingFan:
                 lag = datetime.now(UTC) - game.ingested_at
                 self.freshness.append(lag.total_seconds())
         self.last = game
+
+
+async def schedule(
+    edge_url: str, bootstrap: str, feed: Feed, producer: Producer | None = None
+) -> None:
+    """Send the game's first event (its schedule) and wait until the edge serves the game:
+    fans arrive at a scheduled game, as on a real evening."""
+    settings = ReplaySettings(kafka_bootstrap=bootstrap)
+    first = Feed(feed.format, feed.game_id, feed.events[:1])
+    await asyncio.to_thread(replay, first, settings, 0, 0, None, producer)
+    await until_served(f"{edge_url}/v1/games/{feed.game_id}", lambda game: True)
+
+
+async def until_served(url: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    """Until ``url`` answers 200 with a game for which ``done`` is true (60 s at most)."""
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TimeoutException):  # an edge under load is slow
+                response = await http.get(url)
+                if response.status_code == 200 and done(response.json()):
+                    return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} did not serve the expected game within 60 s")
 
 
 async def until_final(fans: list[PollingFan], seconds: float = 30.0) -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from bench.spike import SpikeResult
 
 
@@ -21,21 +24,19 @@ def plot_spike(results: Sequence[SpikeResult], directory: Path) -> list[Path]:
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for result in results:
-        for values, label in ((result.fresh_ms, "edge-fresh"), (result.sse_ms, "SSE")):
+        curves = (
+            (result.fresh_ms, f"ingest → edge-fresh, {result.fans} polling fans"),
+            (result.sse_ms, f"push → SSE fan, {result.sse_fans} SSE + {result.fans} polling"),
+        )
+        for values, label in curves:
             if values:
                 ordered = sorted(values)
                 shares = [(i + 1) / len(ordered) for i in range(len(ordered))]
-                axes.plot(ordered, shares, label=f"{label}, {result.fans} fans")
-    axes.set_xscale("log")
-    axes.set_xlabel("ingest → fan (ms, log scale)")
+                axes.plot(ordered, shares, label=label)
+    axes.set_xlabel("milliseconds (log scale)")
     axes.set_ylabel("share of versions / deliveries")
     axes.set_title("Freshness under a synchronized spike")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
-    path = directory / "latency-cdf.png"
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    written.append(path)
+    written.append(_save(figure, axes, directory / "latency-cdf.png"))
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
     fans = [r.fans for r in results]
@@ -43,15 +44,21 @@ def plot_spike(results: Sequence[SpikeResult], directory: Path) -> list[Path]:
     axes.plot(
         fans, [r.origin_requests_per_score_change for r in results], "s-", label="per score change"
     )
-    axes.set_xscale("log")
     axes.set_xlabel("polling fans (log scale)")
     axes.set_ylabel("origin snapshot requests")
     axes.set_ylim(bottom=0)
     axes.set_title("Origin requests per change as fans grow")
+    written.append(_save(figure, axes, directory / "origin-vs-fans.png"))
+    return written
+
+
+def _save(figure: Figure, axes: Axes, path: Path) -> Path:
+    """Log x axis, grid and legend, written as PNG."""
+    import matplotlib.pyplot as plt
+
+    axes.set_xscale("log")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
-    path = directory / "origin-vs-fans.png"
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
-    written.append(path)
-    return written
+    return path

@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
-from bench.fans import ingest_times, origin_requests, percentile, published_versions
+from bench.fans import ingest_times, origin_requests, percentile, published_versions, schedule
 from bench.sse import open_stream
 from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
@@ -82,14 +80,7 @@ async def run_push(
     assert edge.hostname is not None
     assert edge.port is not None
     path = f"/v1/games/{feed.game_id}/stream"
-    # The game is scheduled before fans arrive, as on a real evening.
-    schedule = Feed(feed.format, feed.game_id, feed.events[:1])
-    await asyncio.to_thread(replay, schedule, settings, 0, 0)
-    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
-        for _ in range(300):
-            if (await http.get(f"/v1/games/{feed.game_id}")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
+    await schedule(stack.edge_url, stack.bootstrap, feed)
     before = await origin_requests(stack.origin_url, STREAM_ROUTE)
     fans = [_Fan() for _ in range(clients)]
     tasks = []

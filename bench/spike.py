@@ -12,7 +12,6 @@ CPU each side used. Last, the origin's snapshot GET against nginx serving the sa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
@@ -35,6 +34,8 @@ from bench.fans import (
     origin_requests,
     percentile,
     published_versions,
+    schedule,
+    until_served,
 )
 from bench.nginx import Throughput, compare
 from scorecast.adapters import Feed, load
@@ -125,11 +126,8 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     assert edge.hostname is not None
     assert edge.port is not None
     game_path = f"/v1/games/{feed.game_id}"
-    # The game is scheduled before fans arrive, as on a real evening.
     producer = Producer(producer_config(settings))
-    schedule = Feed(feed.format, feed.game_id, feed.events[:1])
-    await asyncio.to_thread(replay, schedule, settings, 0, 0, None, producer)
-    await _until_served(stack.edge_url + game_path, lambda game: True)
+    await schedule(stack.edge_url, stack.bootstrap, feed, producer)
     game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
     stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
@@ -169,7 +167,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         )
         await asyncio.sleep(1)  # the publisher writes the last events
         last = max(await published_versions(stack.redis_url, feed.game_id))
-        await _until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
+        await until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
         await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
         published = await published_versions(stack.redis_url, feed.game_id)
         for conductor, _ in crowds:
@@ -342,18 +340,6 @@ def _await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) 
             raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
         found.append(message[1])
     return found
-
-
-async def _until_served(url: str, done: Callable[[dict[str, Any]], bool]) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(timeout=5) as http:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TimeoutException):  # an edge under load is slow
-                response = await http.get(url)
-                if response.status_code == 200 and done(response.json()):
-                    return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} did not serve the expected version within 60 s")
 
 
 def main(

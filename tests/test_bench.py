@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
 from bench.nginx import compare, parse_wrk
+from bench.plots import plot_spike
 from bench.spike import SpikeOptions, run_spike, summary
 from scorecast.adapters import load
 from scorecast.local.process import free_port
@@ -111,7 +112,9 @@ def test_nginx_and_wrk_measure_the_same_bytes(tmp_path: Path) -> None:
     assert nginx.bad_answers == 0
 
 
-async def test_a_small_spike_through_the_stack(stack: LocalStack, nba_file: Path) -> None:
+async def test_a_small_spike_through_the_stack(
+    stack: LocalStack, nba_file: Path, tmp_path: Path
+) -> None:
     feed = load(nba_file)
     options = SpikeOptions(speed=300, max_gap=0.2, events=80, sse=20, interval=1.0, workers=2)
     result = await run_spike(stack, feed, 40, options)
@@ -133,3 +136,6 @@ async def test_a_small_spike_through_the_stack(stack: LocalStack, nba_file: Path
     assert set(wanted) <= set(document)
     json.dumps(document, allow_nan=False)  # every figure was measured (no NaN)
     assert document["fans"] == 40
+    written = plot_spike([result], tmp_path)
+    assert [path.name for path in written] == ["latency-cdf.png", "origin-vs-fans.png"]
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in written)
