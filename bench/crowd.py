@@ -135,7 +135,13 @@ class _Crowd:
         return self.report
 
     def _command(self) -> None:
-        message = self.conductor.recv()
+        # The loop made the pipe non-blocking; a message longer than the pipe's atomic write
+        # size can arrive in parts, so read this one whole.
+        os.set_blocking(self.conductor.fileno(), True)
+        try:
+            message = self.conductor.recv()
+        finally:
+            os.set_blocking(self.conductor.fileno(), False)
         if message[0] == "spike":
             self._spike()
         elif message[0] == "stop":
@@ -185,7 +191,7 @@ class _Crowd:
                 report.requests += 1
                 report.response_ms.append((now - sent) * 1000)
             if answer.status == 304:
-                report.not_modified += 1
+                report.not_modified += 0 if probe else 1
             elif answer.status == 200:
                 version = _version(answer.etag)
                 if version < newest:

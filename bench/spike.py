@@ -15,6 +15,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -167,7 +168,11 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         )
         await asyncio.sleep(1)  # the publisher writes the last events
         last = max(await published_versions(stack.redis_url, feed.game_id))
-        await until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
+        try:
+            await until_served(stack.edge_url + game_path, lambda game: game["version"] >= last)
+        except TimeoutError as exc:
+            # An overloaded edge is a result too: report what the fans saw.
+            print(f"warning: {exc}; measuring what the fans saw", file=sys.stderr, flush=True)
         await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
         published = await published_versions(stack.redis_url, feed.game_id)
         for conductor, _ in crowds:
