@@ -51,10 +51,10 @@ STREAM_ROUTE = "/v1/games/{game_id}/stream"
 
 @dataclass(frozen=True)
 class SpikeOptions:
-    speed: float = 60.0
-    max_gap: float = 1.0
+    speed: float = 20.0
+    max_gap: float = 2.0
     #: Replay only the first N events (0: the whole game).
-    events: int = 0
+    events: int = 250
     sse: int = 1000
     interval: float = 5.0
     spread: float = 0.1

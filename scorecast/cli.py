@@ -166,10 +166,29 @@ def _bench_spike(args: argparse.Namespace) -> int:
         sse_through_varnish=args.sse_through_varnish,
         workers=args.workers,
     )
-    fans = [int(n) for n in args.fans.split(",")]
     json_path = Path(args.json) if args.json else None
     plots = Path(args.plots) if args.plots else None
-    return bench_main(file, fans, options, json_path, plots, args.nginx_seconds)
+    return bench_main(file, args.fans, options, json_path, plots, args.nginx_seconds)
+
+
+def _counts(value: str) -> list[int]:
+    """``1000,3000,10000``: one or more whole numbers above 0."""
+    try:
+        counts = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be whole numbers separated by commas") from None
+    if min(counts) < 1:
+        raise argparse.ArgumentTypeError("must all be 1 or more")
+    return counts
+
+
+def _count(value: str) -> int:
+    [number] = _counts(value)
+    return number
+
+
+def _count_or_zero(value: str) -> int:
+    return 0 if value.strip() == "0" else _count(value)
 
 
 def _positive_or_zero(value: str) -> float:
@@ -241,11 +260,15 @@ def _parser() -> argparse.ArgumentParser:
         "spike", help="a synchronized crowd at every score change: offload, origin load, freshness"
     )
     spike.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
-    spike.add_argument("--fans", default="1000,3000,10000", help="polling fans, comma-separated")
-    spike.add_argument("--sse", type=int, default=1000, help="SSE fans in every run")
-    spike.add_argument("--speed", type=_positive_or_zero, default=60.0)
-    spike.add_argument("--max-gap", type=_positive_or_zero, default=1.0)
-    spike.add_argument("--events", type=int, default=0, help="replay the first N events (0: all)")
+    spike.add_argument(
+        "--fans", type=_counts, default=[1000, 3000, 10000], help="polling fans, comma-separated"
+    )
+    spike.add_argument("--sse", type=_count_or_zero, default=1000, help="SSE fans in every run")
+    spike.add_argument("--speed", type=_positive_or_zero, default=20.0)
+    spike.add_argument("--max-gap", type=_positive_or_zero, default=2.0)
+    spike.add_argument(
+        "--events", type=_count_or_zero, default=250, help="replay the first N events (0: all)"
+    )
     spike.add_argument("--interval", type=float, default=5.0, help="mean seconds between polls")
     spike.add_argument("--spread", type=float, default=0.1, help="seconds fans take to react")
     spike.add_argument(
@@ -256,7 +279,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="SSE fans connect through Varnish's pipe, not to Pushpin's port",
     )
-    spike.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="fan processes")
+    spike.add_argument("--workers", type=_count, default=os.cpu_count() or 2, help="fan processes")
     spike.add_argument("--nginx-seconds", type=_positive_or_zero, default=5.0, help="0: skip")
     spike.add_argument("--json", help="also write the figures to this file")
     spike.add_argument("--plots", default="artifacts/spike", help="directory for PNG plots")

@@ -72,3 +72,20 @@ def test_replay_rejects_a_negative_speed() -> None:
     result = _run("replay", "x.json", "--speed", "-2")
     assert result.returncode == 2
     assert "must be 0 or more" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fans", "1000,lots"], "must be whole numbers"),
+        (["--fans", "0"], "must all be 1 or more"),
+        (["--workers", "0"], "must all be 1 or more"),
+        (["--sse", "-5"], "must all be 1 or more"),
+        (["--speed", "-1"], "must be 0 or more"),
+    ],
+)
+def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
+    result = _run("bench", "spike", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
