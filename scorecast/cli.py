@@ -191,6 +191,13 @@ def _count_or_zero(value: str) -> int:
     return 0 if value.strip() == "0" else _count(value)
 
 
+def _positive(value: str) -> float:
+    number = _positive_or_zero(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return number
+
+
 def _positive_or_zero(value: str) -> float:
     number = float(value)
     if number < 0:
@@ -269,8 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     spike.add_argument(
         "--events", type=_count_or_zero, default=250, help="replay the first N events (0: all)"
     )
-    spike.add_argument("--interval", type=float, default=5.0, help="mean seconds between polls")
-    spike.add_argument("--spread", type=float, default=0.1, help="seconds fans take to react")
+    spike.add_argument("--interval", type=_positive, default=5.0, help="mean seconds between polls")
+    spike.add_argument(
+        "--spread", type=_positive_or_zero, default=0.1, help="seconds fans take to react"
+    )
     spike.add_argument(
         "--probe", type=_positive_or_zero, default=0.005, help="seconds between probe polls"
     )

@@ -82,6 +82,7 @@ def test_replay_rejects_a_negative_speed() -> None:
         (["--workers", "0"], "must all be 1 or more"),
         (["--sse", "-5"], "must all be 1 or more"),
         (["--speed", "-1"], "must be 0 or more"),
+        (["--interval", "0"], "must be above 0"),
     ],
 )
 def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
