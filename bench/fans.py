@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import re
 import time
@@ -131,18 +130,21 @@ async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -
     return sum(int(float(count)) for count in re.findall(pattern, text))
 
 
-async def ingest_times(origin_url: str, game_id: str, versions: list[int]) -> dict[int, float]:
-    """When each version's newest event entered the pipeline (epoch seconds), from the
-    origin's immutable version resources."""
-    found: dict[int, float] = {}
+async def stored_versions(origin_url: str, game_id: str, versions: list[int]) -> dict[int, Game]:
+    """The bodies of these versions of a game, read from the origin (they are immutable)."""
+    found: dict[int, Game] = {}
     async with httpx.AsyncClient(base_url=origin_url, timeout=5) as http:
         for version in versions:
             response = await http.get(f"/v1/games/{game_id}/versions/{version}")
             if response.status_code == 200:
-                stamp = json.loads(response.content).get("ingested_at")
-                if stamp:
-                    found[version] = datetime.fromisoformat(stamp).astimezone(UTC).timestamp()
+                found[version] = Game.model_validate_json(response.content)
     return found
+
+
+async def ingest_times(origin_url: str, game_id: str, versions: list[int]) -> dict[int, float]:
+    """When each version's newest event entered the pipeline (epoch seconds)."""
+    stored = await stored_versions(origin_url, game_id, versions)
+    return {v: g.ingested_at.timestamp() for v, g in stored.items() if g.ingested_at is not None}
 
 
 async def announce_times(redis_url: str, game_id: str) -> dict[int, float]:

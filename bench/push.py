@@ -12,10 +12,9 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench.fans import ingest_times, origin_requests, percentile, published_versions, schedule
-from bench.sse import open_stream
+from bench.sse import address, open_stream
 from scorecast.adapters import Feed, load
 from scorecast.local.stack import LocalStack
 from scorecast.replay import replay
@@ -76,9 +75,7 @@ async def run_push(
 ) -> PushResult:
     started = time.monotonic()
     settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
-    edge = urlsplit(stack.edge_url)
-    assert edge.hostname is not None
-    assert edge.port is not None
+    host, port = address(stack.edge_url)
     path = f"/v1/games/{feed.game_id}/stream"
     await schedule(stack.edge_url, stack.bootstrap, feed)
     before = await origin_requests(stack.origin_url, STREAM_ROUTE)
@@ -89,9 +86,7 @@ async def run_push(
         batch = []
         for fan in fans[start : start + 100]:
             connected = asyncio.Event()
-            tasks.append(
-                asyncio.create_task(_listen(edge.hostname, edge.port, path, fan, connected))
-            )
+            tasks.append(asyncio.create_task(_listen(host, port, path, fan, connected)))
             batch.append(connected.wait())
         await asyncio.wait_for(asyncio.gather(*batch), 60)
     connects = await origin_requests(stack.origin_url, STREAM_ROUTE) - before

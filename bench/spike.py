@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from confluent_kafka import Producer
@@ -39,6 +38,7 @@ from bench.fans import (
     until_served,
 )
 from bench.nginx import Throughput, compare
+from bench.sse import address
 from scorecast.adapters import Feed, load
 from scorecast.kafka import producer_config
 from scorecast.local.stack import LocalStack
@@ -123,9 +123,7 @@ def score_changes(feed: Feed) -> set[int]:
 async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOptions) -> SpikeResult:
     started = time.monotonic()
     settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
-    edge = urlsplit(stack.edge_url)
-    assert edge.hostname is not None
-    assert edge.port is not None
+    host, port = address(stack.edge_url)
     game_path = f"/v1/games/{feed.game_id}"
     producer = Producer(producer_config(settings))
     await schedule(stack.edge_url, stack.bootstrap, feed, producer)
@@ -134,9 +132,9 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
     crowds = _start_crowds(
         CrowdPlan(
-            host=edge.hostname,
-            port=edge.port,
-            stream_port=_stream_port(stack, edge.port, options.sse_through_varnish),
+            host=host,
+            port=port,
+            stream_port=_stream_port(stack, port, options.sse_through_varnish),
             game_path=game_path,
             stream_path=f"{game_path}/stream",
             pollers=fans,

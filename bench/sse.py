@@ -70,10 +70,15 @@ class Stream:
 
 async def open_url(base_url: str, path: str, headers: dict[str, str] | None = None) -> Stream:
     """:func:`open_stream` for ``http://host:port`` and a path."""
+    return await open_stream(*address(base_url), path, headers)
+
+
+def address(base_url: str) -> tuple[str, int]:
+    """``http://host:port`` → (host, port)."""
     url = urlsplit(base_url)
     if url.hostname is None or url.port is None:
         raise ValueError(f"{base_url} names no host and port")
-    return await open_stream(url.hostname, url.port, path, headers)
+    return url.hostname, url.port
 
 
 async def open_stream(

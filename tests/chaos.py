@@ -28,7 +28,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bench.fans import PollingFan, published_versions, until_final
+from bench.fans import PollingFan, published_versions, stored_versions, until_final
 from bench.sse import ResumingFan
 from scorecast.adapters import Feed
 from scorecast.errors import ServiceError
@@ -185,7 +185,8 @@ async def play_with_faults(
     for fault, after in zip(faults, [*faults[1:], None], strict=True):
         fault.ended = after.started if after else ended
         fault.log_span = (fault.log_span[0], after.log_span[0] if after else _size(log))
-    versions = await _versions(stack, feed.game_id)
+    published = await published_versions(stack.redis_url, feed.game_id)
+    versions = await stored_versions(stack.origin_url, feed.game_id, published)
     run = ChaosRun(fans, sse, final)
     run.reports = [
         _report(fault, fans, sse, versions, feed, provider.produced, log) for fault in faults
@@ -223,17 +224,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-async def _versions(stack: LocalStack, game_id: str) -> dict[int, Game]:
-    """Every version the publisher wrote, as stored (immutable, so read from the origin)."""
-    found: dict[int, Game] = {}
-    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
-        for version in await published_versions(stack.redis_url, game_id):
-            response = await http.get(f"/v1/games/{game_id}/versions/{version}")
-            if response.status_code == 200:
-                found[version] = Game.model_validate_json(response.content)
-    return found
 
 
 def _clean_scores(feed: Feed) -> dict[int, int]:
