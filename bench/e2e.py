@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 
 from bench.fans import PollingFan, origin_requests, percentile, published_versions, until_final
-from scorecast.adapters import load
-from scorecast.local.stack import LocalStack
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
+from core.settings import ReplaySettings
+from feeds.adapters import load
+from feeds.replay import replay
+from local.stack import LocalStack
 
 
 @dataclass(frozen=True)

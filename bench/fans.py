@@ -16,12 +16,12 @@ import httpx
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
-from scorecast.adapters import Feed
-from scorecast.keys import RedisKeys
-from scorecast.models import Game, GameStatus
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
-from scorecast.store import SnapshotStore
+from core.keys import RedisKeys
+from core.models import Game, GameStatus
+from core.settings import ReplaySettings
+from core.store import SnapshotStore
+from feeds.adapters import Feed
+from feeds.replay import replay
 
 
 @dataclass

@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scorecast.errors import ServiceError
-from scorecast.local.process import ManagedProcess, free_port, port_open
+from core.errors import ServiceError
+from local.process import ManagedProcess, free_port, port_open
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 

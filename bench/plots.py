@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from bench.spike import SpikeResult
+
+class SpikeRun(Protocol):
+    """What the plots read of one spike run."""
+
+    @property
+    def fans(self) -> int: ...
+    @property
+    def sse_fans(self) -> int: ...
+    @property
+    def fresh_ms(self) -> list[float]: ...
+    @property
+    def sse_ms(self) -> list[float]: ...
+    @property
+    def origin_requests_per_change(self) -> float: ...
+    @property
+    def origin_requests_per_score_change(self) -> float: ...
 
 
-def plot_spike(results: Sequence[SpikeResult], directory: Path) -> list[Path]:
+def plot_spike(results: Sequence[SpikeRun], directory: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen

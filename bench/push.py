@@ -15,10 +15,10 @@ from pathlib import Path
 
 from bench.fans import ingest_times, origin_requests, percentile, published_versions, schedule
 from bench.sse import address, open_stream
-from scorecast.adapters import Feed, load
-from scorecast.local.stack import LocalStack
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import replay
+from local.stack import LocalStack
 
 STREAM_ROUTE = "/v1/games/{game_id}/stream"
 

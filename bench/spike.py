@@ -39,11 +39,11 @@ from bench.fans import (
 )
 from bench.nginx import Throughput, compare
 from bench.sse import address
-from scorecast.adapters import Feed, load
-from scorecast.kafka import producer_config
-from scorecast.local.stack import LocalStack
-from scorecast.replay import ProgressBar, replay
-from scorecast.settings import ReplaySettings
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import ProgressBar, replay
+from local.stack import LocalStack
+from runtime.kafka import producer_config
 
 GAME_ROUTE = "/v1/games/{game_id}"
 STREAM_ROUTE = "/v1/games/{game_id}/stream"

@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.errors import FeedFormatError
+from core.models import GameEvent
+from core.settings import IngestSettings
+from feeds.adapters import FORMATS, parse
 from ingest.signature import valid
-from origin.errors import HANDLERS, ApiError
-from scorecast.adapters import FORMATS, parse
-from scorecast.errors import FeedFormatError
-from scorecast.kafka import event_message, producer_config
-from scorecast.models import GameEvent
-from scorecast.settings import IngestSettings
+from runtime.http_errors import HANDLERS, ApiError
+from runtime.kafka import event_message, producer_config
 
 
 @dataclass(frozen=True)

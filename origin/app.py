@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.keys import RedisKeys
+from core.settings import OriginSettings
+from core.store import SnapshotStore
 from origin import openapi, routes, streams
-from origin.errors import HANDLERS
 from origin.hub import Hub
 from origin.metrics import MetricsMiddleware, OriginMetrics
 from origin.state import OriginState
-from scorecast.keys import RedisKeys
-from scorecast.settings import OriginSettings
-from scorecast.store import SnapshotStore
+from runtime.http_errors import HANDLERS
 
 PAGE = Path(__file__).parent / "static" / "live.html"
 

@@ -3,12 +3,12 @@
 Browsers get a short ``Cache-Control`` with stale-while-revalidate and stale-if-error (RFC 5861).
 The edge gets a long TTL through ``Surrogate-Control`` and ``CDN-Cache-Control`` (RFC 9213):
 purges keep it fresh, the TTL only bounds staleness if a purge is lost. ``Surrogate-Key`` names
-every key the body depends on (from :mod:`scorecast.keys`).
+every key the body depends on (from :mod:`core.keys`).
 """
 
 from __future__ import annotations
 
-from scorecast.settings import CachePolicy
+from core.settings import CachePolicy
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

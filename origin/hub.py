@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from scorecast import sse
-from scorecast.store import Change, SnapshotStore, parse_changes
+from core import sse
+from core.store import Change, SnapshotStore, parse_changes
 
 logger = logging.getLogger("scorecast.origin.hub")
 

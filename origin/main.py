@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uvicorn
 
+from core.settings import OriginSettings
 from origin.app import create_app
-from scorecast.settings import OriginSettings
 
 
 def serve(settings: OriginSettings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorecast.models import Game
+from core.models import Game
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _JSON = "application/json"

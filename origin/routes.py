@@ -7,15 +7,15 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from origin import caching, streams
-from origin.errors import ApiError
-from origin.state import OriginState
-from scorecast.keys import (
+from core.keys import (
     game_surrogate_keys,
     leaders_surrogate_keys,
     scoreboard_surrogate_keys,
     standings_surrogate_keys,
 )
+from origin import caching, streams
+from origin.state import OriginState
+from runtime.http_errors import ApiError
 
 _GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,11}$")

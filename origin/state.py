@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.settings import OriginSettings
+from core.store import SnapshotStore
 from origin.hub import Hub
-from scorecast.settings import OriginSettings
-from scorecast.store import SnapshotStore
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
+from core import sse
+from core.store import Snapshot
 from origin import caching
-from origin.errors import ApiError
 from origin.hub import Push, SlowSubscriberError, Subscription, change_of
 from origin.state import OriginState
-from scorecast import sse
-from scorecast.store import Snapshot
+from runtime.http_errors import ApiError
 
 _EVENT_ID = re.compile(r"^[0-9]{1,12}$")
 # Streams pass the edge untouched (piped), so they carry their own CORS header.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from scorecast.errors import EventError
-from scorecast.models import GameEvent
+from core.errors import EventError
+from core.models import GameEvent
 
 
 class InvalidEventError(EventError):

@@ -20,11 +20,11 @@ from fastly.model.publish_item import PublishItem
 from fastly.model.publish_item_formats import PublishItemFormats
 from fastly.model.publish_request import PublishRequest
 
-from scorecast import sse
-from scorecast.errors import ScorecastError
-from scorecast.fastly_api import ERRORS, describe, fastly_client
-from scorecast.models import Game
-from scorecast.settings import FastlySettings
+from core import sse
+from core.errors import ScorecastError
+from core.models import Game
+from core.settings import FastlySettings
+from runtime.fastly import ERRORS, describe, fastly_client
 
 
 class GripPublishError(ScorecastError):

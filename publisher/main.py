@@ -8,10 +8,10 @@ import time
 
 from redis.asyncio import Redis
 
+from core.settings import PublisherSettings
 from publisher.service import Publisher
-from scorecast.kafka import ensure_topics
-from scorecast.settings import PublisherSettings
-from scorecast.signals import stop_on_signals
+from runtime.kafka import ensure_topics
+from runtime.lifecycle import stop_on_signals
 
 logger = logging.getLogger("scorecast.publisher")
 

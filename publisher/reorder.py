@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from scorecast.models import GameEvent
+from core.models import GameEvent
 
 T = TypeVar("T")
 

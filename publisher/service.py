@@ -17,18 +17,18 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from redis.asyncio import Redis
 
+from core import reducer
+from core.errors import EventError
+from core.keys import RedisKeys
+from core.models import Change, Game, GameEvent, GameStatus
+from core.settings import PublisherSettings
+from core.store import SnapshotStore, VersionConflictError, scoreboard_row, snapshot_body
 from publisher import grip
 from publisher.decode import InvalidEventError, decode
 from publisher.grip import FanoutPublisher, GripPublisher, GripPublishError, Pusher
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
-from scorecast import reducer
-from scorecast.errors import EventError
-from scorecast.kafka import consumer_config, producer_config
-from scorecast.keys import RedisKeys
-from scorecast.models import Change, Game, GameEvent, GameStatus
-from scorecast.settings import PublisherSettings
-from scorecast.store import SnapshotStore, VersionConflictError, scoreboard_row, snapshot_body
+from runtime.kafka import consumer_config, producer_config
 
 logger = logging.getLogger("scorecast.publisher")
 

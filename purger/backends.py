@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from scorecast.errors import ScorecastError
+from core.errors import ScorecastError
 
 
 class PurgeError(ScorecastError):

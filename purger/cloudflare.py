@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import cloudflare
 from cloudflare import AsyncCloudflare
 
+from core.settings import PurgerSettings
 from purger.backends import PurgeError, reason_for
-from scorecast.settings import PurgerSettings
 
 
 class CloudflareBackend:

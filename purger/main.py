@@ -6,14 +6,14 @@ import logging
 
 from redis.asyncio import Redis
 
+from core.settings import PurgerSettings
 from purger.backends import PurgeBackend
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.metrics import serving
 from purger.service import Purger
 from purger.varnish import VarnishBackend
-from scorecast.settings import PurgerSettings
-from scorecast.signals import stop_on_signals
+from runtime.lifecycle import stop_on_signals
 
 logger = logging.getLogger("scorecast.purger")
 

@@ -22,12 +22,12 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from core.keys import RedisKeys
+from core.settings import PurgerSettings
+from core.store import Change, parse_changes
 from purger.backends import PurgeBackend, PurgeError
 from purger.metrics import PurgerMetrics
 from purger.ratelimit import TokenBucket
-from scorecast.keys import RedisKeys
-from scorecast.settings import PurgerSettings
-from scorecast.store import Change, parse_changes
 
 logger = logging.getLogger("scorecast.purger")
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import httpx
 
+from core.settings import PurgerSettings
 from purger.backends import PurgeError, reason_for
-from scorecast.settings import PurgerSettings
 
 
 class VarnishBackend:

@@ -30,14 +30,14 @@ from redis.exceptions import ResponseError
 
 from bench.fans import PollingFan, published_versions, stored_versions, until_final
 from bench.sse import ResumingFan
-from scorecast.adapters import Feed
-from scorecast.errors import ServiceError
-from scorecast.keys import RedisKeys
-from scorecast.local.stack import LocalStack
-from scorecast.models import Game
-from scorecast.reducer import apply
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
+from core.errors import ServiceError
+from core.keys import RedisKeys
+from core.models import Game
+from core.reducer import apply
+from core.settings import ReplaySettings
+from feeds.adapters import Feed
+from feeds.replay import replay
+from local.stack import LocalStack
 
 #: Seconds the pipeline may take before a fan being shown an older version counts as stale.
 STALE_AFTER = 1.0

@@ -16,21 +16,21 @@ import uvicorn
 from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
-from origin.app import create_app
-from scorecast.kafka import ensure_topics
-from scorecast.keys import RedisKeys
-from scorecast.local.process import free_port
-from scorecast.local.redis import redis_server, redis_url
-from scorecast.local.services import start_broker
-from scorecast.local.stack import (
+from core.keys import RedisKeys
+from core.settings import KafkaSettings, OriginSettings
+from core.store import SnapshotStore
+from local.process import free_port
+from local.redis import redis_server, redis_url
+from local.services import start_broker
+from local.stack import (
     FAST_HEARTBEAT_MS,
     FAST_SESSION_TIMEOUT_MS,
     LocalStack,
     default_data_dir,
 )
-from scorecast.local.varnish import varnish
-from scorecast.settings import KafkaSettings, OriginSettings
-from scorecast.store import SnapshotStore
+from local.varnish import varnish
+from origin.app import create_app
+from runtime.kafka import ensure_topics
 from tests.cdn_standin import CdnStandIn
 
 NBA_LIVEDATA = "basketball/nba-cdn-livedata_0022000001.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from scorecast.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
+from core.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
 
 HOME = Team(team_id="h", code="HOM", name="Home")
 AWAY = Team(team_id="a", code="AWY", name="Away")

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import FeedFormatError
+from core.models import Game, GameEvent, GameStatus
+from core.reducer import apply, fold
+from feeds.adapters import Feed, load, parse
+from feeds.validate import validate
 from publisher.reorder import ReorderBuffer
-from scorecast.adapters import Feed, load, parse
-from scorecast.errors import FeedFormatError
-from scorecast.models import Game, GameEvent, GameStatus
-from scorecast.reducer import apply, fold
-from scorecast.validate import validate
 from tests.factories import noisy_delivery
 
 # file, format, (home code, home score), (away code, away score), periods — from SOURCES.md

@@ -21,9 +21,9 @@ from bench.crowd import CrowdPlan, CrowdReport, _Crowd
 from bench.nginx import compare, parse_wrk
 from bench.plots import plot_spike
 from bench.spike import SpikeOptions, run_spike, summary
-from scorecast.adapters import load
-from scorecast.local.process import free_port
-from scorecast.local.stack import LocalStack
+from feeds.adapters import load
+from local.process import free_port
+from local.stack import LocalStack
 from tests.conftest import ThreadedServer
 
 WRK_OUTPUT = """\

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import CachePolicy
 from origin.caching import etag, live_headers, not_modified
-from scorecast.settings import CachePolicy
 
 
 @pytest.mark.parametrize(

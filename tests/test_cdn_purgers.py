@@ -12,16 +12,16 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
+from core.keys import change_surrogate_keys
+from core.models import Game, GameStatus, Sport, TeamScore
+from core.settings import PurgerSettings
+from core.store import SnapshotStore
+from local.process import free_port
+from local.services import child_env
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.main import make_backend
 from purger.service import Purger
-from scorecast.keys import change_surrogate_keys
-from scorecast.local.process import free_port
-from scorecast.local.services import child_env
-from scorecast.models import Game, GameStatus, Sport, TeamScore
-from scorecast.settings import PurgerSettings
-from scorecast.store import SnapshotStore
 from tests.cdn_standin import CdnStandIn
 from tests.helpers import eventually, running
 

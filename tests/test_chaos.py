@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from bench.fans import PollingFan
-from scorecast.adapters import Feed, load
-from scorecast.local.stack import LocalStack
-from scorecast.models import BoxScore, GameStatus
-from scorecast.reducer import fold
+from core.models import BoxScore, GameStatus
+from core.reducer import fold
+from feeds.adapters import Feed, load
+from local.stack import LocalStack
 from tests.chaos import ChaosRun, Fault, _report, play_with_faults, purger_caught_up
 from tests.factories import short_game
 

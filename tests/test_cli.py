@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 
-def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
     return subprocess.run(
-        [sys.executable, "-m", "scorecast", *args],
+        [sys.executable, "-m", command, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -86,7 +86,7 @@ def test_replay_rejects_a_negative_speed() -> None:
     ],
 )
 def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
-    result = _run("bench", "spike", *args)
+    result = _run("spike", *args, command="bench")
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from scorecast.models import Game
-from scorecast.reducer import fold
-from scorecast.store import SnapshotStore
+from core.models import Game
+from core.reducer import fold
+from core.store import SnapshotStore
 from tests.conftest import Edge
 from tests.factories import short_game
 

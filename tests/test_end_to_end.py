@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.e2e import run_e2e
-from scorecast.local.stack import LocalStack
+from local.stack import LocalStack
 
 
 async def test_a_replayed_game_reaches_polling_fans_through_the_edge(

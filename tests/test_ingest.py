@@ -13,11 +13,11 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
+from core.settings import IngestSettings, KafkaSettings
 from ingest.app import create_app
 from ingest.signature import sign
-from scorecast.kafka import consumer_config
-from scorecast.local.process import free_port
-from scorecast.settings import IngestSettings, KafkaSettings
+from local.process import free_port
+from runtime.kafka import consumer_config
 from tests.conftest import ThreadedServer
 
 SECRET = secrets.token_urlsafe(32)

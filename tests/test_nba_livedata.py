@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from scorecast.adapters import detect, load, nba_livedata, parse
-from scorecast.errors import FeedFormatError
-from scorecast.models import EventType, GameStatus
-from scorecast.reducer import apply, fold
+from core.errors import FeedFormatError
+from core.models import EventType, GameStatus
+from core.reducer import apply, fold
+from feeds.adapters import detect, load, nba_livedata, parse
 
 
 def test_sample_game_folds_to_the_recorded_final(nba_file: Path) -> None:

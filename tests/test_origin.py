@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from core.models import BoxScore, Game
+from core.reducer import fold
+from core.settings import OriginSettings
+from core.store import SnapshotStore
+from local.process import free_port
 from origin.app import create_app
-from scorecast.local.process import free_port
-from scorecast.models import BoxScore, Game
-from scorecast.reducer import fold
-from scorecast.settings import OriginSettings
-from scorecast.store import SnapshotStore
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from scorecast.adapters import load
-from scorecast.local.stack import LocalStack
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
+from core.settings import ReplaySettings
+from feeds.adapters import load
+from feeds.replay import replay
+from local.stack import LocalStack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No sandbox as root; no GPU, QUIC or background calls out of this closed machine.

@@ -13,13 +13,13 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from redis.asyncio import Redis
 
+from core.models import Game, GameEvent, GameStatus
+from core.reducer import fold
+from core.settings import KafkaSettings, PublisherSettings
+from core.store import SnapshotStore
+from feeds.adapters import load
 from publisher.service import Publisher
-from scorecast.adapters import load
-from scorecast.kafka import consumer_config, producer_config
-from scorecast.models import Game, GameEvent, GameStatus
-from scorecast.reducer import fold
-from scorecast.settings import KafkaSettings, PublisherSettings
-from scorecast.store import SnapshotStore
+from runtime.kafka import consumer_config, producer_config
 from tests.cdn_standin import CdnStandIn
 from tests.factories import basket, noisy_delivery, scheduled, short_game
 

@@ -6,11 +6,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from core.reducer import fold
+from core.settings import PurgerSettings
+from core.store import SnapshotStore
 from purger.service import Purger
 from purger.varnish import VarnishBackend
-from scorecast.reducer import fold
-from scorecast.settings import PurgerSettings
-from scorecast.store import SnapshotStore
 from tests.conftest import Edge
 from tests.factories import short_game
 from tests.helpers import eventually, running

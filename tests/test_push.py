@@ -13,10 +13,10 @@ import jwt
 
 from bench.push import run_push
 from bench.sse import open_url
-from scorecast.adapters import Feed, load
-from scorecast.local.stack import LocalStack
-from scorecast.replay import replay
-from scorecast.settings import ReplaySettings
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import replay
+from local.stack import LocalStack
 from tests.helpers import eventually
 
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scorecast.errors import UnknownGameError
-from scorecast.models import EventType, GameStatus, Scoring
-from scorecast.reducer import apply, fold
-from scorecast.replay import timeline
+from core.errors import UnknownGameError
+from core.models import EventType, GameStatus, Scoring
+from core.reducer import apply, fold
+from feeds.replay import timeline
 from tests.factories import basket, event, scheduled, short_game
 
 

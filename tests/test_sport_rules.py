@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorecast.adapters import parse
-from scorecast.models import GameStatus, Shootout
-from scorecast.validate import validate
+from core.models import GameStatus, Shootout
+from feeds.adapters import parse
+from feeds.validate import validate
 
 
 def _nhl_play(n: int, kind: str, period_type: str = "REG", **details: Any) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scorecast.adapters import load
-from scorecast.boxscore import derive
-from scorecast.models import Game
-from scorecast.reducer import fold
-from scorecast.store import SnapshotStore, parse_changes
+from core.boxscore import derive
+from core.models import Game
+from core.reducer import fold
+from core.store import SnapshotStore, parse_changes
+from feeds.adapters import load
 from tests.test_adapters import FILES
 
 

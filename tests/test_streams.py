@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from bench.sse import open_url
+from core.models import Game
+from core.reducer import change_between, fold
+from core.store import SnapshotStore
 from origin.hub import Hub, Push, SlowSubscriberError
-from scorecast.models import Game
-from scorecast.reducer import change_between, fold
-from scorecast.store import SnapshotStore
 from tests.factories import short_game
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from scorecast.local.process import descendants
+from local.process import descendants
 
 
 def _alive(pid: int) -> bool:

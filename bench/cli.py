@@ -1,0 +1,123 @@
+"""``scripts/bench NAME``: the benchmarks' own command. They start the local stack, replay a
+recorded game and print figures; nothing in the product imports them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.errors import ScorecastError
+from local.stack import SAMPLE_GAME, default_data_dir
+from scorecast.arguments import count, count_or_zero, counts, positive, positive_or_zero
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except ScorecastError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _game(args: argparse.Namespace) -> Path:
+    return Path(args.file) if args.file else default_data_dir() / SAMPLE_GAME
+
+
+def _json(args: argparse.Namespace) -> Path | None:
+    return Path(args.json) if args.json else None
+
+
+def _e2e(args: argparse.Namespace) -> int:
+    from bench.e2e import main as bench_main
+
+    return bench_main(_game(args), args.fans, args.speed, args.max_gap, _json(args))
+
+
+def _push(args: argparse.Namespace) -> int:
+    from bench.push import main as bench_main
+
+    return bench_main(_game(args), args.clients, args.speed, args.max_gap, _json(args))
+
+
+def _spike(args: argparse.Namespace) -> int:
+    from bench.spike import SpikeOptions
+    from bench.spike import main as bench_main
+
+    options = SpikeOptions(
+        speed=args.speed,
+        max_gap=args.max_gap,
+        events=args.events,
+        sse=args.sse,
+        interval=args.interval,
+        spread=args.spread,
+        probe_interval=args.probe,
+        sse_through_varnish=args.sse_through_varnish,
+        workers=args.workers,
+    )
+    plots = Path(args.plots) if args.plots else None
+    return bench_main(_game(args), args.fans, options, _json(args), plots, args.nginx_seconds)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    benches = parser.add_subparsers(required=True, metavar="BENCH")
+
+    e2e = benches.add_parser("e2e", help="a replayed game through the stack, polling fans")
+    e2e.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    e2e.add_argument("--fans", type=count, default=100)
+    e2e.add_argument("--speed", type=positive_or_zero, default=200.0)
+    e2e.add_argument("--max-gap", type=positive_or_zero, default=0.2)
+    e2e.add_argument("--json", help="also write the figures to this file")
+    e2e.set_defaults(handler=_e2e)
+
+    push = benches.add_parser("push", help="SSE clients held by Pushpin during a replayed game")
+    push.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    push.add_argument(
+        "--clients", type=counts, default=[2000, 10000], help="comma-separated client counts"
+    )
+    push.add_argument("--speed", type=positive_or_zero, default=50.0)
+    push.add_argument("--max-gap", type=positive_or_zero, default=1.0)
+    push.add_argument("--json", help="also write the figures to this file")
+    push.set_defaults(handler=_push)
+
+    spike = benches.add_parser(
+        "spike", help="a synchronized crowd at every score change: offload, origin load, freshness"
+    )
+    spike.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
+    spike.add_argument(
+        "--fans", type=counts, default=[1000, 3000, 10000], help="polling fans, comma-separated"
+    )
+    spike.add_argument("--sse", type=count_or_zero, default=1000, help="SSE fans in every run")
+    spike.add_argument("--speed", type=positive_or_zero, default=20.0)
+    spike.add_argument("--max-gap", type=positive_or_zero, default=2.0)
+    spike.add_argument(
+        "--events", type=count_or_zero, default=250, help="replay the first N events (0: all)"
+    )
+    spike.add_argument("--interval", type=positive, default=5.0, help="mean seconds between polls")
+    spike.add_argument(
+        "--spread", type=positive_or_zero, default=0.1, help="seconds fans take to react"
+    )
+    spike.add_argument(
+        "--probe", type=positive_or_zero, default=0.005, help="seconds between probe polls"
+    )
+    spike.add_argument(
+        "--sse-through-varnish",
+        action="store_true",
+        help="SSE fans connect through Varnish's pipe, not to Pushpin's port",
+    )
+    spike.add_argument("--workers", type=count, default=os.cpu_count() or 2, help="fan processes")
+    spike.add_argument("--nginx-seconds", type=positive_or_zero, default=5.0, help="0: skip")
+    spike.add_argument("--json", help="also write the figures to this file")
+    spike.add_argument("--plots", default="artifacts/spike", help="directory for PNG plots")
+    spike.set_defaults(handler=_spike)
+    return parser

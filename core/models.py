@@ -1,0 +1,191 @@
+"""The canonical data model: teams, players, game events and game state.
+
+Every provider format is turned into :class:`GameEvent` by an adapter; the publisher folds those
+events into a :class:`Game` with :func:`core.reducer.apply`. A published snapshot is a
+``Game`` serialized as JSON, so the publisher can resume from the snapshot it last wrote.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+#: Identifiers travel in URLs, Redis keys and surrogate keys: keep them to a safe alphabet.
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
+class Sport(StrEnum):
+    BASKETBALL = "basketball"
+    ICE_HOCKEY = "ice_hockey"
+    AMERICAN_FOOTBALL = "american_football"
+    SOCCER = "soccer"
+
+
+class Change(StrEnum):
+    """What a version changed, for push clients: the SSE event type."""
+
+    STATE = "state"
+    SCORE = "score"
+    FINAL = "final"
+
+
+class GameStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    LIVE = "LIVE"
+    FINAL = "FINAL"
+
+
+class EventType(StrEnum):
+    GAME_SCHEDULED = "GAME_SCHEDULED"
+    PERIOD_START = "PERIOD_START"
+    PERIOD_END = "PERIOD_END"
+    GAME_END = "GAME_END"
+    SCORE = "SCORE"
+    MISS = "MISS"
+    REBOUND = "REBOUND"
+    TURNOVER = "TURNOVER"
+    FOUL = "FOUL"
+    SUBSTITUTION = "SUBSTITUTION"
+    TIMEOUT = "TIMEOUT"
+    CARD = "CARD"
+    PENALTY = "PENALTY"
+    OTHER = "OTHER"
+
+
+class Card(StrEnum):
+    YELLOW = "yellow"
+    SECOND_YELLOW = "second_yellow"
+    RED = "red"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Team(_Model):
+    team_id: Identifier
+    code: str = Field(min_length=1, max_length=16)
+    name: str = Field(min_length=1, max_length=128)
+
+
+class Player(_Model):
+    player_id: Identifier
+    name: str = Field(max_length=128)
+    team_id: Identifier | None = None
+
+
+class GameInfo(_Model):
+    """What is known about a game before it starts; carried by its GAME_SCHEDULED event."""
+
+    sport: Sport
+    league: str = Field(min_length=1, max_length=32)
+    home: Team
+    away: Team
+    start_time: datetime | None = None
+    venue: str | None = Field(default=None, max_length=128)
+
+
+class Scoring(_Model):
+    """A scoring attempt. ``kind`` is sport vocabulary (``2pt``, ``3pt``, ``freethrow``, ``goal``,
+    ``touchdown``…); ``points`` overrides the sport's rule for that kind where a league (or the
+    feed's running score) says otherwise. Points count only on SCORE events: a MISS may carry
+    the kind of attempt it was, for the box score."""
+
+    kind: str = Field(min_length=1, max_length=32)
+    points: int | None = Field(default=None, ge=0, le=10)
+    #: Scored in a shootout: kept apart from the score (see the sport rules in the reducer).
+    shootout: bool = False
+
+
+class GameEvent(_Model):
+    """One provider event, normalized.
+
+    ``event_id`` is the provider's own id (dedup); ``sequence`` orders a game's events, starting
+    at 0 with its GAME_SCHEDULED event. ``home_score``/``away_score`` are the feed's own running
+    score after the event, kept to check our fold against it.
+    """
+
+    event_id: str = Field(min_length=1, max_length=128)
+    game_id: Identifier
+    sequence: int = Field(ge=0)
+    event_type: EventType
+    period: int | None = Field(default=None, ge=0, le=20)
+    clock_seconds: float | None = Field(default=None, ge=0)
+    team_id: Identifier | None = None
+    player: Player | None = None
+    scoring: Scoring | None = None
+    card: Card | None = None
+    home_score: int | None = Field(default=None, ge=0)
+    away_score: int | None = Field(default=None, ge=0)
+    description: str = Field(default="", max_length=512)
+    occurred_at: datetime | None = None
+    ingested_at: datetime | None = None
+    game: GameInfo | None = None
+
+
+class TeamScore(_Model):
+    team_id: Identifier
+    code: str
+    name: str
+    score: int = 0
+
+
+class Shootout(_Model):
+    home: int = 0
+    away: int = 0
+
+
+class BoxLine(_Model):
+    """Counting stats of one player or team (sport vocabulary: ``pts``, ``fga``, ``goals``…)."""
+
+    name: str = ""
+    team_id: str | None = None
+    stats: dict[str, int] = Field(default_factory=dict)
+    #: Rates computed from ``stats`` (basketball: ``ts_pct``, ``efg_pct``).
+    derived: dict[str, float] = Field(default_factory=dict)
+
+
+class BoxScore(_Model):
+    teams: dict[str, BoxLine] = Field(default_factory=dict)
+    players: dict[str, BoxLine] = Field(default_factory=dict)
+
+
+class LastEvent(_Model):
+    event_id: str
+    sequence: int
+    event_type: EventType
+    period: int | None
+    clock_seconds: float | None
+    team_id: str | None
+    description: str
+
+
+class Game(_Model):
+    """The state of one game; each published version is one of these, frozen."""
+
+    game_id: Identifier
+    sport: Sport
+    league: str
+    status: GameStatus = GameStatus.SCHEDULED
+    home: TeamScore
+    away: TeamScore
+    period: int = 0
+    clock_seconds: float | None = None
+    start_time: datetime | None = None
+    venue: str | None = None
+    last_event: LastEvent | None = None
+    shootout: Shootout | None = None
+    box: BoxScore = Field(default_factory=BoxScore)
+    #: The highest event sequence folded into this state.
+    sequence: int = 0
+    #: Snapshot version; set by the publisher when it writes the snapshot.
+    version: int = 0
+    #: What this version changed since the one before it.
+    change: Change = Change.STATE
+    #: When the newest folded event entered the pipeline (freshness is measured from here).
+    ingested_at: datetime | None = None

@@ -1,0 +1,166 @@
+"""Fold canonical events into game state. Pure: no I/O, no clock, no globals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core import boxscore
+from core.errors import UnknownGameError
+from core.models import (
+    Change,
+    EventType,
+    Game,
+    GameEvent,
+    GameStatus,
+    LastEvent,
+    Shootout,
+    Sport,
+    TeamScore,
+)
+
+#: Points per scoring kind, by sport. An event's own ``scoring.points`` wins over these.
+POINTS: dict[Sport, dict[str, int]] = {
+    Sport.BASKETBALL: {"2pt": 2, "3pt": 3, "freethrow": 1},
+    Sport.ICE_HOCKEY: {"goal": 1},
+    Sport.SOCCER: {"goal": 1, "own_goal": 1, "penalty_goal": 1},
+    Sport.AMERICAN_FOOTBALL: {
+        "touchdown": 6,
+        "pat": 1,
+        "two_point": 2,
+        "field_goal": 3,
+        "safety": 2,
+    },
+}
+
+
+def new_game(event: GameEvent) -> Game:
+    """The state a GAME_SCHEDULED event creates."""
+    info = event.game
+    if event.event_type is not EventType.GAME_SCHEDULED or info is None:
+        raise UnknownGameError(f"game {event.game_id!r} has no GAME_SCHEDULED event before it")
+    return Game(
+        game_id=event.game_id,
+        sport=info.sport,
+        league=info.league,
+        home=TeamScore(team_id=info.home.team_id, code=info.home.code, name=info.home.name),
+        away=TeamScore(team_id=info.away.team_id, code=info.away.code, name=info.away.name),
+        start_time=info.start_time,
+        venue=info.venue,
+        sequence=event.sequence,
+        ingested_at=event.ingested_at,
+    )
+
+
+def points_for(game: Game, event: GameEvent) -> int:
+    if event.event_type is not EventType.SCORE or event.scoring is None:
+        return 0
+    if event.scoring.shootout:
+        return 0
+    if event.scoring.points is not None:
+        return event.scoring.points
+    return POINTS[game.sport].get(event.scoring.kind, 0)
+
+
+def apply(game: Game | None, event: GameEvent) -> Game:
+    """Return the state after ``event``.
+
+    An event at or below the applied sequence returns ``game`` itself, so applying an event twice
+    changes nothing. Raises :class:`UnknownGameError` when there is no state and the event does
+    not create the game.
+    """
+    if game is None:
+        return new_game(event)
+    if event.sequence <= game.sequence:
+        return game
+    update: dict[str, object] = {
+        "sequence": event.sequence,
+        "ingested_at": event.ingested_at or game.ingested_at,
+    }
+    if game.status is GameStatus.FINAL:
+        # Late corrections after the final whistle are recorded but never reopen the game.
+        return game.model_copy(update=update)
+
+    points = points_for(game, event)
+    side = _side(game, event.team_id)
+    if points and side is not None:
+        team = getattr(game, side)
+        update[side] = team.model_copy(update={"score": team.score + points})
+    scoring = event.scoring
+    if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
+        shootout = game.shootout or Shootout()
+        if side is not None:
+            update["shootout"] = shootout.model_copy(update={side: getattr(shootout, side) + 1})
+    update["box"] = boxscore.update(game, event, points, event.team_id if side else None)
+
+    if event.period is not None:
+        update["period"] = event.period
+    if event.clock_seconds is not None:
+        update["clock_seconds"] = event.clock_seconds
+    if event.event_type is EventType.GAME_END:
+        update["status"] = GameStatus.FINAL
+        update.update(_shootout_winner(game.model_copy(update=update)))
+    elif event.event_type is not EventType.GAME_SCHEDULED:
+        update["status"] = GameStatus.LIVE
+    update["last_event"] = LastEvent(
+        event_id=event.event_id,
+        sequence=event.sequence,
+        event_type=event.event_type,
+        period=event.period,
+        clock_seconds=event.clock_seconds,
+        team_id=event.team_id,
+        description=event.description,
+    )
+    return game.model_copy(update=update)
+
+
+def change_between(previous: Game | None, state: Game) -> Change:
+    """What ``state`` changed since ``previous``: the SSE event type of its version."""
+    was_final = previous is not None and previous.status is GameStatus.FINAL
+    if state.status is GameStatus.FINAL and not was_final:
+        return Change.FINAL
+    scores = (state.home.score, state.away.score)
+    if previous is None or (previous.home.score, previous.away.score) != scores:
+        return Change.SCORE
+    return Change.STATE
+
+
+def next_version(previous: Game | None, state: Game) -> Game:
+    """``state`` as the version after ``previous``, saying what changed.
+
+    The version number is the newest folded event's sequence plus one. It grows with every new
+    version (the sequence only grows) and it depends only on the feed: rebuilding a game from its
+    events after losing Redis gives every version its old number again, so no client holding a
+    version ever sees the game go backwards. Numbers are not contiguous when several events
+    share a version.
+    """
+    change = change_between(previous, state)
+    version = state.sequence + 1
+    if previous is not None and version <= previous.version:
+        raise ValueError(f"game {state.game_id}: version {version} after {previous.version}")
+    return state.model_copy(update={"version": version, "change": change})
+
+
+def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:
+    """Apply events in the order given (the caller orders them)."""
+    for event in events:
+        game = apply(game, event)
+    return game
+
+
+def _shootout_winner(game: Game) -> dict[str, object]:
+    """Ice hockey: a shootout win counts as one goal for the winner, whatever the tally.
+    Soccer keeps its penalty shootout apart from the score."""
+    shootout = game.shootout
+    if game.sport is not Sport.ICE_HOCKEY or shootout is None or shootout.home == shootout.away:
+        return {}
+    side = "home" if shootout.home > shootout.away else "away"
+    team = getattr(game, side)
+    return {side: team.model_copy(update={"score": team.score + 1})}
+
+
+def _side(game: Game, team_id: str | None) -> str | None:
+    if team_id == game.home.team_id:
+        return "home"
+    if team_id == game.away.team_id:
+        return "away"
+    return None

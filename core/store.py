@@ -1,0 +1,323 @@
+"""Snapshots in Redis: the one place the publisher writes and the origin reads.
+
+Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body}`` and one
+immutable string per version; a scoreboard hash of rows; a stream of change announcements.
+Writes keep the order the architecture requires: snapshot N, then ``latest`` = N (atomically, in
+one script), then the scoreboard row, then the announcement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from core import standings
+from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
+from core.models import Game
+
+# KEYS: latest hash, version key. ARGV: version, body, box score.
+# Refuses a version that is not newer than latest, so versions only grow and are never reused.
+_WRITE_SNAPSHOT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local version = tonumber(ARGV[1])
+if version <= current then
+  return current
+end
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'body', ARGV[2], 'box', ARGV[3])
+return 0
+"""
+
+# KEYS: rows hash, row versions hash, scoreboard version counter. ARGV: game id, version, row.
+_WRITE_ROW = """
+local shown = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= shown then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[3])
+"""
+
+
+# KEYS: finals set, teams hash, leaders zset, players hash, version counter.
+# ARGV: game id, team rows (JSON list), player rows (JSON list).
+# A game counts once: the finals set remembers it, whatever redelivers its final.
+_RECORD_FINAL = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
+  return 0
+end
+local counted = {'wins', 'losses', 'ties', 'overtime_losses', 'points', 'points_for',
+                 'points_against'}
+for _, row in ipairs(cjson.decode(ARGV[2])) do
+  local stored = redis.call('HGET', KEYS[2], row.team_id)
+  local total = row
+  total.games = 1
+  if stored then
+    total = cjson.decode(stored)
+    for _, name in ipairs(counted) do
+      total[name] = total[name] + row[name]
+    end
+    total.games = total.games + 1
+  end
+  redis.call('HSET', KEYS[2], row.team_id, cjson.encode(total))
+end
+for _, player in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('ZINCRBY', KEYS[3], player.pts, player.player_id)
+  redis.call('HSET', KEYS[4], player.player_id, cjson.encode(player))
+end
+return redis.call('INCR', KEYS[5])
+"""
+
+
+class VersionConflictError(Exception):
+    """Another writer already published this or a newer version of the game."""
+
+    def __init__(self, game_id: str, current: int) -> None:
+        super().__init__(f"game {game_id} is already at version {current}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Change:
+    """One announcement on the change stream: a new game version, or a final's standings."""
+
+    id: str
+    kind: str
+    game_id: str
+    version: int
+    keys: list[str]
+    scoreboard_version: int = 0
+
+
+class SnapshotStore:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
+        self._write_row = redis.register_script(_WRITE_ROW)
+        self._record_final = redis.register_script(_RECORD_FINAL)
+
+    # -- reads (origin, publisher recovery) ---------------------------------------------------
+
+    async def latest(self, game_id: str) -> Snapshot | None:
+        found = await self.redis.hmget(self.keys.latest(game_id), ["version", "body"])
+        version, body = found
+        if version is None or body is None:
+            return None
+        return Snapshot(int(version), cast(bytes, body))
+
+    async def version(self, game_id: str, version: int) -> bytes | None:
+        body = await self.redis.get(self.keys.version(game_id, version))
+        return cast(bytes | None, body)
+
+    async def scoreboard(self) -> Snapshot:
+        """The scoreboard as one JSON document; its version changes whenever a row does."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.scoreboard_version)
+            pipe.hgetall(self.keys.scoreboard_games)
+            version, rows = await pipe.execute()
+        ordered = b",".join(rows[game_id] for game_id in sorted(rows))
+        number = int(version or 0)
+        return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
+
+    async def version_numbers(self, game_id: str) -> list[int]:
+        """Every version of a game that exists, in order (a scan: for tools and tests)."""
+        pattern = self.keys.version(game_id, 0)[:-1] + "*"
+        found = [int(key.rsplit(b":", 1)[1]) async for key in self.redis.scan_iter(pattern)]
+        return sorted(found)
+
+    async def scoreboard_row(self, game_id: str) -> bytes | None:
+        row = await self.redis.hget(self.keys.scoreboard_games, game_id)
+        return cast(bytes | None, row)
+
+    async def versions(self, game_id: str, first: int, last: int) -> list[tuple[int, bytes]]:
+        """The bodies of versions ``first`` to ``last`` that exist, in one round trip."""
+        numbers = list(range(first, last + 1))
+        if not numbers:
+            return []
+        bodies = await self.redis.mget([self.keys.version(game_id, n) for n in numbers])
+        return [
+            (n, cast(bytes, body))
+            for n, body in zip(numbers, bodies, strict=True)
+            if body is not None
+        ]
+
+    async def standings(self, league: str) -> Snapshot:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.league(league, "version"))
+            pipe.hgetall(self.keys.league(league, "teams"))
+            version, rows = await pipe.execute()
+        number = int(version or 0)
+        table = standings.rank([json.loads(row) for row in rows.values()])
+        body = {"league": league_key(league), "version": number, "teams": table}
+        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
+
+    async def leaders(self, league: str, top: int) -> Snapshot:
+        """The top scorers of a league (points in basketball, goals in hockey and soccer)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.league(league, "version"))
+            pipe.zrevrange(self.keys.league(league, "leaders"), 0, top - 1, withscores=True)
+            pipe.hgetall(self.keys.league(league, "players"))
+            version, ranked, players = await pipe.execute()
+        number = int(version or 0)
+        leaders = []
+        for place, (player_id, score) in enumerate(ranked, start=1):
+            player = json.loads(players.get(player_id, b"{}"))
+            leaders.append(
+                {
+                    "rank": place,
+                    "player_id": player_id.decode(),
+                    "name": player.get("name", ""),
+                    "team_id": player.get("team_id"),
+                    "pts": int(score),
+                }
+            )
+        body = {"league": league_key(league), "version": number, "leaders": leaders}
+        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
+
+    async def box_score(self, game_id: str) -> Snapshot | None:
+        """The latest box score, with the version of the snapshot it belongs to."""
+        version, box = await self.redis.hmget(self.keys.latest(game_id), ["version", "box"])
+        if version is None or box is None:
+            return None
+        return Snapshot(int(version), cast(bytes, box))
+
+    async def load_game(self, game_id: str) -> Game | None:
+        """The whole state of the newest version, box score included (publisher recovery)."""
+        body, box = await self.redis.hmget(self.keys.latest(game_id), ["body", "box"])
+        if body is None:
+            return None
+        state = json.loads(body)
+        state["box"] = json.loads(box) if box else {}
+        return Game.model_validate(state)
+
+    # -- writes (publisher) -------------------------------------------------------------------
+
+    async def publish(self, game: Game, changes_maxlen: int) -> int:
+        """Write ``game`` (whose ``version`` is already bumped) and announce it.
+
+        Returns the scoreboard's version after the change.
+        """
+        current = await self._write_snapshot(
+            keys=[self.keys.latest(game.game_id), self.keys.version(game.game_id, game.version)],
+            args=[game.version, snapshot_body(game), game.box.model_dump_json().encode()],
+        )
+        if current:
+            raise VersionConflictError(game.game_id, int(current))
+        return await self.announce(game, changes_maxlen)
+
+    async def announce(self, game: Game, changes_maxlen: int) -> int:
+        """Show ``game`` on the scoreboard and announce it. Safe to repeat after a crash.
+
+        Returns the scoreboard's version (unchanged when the row already showed this version).
+        """
+        changed = await self._write_row(
+            keys=[
+                self.keys.scoreboard_games,
+                self.keys.scoreboard_versions,
+                self.keys.scoreboard_version,
+            ],
+            args=[game.game_id, game.version, scoreboard_row(game)],
+        )
+        board = int(changed) or int(await self.redis.get(self.keys.scoreboard_version) or 0)
+        await self.redis.xadd(
+            self.keys.changes,
+            {
+                "kind": "version",
+                "game_id": game.game_id,
+                "version": game.version,
+                "scoreboard_version": board,
+                "keys": " ".join(change_surrogate_keys(game.game_id)),
+            },
+            maxlen=changes_maxlen,
+            approximate=True,
+        )
+        return board
+
+    async def record_final(self, game: Game, changes_maxlen: int) -> bool:
+        """Add a final result to its league's standings and leaderboard, once per game.
+
+        Safe to call again for the same game (after a crash, or a redelivered final): returns
+        False and changes nothing.
+        """
+        league = game.league
+        teams = [row.model_dump() for row in standings.team_results(game)]
+        players = [row.model_dump() for row in standings.player_results(game)]
+        version = await self._record_final(
+            keys=[
+                self.keys.league(league, "finals"),
+                self.keys.league(league, "teams"),
+                self.keys.league(league, "leaders"),
+                self.keys.league(league, "players"),
+                self.keys.league(league, "version"),
+            ],
+            args=[game.game_id, json.dumps(teams), json.dumps(players)],
+        )
+        if not version:
+            return False
+        await self.redis.xadd(
+            self.keys.changes,
+            {
+                "kind": "final",
+                "game_id": game.game_id,
+                "version": game.version,
+                "keys": " ".join(final_surrogate_keys(league)),
+            },
+            maxlen=changes_maxlen,
+            approximate=True,
+        )
+        return True
+
+
+def snapshot_body(game: Game) -> bytes:
+    """What fans get for a version: the state without the box score (its own resource), so
+    that the documents every change pushes to every fan stay small."""
+    return game.model_dump_json(exclude={"box"}).encode()
+
+
+def scoreboard_row(game: Game) -> bytes:
+    return game.model_dump_json(
+        include={
+            "game_id",
+            "sport",
+            "league",
+            "status",
+            "home",
+            "away",
+            "period",
+            "clock_seconds",
+            "start_time",
+            "version",
+            "change",
+        }
+    ).encode()
+
+
+def parse_changes(found: Any) -> list[Change]:
+    """The changes in an XREAD/XREADGROUP answer (``[[stream, [(id, fields), …]], …]``)."""
+    changes = []
+    for _stream, entries in found or []:
+        for entry_id, fields in entries:
+            if not fields:  # an entry trimmed away while it was pending
+                continue
+            changes.append(
+                Change(
+                    id=entry_id.decode(),
+                    kind=fields.get(b"kind", b"version").decode(),
+                    game_id=fields[b"game_id"].decode(),
+                    version=int(fields[b"version"]),
+                    keys=fields[b"keys"].decode().split(),
+                    scoreboard_version=int(fields.get(b"scoreboard_version", 0)),
+                )
+            )
+    return changes

@@ -1,0 +1,67 @@
+"""Provider formats → canonical events. One pure module per format, each with ``FORMAT``,
+``matches(payload)`` and ``parse(payload, source)`` (``source``: the file's name, for formats
+that leave the game id out of the payload)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.errors import FeedFormatError
+from feeds.adapters import (
+    espn_summary,
+    nba_livedata,
+    nba_stats,
+    nhl_apiweb,
+    statsbomb,
+    statsperform_ma3,
+)
+from feeds.adapters.feed import Feed
+
+__all__ = ["FORMATS", "Feed", "detect", "load", "parse"]
+
+
+class Adapter(Protocol):
+    FORMAT: str
+
+    def matches(self, payload: Any) -> bool: ...
+
+    def parse(self, payload: Any, source: str | None = None) -> Feed: ...
+
+
+_ADAPTERS: list[Adapter] = [
+    nba_livedata,
+    nba_stats,
+    nhl_apiweb,
+    espn_summary,
+    statsperform_ma3,
+    statsbomb,
+]
+FORMATS: dict[str, Adapter] = {adapter.FORMAT: adapter for adapter in _ADAPTERS}
+
+
+def detect(payload: Any) -> str:
+    """Name the format of a decoded payload."""
+    for name, adapter in FORMATS.items():
+        if adapter.matches(payload):
+            return name
+    raise FeedFormatError(f"unknown feed format; known formats: {', '.join(FORMATS)}")
+
+
+def parse(payload: Any, format: str | None = None, source: str | None = None) -> Feed:
+    name = format or detect(payload)
+    if name not in FORMATS:
+        raise FeedFormatError(f"unknown format {name!r}; known formats: {', '.join(FORMATS)}")
+    return FORMATS[name].parse(payload, source)
+
+
+def load(path: Path, format: str | None = None) -> Feed:
+    """Read a recorded game from ``path`` and normalize it."""
+    try:
+        payload = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise FeedFormatError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise FeedFormatError(f"{path} is not JSON: {exc}") from exc
+    return parse(payload, format, path.stem)

@@ -1,0 +1,81 @@
+"""Small readers shared by the adapters: lenient conversions that return None, never raise."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from core.models import EventType, GameEvent, GameInfo
+
+_MMSS = re.compile(r"^(\d{1,3}):(\d{2})(?:\.(\d+))?$")
+
+
+def to_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def to_time(value: object) -> datetime | None:
+    """ISO-8601 date-time, with ``Z`` accepted for UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def mmss(value: object) -> float | None:
+    """``11:48`` → 708.0 seconds."""
+    if not isinstance(value, str):
+        return None
+    found = _MMSS.match(value.strip())
+    if found is None:
+        return None
+    minutes, seconds, fraction = found.groups()
+    return int(minutes) * 60 + int(seconds) + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def text(value: object, limit: int = 512) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def get(payload: Any, *path: str | int) -> Any:
+    """``payload[path[0]][path[1]]…``, or None where any step is missing or of the wrong type."""
+    current = payload
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(current, list) or not -len(current) <= step < len(current):
+                return None
+        elif not isinstance(current, dict):
+            return None
+        current = current[step] if isinstance(step, int) else current.get(step)
+    return current
+
+
+def scheduled(game_id: str, info: GameInfo) -> GameEvent:
+    """Sequence 0 of every game: who plays whom."""
+    return GameEvent(
+        event_id=f"{game_id}:scheduled",
+        game_id=game_id,
+        sequence=0,
+        event_type=EventType.GAME_SCHEDULED,
+        game=info,
+        description=f"{info.away.code} at {info.home.code}",
+        occurred_at=info.start_time,
+    )
+
+
+def safe_id(value: object) -> str:
+    """A provider id made safe for URLs and keys (letters, digits, ``.``, ``_``, ``-``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", str(value)).strip("-.")
+    return cleaned[:64] or "unknown"

@@ -1,0 +1,68 @@
+"""``scorecast validate``: replay a recorded game offline and check our fold against the feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.models import Game
+from core.reducer import apply
+from feeds.adapters import Feed
+
+
+@dataclass(frozen=True)
+class Validation:
+    feed: Feed
+    game: Game
+    #: Events after which our score differs from the feed's own running score.
+    mismatches: int
+    first_mismatches: list[str]
+
+    def summary(self) -> dict[str, Any]:
+        game = self.game
+        return {
+            "format": self.feed.format,
+            "game_id": game.game_id,
+            "sport": game.sport.value,
+            "events": len(self.feed.events),
+            "unrecognized": self.feed.unrecognized,
+            "home": {"code": game.home.code, "name": game.home.name, "score": game.home.score},
+            "away": {"code": game.away.code, "name": game.away.name, "score": game.away.score},
+            "status": game.status.value,
+            "periods": game.period,
+            "mismatches": self.mismatches,
+        }
+
+    def text(self) -> str:
+        game, feed = self.game, self.feed
+        lines = [
+            f"{feed.format}: game {game.game_id} ({game.sport.value}, {game.league})",
+            f"  {game.home.name} ({game.home.code}) {game.home.score} – "
+            f"{game.away.score} {game.away.name} ({game.away.code}), {game.status.value}, "
+            f"{game.period} periods",
+            f"  {len(feed.events)} events, {feed.unrecognized} unrecognized, "
+            f"{feed.ignored} ignored, {self.mismatches} score mismatches",
+        ]
+        lines += [f"  mismatch: {item}" for item in self.first_mismatches]
+        lines += [f"  feed problem: {problem}" for problem in feed.problems[:10]]
+        return "\n".join(lines)
+
+
+def validate(feed: Feed) -> Validation:
+    game: Game | None = None
+    mismatches = 0
+    first: list[str] = []
+    for event in feed.events:
+        game = apply(game, event)
+        if event.home_score is None or event.away_score is None:
+            continue
+        ours = (game.home.score, game.away.score)
+        if ours != (event.home_score, event.away_score):
+            mismatches += 1
+            if len(first) < 5:
+                first.append(
+                    f"after {event.event_id}: ours {ours[0]}-{ours[1]}, "
+                    f"feed {event.home_score}-{event.away_score}"
+                )
+    assert game is not None  # every feed starts with its GAME_SCHEDULED event
+    return Validation(feed, game, mismatches, first)

@@ -1,0 +1,60 @@
+"""Our own processes (origin, publisher, purger) started the way an operator would start them:
+``python -m scorecast COMMAND`` with ``SCORECAST_*`` settings in the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from core.errors import ServiceError
+from local.broker import broker
+from local.process import ManagedProcess, free_port
+
+
+def child_env(settings: Mapping[str, object]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
+    env.update({f"SCORECAST_{k.upper()}": str(v) for k, v in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def scorecast_process(
+    command: str, settings: Mapping[str, object], run_dir: Path, name: str | None = None
+) -> ManagedProcess:
+    name = name or command
+    url = f"http://127.0.0.1:{settings['port']}/healthz" if command == "origin" else None
+    return ManagedProcess(
+        name,
+        [sys.executable, "-m", "scorecast", command],
+        run_dir / f"{name}.log",
+        (lambda: _answers(url)) if url else (lambda: True),
+        env=child_env(settings),
+    )
+
+
+def start_broker(run_dir: Path, port: int = 0, attempts: int = 3) -> tuple[ManagedProcess, int]:
+    """Start the broker; on a port clash (it exits 0 then) try another free port."""
+    last: ServiceError | None = None
+    for _ in range(attempts):
+        chosen = port or free_port()
+        process = broker(chosen, run_dir)
+        try:
+            process.start()
+        except ServiceError as exc:
+            last = exc
+            if port:
+                break
+            continue
+        return process, chosen
+    raise ServiceError(f"broker did not start: {last}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,303 @@
+"""``scorecast up``: the whole stack as real local processes, and a replayed game through it."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import httpx
+
+from core.errors import ServiceError
+from core.models import Game, GameStatus
+from core.settings import ReplaySettings, StackSettings
+from feeds.adapters import load
+from feeds.replay import ProgressBar, replay
+from local.process import ManagedProcess, free_port
+from local.pushpin import PushpinPorts, pushpin
+from local.redis import redis_server, redis_url
+from local.services import scorecast_process, start_broker
+from local.varnish import EDGE_DIR, varnish
+from runtime.kafka import ensure_topics
+
+SAMPLE_GAME = "basketball/nba-cdn-livedata_0022000001.json"
+
+#: Short group timeouts: joins on the local broker take about half the session timeout.
+FAST_SESSION_TIMEOUT_MS = 2000
+FAST_HEARTBEAT_MS = 500
+
+
+@dataclass
+class LocalStack:
+    """Redis, broker, origin, Pushpin, Varnish, publisher and purger, started in that order."""
+
+    run_dir: Path
+    redis_port: int = 0
+    broker_port: int = 0
+    origin_port: int = 0
+    edge_port: int = 0
+    purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    pushpin_ports: PushpinPorts | None = None
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def redis_url(self) -> str:
+        return redis_url(self.redis_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def origin_url(self) -> str:
+        return f"http://127.0.0.1:{self.origin_port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def kafka_settings(self) -> dict[str, object]:
+        return {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_session_timeout_ms": FAST_SESSION_TIMEOUT_MS,
+            "kafka_heartbeat_interval_ms": FAST_HEARTBEAT_MS,
+        }
+
+    def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_port = self.redis_port or free_port()
+        self._run("redis", redis_server(self.redis_port, self.run_dir))
+        process, self.broker_port = start_broker(self.run_dir, self.broker_port)
+        self.processes["broker"] = process
+        ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
+        self.origin_port = self.origin_port or free_port()
+        self.edge_port = self.edge_port or free_port()
+        origin = {"redis_url": self.redis_url, "port": self.origin_port, "grip_key": self.grip_key}
+        self._run("origin", scorecast_process("origin", origin, self.run_dir))
+        proxy, self.pushpin_ports = pushpin(self.origin_port, self.grip_key, self.run_dir)
+        self._run("pushpin", proxy)
+        edge = varnish(
+            self.edge_port,
+            free_port(),
+            self.origin_port,
+            self.purge_token,
+            self.run_dir,
+            push_port=self.pushpin_ports.http,
+            # Local load tests open thousands of streams from one address.
+            stream_connects_per_minute=100_000,
+        )
+        self._run("varnish", edge)
+        self.start_publisher()
+        self.start_purger()
+
+    def start_publisher(self, name: str = "publisher", group_id: str = "") -> ManagedProcess:
+        settings = {"redis_url": self.redis_url, **self.kafka_settings()}
+        if group_id:
+            settings["group_id"] = group_id
+        if self.pushpin_ports is not None:
+            settings["push_backend"] = "pushpin"
+            settings["grip_publish_url"] = self.pushpin_ports.publish_url
+        return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
+
+    def start_purger(self) -> ManagedProcess:
+        settings = {
+            "redis_url": self.redis_url,
+            "varnish_url": self.edge_url,
+            "purge_token": self.purge_token,
+        }
+        return self._run("purger", scorecast_process("purger", settings, self.run_dir))
+
+    def stop(self) -> None:
+        """Stop every process, newest first; one that fails to stop does not keep the others
+        running."""
+        failures = []
+        for name in reversed(list(self.processes)):
+            try:
+                self.processes.pop(name).stop()
+            except Exception as exc:
+                failures.append(f"{name}: {exc}")
+        if failures:
+            raise ServiceError("could not stop " + "; ".join(failures))
+
+    def crash(self, name: str) -> None:
+        """SIGKILL one component, as a crash would."""
+        self.processes[name].kill()
+
+    def revive(self, name: str) -> None:
+        """Start a crashed component again, with the same settings and ports."""
+        self.processes[name].start()
+        if name == "broker":
+            ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))  # it kept nothing
+
+    def rebuild(self) -> None:
+        """After Redis was lost: a publisher in a fresh consumer group reads the feed from the
+        start and writes every version again, with the same numbers (see README)."""
+        self.processes.pop("publisher").kill()
+        self.start_publisher(group_id=f"scorecast-publisher-rebuild-{secrets.token_hex(4)}")
+
+    def dead(self) -> list[str]:
+        return [name for name, process in self.processes.items() if not process.alive()]
+
+    def _run(self, name: str, process: ManagedProcess) -> ManagedProcess:
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Supervisor:
+    """Restarts any service of a running stack that exits, as systemd or Kubernetes would in a
+    deployment (the publisher and purger exit on purpose when Redis is lost). Redis comes back
+    empty, so after restarting it the game is rebuilt from the feed (see ``LocalStack.rebuild``).
+    A service that exits ``limit`` times within a minute is left down and reported."""
+
+    def __init__(self, stack: LocalStack, interval: float = 0.5, limit: int = 5) -> None:
+        self.stack = stack
+        self.interval = interval
+        self.limit = limit
+        self.gave_up: list[str] = []
+        self._exits: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            for name in self.stack.dead():
+                # Restarting one (Redis: with a rebuild) can bring another back already.
+                if name not in self.gave_up and not self.stack.processes[name].alive():
+                    self._restart(name)
+
+    def _restart(self, name: str) -> None:
+        now = time.monotonic()
+        exits = [t for t in self._exits.get(name, []) if now - t < 60] + [now]
+        self._exits[name] = exits
+        if len(exits) > self.limit:
+            self.gave_up.append(name)
+            print(f"{name} keeps exiting; left down", file=sys.stderr, flush=True)
+            return
+        print(f"{name} exited; restarting it", file=sys.stderr, flush=True)
+        try:
+            self.stack.revive(name)
+            if name == "redis":
+                self.stack.rebuild()
+        except ServiceError as exc:
+            print(f"{name} did not restart: {exc}", file=sys.stderr, flush=True)
+
+
+def default_data_dir() -> Path:
+    return EDGE_DIR.parent.parent / "shared" / "data"
+
+
+@contextlib.contextmanager
+def _stop_on_signal() -> Iterator[None]:
+    """SIGTERM stops ``up`` the same clean way Ctrl-C does. Further signals are ignored while
+    it stops, so that a second Ctrl-C cannot leave services running."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _final(game_url: str, attempts: int = 300) -> str:
+    """The game as the edge shows it once FINAL (or after about 30 s, whatever it shows)."""
+    text = ""
+    for _ in range(attempts):
+        response = httpx.get(game_url, timeout=5)
+        text = response.text
+        if (
+            response.status_code == 200
+            and Game.model_validate_json(text).status is GameStatus.FINAL
+        ):
+            break
+        time.sleep(0.1)
+    return text
+
+
+def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap: float) -> int:
+    data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
+    game_file = file or data_dir / SAMPLE_GAME
+    feed = load(game_file)
+    with contextlib.ExitStack() as stack:
+        run_dir = (
+            Path(settings.run_dir)
+            if settings.run_dir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scorecast-")))
+        )
+        stack.enter_context(_stop_on_signal())
+        local = LocalStack(
+            run_dir,
+            redis_port=settings.redis_port,
+            broker_port=settings.broker_port,
+            origin_port=settings.origin_port,
+            edge_port=settings.edge_port,
+        )
+        print("starting Redis, broker, origin, Pushpin, Varnish, publisher, purger…", flush=True)
+        stack.enter_context(local)
+        supervisor = stack.enter_context(Supervisor(local))
+        game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
+        print(
+            f"edge:       {local.edge_url}\n"
+            f"game:       {game_url}\n"
+            f"scoreboard: {local.edge_url}/v1/scoreboard\n"
+            f"live page:  {local.edge_url}/live/{feed.game_id}\n"
+            f"origin:     {local.origin_url}  (logs in {run_dir})\n"
+            f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
+            flush=True,
+        )
+        try:
+            replay(
+                feed,
+                ReplaySettings(kafka_bootstrap=local.bootstrap),
+                speed,
+                max_gap,
+                ProgressBar(f"game {feed.game_id}"),
+            )
+            print(f"final: {_final(game_url)}", flush=True)
+            print("the stack keeps serving; Ctrl-C stops it", flush=True)
+            while not supervisor.gave_up:
+                time.sleep(0.5)
+            failed = ", ".join(supervisor.gave_up)
+            raise ServiceError(f"stopped: {failed} kept exiting; see {run_dir}")
+        except KeyboardInterrupt:
+            print("\nstopping…", file=sys.stderr, flush=True)
+    return 0

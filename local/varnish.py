@@ -1,0 +1,106 @@
+"""A private Varnish running the edge VCL from ``edge/varnish``.
+
+The VCL is shipped as is; only ``scorecast-site.vcl`` (origin address, purge ACL and token) is
+written per run, into the run directory, which comes first on Varnish's ``vcl_path``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from core.errors import ServiceError
+from local.process import ManagedProcess, port_open
+
+EDGE_DIR = Path(__file__).resolve().parents[1] / "edge"
+VCL = EDGE_DIR / "varnish" / "scorecast.vcl"
+
+
+def site_vcl(
+    origin_port: int,
+    purge_token: str,
+    push_port: int | None = None,
+    stream_connects_per_minute: int = 30,
+) -> str:
+    if not purge_token.isascii() or not purge_token.isprintable() or '"' in purge_token:
+        raise ServiceError("the purge token must be printable ASCII without quotes")
+    return f"""# Written by scorecast for one local run.
+backend origin {{
+    .host = "127.0.0.1";
+    .port = "{origin_port}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 5s;
+    .between_bytes_timeout = 5s;
+    .probe = {{
+        .url = "/readyz";
+        .interval = 1s;
+        .timeout = 1s;
+        .window = 3;
+        .threshold = 2;
+        .initial = 2;
+    }}
+}}
+
+# Streams and long-polls: the GRIP proxy (or the origin itself, which then holds them).
+backend push {{
+    .host = "127.0.0.1";
+    .port = "{push_port or origin_port}";
+    .connect_timeout = 1s;
+}}
+
+acl scorecast_purgers {{
+    "127.0.0.1";
+    "::1";
+}}
+
+sub scorecast_purge_token {{
+    if (req.http.Purge-Token != "{purge_token}") {{
+        return (synth(403, "bad purge token"));
+    }}
+    unset req.http.Purge-Token;
+}}
+
+# Enough for reconnects with backoff, not for a client opening connections in a loop.
+sub scorecast_stream_limit {{
+    if (vsthrottle.is_denied("stream:" + client.ip, {stream_connects_per_minute}, 60s)) {{
+        return (synth(429, "too many stream connects; retry later"));
+    }}
+}}
+"""
+
+
+def varnish(
+    port: int,
+    admin_port: int,
+    origin_port: int,
+    purge_token: str,
+    run_dir: Path,
+    push_port: int | None = None,
+    stream_connects_per_minute: int = 30,
+) -> ManagedProcess:
+    binary = shutil.which("varnishd") or (
+        "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
+    )
+    if binary is None:
+        raise ServiceError("varnishd not found: run scripts/install")
+    work = (run_dir / "varnish").resolve()  # varnishd -n must be absolute
+    work.mkdir(parents=True, exist_ok=True)
+    site = site_vcl(origin_port, purge_token, push_port, stream_connects_per_minute)
+    (work / "scorecast-site.vcl").write_text(site)
+    argv = [
+        binary,
+        "-F",
+        # No privilege separation: a private instance reads files only its user can (and a
+        # non-root user cannot switch users anyway).
+        "-j", "none",
+        "-n", str(work),
+        "-a", f"127.0.0.1:{port}",
+        "-T", f"127.0.0.1:{admin_port}",
+        "-f", str(VCL),
+        "-p", f"vcl_path={work}:{VCL.parent}:/usr/share/varnish/vcl",
+        "-p", "default_grace=0",
+        # Each stream piped to Pushpin holds a worker thread for as long as it is open.
+        "-p", "thread_pool_max=12000",
+        "-s", "malloc,256m",
+    ]  # fmt: skip
+    return ManagedProcess("varnish", argv, run_dir / "varnish.log", lambda: port_open(port))
