@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
 from core.settings import ReplaySettings
-from core.store import SnapshotStore
+from core.store import SnapshotReader
 from feeds.adapters import Feed
 from feeds.replay import replay
 
@@ -119,7 +119,7 @@ async def until_final(fans: list[PollingFan], seconds: float = 30.0) -> None:
 async def published_versions(redis_url: str, game_id: str) -> list[int]:
     """The versions the publisher wrote for a game, read from Redis."""
     async with Redis.from_url(redis_url) as redis:
-        return await SnapshotStore(redis, RedisKeys()).version_numbers(game_id)
+        return await SnapshotReader(redis, RedisKeys()).version_numbers(game_id)
 
 
 async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -> int:

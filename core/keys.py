@@ -44,6 +44,15 @@ def scoreboard_surrogate_keys() -> list[str]:
     return [SCOREBOARD_KEY]
 
 
+#: Push channels are named by the surrogate key of what they carry, so a purge and a publish
+#: for the same change name the same thing.
+SCOREBOARD_CHANNEL = SCOREBOARD_KEY
+
+
+def game_channel(game_id: str) -> str:
+    return game_key(game_id)
+
+
 def change_surrogate_keys(game_id: str) -> list[str]:
     """Keys to purge when a game gets a new version: the game and every list that shows it."""
     return [*game_surrogate_keys(game_id), *scoreboard_surrogate_keys()]
@@ -84,5 +93,9 @@ class RedisKeys:
 
     @property
     def changes(self) -> str:
-        """Stream of change announcements for the purger (and later, push)."""
+        """Stream of change announcements, read by purgers and origins."""
         return f"{self.prefix}:changes"
+
+    def pushed(self, game_id: str) -> str:
+        """The newest version of a game handed to the push proxy (never goes back)."""
+        return f"{self.prefix}:{{game:{game_id}}}:pushed"

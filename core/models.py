@@ -13,10 +13,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from core import ids
+
 #: Identifiers travel in URLs, Redis keys and surrogate keys: keep them to a safe alphabet.
-Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-]
+Identifier = Annotated[str, StringConstraints(pattern=ids.ID)]
 
 
 class Sport(StrEnum):
@@ -26,8 +26,8 @@ class Sport(StrEnum):
     SOCCER = "soccer"
 
 
-class Change(StrEnum):
-    """What a version changed, for push clients: the SSE event type."""
+class ChangeKind(StrEnum):
+    """What a version's newest event changed, for push clients: the SSE event type."""
 
     STATE = "state"
     SCORE = "score"
@@ -185,7 +185,8 @@ class Game(_Model):
     sequence: int = 0
     #: Snapshot version; set by the publisher when it writes the snapshot.
     version: int = 0
-    #: What this version changed since the one before it.
-    change: Change = Change.STATE
+    #: What the newest folded event changed (a pure function of the feed: see
+    #: :func:`core.reducer.versions`).
+    change: ChangeKind = ChangeKind.STATE
     #: When the newest folded event entered the pipeline (freshness is measured from here).
     ingested_at: datetime | None = None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from core import boxscore
-from core.errors import UnknownGameError
+from core.errors import EventError, UnknownGameError, VersionOrderError
 from core.models import (
-    Change,
+    ChangeKind,
     EventType,
     Game,
     GameEvent,
@@ -113,31 +114,70 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     return game.model_copy(update=update)
 
 
-def change_between(previous: Game | None, state: Game) -> Change:
-    """What ``state`` changed since ``previous``: the SSE event type of its version."""
-    was_final = previous is not None and previous.status is GameStatus.FINAL
-    if state.status is GameStatus.FINAL and not was_final:
-        return Change.FINAL
-    scores = (state.home.score, state.away.score)
-    if previous is None or (previous.home.score, previous.away.score) != scores:
-        return Change.SCORE
-    return Change.STATE
+def change_kind(before: Game | None, after: Game) -> ChangeKind:
+    """What one event changed, from the state before it to the state after it."""
+    was_final = before is not None and before.status is GameStatus.FINAL
+    if after.status is GameStatus.FINAL and not was_final:
+        return ChangeKind.FINAL
+    scores = (after.home.score, after.away.score)
+    if before is None or (before.home.score, before.away.score) != scores:
+        return ChangeKind.SCORE
+    return ChangeKind.STATE
 
 
-def next_version(previous: Game | None, state: Game) -> Game:
-    """``state`` as the version after ``previous``, saying what changed.
+@dataclass(frozen=True)
+class Rejected:
+    """An event that could not be applied (it goes to the dead-letter topic)."""
 
-    The version number is the newest folded event's sequence plus one. It grows with every new
-    version (the sequence only grows) and it depends only on the feed: rebuilding a game from its
-    events after losing Redis gives every version its old number again, so no client holding a
-    version ever sees the game go backwards. Numbers are not contiguous when several events
-    share a version.
+    index: int
+    error: EventError
+
+
+@dataclass(frozen=True)
+class Folded:
+    #: The new versions, oldest first, each numbered and saying what its newest event changed.
+    versions: list[Game]
+    rejected: list[Rejected]
+
+
+def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
+    """Fold ``events`` (in order) onto the last published version and cut new versions.
+
+    A version ends after every event that changes the score or ends the game, and after the
+    last event. Its number is its newest event's sequence plus one and its ``change`` is what
+    that event changed, so the bytes of version N depend only on the events up to N, never on
+    how they were batched: a rebuild from the feed writes the same bytes for every version
+    (architecture invariant 1), and no version hides a score change behind a ``state`` label.
+    Numbers are not contiguous where several events share a version.
     """
-    change = change_between(previous, state)
+    cut: list[Game] = []
+    rejected: list[Rejected] = []
+    state = published
+    pending: Game | None = None
+    for index, event in enumerate(events):
+        try:
+            after = apply(state, event)
+        except EventError as exc:
+            rejected.append(Rejected(index, exc))
+            continue
+        if after is state:
+            continue
+        kind = change_kind(state, after)
+        state = after
+        pending = _numbered(after, kind, cut[-1] if cut else published)
+        if kind is not ChangeKind.STATE:
+            cut.append(pending)
+            pending = None
+    if pending is not None:
+        cut.append(pending)
+    return Folded(cut, rejected)
+
+
+def _numbered(state: Game, kind: ChangeKind, before: Game | None) -> Game:
     version = state.sequence + 1
-    if previous is not None and version <= previous.version:
-        raise ValueError(f"game {state.game_id}: version {version} after {previous.version}")
-    return state.model_copy(update={"version": version, "change": change})
+    if before is not None and version <= before.version:
+        raise VersionOrderError(f"game {state.game_id}: version {version} after {before.version}")
+    return state.model_copy(update={"version": version, "change": kind})
 
 
 def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:

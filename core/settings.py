@@ -23,6 +23,11 @@ class _Settings(BaseSettings):
     )
 
 
+class ServiceSettings(_Settings):
+    #: After SIGTERM, how long a service may take to finish its work before it is cancelled.
+    drain_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
 class RedisSettings(_Settings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = Field(default="scorecast", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -80,7 +85,7 @@ class CachePolicy(_Settings):
     edge_missing_ttl: int = Field(default=5, ge=0)
 
 
-class OriginSettings(RedisSettings, CachePolicy):
+class OriginSettings(ServiceSettings, RedisSettings, CachePolicy):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     #: How many players a leaderboard lists.
@@ -105,7 +110,7 @@ class OriginSettings(RedisSettings, CachePolicy):
         return value
 
 
-class PublisherSettings(RedisSettings, KafkaSettings, FastlySettings):
+class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySettings):
     group_id: str = "scorecast-publisher"
     #: How long an event waits for the events before it (a sequence gap) before it is applied.
     reorder_hold_seconds: float = Field(default=2.0, ge=0)
@@ -133,7 +138,7 @@ class PublisherSettings(RedisSettings, KafkaSettings, FastlySettings):
         return self
 
 
-class PurgerSettings(RedisSettings, FastlySettings):
+class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings):
     backend: Literal["varnish", "fastly", "cloudflare"] = "varnish"
     group: str = "scorecast-purger"
     consumer: str = "purger-1"
@@ -155,6 +160,9 @@ class PurgerSettings(RedisSettings, FastlySettings):
     #: edge TTL then bounds the staleness).
     retry_budget_seconds: float = Field(default=120.0, gt=0)
     http_timeout: float = Field(default=5.0, gt=0)
+    #: Changes another purger has held unacknowledged this long are taken over (it died or
+    #: hangs). Above the time one purge call may take, so a busy purger keeps its own.
+    claim_idle_seconds: float = Field(default=30.0, gt=0)
     #: Prometheus metrics on 127.0.0.1:PORT (0: none).
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
@@ -178,7 +186,7 @@ class PurgerSettings(RedisSettings, FastlySettings):
         return self
 
 
-class IngestSettings(RedisSettings, KafkaSettings):
+class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):
     """The webhook providers push to: signed, fresh, never replayed."""
 
     host: str = "127.0.0.1"

@@ -10,12 +10,6 @@ from __future__ import annotations
 #: Reconnect delay suggested to browsers. Clients add their own jitter (see the README).
 RETRY_MS = 3000
 
-SCOREBOARD_CHANNEL = "scoreboard"
-
-
-def game_channel(game_id: str) -> str:
-    return f"game-{game_id}"
-
 
 def event(event_id: int, kind: str, data: bytes) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), data)

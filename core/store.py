@@ -1,20 +1,25 @@
 """Snapshots in Redis: the one place the publisher writes and the origin reads.
 
-Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body}`` and one
-immutable string per version; a scoreboard hash of rows; a stream of change announcements.
-Writes keep the order the architecture requires: snapshot N, then ``latest`` = N (atomically, in
-one script), then the scoreboard row, then the announcement.
+Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body, box}`` and one
+immutable string per version; a scoreboard hash of rows; a stream of change announcements
+(:mod:`core.changes`). Writes keep the order the architecture requires: snapshot N, then
+``latest`` = N (atomically, in one script), then the scoreboard row, then the announcement.
+
+The origin gets a :class:`SnapshotReader`, which cannot write; the publisher a
+:class:`SnapshotWriter`. redis-py's errors leave both as :class:`StoreUnavailableError`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from redis.asyncio import Redis
 
-from core import standings
+from core import changes, standings
+from core.connection import translated
+from core.errors import VersionConflictError
 from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
 from core.models import Game
 
@@ -72,13 +77,16 @@ end
 return redis.call('INCR', KEYS[5])
 """
 
-
-class VersionConflictError(Exception):
-    """Another writer already published this or a newer version of the game."""
-
-    def __init__(self, game_id: str, current: int) -> None:
-        super().__init__(f"game {game_id} is already at version {current}")
-        self.current = current
+# KEYS: the game's pushed marker. ARGV: version. 1 if the version may be pushed (it is newer
+# than every version pushed before), else 0: two publishers during a rebalance, or a restarted
+# one, never hand the push proxy a version older than one it already has.
+_CLAIM_PUSH = """
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -88,27 +96,27 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One announcement on the change stream: a new game version, or a final's standings."""
+class Written:
+    """What :meth:`SnapshotWriter.write` stored, for the push proxy to reuse as is."""
 
-    id: str
-    kind: str
-    game_id: str
-    version: int
-    keys: list[str]
-    scoreboard_version: int = 0
+    game: Game
+    body: bytes
+    row: bytes
+    scoreboard_version: int
 
 
-class SnapshotStore:
+class SnapshotReader:
+    """What the origin may do with the store: read."""
+
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
-        self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
-        self._write_row = redis.register_script(_WRITE_ROW)
-        self._record_final = redis.register_script(_RECORD_FINAL)
 
-    # -- reads (origin, publisher recovery) ---------------------------------------------------
+    @translated
+    async def ping(self) -> None:
+        await self.redis.ping()
 
+    @translated
     async def latest(self, game_id: str) -> Snapshot | None:
         found = await self.redis.hmget(self.keys.latest(game_id), ["version", "body"])
         version, body = found
@@ -116,10 +124,12 @@ class SnapshotStore:
             return None
         return Snapshot(int(version), cast(bytes, body))
 
+    @translated
     async def version(self, game_id: str, version: int) -> bytes | None:
         body = await self.redis.get(self.keys.version(game_id, version))
         return cast(bytes | None, body)
 
+    @translated
     async def scoreboard(self) -> Snapshot:
         """The scoreboard as one JSON document; its version changes whenever a row does."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -130,16 +140,19 @@ class SnapshotStore:
         number = int(version or 0)
         return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
 
+    @translated
     async def version_numbers(self, game_id: str) -> list[int]:
         """Every version of a game that exists, in order (a scan: for tools and tests)."""
         pattern = self.keys.version(game_id, 0)[:-1] + "*"
         found = [int(key.rsplit(b":", 1)[1]) async for key in self.redis.scan_iter(pattern)]
         return sorted(found)
 
+    @translated
     async def scoreboard_row(self, game_id: str) -> bytes | None:
         row = await self.redis.hget(self.keys.scoreboard_games, game_id)
         return cast(bytes | None, row)
 
+    @translated
     async def versions(self, game_id: str, first: int, last: int) -> list[tuple[int, bytes]]:
         """The bodies of versions ``first`` to ``last`` that exist, in one round trip."""
         numbers = list(range(first, last + 1))
@@ -152,6 +165,7 @@ class SnapshotStore:
             if body is not None
         ]
 
+    @translated
     async def standings(self, league: str) -> Snapshot:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.league(league, "version"))
@@ -162,6 +176,7 @@ class SnapshotStore:
         body = {"league": league_key(league), "version": number, "teams": table}
         return Snapshot(number, json.dumps(body, sort_keys=True).encode())
 
+    @translated
     async def leaders(self, league: str, top: int) -> Snapshot:
         """The top scorers of a league (points in basketball, goals in hockey and soccer)."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -185,6 +200,7 @@ class SnapshotStore:
         body = {"league": league_key(league), "version": number, "leaders": leaders}
         return Snapshot(number, json.dumps(body, sort_keys=True).encode())
 
+    @translated
     async def box_score(self, game_id: str) -> Snapshot | None:
         """The latest box score, with the version of the snapshot it belongs to."""
         version, box = await self.redis.hmget(self.keys.latest(game_id), ["version", "box"])
@@ -192,6 +208,19 @@ class SnapshotStore:
             return None
         return Snapshot(int(version), cast(bytes, box))
 
+
+class SnapshotWriter(SnapshotReader):
+    """What the publisher does with the store: write versions, announce them, count finals."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys, changes_maxlen: int) -> None:
+        super().__init__(redis, keys)
+        self.changes_maxlen = changes_maxlen
+        self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
+        self._write_row = redis.register_script(_WRITE_ROW)
+        self._record_final = redis.register_script(_RECORD_FINAL)
+        self._claim_push = redis.register_script(_CLAIM_PUSH)
+
+    @translated
     async def load_game(self, game_id: str) -> Game | None:
         """The whole state of the newest version, box score included (publisher recovery)."""
         body, box = await self.redis.hmget(self.keys.latest(game_id), ["body", "box"])
@@ -201,50 +230,57 @@ class SnapshotStore:
         state["box"] = json.loads(box) if box else {}
         return Game.model_validate(state)
 
-    # -- writes (publisher) -------------------------------------------------------------------
-
-    async def publish(self, game: Game, changes_maxlen: int) -> int:
-        """Write ``game`` (whose ``version`` is already bumped) and announce it.
-
-        Returns the scoreboard's version after the change.
-        """
+    @translated
+    async def write(self, game: Game) -> Written:
+        """Write ``game`` (numbered already) and announce it; return what was written."""
+        body = snapshot_body(game)
         current = await self._write_snapshot(
             keys=[self.keys.latest(game.game_id), self.keys.version(game.game_id, game.version)],
-            args=[game.version, snapshot_body(game), game.box.model_dump_json().encode()],
+            args=[game.version, body, game.box.model_dump_json().encode()],
         )
         if current:
             raise VersionConflictError(game.game_id, int(current))
-        return await self.announce(game, changes_maxlen)
+        row = scoreboard_row(game)
+        return Written(game, body, row, await self._announce(game, row))
 
-    async def announce(self, game: Game, changes_maxlen: int) -> int:
-        """Show ``game`` on the scoreboard and announce it. Safe to repeat after a crash.
+    @translated
+    async def announce(self, game: Game) -> int:
+        """Show ``game`` on the scoreboard and announce it again. Safe to repeat after a crash.
 
         Returns the scoreboard's version (unchanged when the row already showed this version).
         """
+        return await self._announce(game, scoreboard_row(game))
+
+    async def _announce(self, game: Game, row: bytes) -> int:
         changed = await self._write_row(
             keys=[
                 self.keys.scoreboard_games,
                 self.keys.scoreboard_versions,
                 self.keys.scoreboard_version,
             ],
-            args=[game.game_id, game.version, scoreboard_row(game)],
+            args=[game.game_id, game.version, row],
         )
         board = int(changed) or int(await self.redis.get(self.keys.scoreboard_version) or 0)
+        entry = changes.fields(
+            changes.VERSION,
+            game.game_id,
+            game.version,
+            change_surrogate_keys(game.game_id),
+            game.change,
+            board,
+        )
         await self.redis.xadd(
-            self.keys.changes,
-            {
-                "kind": "version",
-                "game_id": game.game_id,
-                "version": game.version,
-                "scoreboard_version": board,
-                "keys": " ".join(change_surrogate_keys(game.game_id)),
-            },
-            maxlen=changes_maxlen,
-            approximate=True,
+            self.keys.changes, entry, maxlen=self.changes_maxlen, approximate=True
         )
         return board
 
-    async def record_final(self, game: Game, changes_maxlen: int) -> bool:
+    @translated
+    async def claim_push(self, game_id: str, version: int) -> bool:
+        """May ``version`` go to the push proxy? Only when it is newer than all pushed before."""
+        return bool(await self._claim_push(keys=[self.keys.pushed(game_id)], args=[version]))
+
+    @translated
+    async def record_final(self, game: Game) -> bool:
         """Add a final result to its league's standings and leaderboard, once per game.
 
         Safe to call again for the same game (after a crash, or a redelivered final): returns
@@ -265,16 +301,11 @@ class SnapshotStore:
         )
         if not version:
             return False
+        entry = changes.fields(
+            changes.FINAL, game.game_id, game.version, final_surrogate_keys(league)
+        )
         await self.redis.xadd(
-            self.keys.changes,
-            {
-                "kind": "final",
-                "game_id": game.game_id,
-                "version": game.version,
-                "keys": " ".join(final_surrogate_keys(league)),
-            },
-            maxlen=changes_maxlen,
-            approximate=True,
+            self.keys.changes, entry, maxlen=self.changes_maxlen, approximate=True
         )
         return True
 
@@ -301,23 +332,3 @@ def scoreboard_row(game: Game) -> bytes:
             "change",
         }
     ).encode()
-
-
-def parse_changes(found: Any) -> list[Change]:
-    """The changes in an XREAD/XREADGROUP answer (``[[stream, [(id, fields), …]], …]``)."""
-    changes = []
-    for _stream, entries in found or []:
-        for entry_id, fields in entries:
-            if not fields:  # an entry trimmed away while it was pending
-                continue
-            changes.append(
-                Change(
-                    id=entry_id.decode(),
-                    kind=fields.get(b"kind", b"version").decode(),
-                    game_id=fields[b"game_id"].decode(),
-                    version=int(fields[b"version"]),
-                    keys=fields[b"keys"].decode().split(),
-                    scoreboard_version=int(fields.get(b"scoreboard_version", 0)),
-                )
-            )
-    return changes

@@ -23,13 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.connection import redis_client, translated
 from core.errors import FeedFormatError
 from core.models import GameEvent
 from core.settings import IngestSettings
 from feeds.adapters import FORMATS, parse
 from ingest.signature import valid
 from runtime.http_errors import HANDLERS, ApiError
-from runtime.kafka import event_message, producer_config
+from runtime.http_server import HttpServer
+from runtime.kafka import ensure_topics, event_message, producer_config
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class IngestState:
 def create_app(settings: IngestSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout)
+        redis = redis_client(settings)
         producer = Producer(producer_config(settings))
         try:
             yield {"ingest": IngestState(settings, redis, producer)}
@@ -73,8 +75,7 @@ async def receive(request: Request) -> Response:
         raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
     if not valid(settings.webhook_secret.get_secret_value(), int(stamp), body, signature):
         raise ApiError(401, "bad_signature", "Scorecast-Signature does not match")
-    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
-    if not await state.redis.set(seen, stamp, nx=True, ex=2 * settings.tolerance_seconds):
+    if not await _first_time(state, signature, stamp):
         raise ApiError(409, "replayed", "this request was already received")
     try:
         payload = json.loads(body)
@@ -90,6 +91,14 @@ async def receive(request: Request) -> Response:
         "unrecognized": feed.unrecognized,
     }
     return JSONResponse(summary, status_code=202)
+
+
+@translated
+async def _first_time(state: IngestState, signature: str, stamp: str) -> bool:
+    """Remember a signature for twice the tolerance; False if it was already remembered."""
+    settings = state.settings
+    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
+    return bool(await state.redis.set(seen, stamp, nx=True, ex=2 * settings.tolerance_seconds))
 
 
 async def _read(request: Request, limit: int) -> bytes:
@@ -110,3 +119,15 @@ def _produce(state: IngestState, events: list[GameEvent]) -> None:
         state.producer.poll(0)
     if state.producer.flush(10):
         raise ApiError(503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"})
+
+
+class IngestService(HttpServer):
+    """The webhook as a service (see :mod:`runtime.lifecycle`)."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        super().__init__(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+        self.settings = settings
+
+    async def __aenter__(self) -> IngestService:
+        await asyncio.to_thread(ensure_topics, self.settings)
+        return self

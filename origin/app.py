@@ -1,4 +1,4 @@
-"""The origin application: ``create_app(settings)``."""
+"""The origin application: ``create_app(settings)``, and the origin as a service."""
 
 from __future__ import annotations
 
@@ -9,63 +9,57 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.changes import ChangeFeed
+from core.connection import redis_client
 from core.keys import RedisKeys
 from core.settings import OriginSettings
-from core.store import SnapshotStore
-from origin import openapi, routes, streams
+from core.store import SnapshotReader
+from origin import openapi
 from origin.hub import Hub
 from origin.metrics import MetricsMiddleware, OriginMetrics
+from origin.routes import ENDPOINTS
 from origin.state import OriginState
 from runtime.http_errors import HANDLERS
+from runtime.http_server import HttpServer
 
 PAGE = Path(__file__).parent / "static" / "live.html"
 
 
 def create_app(settings: OriginSettings) -> Starlette:
     metrics = OriginMetrics()
-    spec = JSONResponse(openapi.document())
+    spec = JSONResponse(openapi.document(ENDPOINTS))
 
     async def api_document(request: Request) -> Response:
         return spec
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout,
-            socket_connect_timeout=settings.redis_timeout,
-        )
-        store = SnapshotStore(redis, RedisKeys(settings.redis_prefix))
-        hub = Hub(store, settings.subscriber_buffer)
+        redis = redis_client(settings)
+        keys = RedisKeys(settings.redis_prefix)
+        store = SnapshotReader(redis, keys)
+        hub = Hub(store, ChangeFeed(redis, keys), settings.subscriber_buffer)
+        # The service ends the hub's streams before the server drains (see OriginService).
+        app.state.hub = hub
         follower = asyncio.create_task(hub.run(), name="change-stream hub")
         try:
             yield {"origin": OriginState(settings, store, hub, PAGE.read_bytes())}
         finally:
+            hub.close()
             follower.cancel("origin shutting down")
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
             await redis.aclose()
 
+    routes = [Route(e.path, e.handler, methods=["GET"]) for e in ENDPOINTS]
     return Starlette(
         routes=[
-            Route("/v1/games/{game_id}", routes.game, methods=["GET"]),
-            Route("/v1/games/{game_id}/versions/{version}", routes.game_version, methods=["GET"]),
-            Route("/v1/games/{game_id}/stream", routes.game_stream, methods=["GET"]),
-            Route("/v1/games/{game_id}/boxscore", routes.box_score, methods=["GET"]),
-            Route("/v1/scoreboard/stream", streams.scoreboard_stream, methods=["GET"]),
-            Route("/live/{game_id}", routes.live_page, methods=["GET"]),
-            Route("/v1/scoreboard", routes.scoreboard, methods=["GET"]),
-            Route("/v1/leagues/{league}/standings", routes.standings, methods=["GET"]),
-            Route("/v1/leagues/{league}/leaders", routes.leaders, methods=["GET"]),
-            Route("/healthz", routes.healthz, methods=["GET"]),
-            Route("/readyz", routes.readyz, methods=["GET"]),
+            *routes,
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             Route("/openapi.json", api_document, methods=["GET"]),
         ],
@@ -73,3 +67,18 @@ def create_app(settings: OriginSettings) -> Starlette:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+
+
+class OriginService(HttpServer):
+    """The origin as a service: on stop, the streams it holds end first, then it drains."""
+
+    def __init__(self, settings: OriginSettings) -> None:
+        self.app = create_app(settings)
+        super().__init__(
+            self.app, settings.host, settings.port, settings.drain_seconds, self._end_streams
+        )
+
+    def _end_streams(self) -> None:
+        hub: Hub | None = getattr(self.app.state, "hub", None)
+        if hub is not None:
+            hub.close()

@@ -9,13 +9,9 @@ every key the body depends on (from :mod:`core.keys`).
 from __future__ import annotations
 
 from core.settings import CachePolicy
+from core.versions import etag
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def etag(version: int) -> str:
-    """Strong validator: the version is the content (a version's body never changes)."""
-    return f'"v{version}"'
 
 
 def live_headers(policy: CachePolicy, keys: list[str], version: int) -> dict[str, str]:

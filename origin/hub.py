@@ -4,33 +4,32 @@ streams and long-polls this process holds (when no GRIP proxy holds them instead
 Each subscriber has a bounded buffer. A subscriber that falls that far behind is cut off rather
 than buffered without limit: memory stays flat whatever the clients do, and a cut-off client
 reconnects with ``Last-Event-ID`` and gets only what it missed.
+
+The reader never dies quietly: any failure marks the hub unhealthy (``/readyz`` answers 503,
+so the edge stops sending it clients), is logged, and the reader starts again where it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
-from core import sse
-from core.store import Change, SnapshotStore, parse_changes
+from core import changes, sse
+from core.changes import Announcement, ChangeFeed
+from core.errors import ScorecastError, StoreUnavailableError
+from core.keys import SCOREBOARD_CHANNEL, game_channel
+from core.store import SnapshotReader
 
 logger = logging.getLogger("scorecast.origin.hub")
 
 _BLOCK_MS = 1000
+_RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
 
 
-def change_of(document: bytes) -> str:
-    """The SSE event type of a snapshot or scoreboard row: what its version changed."""
-    return str(json.loads(document).get("change", "state"))
-
-
-class SlowSubscriberError(Exception):
+class SlowSubscriberError(ScorecastError):
     """The subscriber's buffer filled up: it is cut off."""
 
 
@@ -46,29 +45,44 @@ class Push:
 class Subscription:
     def __init__(self, channel: str, size: int) -> None:
         self.channel = channel
-        self._queue: asyncio.Queue[Push] = asyncio.Queue(size)
+        # One slot more than the buffer, kept for the end-of-stream mark.
+        self._queue: asyncio.Queue[Push | None] = asyncio.Queue(size + 1)
+        self._size = size
         self.overflowed = False
 
     def offer(self, push: Push) -> bool:
-        try:
-            self._queue.put_nowait(push)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._size:
             self.overflowed = True
             return False
+        self._queue.put_nowait(push)
         return True
 
-    async def next(self) -> Push:
+    def end(self) -> None:
+        """No more pushes: the hub is shutting down. Whoever waits gets ``None``."""
+        self._queue.put_nowait(None)
+
+    async def next(self) -> Push | None:
+        """The next push, or ``None`` once the hub ended the stream."""
         if self.overflowed:
             raise SlowSubscriberError(self.channel)
         return await self._queue.get()
 
 
 class Hub:
-    def __init__(self, store: SnapshotStore, buffer: int) -> None:
-        self.store = store
+    def __init__(self, reader: SnapshotReader, feed: ChangeFeed, buffer: int) -> None:
+        self.reader = reader
+        self.feed = feed
         self.buffer = buffer
         self._subscribers: dict[str, set[Subscription]] = {}
         self.cut_off = 0
+        #: Why the reader is down (``None`` while it follows the stream).
+        self.failure: str | None = "not started"
+        self.restarts = 0
+        self._closed = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.failure is None
 
     def subscribers(self) -> int:
         return sum(len(group) for group in self._subscribers.values())
@@ -76,7 +90,10 @@ class Hub:
     @contextlib.contextmanager
     def subscribe(self, channel: str) -> Iterator[Subscription]:
         subscription = Subscription(channel, self.buffer)
-        self._subscribers.setdefault(channel, set()).add(subscription)
+        if self._closed:
+            subscription.end()
+        else:
+            self._subscribers.setdefault(channel, set()).add(subscription)
         try:
             yield subscription
         finally:
@@ -86,34 +103,57 @@ class Hub:
                 if not group:
                     del self._subscribers[channel]
 
+    def close(self) -> None:
+        """End every stream this hub feeds (shutdown): they finish cleanly, not cut mid-event."""
+        self._closed = True
+        for group in self._subscribers.values():
+            for subscription in group:
+                subscription.end()
+        self._subscribers.clear()
+
     async def run(self) -> None:
         """Follow the change stream until cancelled (the origin's lifespan owns this task)."""
-        last = "$"
+        last: str | None = None
+        delay = _RETRY_FIRST
         while True:
             try:
-                found = await self.store.redis.xread(
-                    {self.store.keys.changes: last}, block=_BLOCK_MS, count=100
-                )
-                for change in parse_changes(found):
-                    last = change.id
-                    if change.kind == "version":
-                        await self._dispatch(change)
-            except RedisError as exc:
-                logger.warning("change stream unavailable (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+                if last is None:
+                    last = await self.feed.last_id()
+                self.failure = None
+                while True:
+                    for announcement in await self.feed.after(last, _BLOCK_MS, 100):
+                        # Moved past first: an announcement that breaks dispatch is not retried
+                        # for ever (its streams heal with the next version).
+                        last = announcement.id
+                        if announcement.kind == changes.VERSION:
+                            await self._dispatch(announcement)
+                    delay = _RETRY_FIRST
+            except StoreUnavailableError as exc:
+                self._failed(str(exc))
+                logger.warning("change stream unavailable (%s); retrying in %.1f s", exc, delay)
+            except Exception as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+                logger.exception("change stream reader failed; restarting in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
 
-    async def _dispatch(self, change: Change) -> None:
-        game_channel = sse.game_channel(change.game_id)
-        if game_channel in self._subscribers:
-            body = await self.store.version(change.game_id, change.version)
+    def _failed(self, reason: str) -> None:
+        self.failure = reason
+        self.restarts += 1
+
+    async def _dispatch(self, announcement: Announcement) -> None:
+        channel = game_channel(announcement.game_id)
+        kind = announcement.change.value
+        if channel in self._subscribers:
+            body = await self.reader.version(announcement.game_id, announcement.version)
             if body is not None:
-                event = sse.event(change.version, change_of(body), body)
-                self._deliver(game_channel, Push(change.version, event, body))
-        if sse.SCOREBOARD_CHANNEL in self._subscribers:
-            row = await self.store.scoreboard_row(change.game_id)
+                event = sse.event(announcement.version, kind, body)
+                self._deliver(channel, Push(announcement.version, event, body))
+        if SCOREBOARD_CHANNEL in self._subscribers:
+            row = await self.reader.scoreboard_row(announcement.game_id)
             if row is not None:
-                event = sse.event(change.scoreboard_version, change_of(row), row)
-                self._deliver(sse.SCOREBOARD_CHANNEL, Push(change.scoreboard_version, event, row))
+                board = announcement.scoreboard_version
+                self._deliver(SCOREBOARD_CHANNEL, Push(board, sse.event(board, kind, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:
         for subscription in list(self._subscribers.get(channel, ())):

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from core import ids
 from core.keys import (
     game_surrogate_keys,
     leaders_surrogate_keys,
     scoreboard_surrogate_keys,
     standings_surrogate_keys,
 )
-from origin import caching, streams
+from origin import caching, openapi, streams
+from origin.openapi import (
+    AFTER,
+    ANY_OBJECT,
+    GAME,
+    GAME_ID,
+    IF_NONE_MATCH,
+    LAST_EVENT_ID,
+    LEAGUE,
+    PAGE,
+    STREAM,
+    VERSION,
+    answer,
+    cached,
+    errors,
+    get,
+)
 from origin.state import OriginState
 from runtime.http_errors import ApiError
 
-_GAME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_VERSION = re.compile(r"^[1-9][0-9]{0,11}$")
-_LEAGUE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_GAME_ID = re.compile(ids.ID)
+_VERSION = re.compile(ids.VERSION)
+_LEAGUE = re.compile(ids.LEAGUE)
 
 JSON = "application/json"
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def game(request: Request) -> Response:
@@ -112,13 +132,19 @@ async def live_page(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when Redis answers and the change-stream reader follows the stream: an origin whose
+    reader is down would hold streams that never move."""
     state: OriginState = request.state.origin
-    await state.store.redis.ping()
-    return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
+    await state.store.ping()
+    if not state.hub.healthy:
+        raise ApiError(
+            503, "unavailable", f"change stream reader down: {state.hub.failure}", _NO_STORE
+        )
+    return JSONResponse({"status": "ready"}, headers=_NO_STORE)
 
 
 def _answer(request: Request, body: bytes, headers: dict[str, str]) -> Response:
@@ -145,3 +171,99 @@ def _league(request: Request) -> str:
 def _unknown_game(state: OriginState, game_id: str) -> ApiError:
     headers = caching.missing_headers(state.settings, game_surrogate_keys(game_id))
     return ApiError(404, "unknown_game", f"no game {game_id}", headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint(openapi.Documented):
+    """One row of the route table: the app routes it, the OpenAPI document describes it."""
+
+    handler: Handler
+
+
+#: The public API. Served by the app and described by ``/openapi.json``, from this one table.
+ENDPOINTS = [
+    Endpoint(
+        "/v1/games/{game_id}",
+        get(
+            "The latest snapshot of a game; with ?after=N, a long-poll for a newer one",
+            [GAME_ID, IF_NONE_MATCH, AFTER],
+            {**cached("the snapshot", GAME, 400, 404, 503), "204": answer("nothing newer yet")},
+        ),
+        game,
+    ),
+    Endpoint(
+        "/v1/games/{game_id}/versions/{version}",
+        get(
+            "One immutable version",
+            [GAME_ID, VERSION, IF_NONE_MATCH],
+            cached("the version", GAME, 400, 404, 503),
+        ),
+        game_version,
+    ),
+    Endpoint(
+        "/v1/games/{game_id}/stream",
+        get(
+            "Server-sent events of a game",
+            [GAME_ID, LAST_EVENT_ID],
+            {**STREAM, **errors(400, 404, 503)},
+        ),
+        game_stream,
+    ),
+    Endpoint(
+        "/v1/games/{game_id}/boxscore",
+        get(
+            "Player and team totals",
+            [GAME_ID, IF_NONE_MATCH],
+            cached("the box score", ANY_OBJECT, 400, 404, 503),
+        ),
+        box_score,
+    ),
+    Endpoint(
+        "/v1/scoreboard/stream",
+        get(
+            "Server-sent events of the scoreboard", [LAST_EVENT_ID], {**STREAM, **errors(400, 503)}
+        ),
+        streams.scoreboard_stream,
+    ),
+    Endpoint(
+        "/v1/scoreboard",
+        get("Every current game", [IF_NONE_MATCH], cached("the scoreboard", ANY_OBJECT, 503)),
+        scoreboard,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/standings",
+        get(
+            "A league's standings",
+            [LEAGUE, IF_NONE_MATCH],
+            cached("the table", ANY_OBJECT, 400, 503),
+        ),
+        standings,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/leaders",
+        get(
+            "A league's top scorers",
+            [LEAGUE, IF_NONE_MATCH],
+            cached("the leaderboard", ANY_OBJECT, 400, 503),
+        ),
+        leaders,
+    ),
+    Endpoint(
+        "/live/{game_id}",
+        get("The live scoreboard page", [GAME_ID], {**PAGE, **errors(400)}),
+        live_page,
+    ),
+    Endpoint("/healthz", get("Liveness", [], {"200": answer("alive", ANY_OBJECT)}), healthz),
+    Endpoint(
+        "/readyz",
+        get(
+            "Readiness: the score store answers and the change stream is followed",
+            [],
+            {"200": answer("ready", ANY_OBJECT), **errors(503)},
+        ),
+        readyz,
+    ),
+]

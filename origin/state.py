@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.settings import OriginSettings
-from core.store import SnapshotStore
+from core.store import SnapshotReader
 from origin.hub import Hub
 
 
 @dataclass(frozen=True)
 class OriginState:
     settings: OriginSettings
-    store: SnapshotStore
+    #: Read-only: the request path never writes (architecture invariant 3).
+    store: SnapshotReader
     hub: Hub
     #: The live scoreboard page (read once at start).
     page: bytes

@@ -4,13 +4,19 @@ Behind a GRIP proxy (the request carries a valid ``Grip-Sig``) the origin only a
 hold instructions and what the client has missed; the proxy holds the connection and the
 publisher publishes each new version to it once. Without one, the origin holds the stream
 itself, fed by its :class:`~origin.hub.Hub`.
+
+On every path a client holding version N gets nothing at or below N (:func:`core.versions.newer`):
+announcements repeated by a restarted publisher, or interleaved by two during a rebalance,
+never take a client backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import jwt
@@ -18,17 +24,20 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core import sse
+from core import ids, sse
+from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.store import Snapshot
-from origin import caching
-from origin.hub import Push, SlowSubscriberError, Subscription, change_of
+from core.versions import etag, newer
+from origin.hub import Push, SlowSubscriberError, Subscription
 from origin.state import OriginState
 from runtime.http_errors import ApiError
 
-_EVENT_ID = re.compile(r"^[0-9]{1,12}$")
+_HELD_VERSION = re.compile(ids.HELD_VERSION)
 # Streams pass the edge untouched (piped), so they carry their own CORS header.
 _NO_STORE = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
 STREAM_TYPE = "text/event-stream"
+
+Missed = Callable[[], Awaitable[list[tuple[int, bytes]]]]
 
 
 def behind_grip_proxy(request: Request, state: OriginState) -> bool:
@@ -49,12 +58,9 @@ def last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     if raw is None or raw == "":
         return None
-    if not _EVENT_ID.match(raw):
+    if not _HELD_VERSION.match(raw):
         raise ApiError(400, "bad_last_event_id", "Last-Event-ID must be a version number")
     return int(raw)
-
-
-Missed = Callable[[], Awaitable[list[tuple[int, bytes]]]]
 
 
 async def game_stream(request: Request, game_id: str) -> Response:
@@ -63,13 +69,13 @@ async def game_stream(request: Request, game_id: str) -> Response:
     latest = await _latest_or_404(state, game_id)
     if behind_grip_proxy(request, state):
         missed = await _missed(state, game_id, latest, last)
-        return _grip_stream(state, sse.game_channel(game_id), missed)
+        return _grip_stream(state, game_channel(game_id), missed)
 
     async def since() -> list[tuple[int, bytes]]:
         current = await state.store.latest(game_id)
         return await _missed(state, game_id, current or latest, last)
 
-    return _direct_stream(state, sse.game_channel(game_id), last, since)
+    return _direct_stream(state, game_channel(game_id), last, since)
 
 
 async def scoreboard_stream(request: Request) -> Response:
@@ -78,53 +84,59 @@ async def scoreboard_stream(request: Request) -> Response:
 
     async def since() -> list[tuple[int, bytes]]:
         board = await state.store.scoreboard()
-        if last == board.version:
+        if not newer(board.version, last):
             return []
         return [(board.version, sse.event(board.version, "scoreboard", board.body))]
 
     if behind_grip_proxy(request, state):
-        return _grip_stream(state, sse.SCOREBOARD_CHANNEL, await since())
-    return _direct_stream(state, sse.SCOREBOARD_CHANNEL, last, since)
+        return _grip_stream(state, SCOREBOARD_CHANNEL, await since())
+    return _direct_stream(state, SCOREBOARD_CHANNEL, last, since)
 
 
 async def long_poll(request: Request, game_id: str, raw_after: str) -> Response:
     """``?after=N``: answer as soon as a version above N exists, or 204 after a while."""
     state: OriginState = request.state.origin
-    if not _EVENT_ID.match(raw_after):
+    if not _HELD_VERSION.match(raw_after):
         raise ApiError(400, "bad_after", "after must be a version number")
     after = int(raw_after)
     # Deadlines are jittered so that clients polling together drift apart.
     timeout = state.settings.long_poll_seconds * random.uniform(0.8, 1.0)
     if behind_grip_proxy(request, state):
         latest = await _latest_or_404(state, game_id)
-        if latest.version > after:
+        if newer(latest.version, after):
             return _snapshot(latest)
         headers = {
             "Grip-Hold": "response",
-            "Grip-Channel": f"{sse.game_channel(game_id)}; prev-id={latest.version}",
+            "Grip-Channel": f"{game_channel(game_id)}; prev-id={latest.version}",
             "Grip-Timeout": str(max(1, int(timeout))),
             **_NO_STORE,
         }
         return Response(status_code=204, headers=headers)
-    with state.hub.subscribe(sse.game_channel(game_id)) as subscription:
+    with state.hub.subscribe(game_channel(game_id)) as subscription:
         latest = await _latest_or_404(state, game_id)
-        if latest.version > after:
+        if newer(latest.version, after):
             return _snapshot(latest)
-        push = await _next_within(subscription, timeout)
+        push = await _newer_within(subscription, after, timeout)
         if push is None:
             return Response(status_code=204, headers=_NO_STORE)
         return _snapshot(Snapshot(push.event_id, push.body))
 
 
-async def _next_within(subscription: Subscription, seconds: float) -> Push | None:
-    try:
-        return await asyncio.wait_for(subscription.next(), seconds)
-    except (TimeoutError, SlowSubscriberError):
-        return None
+async def _newer_within(subscription: Subscription, held: int, seconds: float) -> Push | None:
+    """The first push newer than ``held`` within ``seconds``; ``None`` if none came."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            push = await asyncio.wait_for(subscription.next(), left)
+        except (TimeoutError, SlowSubscriberError):
+            return None
+        if push is None or newer(push.event_id, held):
+            return push
+    return None
 
 
 def _snapshot(snapshot: Snapshot) -> Response:
-    headers = {"ETag": caching.etag(snapshot.version), **_NO_STORE}
+    headers = {"ETag": etag(snapshot.version), **_NO_STORE}
     return Response(snapshot.body, media_type="application/json", headers=headers)
 
 
@@ -140,12 +152,18 @@ async def _missed(
 ) -> list[tuple[int, bytes]]:
     """What a client holding version ``last`` lacks: the versions since, or one full
     snapshot when it is too far behind. Never the whole game."""
-    if last is not None and last >= latest.version:
+    if not newer(latest.version, last):
         return []
     if last is None or latest.version - last > state.settings.resume_max_versions:
-        return [(latest.version, sse.event(latest.version, change_of(latest.body), latest.body))]
-    found = await state.store.versions(game_id, last + 1, latest.version)
-    return [(number, sse.event(number, change_of(body), body)) for number, body in found]
+        found = [(latest.version, latest.body)]
+    else:
+        found = await state.store.versions(game_id, last + 1, latest.version)
+    return [(number, sse.event(number, _stored_change(body), body)) for number, body in found]
+
+
+def _stored_change(body: bytes) -> str:
+    """The SSE event type of a stored version (live pushes take it from the announcement)."""
+    return str(json.loads(body).get("change", "state"))
 
 
 def _grip_stream(state: OriginState, channel: str, missed: list[tuple[int, bytes]]) -> Response:
@@ -164,21 +182,24 @@ def _grip_stream(state: OriginState, channel: str, missed: list[tuple[int, bytes
 def _direct_stream(state: OriginState, channel: str, last: int | None, missed: Missed) -> Response:
     async def events() -> AsyncIterator[bytes]:
         # Subscribed before reading what was missed, so nothing published in between is lost;
-        # ids already sent are skipped.
+        # what the client already holds is skipped.
         with state.hub.subscribe(channel) as subscription:
-            sent = -1 if last is None else last
+            held = last
             yield sse.retry()
             for event_id, event in await missed():
-                yield event
-                sent = max(sent, event_id)
+                if newer(event_id, held):
+                    yield event
+                    held = event_id
             while True:
                 try:
                     push = await subscription.next()
                 except SlowSubscriberError:
                     return  # too slow: cut off; it resumes from its Last-Event-ID
-                if push.event_id > sent:
+                if push is None:
+                    return  # the origin is shutting down; the client reconnects elsewhere
+                if newer(push.event_id, held):
                     yield push.event
-                    sent = push.event_id
+                    held = push.event_id
 
     # Heartbeats jittered per stream, so that idle clients' timers do not line up.
     heartbeat = state.settings.heartbeat_seconds * random.uniform(0.7, 1.0)

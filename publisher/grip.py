@@ -22,8 +22,10 @@ from fastly.model.publish_request import PublishRequest
 
 from core import sse
 from core.errors import ScorecastError
-from core.models import Game
+from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.settings import FastlySettings
+from core.store import Written
+from core.versions import etag
 from runtime.fastly import ERRORS, describe, fastly_client
 
 
@@ -31,32 +33,36 @@ class GripPublishError(ScorecastError):
     """The GRIP proxy did not take a publish."""
 
 
-def items(
-    game: Game, previous_version: int, body: bytes, board_version: int, row: bytes
-) -> list[dict[str, Any]]:
+def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
+    """The items of one new version: its bytes as the store wrote them, not serialized again."""
+    game = written.game
     version = game.version
     return [
         {
-            "channel": sse.game_channel(game.game_id),
+            "channel": game_channel(game.game_id),
             "id": str(version),
             "prev-id": str(previous_version),
             "formats": {
-                "http-stream": {"content": sse.event(version, game.change, body).decode()},
+                "http-stream": {"content": sse.event(version, game.change, written.body).decode()},
                 "http-response": {
                     "code": 200,
                     "headers": {
                         "Content-Type": "application/json",
-                        "ETag": f'"v{version}"',
+                        "ETag": etag(version),
                         "Cache-Control": "no-store",
                     },
-                    "body": body.decode(),
+                    "body": written.body.decode(),
                 },
             },
         },
         {
-            "channel": sse.SCOREBOARD_CHANNEL,
+            "channel": SCOREBOARD_CHANNEL,
             "formats": {
-                "http-stream": {"content": sse.event(board_version, game.change, row).decode()}
+                "http-stream": {
+                    "content": sse.event(
+                        written.scoreboard_version, game.change, written.row
+                    ).decode()
+                }
             },
         },
     ]

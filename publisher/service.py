@@ -1,8 +1,10 @@
 """The publisher: consume game events, fold them, write versioned snapshots, announce changes.
 
 One instance is one member of a consumer group; Kafka's key (the game id) keeps each game on one
-partition and so on one publisher. Per poll batch, each touched game gets at most one new
-version: under load several events share a version, at real pace each event gets its own.
+partition and so on one publisher. Per poll batch, a touched game gets a new version after each
+event that changes its score or ends it, and one after its last event (see
+:func:`core.reducer.versions`): under load several events share a version, at real pace each
+event gets its own, and either way a version's bytes depend only on the feed.
 """
 
 from __future__ import annotations
@@ -15,24 +17,30 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from redis.asyncio import Redis
 
 from core import reducer
-from core.errors import EventError
+from core.connection import redis_client
+from core.errors import ScorecastError, VersionConflictError
 from core.keys import RedisKeys
-from core.models import Change, Game, GameEvent, GameStatus
+from core.models import ChangeKind, Game, GameStatus
 from core.settings import PublisherSettings
-from core.store import SnapshotStore, VersionConflictError, scoreboard_row, snapshot_body
+from core.store import SnapshotWriter, Written
 from publisher import grip
 from publisher.decode import InvalidEventError, decode
 from publisher.grip import FanoutPublisher, GripPublisher, GripPublishError, Pusher
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
-from runtime.kafka import consumer_config, producer_config
+from runtime.kafka import consumer_config, ensure_topics, producer_config
 
 logger = logging.getLogger("scorecast.publisher")
 
+
+class PublisherError(ScorecastError):
+    """The publisher cannot go on safely (it exits; its supervisor restarts it)."""
+
+
 _POLL_SECONDS = 0.1
+_REPORT_SECONDS = 10.0
 
 
 @dataclass
@@ -44,6 +52,8 @@ class PublisherStats:
     gaps: int = 0
     versions: int = 0
     push_failures: int = 0
+    #: Versions not pushed because a newer one of the game was pushed already.
+    push_skipped: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -63,11 +73,14 @@ class _GameSlot:
 
 
 class Publisher:
-    """Use as ``async with Publisher(settings, redis) as p: await p.run(stop)``."""
+    """Use as ``async with Publisher(settings) as p: await p.run(stop)``."""
 
-    def __init__(self, settings: PublisherSettings, redis: Redis) -> None:
+    def __init__(self, settings: PublisherSettings) -> None:
         self.settings = settings
-        self.store = SnapshotStore(redis, RedisKeys(settings.redis_prefix))
+        self.redis = redis_client(settings)
+        self.store = SnapshotWriter(
+            self.redis, RedisKeys(settings.redis_prefix), settings.changes_maxlen
+        )
         self.stats = PublisherStats()
         self._offsets = OffsetTracker()
         self._games: dict[str, _GameSlot] = {}
@@ -76,6 +89,7 @@ class Publisher:
         self._grip: Pusher | None = None
 
     async def __aenter__(self) -> Publisher:
+        await asyncio.to_thread(ensure_topics, self.settings)
         self._producer = Producer(producer_config(self.settings))
         self._grip = make_pusher(self.settings)
         self._consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
@@ -92,6 +106,7 @@ class Publisher:
     ) -> None:
         consumer, producer, pusher = self._consumer, self._producer, self._grip
         self._consumer = self._producer = self._grip = None
+        await self.redis.aclose()
         if pusher is not None:
             await pusher.aclose()
         if producer is not None:
@@ -104,8 +119,14 @@ class Publisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set; the current batch is finished first."""
+        logger.info("publisher started: group %s", self.settings.group_id)
+        reported = time.monotonic()
         while not stop.is_set():
             await self.step()
+            if time.monotonic() - reported > _REPORT_SECONDS:
+                reported = time.monotonic()
+                logger.info("publisher: %s", self.stats)
+        logger.info("publisher stopped: %s", self.stats)
 
     async def step(self) -> int:
         """Poll once, fold and publish what is ready, commit. Returns messages consumed."""
@@ -162,9 +183,9 @@ class Publisher:
             if state is not None:
                 # A crash may have come between writing the snapshot and announcing it, or
                 # between a final and its standings: both steps are safe to repeat.
-                await self.store.announce(state, self.settings.changes_maxlen)
+                await self.store.announce(state)
                 if state.status is GameStatus.FINAL:
-                    await self.store.record_final(state, self.settings.changes_maxlen)
+                    await self.store.record_final(state)
         return slot
 
     async def _advance(self, game_id: str, now: float) -> list[DeadLetter]:
@@ -173,55 +194,48 @@ class Publisher:
         if released.skipped:
             self.stats.gaps += len(released.skipped)
             logger.warning("game %s: gave up waiting for sequences %s", game_id, released.skipped)
-        dead: list[DeadLetter] = []
-        before = slot.state
-        state = before
-        for held in released.held:
-            try:
-                state = reducer.apply(state, held.event)
-            except EventError as exc:
-                body = held.event.model_dump_json().encode()
-                dead.append(DeadLetter(body, game_id.encode(), held.tag, str(exc)))
-            else:
-                self.stats.applied += 1
-        if state is not None and state is not before:
-            await self._publish(slot, state, [held.event for held in released.held])
+        events = [held.event for held in released.held]
+        folded = reducer.versions(slot.state, events)
+        dead = [
+            DeadLetter(
+                events[rejected.index].model_dump_json().encode(),
+                game_id.encode(),
+                released.held[rejected.index].tag,
+                str(rejected.error),
+            )
+            for rejected in folded.rejected
+        ]
+        self.stats.applied += len(events) - len(folded.rejected)
+        try:
+            for version in folded.versions:
+                await self._published(slot, await self.store.write(version))
+        except VersionConflictError:
+            # Another member wrote this game (a rebalance in flight): continue from its state.
+            # A second conflict ends this member; its events are read again after restart.
+            slot.state = await self.store.load_game(game_id)
+            for version in reducer.versions(slot.state, events).versions:
+                await self._published(slot, await self.store.write(version))
         for held in released.held:
             self._offsets.release(held.tag)
         return dead
 
-    async def _publish(self, slot: _GameSlot, state: Game, events: list[GameEvent]) -> None:
-        previous = slot.state
-        published = reducer.next_version(previous, state)
-        try:
-            board = await self.store.publish(published, self.settings.changes_maxlen)
-        except VersionConflictError:
-            # Another member wrote this game (a rebalance in flight): continue from its state.
-            previous = await self.store.load_game(state.game_id)
-            folded = reducer.fold(events, previous)
-            if folded is None or folded is previous:
-                slot.state = previous  # it already wrote all of these
-                return
-            published = reducer.next_version(previous, folded)
-            board = await self.store.publish(published, self.settings.changes_maxlen)
-        slot.state = published
+    async def _published(self, slot: _GameSlot, written: Written) -> None:
+        previous = slot.state.version if slot.state is not None else 0
+        slot.state = written.game
         self.stats.versions += 1
-        if published.change is Change.FINAL:
-            await self.store.record_final(published, self.settings.changes_maxlen)
-        if self._grip is not None:
-            payload = grip.items(
-                published,
-                previous.version if previous else 0,
-                snapshot_body(published),
-                board,
-                scoreboard_row(published),
-            )
-            try:
-                await self._grip.publish(payload)
-            except GripPublishError as exc:
-                # Streams stay correct: a client resumes from its last version on reconnect.
-                self.stats.push_failures += 1
-                logger.warning("game %s v%d: %s", state.game_id, published.version, exc)
+        if written.game.change is ChangeKind.FINAL:
+            await self.store.record_final(written.game)
+        if self._grip is None:
+            return
+        if not await self.store.claim_push(written.game.game_id, written.game.version):
+            self.stats.push_skipped += 1
+            return
+        try:
+            await self._grip.publish(grip.items(written, previous))
+        except GripPublishError as exc:
+            # Streams stay correct: a client resumes from its last version on reconnect.
+            self.stats.push_failures += 1
+            logger.warning("game %s v%d: %s", written.game.game_id, written.game.version, exc)
 
     # -- dead letters and offsets -------------------------------------------------------------
 
@@ -245,7 +259,7 @@ class Publisher:
         # The dead letters must be stored before the offsets that skip them are committed.
         remaining = await asyncio.to_thread(producer.flush, 10.0)
         if remaining:
-            raise RuntimeError(f"{remaining} dead letters not delivered; offsets not committed")
+            raise PublisherError(f"{remaining} dead letters not delivered; offsets not committed")
 
     def _commit(
         self, consumer: Consumer, only: list[Partition] | None = None, asynchronous: bool = False
@@ -280,7 +294,7 @@ class Publisher:
     @staticmethod
     def _require(value: Any) -> Any:
         if value is None:
-            raise RuntimeError("use the publisher inside 'async with'")
+            raise PublisherError("use the publisher inside 'async with'")
         return value
 
 
@@ -295,7 +309,7 @@ def make_pusher(settings: PublisherSettings) -> Pusher | None:
 def _position(message: Message) -> Position:
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     if topic is None or partition is None or offset is None:
-        raise RuntimeError("a consumed message without topic, partition or offset")
+        raise PublisherError("a consumed message without topic, partition or offset")
     return topic, partition, offset
 
 

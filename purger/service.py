@@ -18,50 +18,86 @@ import contextlib
 import logging
 import random
 import time
+from types import TracebackType
 
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
-
+from core.changes import Announcement, ChangeGroup
+from core.connection import redis_client
 from core.keys import RedisKeys
 from core.settings import PurgerSettings
-from core.store import Change, parse_changes
 from purger.backends import PurgeBackend, PurgeError
-from purger.metrics import PurgerMetrics
+from purger.cloudflare import CloudflareBackend
+from purger.fastly import FastlyBackend
+from purger.metrics import PurgerMetrics, serving
 from purger.ratelimit import TokenBucket
+from purger.varnish import VarnishBackend
 
 logger = logging.getLogger("scorecast.purger")
 
 _BLOCK_MS = 500
 
 
+def make_backend(settings: PurgerSettings) -> PurgeBackend:
+    if settings.backend == "fastly":
+        return FastlyBackend(settings, settings.http_timeout)
+    if settings.backend == "cloudflare":
+        return CloudflareBackend(settings)
+    return VarnishBackend(settings)
+
+
 class Purger:
-    def __init__(self, settings: PurgerSettings, redis: Redis, backend: PurgeBackend) -> None:
+    """Use as ``async with Purger(settings) as purger: await purger.run(stop)``."""
+
+    def __init__(self, settings: PurgerSettings) -> None:
         self.settings = settings
-        self.redis = redis
-        self.backend = backend
-        self.stream = RedisKeys(settings.redis_prefix).changes
-        self.metrics = PurgerMetrics(backend.name)
+        self.redis = redis_client(settings)
+        self.group = ChangeGroup(
+            self.redis, RedisKeys(settings.redis_prefix), settings.group, settings.consumer
+        )
+        self.backend = make_backend(settings)
+        self.metrics = PurgerMetrics(self.backend.name)
         self.bucket = TokenBucket(settings.calls_per_second, settings.burst)
         self.calls = 0
         self.purged = 0
+        self.claimed = 0
         self.abandoned = 0
         #: Announcement → purge acknowledged, of each acknowledged change (milliseconds).
         self.lags_ms: list[float] = []
+        self._resources = contextlib.AsyncExitStack()
 
-    async def ensure_group(self) -> None:
-        try:
-            # From the start of the stream: changes announced before the first purger ran are
-            # purged too.
-            await self.redis.xgroup_create(self.stream, self.settings.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def __aenter__(self) -> Purger:
+        async with contextlib.AsyncExitStack() as resources:
+            await resources.enter_async_context(self.redis)
+            resources.push_async_callback(self.backend.aclose)
+            await resources.enter_async_context(serving(self.metrics, self.settings.metrics_port))
+            self._resources = resources.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._resources.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
+        """Purge until ``stop`` is set. What is being purged when it is set stays pending."""
+        await self.group.ensure()
         # First what this consumer read but never acknowledged (it died mid-purge), then new.
         pending = True
+        next_claim = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_claim:
+                # Entries a dead (or hung) purger holds would otherwise never be purged.
+                next_claim = time.monotonic() + self.settings.claim_idle_seconds / 2
+                claimed = await self.group.claim(
+                    int(self.settings.claim_idle_seconds * 1000), self.settings.batch_size
+                )
+                if claimed:
+                    self.claimed += len(claimed)
+                    logger.warning("took over %d changes of an idle purger", len(claimed))
+                    await self._purge(claimed, stop)
+                    continue
             changes = await self._read("0" if pending else ">", block=not pending)
             if pending and not changes:
                 pending = False
@@ -70,28 +106,16 @@ class Purger:
                 await self._purge(changes, stop)
             await self._measure_queue()
 
-    async def _read(self, start: str, block: bool) -> list[Change]:
-        found = await self.redis.xreadgroup(
-            self.settings.group,
-            self.settings.consumer,
-            {self.stream: start},
-            count=self.settings.batch_size,
-            block=_BLOCK_MS if block else None,
-        )
-        changes = parse_changes(found)
+    async def _read(self, start: str, block: bool) -> list[Announcement]:
+        size = self.settings.batch_size
+        changes = await self.group.read(start, size, _BLOCK_MS if block else None)
         if changes and start == ">" and self.settings.window_seconds > 0:
             # Keys announced within the window ride in the same purge call.
             await asyncio.sleep(self.settings.window_seconds)
-            more = await self.redis.xreadgroup(
-                self.settings.group,
-                self.settings.consumer,
-                {self.stream: ">"},
-                count=self.settings.batch_size,
-            )
-            changes += parse_changes(more)
+            changes += await self.group.read(">", size, None)
         return changes
 
-    async def _purge(self, changes: list[Change], stop: asyncio.Event) -> None:
+    async def _purge(self, changes: list[Announcement], stop: asyncio.Event) -> None:
         keys = list(dict.fromkeys(key for change in changes for key in change.keys))
         size = self.backend.max_keys
         for chunk in (keys[i : i + size] for i in range(0, len(keys), size)):
@@ -106,7 +130,7 @@ class Purger:
                     len(chunk),
                     self.settings.retry_budget_seconds,
                 )
-        await self.redis.xack(self.stream, self.settings.group, *[c.id for c in changes])
+        await self.group.ack([change.id for change in changes])
         now_ms = time.time() * 1000
         for change in changes:
             lag = now_ms - int(change.id.split("-", 1)[0])
@@ -145,11 +169,6 @@ class Purger:
         return False
 
     async def _measure_queue(self) -> None:
-        try:
-            groups = await self.redis.xinfo_groups(self.stream)
-        except ResponseError:
-            return
-        for group in groups:
-            if group.get("name") in (self.settings.group, self.settings.group.encode()):
-                depth = int(group.get("pending") or 0) + int(group.get("lag") or 0)
-                self.metrics.queue_depth.set(depth)
+        depth = await self.group.depth()
+        if depth is not None:
+            self.metrics.queue_depth.set(depth)

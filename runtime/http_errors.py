@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-logger = logging.getLogger("scorecast.origin")
+from core.errors import StoreUnavailableError
+
+logger = logging.getLogger("scorecast.http")
 
 
 class ApiError(HTTPException):
@@ -35,7 +36,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
-async def redis_unavailable(request: Request, exc: Exception) -> Response:
+async def store_unavailable(request: Request, exc: Exception) -> Response:
     # The edge keeps serving its stale copy (stale-if-error) while this lasts.
     logger.warning("redis unavailable: %s", exc)
     return error_response(
@@ -50,4 +51,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
-HANDLERS = {HTTPException: http_error, RedisError: redis_unavailable, Exception: server_error}
+HANDLERS = {
+    HTTPException: http_error,
+    StoreUnavailableError: store_unavailable,
+    Exception: server_error,
+}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -88,38 +87,35 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _origin(args: argparse.Namespace) -> int:
     from core.settings import OriginSettings
-    from origin.main import serve
+    from origin.main import main as origin
 
-    serve(load_settings(OriginSettings))
+    origin(load_settings(OriginSettings))
     return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from core.settings import IngestSettings
-    from ingest.app import create_app
-    from runtime.kafka import ensure_topics
+    from ingest.app import IngestService
+    from runtime.lifecycle import serve
 
     settings = load_settings(IngestSettings)
-    ensure_topics(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    serve(IngestService(settings), settings.drain_seconds)
     return 0
 
 
 def _publisher(args: argparse.Namespace) -> int:
     from core.settings import PublisherSettings
-    from publisher.main import serve
+    from publisher.main import main as publisher
 
-    asyncio.run(serve(load_settings(PublisherSettings)))
+    publisher(load_settings(PublisherSettings))
     return 0
 
 
 def _purger(args: argparse.Namespace) -> int:
     from core.settings import PurgerSettings
-    from purger.main import serve
+    from purger.main import main as purger
 
-    asyncio.run(serve(load_settings(PurgerSettings)))
+    purger(load_settings(PurgerSettings))
     return 0
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from core.keys import RedisKeys
 from core.settings import KafkaSettings, OriginSettings
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from local.process import free_port
 from local.redis import redis_server, redis_url
 from local.services import start_broker
@@ -85,8 +85,8 @@ async def redis(redis_service: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def store(redis: Redis, prefix: str) -> SnapshotStore:
-    return SnapshotStore(redis, RedisKeys(prefix))
+def store(redis: Redis, prefix: str) -> SnapshotWriter:
+    return SnapshotWriter(redis, RedisKeys(prefix), changes_maxlen=10_000)
 
 
 @pytest.fixture

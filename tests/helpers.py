@@ -8,7 +8,7 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from purger.service import Purger
+from runtime.lifecycle import Service
 
 Check = Callable[[], object | Awaitable[object]]
 
@@ -27,13 +27,14 @@ async def eventually(check: Check, limit: float = 30.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(purger: Purger) -> AsyncIterator[None]:
-    """Run a purger in the background for the block; stop it and close its backend after."""
+async def running(service: Service) -> AsyncIterator[None]:
+    """Run a service (``async with`` + ``run(stop)``) in the background for the block; stop it
+    and let it drain after."""
     stop = asyncio.Event()
-    task = asyncio.create_task(purger.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await purger.backend.aclose()
+    async with service:
+        task = asyncio.create_task(service.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from core.settings import CachePolicy
-from origin.caching import etag, live_headers, not_modified
+from core.versions import etag
+from origin.caching import live_headers, not_modified
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,11 @@ from redis.asyncio import Redis
 from core.keys import change_surrogate_keys
 from core.models import Game, GameStatus, Sport, TeamScore
 from core.settings import PurgerSettings
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from local.process import free_port
 from local.services import child_env
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
-from purger.main import make_backend
 from purger.service import Purger
 from tests.cdn_standin import CdnStandIn
 from tests.helpers import eventually, running
@@ -61,7 +60,7 @@ def _settings(
     return PurgerSettings(**values)  # type: ignore[arg-type]
 
 
-async def _all_acknowledged(redis: Redis, store: SnapshotStore, group: str) -> bool:
+async def _all_acknowledged(redis: Redis, store: SnapshotWriter, group: str) -> bool:
     for entry in await redis.xinfo_groups(store.keys.changes):
         if entry["name"] in (group, group.encode()):
             return int(entry["pending"]) == 0 and int(entry["lag"] or 0) == 0
@@ -69,17 +68,17 @@ async def _all_acknowledged(redis: Redis, store: SnapshotStore, group: str) -> b
 
 
 async def test_a_thousand_changes_across_fifty_games_take_a_few_bulk_fastly_calls(
-    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotStore
+    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter
 ) -> None:
     standin, _ = cdn
     settings = _settings(cdn, redis_service, prefix, "fastly", window_seconds=0.1)
-    purger = Purger(settings, redis, make_backend(settings))
+    purger = Purger(settings)
     assert isinstance(purger.backend, FastlyBackend)
     started = time.monotonic()
     async with running(purger):
         for version in range(1, 21):
             for game in range(50):
-                await store.publish(_game(f"g{game}", version), changes_maxlen=10_000)
+                await store.write(_game(f"g{game}", version))
         published_in = time.monotonic() - started
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     calls = standin.fastly_calls
@@ -96,16 +95,16 @@ async def test_a_thousand_changes_across_fifty_games_take_a_few_bulk_fastly_call
 
 
 async def test_no_purge_is_lost_while_cloudflare_answers_429(
-    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotStore
+    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter
 ) -> None:
     standin, _ = cdn
     settings = _settings(cdn, redis_service, prefix, "cloudflare", calls_per_second=5, burst=1)
-    purger = Purger(settings, redis, make_backend(settings))
+    purger = Purger(settings)
     assert isinstance(purger.backend, CloudflareBackend)
     standin.rate_limit_for(2.0)
     async with running(purger):
         for game in range(10):
-            await store.publish(_game(f"g{game}", 1), changes_maxlen=1000)
+            await store.write(_game(f"g{game}", 1))
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     purged = {tag for call in standin.cloudflare_calls for tag in call}
     assert purged == {key for g in range(10) for key in change_surrogate_keys(f"g{g}")}
@@ -119,14 +118,14 @@ async def test_no_purge_is_lost_while_cloudflare_answers_429(
 
 
 async def test_past_the_retry_budget_a_failure_is_reported_and_counted(
-    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotStore
+    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter
 ) -> None:
     standin, _ = cdn
     settings = _settings(cdn, redis_service, prefix, "fastly", retry_budget_seconds=0.5)
-    purger = Purger(settings, redis, make_backend(settings))
+    purger = Purger(settings)
     standin.fail_next(1000)
     async with running(purger):
-        await store.publish(_game("g1", 1), changes_maxlen=1000)
+        await store.write(_game("g1", 1))
         await eventually(lambda: purger.abandoned >= 1)
     assert purger.metrics.failure_counts()["server_error"] >= 2
     assert standin.fastly_calls == []
@@ -162,7 +161,7 @@ def _purger_process(
 
 
 async def test_a_purger_killed_mid_stream_loses_nothing(
-    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotStore, tmp_path: Path
+    cdn: CDN, redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter, tmp_path: Path
 ) -> None:
     standin, _ = cdn
     log = tmp_path / "purger.log"
@@ -170,7 +169,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
     first = _purger_process(cdn, redis_service, prefix, log, metrics_port=metrics_port)
     try:
         for game in range(200):
-            await store.publish(_game(f"g{game}", 1), changes_maxlen=10_000)
+            await store.write(_game(f"g{game}", 1))
         await eventually(lambda: len(standin.fastly_calls) >= 5)
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
@@ -181,7 +180,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
         first.wait()
     assert len(standin.fastly_calls) < 200  # it really was cut off before the end
     for game in range(200, 220):
-        await store.publish(_game(f"g{game}", 1), changes_maxlen=10_000)
+        await store.write(_game(f"g{game}", 1))
     second = _purger_process(cdn, redis_service, prefix, log)
     try:
         await eventually(lambda: _all_acknowledged(redis, store, "scorecast-purger"), 60)
@@ -194,14 +193,14 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
 
 
 async def test_a_wrong_token_is_refused_and_never_logged(
-    cdn: CDN, redis_service: str, prefix: str, store: SnapshotStore, tmp_path: Path
+    cdn: CDN, redis_service: str, prefix: str, store: SnapshotWriter, tmp_path: Path
 ) -> None:
     standin, _ = cdn
     log = tmp_path / "purger.log"
     wrong = "W" * 32
     process = _purger_process(cdn, redis_service, prefix, log, fastly_token=wrong)
     try:
-        await store.publish(_game("g1", 1), changes_maxlen=1000)
+        await store.write(_game("g1", 1))
         await eventually(lambda: "answered 401" in log.read_text(), 30)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -12,15 +12,15 @@ import pytest
 
 from core.models import Game
 from core.reducer import fold
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from tests.conftest import Edge
 from tests.factories import short_game
 
 
-async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str = "g1") -> None:
+async def _publish(store: SnapshotWriter, upto: int, version: int, game_id: str = "g1") -> None:
     game = fold(short_game(game_id)[:upto])
     assert game is not None
-    await store.publish(game.model_copy(update={"version": version}), changes_maxlen=1000)
+    await store.write(game.model_copy(update={"version": version}))
 
 
 async def _origin_requests(origin: str, route: str) -> int:
@@ -55,7 +55,7 @@ async def _wait_for_version(fan: httpx.AsyncClient, version: int, limit: float =
 
 
 async def test_edge_caches_and_strips_surrogate_headers(
-    store: SnapshotStore, fan: httpx.AsyncClient
+    store: SnapshotWriter, fan: httpx.AsyncClient
 ) -> None:
     await _publish(store, 3, 1)
     first = await fan.get("/v1/games/g1")
@@ -71,7 +71,7 @@ async def test_edge_caches_and_strips_surrogate_headers(
 
 
 async def test_conditional_get_through_the_edge_is_304(
-    store: SnapshotStore, fan: httpx.AsyncClient
+    store: SnapshotWriter, fan: httpx.AsyncClient
 ) -> None:
     await _publish(store, 3, 1)
     await fan.get("/v1/games/g1")
@@ -82,7 +82,7 @@ async def test_conditional_get_through_the_edge_is_304(
 
 
 async def test_soft_purge_by_key_brings_the_new_version(
-    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge
 ) -> None:
     await _publish(store, 3, 1)
     await fan.get("/v1/games/g1")
@@ -95,7 +95,7 @@ async def test_soft_purge_by_key_brings_the_new_version(
 
 
 async def test_a_purge_for_another_game_leaves_this_one_cached(
-    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge
 ) -> None:
     await _publish(store, 3, 1)
     await fan.get("/v1/games/g1")
@@ -106,7 +106,7 @@ async def test_a_purge_for_another_game_leaves_this_one_cached(
 
 
 async def test_a_cached_404_is_purged_when_the_game_appears(
-    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge
 ) -> None:
     assert (await fan.get("/v1/games/g1")).status_code == 404
     assert (await fan.get("/v1/games/g1")).headers["X-Cache"] == "HIT"
@@ -139,7 +139,7 @@ async def test_only_reads_are_public(fan: httpx.AsyncClient) -> None:
 
 
 async def test_concurrent_misses_collapse_into_one_origin_request(
-    store: SnapshotStore, fan: httpx.AsyncClient, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
 ) -> None:
     await _publish(store, 3, 1)
     limits = httpx.Limits(max_connections=200)
@@ -151,7 +151,7 @@ async def test_concurrent_misses_collapse_into_one_origin_request(
 
 
 async def test_stale_copy_is_served_while_the_origin_fails(
-    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge, redis_service: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, redis_service: str
 ) -> None:
     await _publish(store, 3, 1)
     await fan.get("/v1/games/g1")
@@ -167,7 +167,7 @@ async def test_stale_copy_is_served_while_the_origin_fails(
 
 
 async def test_the_edge_never_goes_back_to_an_older_version(
-    store: SnapshotStore, fan: httpx.AsyncClient, edge: Edge, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, origin: str
 ) -> None:
     """Redis lost and being rebuilt from the feed: the origin serves v2 while the edge has v5."""
     await _publish(store, 6, 5)
@@ -188,7 +188,7 @@ async def test_the_edge_never_goes_back_to_an_older_version(
 
 
 async def test_stream_connects_are_limited_per_client(
-    store: SnapshotStore, fan: httpx.AsyncClient
+    store: SnapshotWriter, fan: httpx.AsyncClient
 ) -> None:
     await _publish(store, 3, 1)
     statuses = []

@@ -10,7 +10,7 @@ import pytest
 from core.models import BoxScore, Game
 from core.reducer import fold
 from core.settings import OriginSettings
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from local.process import free_port
 from origin.app import create_app
 from tests.conftest import ThreadedServer
@@ -19,11 +19,11 @@ from tests.factories import short_game
 CACHING = ("Cache-Control", "Surrogate-Control", "CDN-Cache-Control", "Surrogate-Key", "ETag")
 
 
-async def _publish(store: SnapshotStore, game_id: str, upto: int, version: int) -> Game:
+async def _publish(store: SnapshotWriter, game_id: str, upto: int, version: int) -> Game:
     game = fold(short_game(game_id)[:upto])
     assert game is not None
     game = game.model_copy(update={"version": version})
-    await store.publish(game, changes_maxlen=1000)
+    await store.write(game)
     return game
 
 
@@ -34,7 +34,7 @@ async def client(origin: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_latest_snapshot_with_caching_headers(
-    store: SnapshotStore, client: httpx.AsyncClient
+    store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     await _publish(store, "g1", 3, 1)
     latest = await _publish(store, "g1", 5, 2)
@@ -54,7 +54,7 @@ async def test_latest_snapshot_with_caching_headers(
 
 
 async def test_box_score_is_its_own_resource(
-    store: SnapshotStore, client: httpx.AsyncClient
+    store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     latest = await _publish(store, "g1", 5, 2)
     response = await client.get("/v1/games/g1/boxscore")
@@ -70,7 +70,7 @@ async def test_box_score_is_its_own_resource(
 
 
 async def test_if_none_match_gives_304_with_the_same_caching_headers(
-    store: SnapshotStore, client: httpx.AsyncClient
+    store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     await _publish(store, "g1", 3, 1)
     full = await client.get("/v1/games/g1")
@@ -86,7 +86,7 @@ async def test_if_none_match_gives_304_with_the_same_caching_headers(
 
 
 async def test_versions_are_immutable_and_bounded(
-    store: SnapshotStore, client: httpx.AsyncClient
+    store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     first = await _publish(store, "g1", 3, 1)
     await _publish(store, "g1", 5, 2)
@@ -105,7 +105,7 @@ async def test_versions_are_immutable_and_bounded(
 
 @pytest.mark.parametrize("version", ["0", "-1", "abc", "1.5", "01", "9" * 13, "%00"])
 async def test_bad_versions_are_400(
-    store: SnapshotStore, client: httpx.AsyncClient, version: str
+    store: SnapshotWriter, client: httpx.AsyncClient, version: str
 ) -> None:
     await _publish(store, "g1", 3, 1)
     response = await client.get(f"/v1/games/g1/versions/{version}")
@@ -135,7 +135,7 @@ async def test_unknown_game_is_a_short_lived_404(client: httpx.AsyncClient) -> N
 
 
 async def test_scoreboard_lists_every_game_with_its_own_key(
-    store: SnapshotStore, client: httpx.AsyncClient
+    store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     await _publish(store, "g2", 3, 1)
     await _publish(store, "g1", 8, 1)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import KafkaSettings, PublisherSettings
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from feeds.adapters import load
 from publisher.service import Publisher
 from runtime.kafka import consumer_config, producer_config
@@ -85,7 +85,7 @@ def _comparable(game: Game | None) -> dict[str, object]:
 
 
 async def test_malformed_events_are_dead_lettered_and_valid_ones_all_apply(
-    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotWriter
 ) -> None:
     game = short_game("g1")
     oversized = basket(9, "h").model_copy(update={"description": "x" * 500})
@@ -105,7 +105,7 @@ async def test_malformed_events_are_dead_lettered_and_valid_ones_all_apply(
     settings = _settings(
         kafka, redis_service, prefix, max_event_bytes=1024, reorder_hold_seconds=0.3
     )
-    async with Publisher(settings, redis) as publisher:
+    async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.dead_lettered >= len(bad))
         await _run_until(publisher, lambda: store.load_game("g1"))
     final = await store.load_game("g1")
@@ -132,7 +132,7 @@ async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
     redis_service: str,
     redis: Redis,
     prefix: str,
-    store: SnapshotStore,
+    store: SnapshotWriter,
     nba_file: Path,
 ) -> None:
     events = load(nba_file).events
@@ -141,7 +141,7 @@ async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
     noisy = noisy_delivery(events, rng, window=8)
     _produce(kafka, [_encode(e) for e in noisy])
     settings = _settings(kafka, redis_service, prefix, reorder_hold_seconds=5.0)
-    async with Publisher(settings, redis) as publisher:
+    async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.consumed >= len(noisy))
         await _run_until(publisher, lambda: publisher.stats.applied >= len(events))
     final = await store.load_game(events[0].game_id)
@@ -154,7 +154,7 @@ async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
 
 
 async def test_held_events_are_read_again_after_a_restart(
-    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotWriter
 ) -> None:
     game = short_game("g1")
     _produce(kafka, [_encode(game[0]), _encode(game[1]), _encode(game[3])])  # 2 is missing
@@ -164,12 +164,12 @@ async def test_held_events_are_read_again_after_a_restart(
         state = await store.load_game("g1")
         return -1 if state is None else state.sequence
 
-    async with Publisher(settings, redis) as first:
+    async with Publisher(settings) as first:
         await _run_until(first, lambda: first.stats.consumed >= 3)
         await _run_until(first, lambda: first.stats.versions >= 1)
     assert await sequence() == 1  # 3 is held, waiting for 2
     _produce(kafka, [_encode(game[2])])
-    async with Publisher(settings, redis) as second:
+    async with Publisher(settings) as second:
         await _run_until(second, lambda: second.stats.consumed >= 2)
         await _run_until(second, lambda: second.stats.applied >= 2)
     assert await sequence() == 3
@@ -177,11 +177,11 @@ async def test_held_events_are_read_again_after_a_restart(
 
 
 async def test_a_new_version_is_written_only_when_state_changes(
-    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotWriter
 ) -> None:
     _produce(kafka, [_encode(scheduled("g1"))])
     settings = _settings(kafka, redis_service, prefix)
-    async with Publisher(settings, redis) as publisher:
+    async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.versions >= 1)
         _produce(kafka, [_encode(scheduled("g1"))] * 3)
         await _run_until(publisher, lambda: publisher.stats.duplicates >= 3)
@@ -192,7 +192,7 @@ async def test_a_new_version_is_written_only_when_state_changes(
 
 
 async def test_a_final_counts_once_in_the_standings(
-    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotStore
+    kafka: KafkaSettings, redis_service: str, redis: Redis, prefix: str, store: SnapshotWriter
 ) -> None:
     game = short_game("g1")
     _produce(kafka, [_encode(e) for e in game])
@@ -201,7 +201,7 @@ async def test_a_final_counts_once_in_the_standings(
     async def table() -> bytes:
         return (await store.standings("test")).body
 
-    async with Publisher(settings, redis) as publisher:
+    async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
     first = json.loads(await table())
     assert first["version"] == 1
@@ -212,7 +212,7 @@ async def test_a_final_counts_once_in_the_standings(
     # The final again: the same event, and a provider's re-sent game end with a new sequence.
     again = game[-1].model_copy(update={"event_id": "g1:end-again", "sequence": 8})
     _produce(kafka, [_encode(game[-1]), _encode(again)])
-    async with Publisher(settings, redis) as restarted:  # also re-checks the final on load
+    async with Publisher(settings) as restarted:  # also re-checks the final on load
         await _run_until(restarted, lambda: restarted.stats.consumed >= 2)
     assert json.loads(await table()) == first
 
@@ -236,7 +236,7 @@ async def test_each_version_is_published_once_to_fanout(
         fastly_token=standin.fastly_token,
         fastly_service_id=standin.fastly_service_id,
     )
-    async with Publisher(settings, redis) as publisher:
+    async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
     game_items = [item for item in standin.published if item["channel"] == "game-g1"]
     board_items = [item for item in standin.published if item["channel"] == "scoreboard"]
@@ -261,13 +261,13 @@ async def test_after_losing_redis_a_rebuild_from_the_feed_gives_the_same_version
     redis_service: str,
     redis: Redis,
     prefix: str,
-    store: SnapshotStore,
+    store: SnapshotWriter,
     nba_file: Path,
 ) -> None:
     events = load(nba_file).events
     _produce(kafka, [_encode(e) for e in events])
     settings = _settings(kafka, redis_service, prefix)
-    async with Publisher(settings, redis) as first:
+    async with Publisher(settings) as first:
         await _run_until(first, lambda: first.stats.applied >= len(events))
     game_id = events[0].game_id
     before = await store.version_numbers(game_id)
@@ -278,7 +278,7 @@ async def test_after_losing_redis_a_rebuild_from_the_feed_gives_the_same_version
     assert await store.latest(game_id) is None
     # The procedure: one publisher in a fresh consumer group reads the feed from the start.
     rebuild = settings.model_copy(update={"group_id": f"rebuild-{uuid.uuid4().hex[:8]}"})
-    async with Publisher(rebuild, redis) as second:
+    async with Publisher(rebuild) as second:
         await _run_until(second, lambda: second.stats.applied >= len(events))
     after = await store.latest(game_id)
     assert after is not None

@@ -8,18 +8,17 @@ from redis.asyncio import Redis
 
 from core.reducer import fold
 from core.settings import PurgerSettings
-from core.store import SnapshotStore
+from core.store import SnapshotWriter
 from purger.service import Purger
-from purger.varnish import VarnishBackend
 from tests.conftest import Edge
 from tests.factories import short_game
 from tests.helpers import eventually, running
 
 
-async def _publish(store: SnapshotStore, upto: int, version: int) -> None:
+async def _publish(store: SnapshotWriter, upto: int, version: int) -> None:
     game = fold(short_game("g1")[:upto])
     assert game is not None
-    await store.publish(game.model_copy(update={"version": version}), changes_maxlen=1000)
+    await store.write(game.model_copy(update={"version": version}))
 
 
 def _purger(redis: Redis, redis_url: str, prefix: str, edge: Edge, token: str) -> Purger:
@@ -31,7 +30,7 @@ def _purger(redis: Redis, redis_url: str, prefix: str, edge: Edge, token: str) -
         retry_initial_seconds=0.05,
         retry_max_seconds=0.2,
     )
-    return Purger(settings, redis, VarnishBackend(settings))
+    return Purger(settings)
 
 
 async def _etag(edge: Edge) -> str:
@@ -41,7 +40,7 @@ async def _etag(edge: Edge) -> str:
 
 
 async def test_each_announced_change_is_purged(
-    redis: Redis, redis_service: str, prefix: str, store: SnapshotStore, edge: Edge
+    redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter, edge: Edge
 ) -> None:
     await _publish(store, 3, 1)
     purger = _purger(redis, redis_service, prefix, edge, edge.purge_token)
@@ -61,7 +60,7 @@ async def _etag_is(edge: Edge, value: str) -> bool:
 
 
 async def test_a_failed_purge_stays_pending_until_it_succeeds(
-    redis: Redis, redis_service: str, prefix: str, store: SnapshotStore, edge: Edge
+    redis: Redis, redis_service: str, prefix: str, store: SnapshotWriter, edge: Edge
 ) -> None:
     await _publish(store, 3, 1)
     assert await _etag(edge) == '"v1"'

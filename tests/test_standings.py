@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core import changes
 from core.boxscore import derive
 from core.models import Game
 from core.reducer import fold
-from core.store import SnapshotStore, parse_changes
+from core.store import SnapshotWriter
 from feeds.adapters import load
 from tests.test_adapters import FILES
 
@@ -28,7 +29,7 @@ def finals(data_dir: Path) -> list[Game]:
     return games
 
 
-async def _table(store: SnapshotStore, league: str) -> dict[str, tuple[int, ...]]:
+async def _table(store: SnapshotWriter, league: str) -> dict[str, tuple[int, ...]]:
     body = (await store.standings(league)).body
     rows = json.loads(body)["teams"]
     return {
@@ -45,10 +46,10 @@ async def _table(store: SnapshotStore, league: str) -> dict[str, tuple[int, ...]
 
 
 async def test_standings_after_every_game_and_after_replayed_finals(
-    store: SnapshotStore, finals: list[Game]
+    store: SnapshotWriter, finals: list[Game]
 ) -> None:
     for game in finals:
-        assert await store.record_final(game, changes_maxlen=1000) is True
+        assert await store.record_final(game) is True
     expected = {
         "NBA": {
             "BKN": (1, 1, 1, 0, 0, 1), "DAL": (2, 1, 1, 0, 0, 1), "TOR": (3, 1, 1, 0, 0, 1),
@@ -63,15 +64,15 @@ async def test_standings_after_every_game_and_after_replayed_finals(
         assert await _table(store, league) == table, league
     before = {league: (await store.standings(league)).body for league in expected}
     for game in finals:  # every final delivered again
-        assert await store.record_final(game, changes_maxlen=1000) is False
+        assert await store.record_final(game) is False
     for league in expected:
         assert (await store.standings(league)).body == before[league]
 
 
-async def test_leaders_rank_the_top_scorers(store: SnapshotStore, finals: list[Game]) -> None:
+async def test_leaders_rank_the_top_scorers(store: SnapshotWriter, finals: list[Game]) -> None:
     nba = [game for game in finals if game.league == "NBA"]
     for game in nba:
-        await store.record_final(game, changes_maxlen=1000)
+        await store.record_final(game)
     body = json.loads((await store.leaders("nba", top=5)).body)
     season: Counter[str] = Counter()  # a player of two of these games scores in both
     for game in nba:
@@ -82,9 +83,9 @@ async def test_leaders_rank_the_top_scorers(store: SnapshotStore, finals: list[G
     assert all(leader["name"] for leader in body["leaders"])
 
 
-async def test_a_final_announces_its_league_keys(store: SnapshotStore, finals: list[Game]) -> None:
-    await store.record_final(finals[3], changes_maxlen=1000)
-    entries = parse_changes([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
+async def test_a_final_announces_its_league_keys(store: SnapshotWriter, finals: list[Game]) -> None:
+    await store.record_final(finals[3])
+    entries = changes.parse([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
     assert entries[-1].keys == ["standings-nhl", "leaders-nhl"]
 
 
@@ -95,11 +96,11 @@ async def client(origin: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_standings_and_leaders_over_http(
-    store: SnapshotStore, finals: list[Game], client: httpx.AsyncClient
+    store: SnapshotWriter, finals: list[Game], client: httpx.AsyncClient
 ) -> None:
     empty = await client.get("/v1/leagues/nhl/standings")
     assert empty.json() == {"league": "nhl", "teams": [], "version": 0}
-    await store.record_final(finals[3], changes_maxlen=1000)
+    await store.record_final(finals[3])
     response = await client.get("/v1/leagues/nhl/standings")
     assert response.headers["Surrogate-Key"] == "standings-nhl"
     assert response.headers["ETag"] == '"v1"'

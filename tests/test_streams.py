@@ -9,27 +9,26 @@ import httpx
 import pytest
 
 from bench.sse import open_url
+from core.changes import ChangeFeed
 from core.models import Game
-from core.reducer import change_between, fold
-from core.store import SnapshotStore
+from core.reducer import change_kind, fold
+from core.store import SnapshotWriter
 from origin.hub import Hub, Push, SlowSubscriberError
 from tests.factories import short_game
 
 
-async def _publish(store: SnapshotStore, upto: int, version: int, game_id: str = "g1") -> None:
+async def _publish(store: SnapshotWriter, upto: int, version: int, game_id: str = "g1") -> None:
     """Publish version ``version`` of the short game after ``upto`` events, as the publisher
     would (with what changed since the version before)."""
     game = fold(short_game(game_id)[:upto])
     previous = await store.load_game(game_id)
     assert game is not None
-    published = game.model_copy(
-        update={"version": version, "change": change_between(previous, game)}
-    )
-    await store.publish(published, changes_maxlen=1000)
+    published = game.model_copy(update={"version": version, "change": change_kind(previous, game)})
+    await store.write(published)
 
 
 async def test_stream_sends_the_current_version_then_each_new_one(
-    store: SnapshotStore, origin: str
+    store: SnapshotWriter, origin: str
 ) -> None:
     await _publish(store, 2, 1)
     stream = await open_url(origin, "/v1/games/g1/stream")
@@ -47,7 +46,7 @@ async def test_stream_sends_the_current_version_then_each_new_one(
 
 
 async def test_last_event_id_resumes_with_exactly_what_was_missed(
-    store: SnapshotStore, origin: str
+    store: SnapshotWriter, origin: str
 ) -> None:
     for version in range(1, 6):
         await _publish(store, version + 1, version)
@@ -62,7 +61,7 @@ async def test_last_event_id_resumes_with_exactly_what_was_missed(
 
 
 async def test_a_client_too_far_behind_gets_one_full_snapshot(
-    store: SnapshotStore, origin_settings: object, origin: str
+    store: SnapshotWriter, origin_settings: object, origin: str
 ) -> None:
     for version in range(1, 60):
         await _publish(store, min(version + 1, 7), version)  # same state, new versions
@@ -84,7 +83,7 @@ async def test_a_client_too_far_behind_gets_one_full_snapshot(
     ],
 )
 async def test_bad_stream_requests_are_clear_4xx(
-    store: SnapshotStore,
+    store: SnapshotWriter,
     origin: str,
     path: str,
     headers: dict[str, str],
@@ -99,7 +98,7 @@ async def test_bad_stream_requests_are_clear_4xx(
 
 
 async def test_long_poll_answers_when_a_newer_version_exists(
-    store: SnapshotStore, origin: str
+    store: SnapshotWriter, origin: str
 ) -> None:
     await _publish(store, 2, 1)
     async with httpx.AsyncClient(base_url=origin, timeout=10) as http:
@@ -117,7 +116,7 @@ async def test_long_poll_answers_when_a_newer_version_exists(
 
 
 async def test_scoreboard_stream_starts_with_the_board_then_rows(
-    store: SnapshotStore, origin: str
+    store: SnapshotWriter, origin: str
 ) -> None:
     await _publish(store, 2, 1, "g1")
     stream = await open_url(origin, "/v1/scoreboard/stream")
@@ -134,9 +133,9 @@ async def test_scoreboard_stream_starts_with_the_board_then_rows(
 
 
 async def test_a_subscriber_that_stops_reading_is_cut_off_and_memory_stays_bounded(
-    store: SnapshotStore,
+    store: SnapshotWriter,
 ) -> None:
-    hub = Hub(store, buffer=8)
+    hub = Hub(store, ChangeFeed(store.redis, store.keys), buffer=8)
     with hub.subscribe("game-g1") as slow, hub.subscribe("game-g1") as fast:
         for number in range(1, 1001):
             push = Push(number, b"x" * 1000, b"{}")

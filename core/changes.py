@@ -1,0 +1,180 @@
+"""The change stream: one Redis stream entry per announcement, written by publishers after the
+version it names is readable (write before tell), read by every origin (to feed the streams it
+holds) and by purgers through a consumer group (acknowledging only what they purged).
+
+An entry carries everything its readers need: the game, the version, what it changed, the
+scoreboard's version after it and the surrogate keys to purge. Nobody re-reads a body to learn
+what an announcement means.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
+
+from core.connection import translated
+from core.keys import RedisKeys
+from core.models import ChangeKind
+
+logger = logging.getLogger("scorecast.changes")
+
+#: A new version of a game.
+VERSION = "version"
+#: A final counted in its league's standings and leaderboard.
+FINAL = "final"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    id: str
+    kind: str
+    game_id: str
+    version: int
+    keys: list[str]
+    change: ChangeKind = ChangeKind.STATE
+    scoreboard_version: int = 0
+
+
+def fields(
+    kind: str,
+    game_id: str,
+    version: int,
+    keys: list[str],
+    change: ChangeKind = ChangeKind.STATE,
+    scoreboard_version: int = 0,
+) -> dict[FieldT, EncodableT]:
+    """The stream entry of an announcement."""
+    return {
+        "kind": kind,
+        "game_id": game_id,
+        "version": version,
+        "change": change.value,
+        "scoreboard_version": scoreboard_version,
+        "keys": " ".join(keys),
+    }
+
+
+def parse(found: Any) -> list[Announcement]:
+    """The announcements in an XREAD/XREADGROUP answer (``[[stream, [(id, fields), …]], …]``).
+
+    An entry trimmed away while pending, or one this code cannot read, is logged and left out:
+    one bad entry must not stop every reader of the stream.
+    """
+    return [
+        announcement
+        for _stream, entries in found or []
+        for entry_id, values in entries
+        if (announcement := _announcement(entry_id, values)) is not None
+    ]
+
+
+def _announcement(entry_id: bytes, values: dict[bytes, bytes] | None) -> Announcement | None:
+    if not values:
+        return None
+    try:
+        return Announcement(
+            id=entry_id.decode(),
+            kind=values.get(b"kind", VERSION.encode()).decode(),
+            game_id=values[b"game_id"].decode(),
+            version=int(values[b"version"]),
+            keys=values[b"keys"].decode().split(),
+            change=ChangeKind(values.get(b"change", b"state").decode()),
+            scoreboard_version=int(values.get(b"scoreboard_version", 0)),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        logger.error("change stream entry %s unreadable (%r); skipped", entry_id, exc)
+        return None
+
+
+class ChangeFeed:
+    """Every announcement, from a point on: what an origin's hub follows."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.stream = keys.changes
+
+    @translated
+    async def last_id(self) -> str:
+        """The id of the newest entry (``0-0`` for an empty stream): follow from there."""
+        newest = await self.redis.xrevrange(self.stream, count=1)
+        if not newest:
+            return "0-0"
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    @translated
+    async def after(self, last_id: str, block_ms: int, count: int) -> list[Announcement]:
+        """The entries after ``last_id``, waiting up to ``block_ms`` for the first one."""
+        return parse(await self.redis.xread({self.stream: last_id}, block=block_ms, count=count))
+
+
+class ChangeGroup:
+    """One consumer of a consumer group on the change stream: what a purger reads.
+
+    Entries stay pending until acknowledged; those of a consumer that has been silent longer
+    than the claim time (it died, or hangs) are claimed by another (``XAUTOCLAIM``).
+    """
+
+    def __init__(self, redis: Redis, keys: RedisKeys, group: str, consumer: str) -> None:
+        self.redis = redis
+        self.stream = keys.changes
+        self.group = group
+        self.consumer = consumer
+
+    @translated
+    async def ensure(self) -> None:
+        """Create the group (reading from the start of the stream) unless it exists."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    @translated
+    async def read(self, start: str, count: int, block_ms: int | None) -> list[Announcement]:
+        """``start`` ``0``: this consumer's pending entries; ``>``: new ones."""
+        found = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
+        )
+        return parse(found)
+
+    @translated
+    async def claim(self, idle_ms: int, count: int) -> list[Announcement]:
+        """Take over entries other consumers have held unacknowledged for ``idle_ms``."""
+        claimed: list[Announcement] = []
+        start = "0-0"
+        while True:
+            answer = await self.redis.xautoclaim(
+                self.stream, self.group, self.consumer, idle_ms, start_id=start, count=count
+            )
+            next_start, entries = answer[0], answer[1]
+            claimed += parse([[self.stream, entries]])
+            # Trimmed away while pending (Redis 7 drops these from the group by itself).
+            trimmed = [entry_id for entry_id, values in entries if not values]
+            if trimmed:
+                await self.redis.xack(self.stream, self.group, *trimmed)
+            start = next_start.decode() if isinstance(next_start, bytes) else str(next_start)
+            if start == "0-0" or len(claimed) >= count:
+                return claimed
+
+    @translated
+    async def ack(self, ids: list[str]) -> None:
+        if ids:
+            await self.redis.xack(self.stream, self.group, *ids)
+
+    @translated
+    async def depth(self) -> int | None:
+        """Entries pending or not yet read by the group (None: the stream is gone)."""
+        try:
+            groups = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:
+            return None
+        for group in groups:
+            if group.get("name") in (self.group, self.group.encode()):
+                return int(group.get("pending") or 0) + int(group.get("lag") or 0)
+        return None

@@ -1,0 +1,38 @@
+"""The one way Scorecast connects to Redis, and the one place redis-py's errors become ours."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from core.errors import StoreUnavailableError
+from core.settings import RedisSettings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def redis_client(settings: RedisSettings) -> Redis:
+    """A client whose every command and connect gives up after ``redis_timeout``."""
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+    )
+
+
+def translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Re-raise redis-py's errors from ``call`` as :class:`StoreUnavailableError`."""
+
+    @functools.wraps(call)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except RedisError as exc:
+            raise StoreUnavailableError(f"redis: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper

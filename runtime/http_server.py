@@ -1,0 +1,77 @@
+"""An ASGI app served by uvicorn as a Scorecast service (see :mod:`runtime.lifecycle`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The service's lifecycle owns the signals: it must act before uvicorn drains (end the
+        # streams it holds), which uvicorn's own handler would not let it do.
+        yield
+
+
+class HttpServer:
+    """``async with HttpServer(app, …) as server: await server.run(stop)``.
+
+    Once ``stop`` is set, ``on_stop`` runs (end long-lived responses), then uvicorn stops
+    accepting, waits up to ``drain_seconds`` for open requests and shuts the app's lifespan down.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        drain_seconds: float,
+        on_stop: Callable[[], None] = lambda: None,
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            server_header=False,
+            lifespan="on",
+            log_level="info",
+            timeout_graceful_shutdown=max(1, round(drain_seconds)),
+        )
+        self._server = _Server(config)
+        self._on_stop = on_stop
+
+    async def __aenter__(self) -> HttpServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.should_exit = True
+
+    @property
+    def started(self) -> bool:
+        return self._server.started
+
+    async def run(self, stop: asyncio.Event) -> None:
+        serving = asyncio.create_task(self._server.serve(), name="uvicorn")
+        stopping = asyncio.create_task(stop.wait(), name="stop signal")
+        try:
+            done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping in done:
+                self._on_stop()
+                self._server.should_exit = True
+            await serving
+        finally:
+            stopping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
