@@ -124,6 +124,10 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     push_backend: Literal["none", "pushpin", "fanout"] = "none"
     grip_publish_url: str = ""
     grip_timeout: float = Field(default=2.0, gt=0)
+    #: Versions whose newest event entered the pipeline longer ago than this are history when
+    #: the publisher writes them (it is catching up or rebuilding): not pushed one by one.
+    #: Above the pipeline's own latency, below the time a lost Redis takes to be rebuilt.
+    push_max_age_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _push_complete(self) -> PublisherSettings:

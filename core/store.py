@@ -77,15 +77,17 @@ end
 return redis.call('INCR', KEYS[5])
 """
 
-# KEYS: the game's pushed marker. ARGV: version. 1 if the version may be pushed (it is newer
-# than every version pushed before), else 0: two publishers during a rebalance, or a restarted
-# one, never hand the push proxy a version older than one it already has.
+# KEYS: the game's pushed marker. ARGV: version. The version pushed before (0: none) if this
+# one may be pushed (it is newer than every version pushed before), else -1: two publishers
+# during a rebalance, or a restarted one, never hand the push proxy a version older than one it
+# already has, and each push names the one the proxy saw last (GRIP ``prev-id``).
 _CLAIM_PUSH = """
-if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then
-  return 0
+local pushed = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= pushed then
+  return -1
 end
 redis.call('SET', KEYS[1], ARGV[1])
-return 1
+return pushed
 """
 
 
@@ -275,9 +277,11 @@ class SnapshotWriter(SnapshotReader):
         return board
 
     @translated
-    async def claim_push(self, game_id: str, version: int) -> bool:
-        """May ``version`` go to the push proxy? Only when it is newer than all pushed before."""
-        return bool(await self._claim_push(keys=[self.keys.pushed(game_id)], args=[version]))
+    async def claim_push(self, game_id: str, version: int) -> int | None:
+        """The version pushed before ``version`` (0: none), if ``version`` may be pushed: only
+        when it is newer than every version of the game pushed before. ``None`` otherwise."""
+        previous = int(await self._claim_push(keys=[self.keys.pushed(game_id)], args=[version]))
+        return None if previous < 0 else previous
 
     @translated
     async def record_final(self, game: Game) -> bool:

@@ -116,16 +116,19 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; the exit code (None: it was not running)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
+        if process is None:
+            return None
+        if process.poll() is not None:
+            return process.returncode
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout)
+            return process.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
+            return process.wait(timeout)
 
     def kill(self) -> None:
         """SIGKILL the process and everything it started, as a crash of the host would.

@@ -119,9 +119,11 @@ class Hub:
             try:
                 if last is None:
                     last = await self.feed.last_id()
-                self.failure = None
+                    self.failure = None
                 while True:
-                    for announcement in await self.feed.after(last, _BLOCK_MS, 100):
+                    found = await self.feed.after(last, _BLOCK_MS, 100)
+                    self.failure = None
+                    for announcement in found:
                         # Moved past first: an announcement that breaks dispatch is not retried
                         # for ever (its streams heal with the next version).
                         last = announcement.id

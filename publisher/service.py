@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -154,8 +155,10 @@ class Publisher:
             self._offsets.hold(position)
             touched.add(event.game_id)
         waiting = {game_id for game_id, slot in self._games.items() if len(slot.buffer)}
+        # Fewer than a full batch: this member has read all the broker holds for now.
+        drained = len(messages) < self.settings.batch_size
         for game_id in sorted(touched | waiting):
-            dead.extend(await self._advance(game_id, now))
+            dead.extend(await self._advance(game_id, now, drained))
         if dead:
             await self._dead_letter(dead)
         if messages or dead:
@@ -188,7 +191,7 @@ class Publisher:
                     await self.store.record_final(state)
         return slot
 
-    async def _advance(self, game_id: str, now: float) -> list[DeadLetter]:
+    async def _advance(self, game_id: str, now: float, drained: bool) -> list[DeadLetter]:
         slot = self._games[game_id]
         released = slot.buffer.release(_applied(slot.state), now)
         if released.skipped:
@@ -207,27 +210,46 @@ class Publisher:
         ]
         self.stats.applied += len(events) - len(folded.rejected)
         try:
-            for version in folded.versions:
-                await self._published(slot, await self.store.write(version))
+            await self._publish(slot, folded.versions, drained)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
             # A second conflict ends this member; its events are read again after restart.
             slot.state = await self.store.load_game(game_id)
-            for version in reducer.versions(slot.state, events).versions:
-                await self._published(slot, await self.store.write(version))
+            await self._publish(slot, reducer.versions(slot.state, events).versions, drained)
         for held in released.held:
             self._offsets.release(held.tag)
         return dead
 
-    async def _published(self, slot: _GameSlot, written: Written) -> None:
-        previous = slot.state.version if slot.state is not None else 0
-        slot.state = written.game
-        self.stats.versions += 1
-        if written.game.change is ChangeKind.FINAL:
-            await self.store.record_final(written.game)
+    async def _publish(self, slot: _GameSlot, versions: list[Game], drained: bool) -> None:
+        """Write each version, then push it before the next is written: a stream that
+        connects meanwhile is shown at most the version being pushed, never a newer one
+        followed by older pushes."""
+        for index, version in enumerate(versions):
+            written = await self.store.write(version)
+            slot.state = version
+            self.stats.versions += 1
+            if version.change is ChangeKind.FINAL:
+                await self.store.record_final(version)
+            await self._push(written, newest=drained and index == len(versions) - 1)
+
+    async def _push(self, written: Written, newest: bool) -> None:
+        """Hand a new version to the push proxy.
+
+        Live versions go out as written. History (a version whose newest event entered the
+        pipeline more than ``push_max_age_seconds`` ago: the publisher is catching up after a
+        restart, or rebuilding an emptied Redis from the feed) is written and announced but not
+        pushed, except a game's newest once the member has drained the broker: held streams
+        land on the current state, never on a version older than one they were shown before
+        the store was lost (the store's own record of what was pushed goes with it).
+        """
+        game = written.game
         if self._grip is None:
             return
-        if not await self.store.claim_push(written.game.game_id, written.game.version):
+        if not (newest or self._live(game)):
+            self.stats.push_skipped += 1
+            return
+        previous = await self.store.claim_push(game.game_id, game.version)
+        if previous is None:
             self.stats.push_skipped += 1
             return
         try:
@@ -235,7 +257,13 @@ class Publisher:
         except GripPublishError as exc:
             # Streams stay correct: a client resumes from its last version on reconnect.
             self.stats.push_failures += 1
-            logger.warning("game %s v%d: %s", written.game.game_id, written.game.version, exc)
+            logger.warning("game %s v%d: %s", game.game_id, game.version, exc)
+
+    def _live(self, game: Game) -> bool:
+        if game.ingested_at is None:
+            return True  # an event nobody stamped: its age is unknown, treat it as news
+        age = (datetime.now(UTC) - game.ingested_at).total_seconds()
+        return age <= self.settings.push_max_age_seconds
 
     # -- dead letters and offsets -------------------------------------------------------------
 

@@ -13,7 +13,6 @@ logger = logging.getLogger("scorecast.purger")
 
 def main(settings: PurgerSettings) -> None:
     purger = Purger(settings)
-    logger.info("purger starting: backend %s", settings.backend)
     serve(purger, settings.drain_seconds)
     logger.info(
         "purger stopped: %d changes purged (%d taken over) in %d calls, %d abandoned, failures %s",

@@ -83,6 +83,9 @@ class Purger:
     async def run(self, stop: asyncio.Event) -> None:
         """Purge until ``stop`` is set. What is being purged when it is set stays pending."""
         await self.group.ensure()
+        logger.info(
+            "purger started: backend %s, consumer %s", self.backend.name, self.settings.consumer
+        )
         # First what this consumer read but never acknowledged (it died mid-purge), then new.
         pending = True
         next_claim = 0.0

@@ -1,0 +1,87 @@
+"""One lifecycle: every service starts with ``async with``, runs until SIGTERM, drains within its
+set time and exits 0; the origin ends the streams it holds cleanly instead of cutting them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.sse import open_url
+from core.reducer import versions
+from core.settings import KafkaSettings
+from core.store import SnapshotWriter
+from local.process import ManagedProcess, free_port
+from local.services import scorecast_process
+from tests.factories import short_game
+
+# uvicorn's words when open requests outlive the drain and are cancelled.
+_CUT = "timeout graceful shutdown exceeded"
+
+
+def _started(process: ManagedProcess, words: str) -> None:
+    """Wait until the service logged ``words``: its signal handlers are in place by then."""
+    deadline = time.monotonic() + 20
+    while words not in process.log.read_text(errors="replace"):
+        assert process.alive(), process.tail()
+        assert time.monotonic() < deadline, process.tail()
+        time.sleep(0.05)
+
+
+async def test_sigterm_ends_the_origins_streams_cleanly_and_it_exits_0(
+    redis_service: str, prefix: str, store: SnapshotWriter, tmp_path: Path
+) -> None:
+    await store.write(versions(None, short_game("g1")).versions[0])
+    port = free_port()
+    settings = {"redis_url": redis_service, "redis_prefix": prefix, "port": port}
+    process = scorecast_process("origin", {**settings, "drain_seconds": 20}, tmp_path)
+    await asyncio.to_thread(process.start)
+    try:
+        streams = [await open_url(f"http://127.0.0.1:{port}", "/v1/games/g1/stream") for _ in "ab"]
+        for stream in streams:
+            assert len(await stream.take(1)) == 1
+        code = await asyncio.to_thread(process.stop, 30)
+        for stream in streams:
+            # The server ended the stream (end of file), it was not left hanging.
+            rest = [event async for event in stream]
+            assert rest == []
+            stream.close()
+    finally:
+        process.stop()
+    assert code == 0, process.tail()
+    log = process.log.read_text()
+    assert _CUT not in log
+    assert "Finished server process" in log
+
+
+@pytest.mark.parametrize("command", ["publisher", "purger", "ingest"])
+def test_sigterm_stops_each_service_cleanly(
+    command: str, redis_service: str, kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    settings: dict[str, object] = {
+        "redis_url": redis_service,
+        "redis_prefix": f"t{uuid.uuid4().hex[:8]}",
+        "drain_seconds": 10,
+    }
+    words = {"publisher": "publisher stopped", "purger": "purger stopped", "ingest": ""}
+    if command == "publisher":
+        settings |= kafka.model_dump() | {"group_id": f"g-{uuid.uuid4().hex[:8]}"}
+        ready = "publisher started"
+    elif command == "purger":
+        settings |= {"purge_token": "a-purge-token-0123456789", "varnish_url": "http://127.0.0.1:1"}
+        ready = "purger started"
+    else:
+        settings |= kafka.model_dump() | {"port": free_port(), "webhook_secret": "s" * 40}
+        ready = "Application startup complete"
+        words["ingest"] = "Finished server process"
+    process = scorecast_process(command, settings, tmp_path)
+    process.start()
+    try:
+        _started(process, ready)
+    finally:
+        code = process.stop(30)
+    assert code == 0, process.tail()
+    assert words[command] in process.log.read_text()
