@@ -4,29 +4,17 @@ recorded game and print figures; nothing in the product imports them."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
-from core.errors import ScorecastError
 from local.stack import SAMPLE_GAME, default_data_dir
-from scorecast.arguments import count, count_or_zero, counts, positive, positive_or_zero
+from scorecast.commands import count, count_or_zero, counts, positive, positive_or_zero, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except ScorecastError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run(_parser().parse_args(argv), "bench")
 
 
 def _game(args: argparse.Namespace) -> Path:
@@ -53,17 +41,9 @@ def _spike(args: argparse.Namespace) -> int:
     from bench.spike import SpikeOptions
     from bench.spike import main as bench_main
 
-    options = SpikeOptions(
-        speed=args.speed,
-        max_gap=args.max_gap,
-        events=args.events,
-        sse=args.sse,
-        interval=args.interval,
-        spread=args.spread,
-        probe_interval=args.probe,
-        sse_through_varnish=args.sse_through_varnish,
-        workers=args.workers,
-    )
+    # The spike's options are named as its arguments are.
+    chosen = {f.name: getattr(args, f.name) for f in fields(SpikeOptions) if hasattr(args, f.name)}
+    options = SpikeOptions(**chosen)
     plots = Path(args.plots) if args.plots else None
     return bench_main(_game(args), args.fans, options, _json(args), plots, args.nginx_seconds)
 
@@ -108,7 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         "--spread", type=positive_or_zero, default=0.1, help="seconds fans take to react"
     )
     spike.add_argument(
-        "--probe", type=positive_or_zero, default=0.005, help="seconds between probe polls"
+        "--probe",
+        dest="probe_interval",
+        type=positive_or_zero,
+        default=0.005,
+        help="seconds between probe polls",
     )
     spike.add_argument(
         "--sse-through-varnish",

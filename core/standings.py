@@ -1,13 +1,14 @@
 """What a final result adds to its league's standings and leaderboard. Pure.
 
 The store applies these increments atomically and once per game (see
-:meth:`core.store.SnapshotStore.record_final`).
+:meth:`core.store.SnapshotWriter.record_final`).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import EventError
 from core.models import Game, GameStatus, Sport
 
 #: Periods in regulation; a game that ended after them went to overtime.
@@ -41,7 +42,7 @@ class PlayerResult(BaseModel):
 def team_results(game: Game) -> list[TeamResult]:
     """One row per team, for a FINAL game."""
     if game.status is not GameStatus.FINAL:
-        raise ValueError(f"game {game.game_id} is not final")
+        raise EventError(f"game {game.game_id} is not final")
     overtime = game.period > REGULATION[game.sport] or game.shootout is not None
     rows = []
     for mine, theirs in ((game.home, game.away), (game.away, game.home)):

@@ -128,6 +128,5 @@ class IngestService(HttpServer):
         super().__init__(create_app(settings), settings.host, settings.port, settings.drain_seconds)
         self.settings = settings
 
-    async def __aenter__(self) -> IngestService:
+    async def start(self) -> None:
         await asyncio.to_thread(ensure_topics, self.settings)
-        return self

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from core.errors import ServiceError
 
@@ -62,7 +63,33 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-class ManagedProcess:
+class Started:
+    """``with thing:`` starts it, and stops it whatever happens, a failed start included."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(Started):
     """A child process with its output in ``log``; stopped with SIGTERM, then SIGKILL."""
 
     def __init__(
@@ -159,15 +186,3 @@ class ManagedProcess:
         except OSError:
             return "no log"
         return "last log lines:\n" + "\n".join(text)
-
-    def __enter__(self) -> ManagedProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

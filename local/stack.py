@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 
 import httpx
 
@@ -21,7 +21,7 @@ from core.models import Game, GameStatus
 from core.settings import ReplaySettings, StackSettings
 from feeds.adapters import load
 from feeds.replay import ProgressBar, replay
-from local.process import ManagedProcess, free_port
+from local.process import ManagedProcess, Started, free_port
 from local.pushpin import PushpinPorts, pushpin
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
@@ -36,7 +36,7 @@ FAST_HEARTBEAT_MS = 500
 
 
 @dataclass
-class LocalStack:
+class LocalStack(Started):
     """Redis, broker, origin, Pushpin, Varnish, publisher and purger, started in that order."""
 
     run_dir: Path
@@ -151,22 +151,6 @@ class LocalStack:
         process.start()
         self.processes[name] = process
         return process
-
-    def __enter__(self) -> LocalStack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class Supervisor:

@@ -14,7 +14,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -32,6 +31,7 @@ from publisher.grip import FanoutPublisher, GripPublisher, GripPublishError, Pus
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
 from runtime.kafka import consumer_config, ensure_topics, producer_config
+from runtime.lifecycle import Service
 
 logger = logging.getLogger("scorecast.publisher")
 
@@ -73,7 +73,7 @@ class _GameSlot:
     partition: Partition
 
 
-class Publisher:
+class Publisher(Service):
     """Use as ``async with Publisher(settings) as p: await p.run(stop)``."""
 
     def __init__(self, settings: PublisherSettings) -> None:
@@ -89,7 +89,7 @@ class Publisher:
         self._producer: Producer | None = None
         self._grip: Pusher | None = None
 
-    async def __aenter__(self) -> Publisher:
+    async def start(self) -> None:
         await asyncio.to_thread(ensure_topics, self.settings)
         self._producer = Producer(producer_config(self.settings))
         self._grip = make_pusher(self.settings)
@@ -97,14 +97,8 @@ class Publisher:
         self._consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def close(self, failed: bool) -> None:
         consumer, producer, pusher = self._consumer, self._producer, self._grip
         self._consumer = self._producer = self._grip = None
         await self.redis.aclose()
@@ -114,7 +108,7 @@ class Publisher:
             await asyncio.to_thread(producer.flush, 10.0)
         if consumer is not None:
             # Only what is already written may be committed; held events are re-read next time.
-            if exc is None:
+            if not failed:
                 await asyncio.to_thread(self._commit, consumer)
             await asyncio.to_thread(consumer.close)
 

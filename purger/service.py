@@ -18,7 +18,6 @@ import contextlib
 import logging
 import random
 import time
-from types import TracebackType
 
 from core.changes import Announcement, ChangeGroup
 from core.connection import redis_client
@@ -30,6 +29,7 @@ from purger.fastly import FastlyBackend
 from purger.metrics import PurgerMetrics, serving
 from purger.ratelimit import TokenBucket
 from purger.varnish import VarnishBackend
+from runtime.lifecycle import Service
 
 logger = logging.getLogger("scorecast.purger")
 
@@ -44,7 +44,7 @@ def make_backend(settings: PurgerSettings) -> PurgeBackend:
     return VarnishBackend(settings)
 
 
-class Purger:
+class Purger(Service):
     """Use as ``async with Purger(settings) as purger: await purger.run(stop)``."""
 
     def __init__(self, settings: PurgerSettings) -> None:
@@ -64,20 +64,14 @@ class Purger:
         self.lags_ms: list[float] = []
         self._resources = contextlib.AsyncExitStack()
 
-    async def __aenter__(self) -> Purger:
+    async def start(self) -> None:
         async with contextlib.AsyncExitStack() as resources:
             await resources.enter_async_context(self.redis)
             resources.push_async_callback(self.backend.aclose)
             await resources.enter_async_context(serving(self.metrics, self.settings.metrics_port))
             self._resources = resources.pop_all()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def close(self, failed: bool) -> None:
         await self._resources.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:

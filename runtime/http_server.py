@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from types import TracebackType
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from runtime.lifecycle import Service
 
 
 class _Server(uvicorn.Server):
@@ -19,7 +20,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-class HttpServer:
+class HttpServer(Service):
     """``async with HttpServer(app, …) as server: await server.run(stop)``.
 
     Once ``stop`` is set, ``on_stop`` runs (end long-lived responses), then uvicorn stops
@@ -47,15 +48,7 @@ class HttpServer:
         self._server = _Server(config)
         self._on_stop = on_stop
 
-    async def __aenter__(self) -> HttpServer:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def close(self, failed: bool) -> None:
         self._server.should_exit = True
 
     @property

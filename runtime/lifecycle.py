@@ -1,9 +1,10 @@
 """The one way every Scorecast service starts and stops.
 
 A service is an async context manager that owns its resources (clients, consumers, servers,
-background tasks) and a ``run(stop)`` that works until ``stop`` is set, then finishes what it
-is doing and returns. :func:`serve` runs one until SIGTERM or SIGINT, gives it
-``drain_seconds`` to finish, then cancels it with a message.
+background tasks): :meth:`Service.start` takes them, :meth:`Service.close` gives them back.
+Its ``run(stop)`` works until ``stop`` is set, then finishes what it is doing and returns.
+:func:`serve` runs one until SIGTERM or SIGINT, gives it ``drain_seconds`` to finish, then
+cancels it with a message.
 """
 
 from __future__ import annotations
@@ -13,22 +14,34 @@ import contextlib
 import logging
 import signal
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Self
 
 logger = logging.getLogger("scorecast.lifecycle")
 
 
-class Service(Protocol):
-    async def __aenter__(self) -> Any: ...
+class Service:
+    """``async with service: await service.run(stop)``: the shape of every Scorecast service."""
+
+    async def start(self) -> None:
+        """Take the resources ``run`` needs."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        raise NotImplementedError
+
+    async def close(self, failed: bool) -> None:
+        """Give every resource back; ``failed``: the block ended with an error."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
-
-    async def run(self, stop: asyncio.Event) -> None: ...
+    ) -> None:
+        await self.close(exc is not None)
 
 
 def stop_on_signals() -> asyncio.Event:

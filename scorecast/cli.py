@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from core.errors import ScorecastError
-from scorecast.arguments import positive_or_zero
+from scorecast.commands import positive_or_zero, run
 
 S = TypeVar("S", bound=BaseSettings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    # One line per HTTP request would drown everything else.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except ScorecastError as exc:
-        print(f"scorecast: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    args = _parser().parse_args(argv)
+    return run(args, "scorecast", args.verbose)
 
 
 def load_settings(kind: type[S]) -> S:

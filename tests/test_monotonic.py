@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from bench.sse import open_url
@@ -17,17 +18,14 @@ from core.store import SnapshotWriter
 from tests.factories import short_game
 
 
-async def _published(store: SnapshotWriter, game_id: str = "g1") -> list[Game]:
-    """Every version of the short game, one event each; the first one written."""
+async def _published(store: SnapshotWriter, written: int) -> list[Game]:
+    """Every version of the short game, one event each; the first ``written`` are written."""
     game: list[Game] = []
-    for event in short_game(game_id):
+    for event in short_game("g1"):
         game += versions(game[-1] if game else None, [event]).versions
-    await _write(store, game[0])
+    for version in game[:written]:
+        await store.write(version)
     return game
-
-
-async def _write(store: SnapshotWriter, game: Game) -> None:
-    await store.write(game)
 
 
 async def _announce_again(store: SnapshotWriter, *games: Game) -> None:
@@ -37,29 +35,28 @@ async def _announce_again(store: SnapshotWriter, *games: Game) -> None:
         await store.announce(game)
 
 
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resumed"])
 async def test_a_direct_stream_skips_repeated_and_older_announcements(
-    store: SnapshotWriter, origin: str
+    store: SnapshotWriter, origin: str, resume: bool
 ) -> None:
-    game = await _published(store)
-    for version in game[1:3]:
-        await _write(store, version)
-    stream = await open_url(origin, "/v1/games/g1/stream")
-    first = await stream.take(1)
-    assert [e.id for e in first] == [game[2].version]
+    game = await _published(store, written=4)
+    held = game[3].version
+    headers = {"Last-Event-ID": str(held)} if resume else {}
+    stream = await open_url(origin, "/v1/games/g1/stream", headers)
+    if not resume:
+        assert [e.id for e in await stream.take(1)] == [held]
     await asyncio.sleep(0.3)  # the hub follows the change stream
-    await _announce_again(store, game[1], game[2], game[0])
-    await _write(store, game[3])
+    await _announce_again(store, game[1], game[3], game[0])
+    await store.write(game[4])
     following = await stream.take(1)
     stream.close()
-    assert [e.id for e in following] == [game[3].version]
+    assert [e.id for e in following] == [game[4].version]
 
 
 async def test_a_direct_long_poll_waits_past_repeated_and_older_announcements(
     store: SnapshotWriter, origin: str
 ) -> None:
-    game = await _published(store)
-    for version in game[1:3]:
-        await _write(store, version)
+    game = await _published(store, written=3)
     held = game[2].version
     async with httpx.AsyncClient(base_url=origin, timeout=15) as http:
         waiting = asyncio.create_task(http.get(f"/v1/games/g1?after={held}"))
@@ -67,39 +64,22 @@ async def test_a_direct_long_poll_waits_past_repeated_and_older_announcements(
         await _announce_again(store, game[2], game[1])
         await asyncio.sleep(0.3)
         assert not waiting.done(), "answered with a version the client already holds"
-        await _write(store, game[3])
+        await store.write(game[3])
         response = await waiting
     assert response.status_code == 200
     assert response.headers["ETag"] == f'"v{game[3].version}"'
 
 
-async def test_a_resumed_stream_never_repeats_the_version_it_resumes_from(
-    store: SnapshotWriter, origin: str
-) -> None:
-    game = await _published(store)
-    for version in game[1:4]:
-        await _write(store, version)
-    held = game[3].version
-    stream = await open_url(origin, "/v1/games/g1/stream", {"Last-Event-ID": str(held)})
-    await asyncio.sleep(0.3)
-    await _announce_again(store, game[3], game[2])
-    await _write(store, game[4])
-    events = await stream.take(1)
-    stream.close()
-    assert [e.id for e in events] == [game[4].version]
-
-
 async def test_the_scoreboard_stream_skips_repeated_announcements(
     store: SnapshotWriter, origin: str
 ) -> None:
-    game = await _published(store)
-    await _write(store, game[1])
+    game = await _published(store, written=2)
     stream = await open_url(origin, "/v1/scoreboard/stream")
     board = await stream.take(1)
     assert board[0].event == "scoreboard"
     await asyncio.sleep(0.3)
     await _announce_again(store, game[1], game[0])  # rows unchanged: the board keeps its version
-    await _write(store, game[2])
+    await store.write(game[2])
     rows = await stream.take(1)
     stream.close()
     assert board[0].id is not None

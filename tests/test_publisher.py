@@ -37,6 +37,21 @@ def _settings(
     )
 
 
+def _fanout_settings(
+    kafka: KafkaSettings, redis_url: str, prefix: str, standin: CdnStandIn, url: str
+) -> PublisherSettings:
+    """A publisher pushing to Fastly Fanout, whose API is the local stand-in at ``url``."""
+    return _settings(
+        kafka,
+        redis_url,
+        prefix,
+        push_backend="fanout",
+        fastly_api_url=url,
+        fastly_token=standin.fastly_token,
+        fastly_service_id=standin.fastly_service_id,
+    )
+
+
 def _produce(kafka: KafkaSettings, messages: list[tuple[bytes, bytes | None]]) -> None:
     producer = Producer(producer_config(kafka))
     for key, value in messages:
@@ -131,7 +146,6 @@ async def test_malformed_events_are_dead_lettered_and_valid_ones_all_apply(
 async def test_duplicated_and_reordered_delivery_gives_the_same_final_state(
     kafka: KafkaSettings,
     redis_service: str,
-    redis: Redis,
     prefix: str,
     store: SnapshotWriter,
     nba_file: Path,
@@ -221,22 +235,13 @@ async def test_a_final_counts_once_in_the_standings(
 async def test_each_version_is_published_once_to_fanout(
     kafka: KafkaSettings,
     redis_service: str,
-    redis: Redis,
     prefix: str,
     cdn: tuple[CdnStandIn, str],
 ) -> None:
     standin, url = cdn
     game = short_game("g1")
     _produce(kafka, [_encode(e) for e in game])
-    settings = _settings(
-        kafka,
-        redis_service,
-        prefix,
-        push_backend="fanout",
-        fastly_api_url=url,
-        fastly_token=standin.fastly_token,
-        fastly_service_id=standin.fastly_service_id,
-    )
+    settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
     game_items = [item for item in standin.published if item["channel"] == "game-g1"]
@@ -270,15 +275,7 @@ async def test_a_version_older_than_one_already_pushed_is_not_pushed(
     game = short_game("g2")
     _produce(kafka, [_encode(e) for e in game[:4]])
     assert await store.claim_push("g2", 4) == 0  # the other member pushed version 4
-    settings = _settings(
-        kafka,
-        redis_service,
-        prefix,
-        push_backend="fanout",
-        fastly_api_url=url,
-        fastly_token=standin.fastly_token,
-        fastly_service_id=standin.fastly_service_id,
-    )
+    settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= 4)
         _produce(kafka, [_encode(game[4])])
@@ -301,15 +298,7 @@ async def test_history_is_written_but_only_its_newest_version_is_pushed(
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
     game = [e.model_copy(update={"ingested_at": long_ago}) for e in short_game("g3")]
     _produce(kafka, [_encode(e) for e in game])
-    settings = _settings(
-        kafka,
-        redis_service,
-        prefix,
-        push_backend="fanout",
-        fastly_api_url=url,
-        fastly_token=standin.fastly_token,
-        fastly_service_id=standin.fastly_service_id,
-    )
+    settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
         # Then news: pushed as it comes.

@@ -1,9 +1,32 @@
-"""Argument types shared by the ``scorecast`` command and the benchmarks: bad values end in a
-clear argparse error, never a traceback."""
+"""What the ``scorecast`` command and the benchmarks' command share: how a parsed command runs,
+and argument types whose bad values end in a clear argparse error, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from core.errors import ScorecastError
+
+
+def run(args: argparse.Namespace, prog: str, verbose: bool = False) -> int:
+    """Run the handler argparse chose; our own errors end in one line and exit code 1."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    # One line per HTTP request would drown everything else.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except ScorecastError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def counts(value: str) -> list[int]:
