@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import FeedFormatError
 from core.models import Game
 from core.reducer import apply
 from feeds.adapters import Feed
@@ -17,6 +18,13 @@ class Validation:
     #: Events after which our score differs from the feed's own running score.
     mismatches: int
     first_mismatches: list[str]
+    #: Events that carried a running score to compare with (0: nothing could be checked).
+    checked: int
+
+    @property
+    def ok(self) -> bool:
+        """No event left our score different from the feed's own: the exit code's meaning."""
+        return self.mismatches == 0
 
     def summary(self) -> dict[str, Any]:
         game = self.game
@@ -30,6 +38,7 @@ class Validation:
             "away": {"code": game.away.code, "name": game.away.name, "score": game.away.score},
             "status": game.status.value,
             "periods": game.period,
+            "checked": self.checked,
             "mismatches": self.mismatches,
         }
 
@@ -41,8 +50,11 @@ class Validation:
             f"{game.away.score} {game.away.name} ({game.away.code}), {game.status.value}, "
             f"{game.period} periods",
             f"  {len(feed.events)} events, {feed.unrecognized} unrecognized, "
-            f"{feed.ignored} ignored, {self.mismatches} score mismatches",
+            f"{feed.ignored} ignored, {self.mismatches} score mismatches in {self.checked}"
+            " events with the feed's own running score",
         ]
+        if not self.checked:
+            lines.append("  not checked: this feed carries no running score to compare with")
         lines += [f"  mismatch: {item}" for item in self.first_mismatches]
         lines += [f"  feed problem: {problem}" for problem in feed.problems[:10]]
         return "\n".join(lines)
@@ -50,12 +62,13 @@ class Validation:
 
 def validate(feed: Feed) -> Validation:
     game: Game | None = None
-    mismatches = 0
+    mismatches = checked = 0
     first: list[str] = []
     for event in feed.events:
         game = apply(game, event)
         if event.home_score is None or event.away_score is None:
             continue
+        checked += 1
         ours = (game.home.score, game.away.score)
         if ours != (event.home_score, event.away_score):
             mismatches += 1
@@ -64,5 +77,6 @@ def validate(feed: Feed) -> Validation:
                     f"after {event.event_id}: ours {ours[0]}-{ours[1]}, "
                     f"feed {event.home_score}-{event.away_score}"
                 )
-    assert game is not None  # every feed starts with its GAME_SCHEDULED event
-    return Validation(feed, game, mismatches, first)
+    if game is None:
+        raise FeedFormatError(f"{feed.format} feed of game {feed.game_id} has no events")
+    return Validation(feed, game, mismatches, first, checked)

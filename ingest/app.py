@@ -1,15 +1,17 @@
 """The ingest webhook: providers push feed payloads, Scorecast puts their events on Kafka.
 
 ``POST /v1/ingest/{format}`` (a format name, or ``auto``). A request is accepted only when its
-signature is valid, its timestamp within the tolerance of our clock, and it was not seen before
-(its signature is remembered in Redis for twice the tolerance): a captured request cannot be
-replayed. The payload goes through the same adapters as ``scorecast replay``.
+signature is valid, its timestamp within the tolerance of our clock, and it was not accepted
+before (its signature is remembered in Redis for twice the tolerance once Kafka has its events):
+a captured request cannot be replayed, and a push answered 503 can be retried as it was. The
+payload goes through the same adapters as ``scorecast replay``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,8 +77,6 @@ async def receive(request: Request) -> Response:
         raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
     if not valid(settings.webhook_secret.get_secret_value(), int(stamp), body, signature):
         raise ApiError(401, "bad_signature", "Scorecast-Signature does not match")
-    if not await _first_time(state, signature, stamp):
-        raise ApiError(409, "replayed", "this request was already received")
     try:
         payload = json.loads(body)
         feed = parse(payload, None if name == "auto" else name)
@@ -84,7 +84,16 @@ async def receive(request: Request) -> Response:
         raise ApiError(400, "not_json", "the body is not JSON") from exc
     except FeedFormatError as exc:
         raise ApiError(422, "unreadable_feed", str(exc)) from exc
-    await asyncio.to_thread(_produce, state, feed.events)
+    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
+    if not await _claim(state, seen):
+        raise ApiError(409, "replayed", "this request was already received")
+    try:
+        await asyncio.to_thread(_produce, state, feed.events)
+    except BaseException:
+        # Not stored: the provider's identical retry must be accepted, not refused as a replay.
+        await _forget(state, seen)
+        raise
+    await _remember(state, seen, stamp)
     summary = {
         "game_id": feed.game_id,
         "events": len(feed.events),
@@ -93,12 +102,26 @@ async def receive(request: Request) -> Response:
     return JSONResponse(summary, status_code=202)
 
 
+# A request is remembered by its signature, in two steps: while its events are being produced
+# (so an identical request meanwhile is refused, for no longer than a produce can take), then,
+# once Kafka acknowledged them, for twice the timestamp tolerance (after which its timestamp is
+# refused anyway). A request whose events were not stored is forgotten.
+
+
 @translated
-async def _first_time(state: IngestState, signature: str, stamp: str) -> bool:
-    """Remember a signature for twice the tolerance; False if it was already remembered."""
-    settings = state.settings
-    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
-    return bool(await state.redis.set(seen, stamp, nx=True, ex=2 * settings.tolerance_seconds))
+async def _claim(state: IngestState, seen: str) -> bool:
+    hold = math.ceil(state.settings.produce_timeout_seconds) + 5
+    return bool(await state.redis.set(seen, "producing", nx=True, ex=hold))
+
+
+@translated
+async def _remember(state: IngestState, seen: str, stamp: str) -> None:
+    await state.redis.set(seen, stamp, ex=2 * state.settings.tolerance_seconds)
+
+
+@translated
+async def _forget(state: IngestState, seen: str) -> None:
+    await state.redis.delete(seen)
 
 
 async def _read(request: Request, limit: int) -> bytes:
@@ -117,7 +140,7 @@ def _produce(state: IngestState, events: list[GameEvent]) -> None:
         key, value = event_message(event)
         state.producer.produce(state.settings.events_topic, key=key, value=value)
         state.producer.poll(0)
-    if state.producer.flush(10):
+    if state.producer.flush(state.settings.produce_timeout_seconds):
         raise ApiError(503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"})
 
 

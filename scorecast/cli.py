@@ -66,7 +66,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     result = validate(load(Path(args.file), args.format))
     print(json.dumps(result.summary()) if args.json else result.text())
-    return 0
+    # A script checking the exit code must notice a fold that disagrees with the feed.
+    return 0 if result.ok else 1
 
 
 def _origin(args: argparse.Namespace) -> int:

@@ -80,10 +80,45 @@ def test_validate_prints_one_json_object(data_dir: Path) -> None:
     summary = json.loads(out)
     assert set(summary) == {
         "format", "game_id", "sport", "events", "unrecognized", "home", "away", "status",
-        "periods", "mismatches",
+        "periods", "checked", "mismatches",
     }  # fmt: skip
     assert summary["sport"] == "ice_hockey"
     assert summary["home"] == {"code": "TBL", "name": "Tampa Bay Lightning", "score": 5}
+
+
+def test_validate_exits_non_zero_when_the_running_score_contradicts_the_plays(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A copy of a real game whose running score was tampered with after one basket: the fold
+    disagrees with the feed from there on, and the exit code says so."""
+    payload = json.loads((data_dir / FILES[0]).read_bytes())
+    actions = payload["game"]["actions"]
+    scored = next(a for a in actions if a.get("shotResult") == "Made" and a["orderNumber"] > 100)
+    scored["scoreHome"] = str(int(scored["scoreHome"]) + 1)
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(payload))
+    result = subprocess.run(
+        [sys.executable, "-m", "scorecast", "validate", str(tampered), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["mismatches"] >= 1
+    clean = subprocess.run(
+        [sys.executable, "-m", "scorecast", "validate", str(data_dir / FILES[0])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert clean.returncode == 0, clean.stdout
+
+
+def test_a_feed_without_a_running_score_says_it_checked_nothing(data_dir: Path) -> None:
+    statsbomb = next(file for file in FILES if "statsbomb" in file)
+    result = validate(load(data_dir / statsbomb))
+    assert result.checked == 0
+    assert "not checked" in result.text()
 
 
 def _through_reorder(events: list[GameEvent]) -> Game | None:

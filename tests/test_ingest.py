@@ -17,7 +17,8 @@ from core.settings import IngestSettings, KafkaSettings
 from ingest.app import create_app
 from ingest.signature import sign
 from local.process import free_port
-from runtime.kafka import consumer_config
+from local.services import start_broker
+from runtime.kafka import consumer_config, ensure_topics
 from tests.conftest import ThreadedServer
 
 SECRET = secrets.token_urlsafe(32)
@@ -121,3 +122,45 @@ def test_bad_pushes_get_clear_answers(
     response = httpx.post(f"{ingest}{path}", content=body, headers=_signed(body), timeout=10)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+
+
+def test_a_push_refused_while_kafka_is_down_is_accepted_when_retried(
+    redis_service: str, prefix: str, tmp_path: Path, nba_file: Path
+) -> None:
+    """Remembered as seen only once Kafka has the events: the provider's identical retry after
+    a 503 lands (202), and only a true replay after that is refused (409)."""
+    broker, port = start_broker(tmp_path)
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(
+        kafka_bootstrap=f"127.0.0.1:{port}", events_topic=topic, dead_letter_topic=f"{topic}.dlq"
+    )
+    try:
+        ensure_topics(kafka, partitions=1)
+        settings = IngestSettings(
+            **kafka.model_dump(),
+            redis_url=redis_service,
+            redis_prefix=prefix,
+            webhook_secret=SECRET,
+            port=free_port(),
+            max_body_bytes=2 * 1024 * 1024,
+            produce_timeout_seconds=2,
+        )
+        with ThreadedServer(create_app(settings), settings.port) as server:
+            body = nba_file.read_bytes()
+            headers = _signed(body)
+            url = f"{server.url}/v1/ingest/auto"
+            broker.kill()
+            down = httpx.post(url, content=body, headers=headers, timeout=30)
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "broker_unavailable"
+            broker.start()
+            ensure_topics(kafka, partitions=1)  # the broker kept nothing
+            retried = httpx.post(url, content=body, headers=headers, timeout=30)
+            assert retried.status_code == 202, retried.text
+            events = retried.json()["events"]
+            again = httpx.post(url, content=body, headers=headers, timeout=30)
+            assert again.status_code == 409
+            assert again.json()["error"]["code"] == "replayed"
+        assert _count(kafka, events) >= events
+    finally:
+        broker.stop()
