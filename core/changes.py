@@ -59,26 +59,43 @@ def fields(
     }
 
 
-def parse(found: Any) -> list[Announcement]:
-    """The announcements in an XREAD/XREADGROUP answer (``[[stream, [(id, fields), …]], …]``).
+@dataclass(frozen=True)
+class Read:
+    """What one read of the stream gave."""
+
+    announcements: list[Announcement]
+    #: The newest entry read, readable or not (``None``: nothing was read): read on from here.
+    last_id: str | None
+    #: Entries gone (trimmed while pending) or unreadable by this code: nothing to act on.
+    unreadable: list[str]
+
+
+def parse(found: Any) -> Read:
+    """An XREAD/XREADGROUP/XAUTOCLAIM answer (``[[stream, [(id, fields), …]], …]``).
 
     An entry trimmed away while pending, or one this code cannot read, is logged and left out:
     one bad entry must not stop every reader of the stream.
     """
-    return [
-        announcement
-        for _stream, entries in found or []
-        for entry_id, values in entries
-        if (announcement := _announcement(entry_id, values)) is not None
-    ]
+    announcements: list[Announcement] = []
+    unreadable: list[str] = []
+    last_id = None
+    for _stream, entries in found or []:
+        for raw_id, values in entries:
+            last_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            announcement = _announcement(last_id, values)
+            if announcement is None:
+                unreadable.append(last_id)
+            else:
+                announcements.append(announcement)
+    return Read(announcements, last_id, unreadable)
 
 
-def _announcement(entry_id: bytes, values: dict[bytes, bytes] | None) -> Announcement | None:
+def _announcement(entry_id: str, values: dict[bytes, bytes] | None) -> Announcement | None:
     if not values:
         return None
     try:
         return Announcement(
-            id=entry_id.decode(),
+            id=entry_id,
             kind=values.get(b"kind", VERSION.encode()).decode(),
             game_id=values[b"game_id"].decode(),
             version=int(values[b"version"]),
@@ -108,7 +125,7 @@ class ChangeFeed:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     @translated
-    async def after(self, last_id: str, block_ms: int, count: int) -> list[Announcement]:
+    async def after(self, last_id: str, block_ms: int, count: int) -> Read:
         """The entries after ``last_id``, waiting up to ``block_ms`` for the first one."""
         return parse(await self.redis.xread({self.stream: last_id}, block=block_ms, count=count))
 
@@ -141,7 +158,7 @@ class ChangeGroup:
         found = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
-        return parse(found)
+        return await self._settled(parse(found))
 
     @translated
     async def claim(self, idle_ms: int, count: int) -> list[Announcement]:
@@ -153,14 +170,16 @@ class ChangeGroup:
                 self.stream, self.group, self.consumer, idle_ms, start_id=start, count=count
             )
             next_start, entries = answer[0], answer[1]
-            claimed += parse([[self.stream, entries]])
-            # Trimmed away while pending (Redis 7 drops these from the group by itself).
-            trimmed = [entry_id for entry_id, values in entries if not values]
-            if trimmed:
-                await self.redis.xack(self.stream, self.group, *trimmed)
+            claimed += await self._settled(parse([[self.stream, entries]]))
             start = next_start.decode() if isinstance(next_start, bytes) else str(next_start)
             if start == "0-0" or len(claimed) >= count:
                 return claimed
+
+    async def _settled(self, read: Read) -> list[Announcement]:
+        """Acknowledge at once what can never be acted on, so it is not handed out again."""
+        if read.unreadable:
+            await self.redis.xack(self.stream, self.group, *read.unreadable)
+        return read.announcements
 
     @translated
     async def ack(self, ids: list[str]) -> None:

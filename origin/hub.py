@@ -121,14 +121,15 @@ class Hub:
                     last = await self.feed.last_id()
                     self.failure = None
                 while True:
-                    found = await self.feed.after(last, _BLOCK_MS, 100)
+                    read = await self.feed.after(last, _BLOCK_MS, 100)
                     self.failure = None
-                    for announcement in found:
+                    for announcement in read.announcements:
                         # Moved past first: an announcement that breaks dispatch is not retried
                         # for ever (its streams heal with the next version).
                         last = announcement.id
                         if announcement.kind == changes.VERSION:
                             await self._dispatch(announcement)
+                    last = read.last_id or last  # past unreadable entries too
                     delay = _RETRY_FIRST
             except StoreUnavailableError as exc:
                 self._failed(str(exc))

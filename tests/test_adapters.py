@@ -181,6 +181,27 @@ def test_malformed_records_are_counted_never_fatal(data_dir: Path, file: str) ->
 
 
 @pytest.mark.parametrize("file", FILES)
+def test_records_a_document_repeats_count_once(data_dir: Path, file: str) -> None:
+    """Every record of a real game sent twice (a provider re-send, a re-polled document):
+    the same events, the same final, nothing counted twice."""
+    original = load(data_dir / file)
+    payload = json.loads((data_dir / file).read_bytes())
+    format = next(game[1] for game in GAMES if game[0] == file)
+    lists = (
+        [drive["plays"] for drive in payload["drives"]["previous"]]
+        if format == "espn-summary"
+        else [_records(payload, RECORDS[format])]
+    )
+    for records in lists:
+        records.extend(copy.deepcopy(records))
+    feed = parse(payload, source=Path(file).stem)
+    assert [e.event_id for e in feed.events] == [e.event_id for e in original.events]
+    twice, once = validate(feed).game, validate(original).game
+    assert (twice.home.score, twice.away.score) == (once.home.score, once.away.score)
+    assert twice.box == once.box
+
+
+@pytest.mark.parametrize("file", FILES)
 def test_a_truncated_game_is_read_up_to_where_it_stops(data_dir: Path, file: str) -> None:
     payload = json.loads((data_dir / file).read_bytes())
     format = next(game[1] for game in GAMES if game[0] == file)

@@ -130,6 +130,37 @@ async def _edge_shows(edge: Edge, version: int) -> bool:
         return bool((await http.get("/v1/games/g1")).headers.get("ETag") == f'"v{version}"')
 
 
+async def test_an_unreadable_announcement_stops_no_reader(
+    redis: Redis,
+    redis_service: str,
+    prefix: str,
+    store: SnapshotWriter,
+    origin: str,
+    edge: Edge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream entry this code cannot read is logged and passed over once: the hub reads on
+    (no hot loop on it), the purger acknowledges it instead of holding it for ever."""
+    game = versions(None, short_game("g1")).versions
+    await store.write(game[0])
+    stream = await open_url(origin, "/v1/games/g1/stream")
+    assert [e.id for e in await stream.take(1)] == [game[0].version]
+    await asyncio.sleep(0.3)
+    await redis.xadd(store.keys.changes, {"kind": "version", "version": "not a number"})
+    await asyncio.sleep(1.5)  # the newest entry is the bad one: read once, not again and again
+    assert sum("unreadable" in r.getMessage() for r in caplog.records) == 1
+    await store.write(game[1])
+    assert [e.id for e in await stream.take(1)] == [game[1].version]
+    stream.close()
+    assert await _ready(origin) == 200
+
+    purger = Purger(_purger_settings(redis_service, prefix, edge))
+    async with running(purger):
+        await eventually(lambda: purger.purged >= 2)
+    pending = await redis.xpending(store.keys.changes, purger.settings.group)
+    assert pending["pending"] == 0
+
+
 async def test_a_lost_redis_is_our_error_not_redis_pys(prefix: str) -> None:
     reader = SnapshotReader(Redis.from_url("redis://127.0.0.1:1", socket_timeout=1), RedisKeys())
     try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from core.models import EventType, GameEvent, GameInfo
+
+T = TypeVar("T")
 
 _MMSS = re.compile(r"^(\d{1,3}):(\d{2})(?:\.(\d+))?$")
 
@@ -79,3 +82,12 @@ def safe_id(value: object) -> str:
     """A provider id made safe for URLs and keys (letters, digits, ``.``, ``_``, ``-``)."""
     cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", str(value)).strip("-.")
     return cleaned[:64] or "unknown"
+
+
+def once_each(records: Iterable[T], provider_id: Callable[[T], object]) -> list[T]:
+    """Each record of a document once, by the provider's own id: a record the document repeats
+    (a re-sent or re-polled copy) counts once, as its last copy, where its first copy stood."""
+    kept: dict[object, T] = {}
+    for record in records:
+        kept[provider_id(record)] = record
+    return list(kept.values())

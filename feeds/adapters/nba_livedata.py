@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import scheduled, to_int, to_time
+from feeds.adapters.common import once_each, scheduled, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "nba-livedata"
@@ -56,6 +56,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
             actions.append(action)
         else:
             unrecognized += 1
+    actions = once_each(actions, lambda a: a["actionNumber"])
     actions.sort(key=lambda a: a["orderNumber"])
     home, away = _teams(actions)
     info = GameInfo(

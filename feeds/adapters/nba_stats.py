@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, safe_id, scheduled, to_int
+from feeds.adapters.common import get, mmss, once_each, safe_id, scheduled, to_int
 from feeds.adapters.feed import Feed
 
 FORMAT = "nba-stats-playbyplayv2"
@@ -53,6 +53,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         raise FeedFormatError("playbyplayv2 payload has no readable rows")
     game_id = safe_id(rows[0]["GAME_ID"])
     home, away = _teams(rows)
+    rows = once_each(rows, lambda row: row["EVENTNUM"])
     rows.sort(key=_game_order)
     events = [
         scheduled(game_id, GameInfo(sport=Sport.BASKETBALL, league="NBA", home=home, away=away))

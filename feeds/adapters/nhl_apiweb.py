@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, safe_id, scheduled, text, to_int, to_time
+from feeds.adapters.common import get, mmss, once_each, safe_id, scheduled, text, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "nhl-apiweb"
@@ -49,6 +49,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
             plays.append(play)
         else:
             unrecognized += 1
+    plays = once_each(plays, lambda p: p["eventId"])
     plays.sort(key=lambda p: p["sortOrder"])
     info = GameInfo(
         sport=Sport.ICE_HOCKEY,

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Card, EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, safe_id, scheduled, text
+from feeds.adapters.common import get, once_each, safe_id, scheduled, text
 from feeds.adapters.feed import Feed
 
 FORMAT = "statsbomb"
@@ -48,6 +48,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
             records.append(record)
         else:
             unrecognized += 1
+    records = once_each(records, lambda r: r.get("id", r["index"]))
     records.sort(key=lambda r: r["index"])
     lineups = [r for r in records if r["type"]["name"] == "Starting XI"]
     teams = [_team(r["team"]) for r in lineups[:2]]

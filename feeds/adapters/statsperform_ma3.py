@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Card, EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, safe_id, scheduled, text, to_int, to_time
+from feeds.adapters.common import get, once_each, safe_id, scheduled, text, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "statsperform-ma3"
@@ -60,6 +60,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
             records.append((position, record))
         else:
             unrecognized += 1
+    records = once_each(records, lambda positioned: positioned[1]["id"])
     records.sort(key=_match_order)
     events = [scheduled(game_id, game)]
     ignored = 0
