@@ -18,6 +18,7 @@ from core.errors import FeedFormatError
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import apply, fold
 from feeds.adapters import Feed, load, parse
+from feeds.adapters.common import free_throw_points
 from feeds.validate import validate
 from publisher.reorder import ReorderBuffer
 from tests.factories import noisy_delivery
@@ -112,6 +113,51 @@ def test_validate_exits_non_zero_when_the_running_score_contradicts_the_plays(
         check=False,
     )
     assert clean.returncode == 0, clean.stdout
+
+
+def test_g_league_free_throws_count_what_the_feed_says_they_are_worth(data_dir: Path) -> None:
+    """A real playbyplayv2 game rewritten as the G League plays it: every made free throw is one
+    shot worth 2 ("Free Throw 2PT"), and the running score follows."""
+    file = next(file for file in FILES if "playbyplayv2" in file)
+    payload = json.loads((data_dir / file).read_bytes())
+    headers = payload["resultSets"][0]["headers"]
+    extra = {"home": 0, "visitor": 0}
+    converted = 0
+    for row in payload["resultSets"][0]["rowSet"]:
+        values = dict(zip(headers, row, strict=True))
+        for side, column in (("home", "HOMEDESCRIPTION"), ("visitor", "VISITORDESCRIPTION")):
+            text = values[column] or ""
+            if values["EVENTMSGTYPE"] == 3 and "MISS" not in text and "Free Throw" in text:
+                name = text.split(" Free Throw")[0]
+                row[headers.index(column)] = f"{name} Free Throw 2PT (1 PTS)"
+                extra[side] += 1
+                converted += 1
+        if values["SCORE"]:
+            visitor, home = (int(part) for part in values["SCORE"].split(" - "))
+            row[headers.index("SCORE")] = f"{visitor + extra['visitor']} - {home + extra['home']}"
+    assert converted > 20
+    result = validate(parse(payload, source=Path(file).stem))
+    assert result.mismatches == 0, result.first_mismatches
+    assert (result.game.home.score, result.game.away.score) == (
+        130 + extra["home"],
+        122 + extra["visitor"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("description", "points"),
+    [
+        ("Player1 Free Throw 2PT (2 PTS)", 2),
+        ("Free Throw 3PT", 3),
+        ("Free Throw 2 PT", 2),
+        ("Free Throw 1PT", 1),
+        ("Lowry Free Throw 1 of 2 (1 PTS)", None),
+        ("Free Throw Technical (12 PTS)", None),
+        ("Free Throw Flagrant 2 of 2 (2 PTS)", None),
+    ],
+)
+def test_what_a_free_throw_is_worth(description: str, points: int | None) -> None:
+    assert free_throw_points(description) == points
 
 
 def test_a_feed_without_a_running_score_says_it_checked_nothing(data_dir: Path) -> None:

@@ -11,6 +11,9 @@ from core.models import EventType, GameEvent, GameInfo
 
 T = TypeVar("T")
 
+# The G League's single free throw worth 1, 2 or 3 points: "Free Throw 2PT" (or "2 PT"); the
+# "(2 PTS)" after it is the shooter's running total, not the value.
+_FREE_THROW_VALUE = re.compile(r"Free Throw (\d)\s?PT\b")
 _MMSS = re.compile(r"^(\d{1,3}):(\d{2})(?:\.(\d+))?$")
 
 
@@ -91,3 +94,13 @@ def once_each(records: Iterable[T], provider_id: Callable[[T], object]) -> list[
     for record in records:
         kept[provider_id(record)] = record
     return list(kept.values())
+
+
+def free_throw_points(*texts: str) -> int | None:
+    """What a free throw is worth where the feed says (G League: one shot worth 1-3 points);
+    ``None``: an ordinary free throw, worth the sport's default."""
+    for value in texts:
+        found = _FREE_THROW_VALUE.search(value)
+        if found is not None:
+            return int(found.group(1))
+    return None

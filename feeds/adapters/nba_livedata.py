@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import once_each, scheduled, to_int, to_time
+from feeds.adapters.common import free_throw_points, once_each, scheduled, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "nba-livedata"
@@ -114,7 +114,8 @@ def _event(game_id: str, sequence: int, action: dict[str, Any]) -> GameEvent:
     if kind in _SHOTS:
         made = action.get("shotResult") == "Made"
         event_type = EventType.SCORE if made else EventType.MISS
-        scoring = Scoring(kind=kind)
+        points = free_throw_points(sub, str(action.get("description") or ""))
+        scoring = Scoring(kind=kind, points=points if kind == "freethrow" else None)
     elif kind == "period":
         event_type = EventType.PERIOD_START if sub == "start" else EventType.PERIOD_END
     elif kind == "game" and sub == "end":

@@ -14,7 +14,15 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, once_each, safe_id, scheduled, to_int
+from feeds.adapters.common import (
+    free_throw_points,
+    get,
+    mmss,
+    once_each,
+    safe_id,
+    scheduled,
+    to_int,
+)
 from feeds.adapters.feed import Feed
 
 FORMAT = "nba-stats-playbyplayv2"
@@ -148,7 +156,7 @@ def _event(game_id: str, sequence: int, row: dict[str, Any], home: Team, away: T
         scoring = Scoring(kind="3pt" if "3PT" in description else "2pt")
         event_type = EventType.SCORE if kind == 1 else EventType.MISS
     elif kind == 3:
-        scoring = Scoring(kind="freethrow")
+        scoring = Scoring(kind="freethrow", points=free_throw_points(description))
         event_type = EventType.MISS if "MISS" in description.upper() else EventType.SCORE
     player = None
     player_id = row.get("PLAYER1_ID")
