@@ -88,7 +88,7 @@ async def run_e2e(
 def main(game_file: Path, fans: int, speed: float, max_gap: float, json_path: Path | None) -> int:
     with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
         print("starting the local stack…", flush=True)
-        with LocalStack(Path(run_dir)) as stack:
+        with LocalStack.for_load(Path(run_dir)) as stack:
             print(f"replaying {game_file.name} at {speed:g}× with {fans} polling fans…", flush=True)
             result = asyncio.run(run_e2e(stack, game_file, fans, speed, max_gap))
     rows = [

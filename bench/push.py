@@ -134,7 +134,7 @@ def main(
     for count in clients:
         with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
             print(f"starting the local stack for {count} SSE clients…", flush=True)
-            with LocalStack(Path(run_dir)) as stack:
+            with LocalStack.for_load(Path(run_dir)) as stack:
                 results.append(asyncio.run(run_push(stack, feed, count, speed, max_gap)))
     names = list(asdict(results[0]))
     width = max(len(name) for name in names)

@@ -359,7 +359,7 @@ def main(
     for count in fans:
         with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
             print(f"starting the local stack for {count} polling fans…", flush=True)
-            with LocalStack(Path(run_dir)) as stack:
+            with LocalStack.for_load(Path(run_dir)) as stack:
                 results.append(asyncio.run(run_spike(stack, feed, count, options)))
                 if nginx_seconds > 0 and count == fans[-1]:
                     print("origin and edge against nginx, same bytes…", flush=True)

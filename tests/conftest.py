@@ -171,5 +171,6 @@ def cdn() -> Iterator[tuple[CdnStandIn, str]]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole local stack (as ``scorecast up`` starts it), one per test module."""
-    with LocalStack(tmp_path_factory.mktemp("stack")) as local:
+    run_dir = tmp_path_factory.mktemp("stack")
+    with LocalStack.for_load(run_dir) as local:
         yield local

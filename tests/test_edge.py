@@ -203,3 +203,60 @@ async def test_stream_connects_are_limited_per_client(
     assert refused.json()["error"]["status"] == 429
     # Cached reads are not limited.
     assert (await fan.get("/v1/games/g1")).status_code == 200
+
+
+async def _raw(edge: Edge, target: str) -> tuple[int, bytes]:
+    """One request exactly as written (absolute form, encodings), which httpx would tidy up."""
+    host, port = edge.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    # HTTP/1.0: the answer ends when the connection does, never chunked.
+    writer.write(f"GET {target} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%6detrics",
+        "/metric%73",
+        "http://x/metrics",
+        "https://x/metrics?a=1",
+        "/v1/../metrics",
+        "//metrics",
+        "/v1/games/g1%2fstream",
+        "/v1/games/g1/%73tream",
+    ],
+)
+async def test_no_spelling_of_a_path_gets_around_the_rules(
+    store: SnapshotWriter, edge: Edge, target: str
+) -> None:
+    await _publish(store, 3, 1)
+    status, body = await _raw(edge, target)
+    assert status in (400, 404)
+    assert b"scorecast_origin_requests" not in body  # never the origin's private metrics
+    assert body.startswith(b'{"error":')
+
+
+async def test_junk_query_parameters_share_one_cache_object(
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
+) -> None:
+    await _publish(store, 3, 1)
+    for query in ("", "?x=1", "?x=2", "?utm_source=feed&y=3", "?", "?%61fter=1&z"):
+        response = await fan.get(f"/v1/games/g1{query}")
+        assert response.status_code == 200
+        assert response.headers["ETag"] == '"v1"'
+    assert await _origin_requests(origin, "/v1/games/{game_id}") == 1
+
+
+async def test_an_encoded_long_poll_parameter_is_not_a_long_poll(
+    store: SnapshotWriter, edge: Edge
+) -> None:
+    """?%61fter=N is not a parameter the API defines: the snapshot at once, not a held 503."""
+    await _publish(store, 3, 1)
+    status, body = await _raw(edge, "/v1/games/g1?%61fter=611")
+    assert status == 200
+    assert Game.model_validate_json(body).version == 1

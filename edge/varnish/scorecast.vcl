@@ -29,6 +29,7 @@ include "scorecast-site.vcl";
 sub vcl_recv {
     set req.backend_hint = origin;
     unset req.http.X-Cache;
+    call scorecast_normalize;
 
     if (req.method == "PURGE") {
         if (client.ip !~ scorecast_purgers) {
@@ -67,6 +68,31 @@ sub vcl_recv {
         set req.grace = 10s;
     }
     return (hash);
+}
+
+# One cache object per resource, and no path the rules below cannot see (architecture
+# invariant 9): the path as the API spells it, with only the query parameters the API defines.
+sub scorecast_normalize {
+    if (req.url ~ "^[A-Za-z][A-Za-z0-9+.-]*://") {
+        # Absolute form (RFC 9112 section 3.2.2): the authority is not part of the resource.
+        set req.url = regsub(req.url, "^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*", "");
+        if (req.url !~ "^/") {
+            set req.url = "/" + req.url;
+        }
+    }
+    # The API's paths are letters, digits, '.', '_', '-' and '/': an encoded character, an empty
+    # or dot segment can only be a way around the rules (/%6detrics, /v1/games/x%2fstream).
+    if (req.url !~ "^/[A-Za-z0-9._/-]*([?].*)?$" || req.url ~ "^[^?]*(//|/[.][.]?(/|[?]|$))") {
+        return (synth(400, "bad path: letters, digits, '.', '_', '-' and '/' only"));
+    }
+    if (req.url ~ "^/v1/games/[^/?]+[?]") {
+        set req.url = regsuball(req.url, "(?<=[?&])(?!after=)[^&]*(&|$)", "");
+    } elsif (req.url ~ "^/v1/(games/[^/?]+|scoreboard)/stream[?]") {
+        set req.url = regsuball(req.url, "(?<=[?&])(?!lastEventId=)[^&]*(&|$)", "");
+    } else {
+        set req.url = regsub(req.url, "[?].*$", "");
+    }
+    set req.url = regsub(req.url, "[?&]+$", "");
 }
 
 sub vcl_hash {
