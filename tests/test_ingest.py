@@ -24,16 +24,23 @@ from tests.conftest import ThreadedServer
 SECRET = secrets.token_urlsafe(32)
 
 
-@pytest.fixture
-def ingest(kafka: KafkaSettings, redis_service: str, prefix: str) -> Iterator[str]:
-    settings = IngestSettings(
+def _settings(
+    kafka: KafkaSettings, redis_url: str, prefix: str, produce_timeout_seconds: float = 10.0
+) -> IngestSettings:
+    return IngestSettings(
         **kafka.model_dump(),
-        redis_url=redis_service,
+        redis_url=redis_url,
         redis_prefix=prefix,
         webhook_secret=SECRET,
         port=free_port(),
         max_body_bytes=2 * 1024 * 1024,
+        produce_timeout_seconds=produce_timeout_seconds,
     )
+
+
+@pytest.fixture
+def ingest(kafka: KafkaSettings, redis_service: str, prefix: str) -> Iterator[str]:
+    settings = _settings(kafka, redis_service, prefix)
     with ThreadedServer(create_app(settings), settings.port) as server:
         yield server.url
 
@@ -136,15 +143,7 @@ def test_a_push_refused_while_kafka_is_down_is_accepted_when_retried(
     )
     try:
         ensure_topics(kafka, partitions=1)
-        settings = IngestSettings(
-            **kafka.model_dump(),
-            redis_url=redis_service,
-            redis_prefix=prefix,
-            webhook_secret=SECRET,
-            port=free_port(),
-            max_body_bytes=2 * 1024 * 1024,
-            produce_timeout_seconds=2,
-        )
+        settings = _settings(kafka, redis_service, prefix, produce_timeout_seconds=2)
         with ThreadedServer(create_app(settings), settings.port) as server:
             body = nba_file.read_bytes()
             headers = _signed(body)
