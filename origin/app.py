@@ -57,7 +57,7 @@ def create_app(settings: OriginSettings) -> Starlette:
             await redis.aclose()
 
     routes = [Route(e.path, e.handler, methods=["GET"]) for e in ENDPOINTS]
-    return Starlette(
+    app = Starlette(
         routes=[
             *routes,
             Route("/metrics", metrics.endpoint, methods=["GET"]),
@@ -67,6 +67,10 @@ def create_app(settings: OriginSettings) -> Starlette:
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
+    # A redirect to the slash-less path would be built from the caller's Host header, and
+    # cached under it at the edge: a trailing slash is simply not a resource of the API.
+    app.router.redirect_slashes = False
+    return app
 
 
 class OriginService(HttpServer):

@@ -158,6 +158,16 @@ async def test_errors_are_json_not_500(client: httpx.AsyncClient) -> None:
     assert posted.json()["error"]["code"] == "method_not_allowed"
 
 
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_callers_host(
+    store: SnapshotWriter, client: httpx.AsyncClient
+) -> None:
+    await _publish(store, "g1", 3, 1)
+    response = await client.get("/v1/games/g1/", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+    assert response.json()["error"]["code"] == "not_found"
+
+
 async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
