@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -260,3 +261,19 @@ async def test_an_encoded_long_poll_parameter_is_not_a_long_poll(
     status, body = await _raw(edge, "/v1/games/g1?%61fter=611")
     assert status == 200
     assert Game.model_validate_json(body).version == 1
+
+
+async def test_a_cached_copy_is_dated_when_delivered_not_when_fetched(
+    store: SnapshotWriter, fan: httpx.AsyncClient
+) -> None:
+    """With no Age, a browser computes a copy's age from Date: a fetch-time Date on an
+    hour-long cached object would make every max-age=1 answer stale on arrival."""
+    await _publish(store, 3, 1)
+    first = await fan.get("/v1/games/g1")
+    await asyncio.sleep(2.2)
+    second = await fan.get("/v1/games/g1")
+    assert second.headers["X-Cache"] == "HIT"
+    fetched = parsedate_to_datetime(first.headers["Date"])
+    delivered = parsedate_to_datetime(second.headers["Date"])
+    assert (delivered - fetched).total_seconds() >= 2
+    assert "Age" not in second.headers

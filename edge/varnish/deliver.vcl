@@ -15,7 +15,9 @@ unset resp.http.xkey;
 unset resp.http.Via;
 unset resp.http.X-Varnish;
 # Purges keep this copy as fresh as the origin's: its age at the edge says nothing to a
-# browser, and would make the short browser max-age expire on arrival.
+# browser, and would make the short browser max-age expire on arrival. For the same reason the
+# Date is the delivery's, not the fetch's (RFC 9111 section 4.2.3 counts age from Date too).
 unset resp.http.Age;
+set resp.http.Date = now;
 set resp.http.Access-Control-Allow-Origin = "*";
 set resp.http.Access-Control-Expose-Headers = "ETag";
