@@ -167,6 +167,25 @@ async def test_stale_copy_is_served_while_the_origin_fails(
         await asyncio.sleep(0.05)
 
 
+async def test_stale_copy_outlives_the_short_grace_while_a_healthy_origin_fails(
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge
+) -> None:
+    """The origin passes its probe (Redis answers pings) but every snapshot answer is a 503:
+    past the 10 s a healthy origin's copies are kept for, fans still get the stale copy."""
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")
+    await store.redis.delete(store.keys.latest("g1"))
+    await store.redis.set(store.keys.latest("g1"), "not a hash")
+    await _purge(edge, "game-g1")
+    await asyncio.sleep(11)
+    response = await fan.get("/v1/games/g1")
+    assert response.status_code == 200
+    assert Game.model_validate_json(response.content).version == 1
+    # Where no copy exists, the error goes out as it came.
+    missing = await fan.get("/v1/games/never-seen")
+    assert missing.status_code == 404
+
+
 async def test_the_edge_never_goes_back_to_an_older_version(
     store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, origin: str
 ) -> None:

@@ -29,6 +29,9 @@ include "scorecast-site.vcl";
 sub vcl_recv {
     set req.backend_hint = origin;
     unset req.http.X-Cache;
+    if (req.restarts == 0) {
+        unset req.http.X-Scorecast-Stale;
+    }
     call scorecast_normalize;
 
     if (req.method == "PURGE") {
@@ -63,6 +66,12 @@ sub vcl_recv {
     unset req.http.Authorization;
     set req.url = std.querysort(req.url);
 
+    if (req.restarts > 0 && req.http.X-Scorecast-Stale) {
+        # The origin answered this request with an error although its probe passes: a stale
+        # copy within its own stale-if-error grace is better than the error.
+        set req.grace = 365d;
+        return (hash);
+    }
     if (std.healthy(req.backend_hint)) {
         # Healthy origin: stale only while one background fetch refreshes the object.
         set req.grace = 10s;
@@ -103,13 +112,9 @@ sub vcl_hash {
 
 sub vcl_backend_response {
     if (beresp.status >= 500) {
-        if (bereq.is_bgfetch) {
-            # Keep serving the stale copy (stale-if-error) rather than caching the failure.
-            return (abandon);
-        }
-        set beresp.ttl = 0s;
-        set beresp.uncacheable = true;
-        return (deliver);
+        # Never cache a failure, nor let it replace a stale copy (stale-if-error): a background
+        # refresh just stops; a client's own fetch ends in vcl_synth, which looks for that copy.
+        return (abandon);
     }
     # Never replace a version with an older one. While Redis is rebuilt from the feed (or a
     # lagging replica answers) the origin can briefly serve versions the edge has passed; keep
@@ -153,12 +158,27 @@ sub vcl_backend_error {
     return (deliver);
 }
 
+sub scorecast_stale_if_error {
+    if (req.restarts == 0 && req.method == "GET") {
+        # The origin failed although its probe may still pass: look again, accepting a copy's
+        # whole stale-if-error grace; where there is none the error goes out after all.
+        set req.http.X-Scorecast-Stale = "1";
+        return (restart);
+    }
+}
+
 sub vcl_deliver {
+    if (resp.status >= 500) {
+        call scorecast_stale_if_error;
+    }
     # Shared with the Fastly service (terraform/fastly): valid in both dialects.
     include "deliver.vcl";
 }
 
 sub vcl_synth {
+    if (resp.status == 503) {
+        call scorecast_stale_if_error;
+    }
     unset resp.http.X-Varnish;
     set resp.http.Content-Type = "application/json";
     set resp.http.Cache-Control = "no-store";
