@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -313,6 +314,46 @@ async def test_history_is_written_but_only_its_newest_version_is_pushed(
     assert latest is not None
     assert [item["id"] for item in pushed] == [str(len(game)), str(latest.version)]
     assert pushed[1]["prev-id"] == pushed[0]["id"]
+
+
+async def test_two_publishers_through_a_rebalance_apply_everything_once_and_never_go_back(
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    store: SnapshotWriter,
+    cdn: tuple[CdnStandIn, str],
+    nba_file: Path,
+) -> None:
+    """A second member joins mid-game, then the first leaves: the game's partition changes hands
+    mid-game. Every event is applied once, and neither the versions written nor those pushed
+    ever go back."""
+    standin, url = cdn
+    events = load(nba_file).events
+    thirds = [events[: len(events) // 3], events[len(events) // 3 : 2 * len(events) // 3]]
+    last = events[2 * len(events) // 3 :]
+    _produce(kafka, [_encode(e) for e in thirds[0]])
+    settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
+    game_id = events[0].game_id
+    async with contextlib.AsyncExitStack() as members:
+        second = Publisher(settings)
+        async with Publisher(settings) as first:
+            await _run_until(first, lambda: first.stats.applied >= len(thirds[0]))
+            await members.enter_async_context(second)
+            _produce(kafka, [_encode(e) for e in thirds[1]])
+            for _ in range(30):  # both members poll: the group rebalances while events flow
+                await first.step()
+                await second.step()
+        # The first member has left: whatever it held is the second's now.
+        _produce(kafka, [_encode(e) for e in last])
+        await _run_until(second, lambda: first.stats.applied + second.stats.applied >= len(events))
+    assert second.stats.applied > 0
+    assert first.stats.applied + second.stats.applied == len(events)
+    final = await store.load_game(game_id)
+    assert _comparable(final) == _comparable(fold(events))
+    pushed = [int(item["id"]) for item in standin.published if item["channel"] == f"game-{game_id}"]
+    assert pushed == sorted(set(pushed))
+    assert final is not None
+    assert pushed[-1] == final.version
 
 
 async def test_after_losing_redis_a_rebuild_from_the_feed_writes_the_same_bytes(
