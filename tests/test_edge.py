@@ -71,6 +71,24 @@ async def test_edge_caches_and_strips_surrogate_headers(
         assert hidden not in second.headers
 
 
+@pytest.mark.parametrize(
+    ("validators", "status"),
+    [('"v1"', 304), ('"v0", "v1"', 304), ("*", 304), ('W/"v1"', 304), ('"v11"', 200),
+     ('"v0", "v2"', 200)],
+)  # fmt: skip
+async def test_the_edge_answers_if_none_match_lists_as_the_origin_does(
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str, validators: str, status: int
+) -> None:
+    await _publish(store, 3, 1)
+    await fan.get("/v1/games/g1")  # cached
+    headers = {"If-None-Match": validators}
+    async with httpx.AsyncClient(base_url=origin) as direct:
+        assert (await direct.get("/v1/games/g1", headers=headers)).status_code == status
+    at_edge = await fan.get("/v1/games/g1", headers=headers)
+    assert at_edge.status_code == status
+    assert at_edge.headers["ETag"] == '"v1"'
+
+
 async def test_conditional_get_through_the_edge_is_304(
     store: SnapshotWriter, fan: httpx.AsyncClient
 ) -> None:

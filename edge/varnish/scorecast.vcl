@@ -21,6 +21,7 @@ vcl 4.1;
 #                                   fast (vsthrottle; the limit depends on the deployment)
 
 import std;
+import str;
 import vsthrottle;
 import xkey;
 
@@ -170,6 +171,13 @@ sub scorecast_stale_if_error {
 sub vcl_deliver {
     if (resp.status >= 500) {
         call scorecast_stale_if_error;
+    }
+    # If-None-Match may list several validators, or be "*" (RFC 9110 section 13.1.2); Varnish
+    # compares only one. Where a listed one matches, hand Varnish that one: 304 as at the origin.
+    if (resp.status == 200 && resp.http.ETag && req.http.If-None-Match
+        && (req.http.If-None-Match ~ "^[ ]*[*][ ]*$"
+            || str.contains(req.http.If-None-Match, resp.http.ETag))) {
+        set req.http.If-None-Match = resp.http.ETag;
     }
     # Shared with the Fastly service (terraform/fastly): valid in both dialects.
     include "deliver.vcl";
