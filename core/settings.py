@@ -128,6 +128,8 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     #: the publisher writes them (it is catching up or rebuilding): not pushed one by one.
     #: Above the pipeline's own latency, below the time a lost Redis takes to be rebuilt.
     push_max_age_seconds: float = Field(default=2.0, gt=0)
+    #: A finished game leaves the publisher's memory this long after its last event.
+    finished_game_seconds: float = Field(default=600.0, ge=0)
 
     @model_validator(mode="after")
     def _push_complete(self) -> PublisherSettings:

@@ -55,6 +55,9 @@ class PublisherStats:
     push_failures: int = 0
     #: Versions not pushed because a newer one of the game was pushed already.
     push_skipped: int = 0
+    #: Games whose state this member holds in memory, and finished ones it let go.
+    games_held: int = 0
+    games_released: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -71,6 +74,8 @@ class _GameSlot:
     state: Game | None
     buffer: ReorderBuffer[Position]
     partition: Partition
+    #: When an event of this game last arrived (time.monotonic()).
+    touched: float = 0.0
 
 
 class Publisher(Service):
@@ -143,6 +148,7 @@ class Publisher(Service):
                 dead.append(DeadLetter(message.value(), message.key(), position, str(exc)))
                 continue
             slot = await self._slot(event.game_id, (position[0], position[1]))
+            slot.touched = now
             if event.sequence <= _applied(slot.state) or not slot.buffer.add(event, position, now):
                 self.stats.duplicates += 1
                 continue
@@ -153,6 +159,7 @@ class Publisher(Service):
         drained = len(messages) < self.settings.batch_size
         for game_id in sorted(touched | waiting):
             dead.extend(await self._advance(game_id, now, drained))
+        self._release_finished(now)
         if dead:
             await self._dead_letter(dead)
         if messages or dead:
@@ -184,6 +191,17 @@ class Publisher(Service):
                 if state.status is GameStatus.FINAL:
                     await self.store.record_final(state)
         return slot
+
+    def _release_finished(self, now: float) -> None:
+        """Let finished games go: a season must not grow this member's memory. A late event
+        brings a game back from Redis (see ``_slot``)."""
+        quiet = now - self.settings.finished_game_seconds
+        for game_id, slot in list(self._games.items()):
+            finished = slot.state is not None and slot.state.status is GameStatus.FINAL
+            if finished and slot.touched < quiet and not len(slot.buffer):
+                del self._games[game_id]
+                self.stats.games_released += 1
+        self.stats.games_held = len(self._games)
 
     async def _advance(self, game_id: str, now: float, drained: bool) -> list[DeadLetter]:
         slot = self._games[game_id]

@@ -356,6 +356,26 @@ async def test_two_publishers_through_a_rebalance_apply_everything_once_and_neve
     assert pushed[-1] == final.version
 
 
+async def test_a_finished_game_leaves_memory_and_comes_back_for_a_late_event(
+    kafka: KafkaSettings, redis_service: str, prefix: str, store: SnapshotWriter
+) -> None:
+    game = short_game("g4")
+    _produce(kafka, [_encode(e) for e in game])
+    settings = _settings(kafka, redis_service, prefix, finished_game_seconds=0.2)
+    async with Publisher(settings) as publisher:
+        await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
+        await asyncio.sleep(0.3)
+        await _run_until(publisher, lambda: publisher.stats.games_released >= 1)
+        assert publisher.stats.games_held == 0
+        before = await store.latest("g4")
+        _produce(kafka, [_encode(game[3])])  # the provider sends an old event again
+        await _run_until(publisher, lambda: publisher.stats.duplicates >= 1)
+        assert publisher.stats.games_held == 1  # back from Redis, and nothing applied twice
+    after = await store.latest("g4")
+    assert before is not None
+    assert after == before
+
+
 async def test_after_losing_redis_a_rebuild_from_the_feed_writes_the_same_bytes(
     kafka: KafkaSettings,
     redis_service: str,
