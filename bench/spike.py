@@ -109,6 +109,11 @@ class SpikeResult:
     client_cores: float
     #: CPU seconds of each local service during the run.
     service_cpu_seconds: dict[str, float]
+    #: Resident memory of the stream holder (Pushpin's processes) before the fans connected and
+    #: while every SSE fan was held, and what that makes per stream.
+    holder_rss_idle_mb: float
+    holder_rss_mb: float
+    holder_kb_per_stream: float
     seconds: float
     #: Kept for the plots; left out of the printed table.
     fresh_ms: list[float] = field(repr=False)
@@ -130,6 +135,8 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
     stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
+    holder = stack.processes["pushpin"]
+    idle_rss = holder.rss_bytes()
     crowds = _start_crowds(
         CrowdPlan(
             host=host,
@@ -171,6 +178,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         except TimeoutError as exc:
             # An overloaded edge is a result too: report what the fans saw.
             print(f"warning: {exc}; measuring what the fans saw", file=sys.stderr, flush=True)
+        held_rss = holder.rss_bytes()  # every SSE fan is still connected
         await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
         published = await published_versions(stack.redis_url, feed.game_id)
         for conductor, _ in crowds:
@@ -197,9 +205,19 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     }
     announced = await announce_times(stack.redis_url, feed.game_id)
     timing = _Timing(ingested, {v: at for v, at in announced.items() if v in ingested})
+    services = _Services(cpu, idle_rss, held_rss)
     return _figures(
-        fans, options, reports, published, timing, origin, connects, len(changes), cpu, seconds
+        fans, options, reports, published, timing, origin, connects, len(changes), services, seconds
     )
+
+
+@dataclass(frozen=True)
+class _Services:
+    """What the local services used during a run."""
+
+    cpu: dict[str, float]
+    holder_idle_rss: int
+    holder_held_rss: int
 
 
 def _figures(
@@ -211,7 +229,7 @@ def _figures(
     origin: int,
     connects: int,
     changes: int,
-    cpu: dict[str, float],
+    services: _Services,
     seconds: float,
 ) -> SpikeResult:
     requests = sum(r.requests for r in reports)
@@ -264,7 +282,12 @@ def _figures(
         errors=sum(r.errors for r in reports),
         error_kinds=_merged([r.error_kinds for r in reports]),
         client_cores=sum(r.cpu_seconds for r in reports) / seconds,
-        service_cpu_seconds=cpu,
+        service_cpu_seconds=services.cpu,
+        holder_rss_idle_mb=services.holder_idle_rss / 2**20,
+        holder_rss_mb=services.holder_held_rss / 2**20,
+        holder_kb_per_stream=(services.holder_held_rss - services.holder_idle_rss)
+        / 1024
+        / max(sum(r.sse_connected for r in reports), 1),
         seconds=seconds,
         fresh_ms=fresh,
         sse_ms=sse,
@@ -424,6 +447,8 @@ def _print(results: list[SpikeResult], throughput: list[Throughput]) -> None:
         ("errors by kind", lambda r: _kinds(r.error_kinds)),
         ("client CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
         ("services CPU s", lambda r: _cpu(r.service_cpu_seconds)),
+        ("stream holder RSS idle → held", lambda r: f"{r.holder_rss_idle_mb:.0f} → {r.holder_rss_mb:.0f} MB"),  # noqa: E501
+        ("  per held stream", lambda r: f"{r.holder_kb_per_stream:.1f} KB"),
         ("wall time", lambda r: f"{r.seconds:.0f} s"),
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows)

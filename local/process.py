@@ -36,6 +36,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def rss_bytes(pids: Sequence[int]) -> int:
+    """Resident memory of these processes together (Linux: VmRSS from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue  # gone since it was listed
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def cpu_seconds(pids: Sequence[int]) -> float:
     """User + system CPU time used so far by these processes (Linux: from /proc)."""
     ticks = 0
@@ -179,6 +193,12 @@ class ManagedProcess(Started):
         if not self.alive():
             return 0.0
         return cpu_seconds([self.pid, *descendants(self.pid)])
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the process and everything it started that is still running."""
+        if not self.alive():
+            return 0
+        return rss_bytes([self.pid, *descendants(self.pid)])
 
     def tail(self, lines: int = 15) -> str:
         try:

@@ -130,6 +130,9 @@ async def test_a_small_spike_through_the_stack(
     assert 0 < result.origin_requests <= result.versions * 1.5 + 5
     assert result.poll_requests > result.origin_requests
     assert 0 < result.offload < 1
+    # The stream holder's memory, measured while the SSE fans were held.
+    assert result.holder_rss_mb > result.holder_rss_idle_mb > 0
+    assert result.holder_kb_per_stream > 0
     document = summary([result], [])
     wanted = ["offload", "origin_requests_per_change", "fresh_p50_ms", "fresh_p99_ms"]
     wanted += ["sse_p99_ms", "regressions", "errors", "fans"]
