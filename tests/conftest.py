@@ -108,7 +108,10 @@ class ThreadedServer:
     """uvicorn in a thread of this process, on a free port."""
 
     def __init__(self, app: ASGIApp, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        # Streams a test left open must not keep the server (and its hub) alive past the test.
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.url = f"http://127.0.0.1:{port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
