@@ -51,10 +51,6 @@ class HttpServer(Service):
     async def close(self, failed: bool) -> None:
         self._server.should_exit = True
 
-    @property
-    def started(self) -> bool:
-        return self._server.started
-
     async def run(self, stop: asyncio.Event) -> None:
         serving = asyncio.create_task(self._server.serve(), name="uvicorn")
         stopping = asyncio.create_task(stop.wait(), name="stop signal")
