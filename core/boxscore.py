@@ -38,9 +38,12 @@ def stat_changes(game: Game, event: GameEvent, points: int) -> dict[str, int]:
     return changes
 
 
-def update(game: Game, event: GameEvent, points: int, credited_team: str | None) -> BoxScore:
-    """The box score after ``event``; ``credited_team`` is whose score ``points`` went to."""
-    changes = stat_changes(game, event, points)
+def update(
+    game: Game, event: GameEvent, points: int, credited_team: str | None, sign: int = 1
+) -> BoxScore:
+    """The box score after ``event``; ``credited_team`` is whose score ``points`` went to.
+    ``sign`` -1 takes back what the event had added (a provider's correction)."""
+    changes = {key: sign * value for key, value in stat_changes(game, event, points).items()}
     if not changes:
         return game.box
     teams = dict(game.box.teams)
@@ -54,7 +57,7 @@ def update(game: Game, event: GameEvent, points: int, credited_team: str | None)
     if player is not None:
         own = dict(changes)
         if event.scoring is not None and event.scoring.kind == "own_goal":
-            own = {"own_goal": 1}  # the goal itself counts for the other side
+            own = {"own_goal": sign}  # the goal itself counts for the other side
         players[player.player_id] = _add(
             players.get(player.player_id), own, game.sport, player.name, player.team_id
         )

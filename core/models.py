@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core import ids
 
@@ -55,6 +55,13 @@ class EventType(StrEnum):
     CARD = "CARD"
     PENALTY = "PENALTY"
     OTHER = "OTHER"
+
+
+class Revision(StrEnum):
+    """How the provider corrected a record it had sent before."""
+
+    EDITED = "edited"
+    REMOVED = "removed"
 
 
 class Card(StrEnum):
@@ -108,6 +115,10 @@ class GameEvent(_Model):
     ``event_id`` is the provider's own id (dedup); ``sequence`` orders a game's events, starting
     at 0 with its GAME_SCHEDULED event. ``home_score``/``away_score`` are the feed's own running
     score after the event, kept to check our fold against it.
+
+    A correction is an event of its own, with the next sequence: ``revision`` says the provider
+    edited the record ``event_id`` (this event is the record as it now reads, ``previous`` as it
+    was applied) or removed it (this event is the record as it was applied).
     """
 
     event_id: str = Field(min_length=1, max_length=128)
@@ -126,6 +137,20 @@ class GameEvent(_Model):
     occurred_at: datetime | None = None
     ingested_at: datetime | None = None
     game: GameInfo | None = None
+    revision: Revision | None = None
+    previous: GameEvent | None = None
+
+    @model_validator(mode="after")
+    def _one_correction(self) -> GameEvent:
+        edited = self.revision is Revision.EDITED
+        if edited != (self.previous is not None):
+            raise ValueError("an edit, and only an edit, carries the previous record")
+        previous = self.previous
+        if previous is not None and (
+            previous.event_id != self.event_id or previous.revision is not None
+        ):
+            raise ValueError("previous must be the same record, as it was before any correction")
+        return self
 
 
 class TeamScore(_Model):
@@ -153,6 +178,15 @@ class BoxLine(_Model):
 class BoxScore(_Model):
     teams: dict[str, BoxLine] = Field(default_factory=dict)
     players: dict[str, BoxLine] = Field(default_factory=dict)
+
+
+class Correction(_Model):
+    """The provider's correction this version carries: which record, edited or removed."""
+
+    event_id: str
+    revision: Revision
+    #: The record as it now reads (edited) or as it read (removed).
+    description: str
 
 
 class LastEvent(_Model):
@@ -190,3 +224,6 @@ class Game(_Model):
     change: ChangeKind = ChangeKind.STATE
     #: When the newest folded event entered the pipeline (freshness is measured from here).
     ingested_at: datetime | None = None
+    #: Set when this version is a correction of a record applied before (the score may go
+    #: down; the version number never does).
+    correction: Correction | None = None

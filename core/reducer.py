@@ -9,11 +9,13 @@ from core import boxscore
 from core.errors import EventError, UnknownGameError, VersionOrderError
 from core.models import (
     ChangeKind,
+    Correction,
     EventType,
     Game,
     GameEvent,
     GameStatus,
     LastEvent,
+    Revision,
     Shootout,
     Sport,
     TeamScore,
@@ -76,23 +78,15 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     update: dict[str, object] = {
         "sequence": event.sequence,
         "ingested_at": event.ingested_at or game.ingested_at,
+        "correction": None,
     }
+    if event.revision is not None:
+        return _corrected(game, event, update)
+    update.update(_credit(game, event, 1))
     if game.status is GameStatus.FINAL:
-        # Late corrections after the final whistle are recorded but never reopen the game.
+        # A record the provider adds after the final whistle counts (the provider's final is
+        # the truth) but never reopens the game or moves its clock.
         return game.model_copy(update=update)
-
-    points = points_for(game, event)
-    side = _side(game, event.team_id)
-    if points and side is not None:
-        team = getattr(game, side)
-        update[side] = team.model_copy(update={"score": team.score + points})
-    scoring = event.scoring
-    if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
-        shootout = game.shootout or Shootout()
-        if side is not None:
-            update["shootout"] = shootout.model_copy(update={side: getattr(shootout, side) + 1})
-    update["box"] = boxscore.update(game, event, points, event.team_id if side else None)
-
     if event.period is not None:
         update["period"] = event.period
     if event.clock_seconds is not None:
@@ -112,6 +106,41 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         description=event.description,
     )
     return game.model_copy(update=update)
+
+
+def _corrected(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
+    """Take back what the record counted for as it was applied, then count it as it now reads.
+
+    Only what a record adds up (score, shootout tally, box score) is corrected: the clock,
+    period and status follow the newest record, which a correction of an older one is not."""
+    edited = event.previous
+    state = game.model_copy(update=_credit(game, edited or event, -1))
+    if edited is not None:
+        state = state.model_copy(update=_credit(state, event, 1))
+    update["correction"] = Correction(
+        event_id=event.event_id,
+        revision=event.revision or Revision.EDITED,
+        description=event.description,
+    )
+    return state.model_copy(update=update)
+
+
+def _credit(game: Game, event: GameEvent, sign: int) -> dict[str, object]:
+    """What ``event`` adds to the score, shootout tally and box score (``sign`` -1: takes back)."""
+    update: dict[str, object] = {}
+    points = points_for(game, event)
+    side = _side(game, event.team_id)
+    if points and side is not None:
+        team = getattr(game, side)
+        update[side] = team.model_copy(update={"score": team.score + sign * points})
+    scoring = event.scoring
+    if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
+        shootout = game.shootout or Shootout()
+        if side is not None:
+            tally = getattr(shootout, side) + sign
+            update["shootout"] = shootout.model_copy(update={side: tally})
+    update["box"] = boxscore.update(game, event, points, event.team_id if side else None, sign)
+    return update
 
 
 def change_kind(before: Game | None, after: Game) -> ChangeKind:

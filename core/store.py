@@ -48,32 +48,50 @@ return redis.call('INCR', KEYS[3])
 """
 
 
-# KEYS: finals set, teams hash, leaders zset, players hash, version counter.
-# ARGV: game id, team rows (JSON list), player rows (JSON list).
-# A game counts once: the finals set remembers it, whatever redelivers its final.
+# KEYS: the league's finals (game → what it counted), teams, leaders, players, version.
+# ARGV: game id, team rows, player rows (JSON), the game's version. A game counts once; a newer
+# version of a final game whose rows differ (the provider corrected it) takes back what the
+# game counted and counts its new rows, so a correction is counted once too. Returns the
+# league's new version, or 0 when nothing changed.
 _RECORD_FINAL = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
-  return 0
-end
 local counted = {'wins', 'losses', 'ties', 'overtime_losses', 'points', 'points_for',
                  'points_against'}
-for _, row in ipairs(cjson.decode(ARGV[2])) do
-  local stored = redis.call('HGET', KEYS[2], row.team_id)
-  local total = row
-  total.games = 1
-  if stored then
-    total = cjson.decode(stored)
+local function count(teams, players, sign)
+  for _, row in ipairs(cjson.decode(teams)) do
+    local stored = redis.call('HGET', KEYS[2], row.team_id)
+    local total = {team_id = row.team_id, code = row.code, name = row.name, games = 0}
+    for _, name in ipairs(counted) do total[name] = 0 end
+    if stored then total = cjson.decode(stored) end
     for _, name in ipairs(counted) do
-      total[name] = total[name] + row[name]
+      total[name] = total[name] + sign * row[name]
     end
-    total.games = total.games + 1
+    total.games = total.games + sign
+    redis.call('HSET', KEYS[2], row.team_id, cjson.encode(total))
   end
-  redis.call('HSET', KEYS[2], row.team_id, cjson.encode(total))
+  for _, player in ipairs(cjson.decode(players)) do
+    redis.call('ZINCRBY', KEYS[3], sign * player.pts, player.player_id)
+    if sign > 0 then
+      redis.call('HSET', KEYS[4], player.player_id, cjson.encode(player))
+    end
+  end
 end
-for _, player in ipairs(cjson.decode(ARGV[3])) do
-  redis.call('ZINCRBY', KEYS[3], player.pts, player.player_id)
-  redis.call('HSET', KEYS[4], player.player_id, cjson.encode(player))
+local version = tonumber(ARGV[4])
+local now = cjson.encode({version = version, teams = ARGV[2], players = ARGV[3]})
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if stored then
+  local was = cjson.decode(stored)
+  if was.version >= version then
+    return 0
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], now)
+  if was.teams == ARGV[2] and was.players == ARGV[3] then
+    return 0
+  end
+  count(was.teams, was.players, -1)
+else
+  redis.call('HSET', KEYS[1], ARGV[1], now)
 end
+count(ARGV[2], ARGV[3], 1)
 return redis.call('INCR', KEYS[5])
 """
 
@@ -285,10 +303,11 @@ class SnapshotWriter(SnapshotReader):
 
     @translated
     async def record_final(self, game: Game) -> bool:
-        """Add a final result to its league's standings and leaderboard, once per game.
+        """Add a final result to its league's standings and leaderboard, once per game; a
+        newer version with another result (a correction) replaces what the game counted.
 
-        Safe to call again for the same game (after a crash, or a redelivered final): returns
-        False and changes nothing.
+        Safe to call again for the same game (after a crash, or a redelivered final) and for
+        every version after the final: returns False where nothing changed.
         """
         league = game.league
         teams = [row.model_dump() for row in standings.team_results(game)]
@@ -301,7 +320,7 @@ class SnapshotWriter(SnapshotReader):
                 self.keys.league(league, "players"),
                 self.keys.league(league, "version"),
             ],
-            args=[game.game_id, json.dumps(teams), json.dumps(players)],
+            args=[game.game_id, json.dumps(teams), json.dumps(players), game.version],
         )
         if not version:
             return False

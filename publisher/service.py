@@ -22,7 +22,7 @@ from core import reducer
 from core.connection import redis_client
 from core.errors import ScorecastError, VersionConflictError
 from core.keys import RedisKeys
-from core.models import ChangeKind, Game, GameStatus
+from core.models import Game, GameStatus
 from core.settings import PublisherSettings
 from core.store import SnapshotWriter, Written
 from publisher import grip
@@ -240,7 +240,7 @@ class Publisher(Service):
             written = await self.store.write(version)
             slot.state = version
             self.stats.versions += 1
-            if version.change is ChangeKind.FINAL:
+            if version.status is GameStatus.FINAL:  # the final, or a correction after it
                 await self.store.record_final(version)
             await self._push(written, newest=drained and index == len(versions) - 1)
 

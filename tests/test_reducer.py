@@ -4,9 +4,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from core.errors import UnknownGameError
-from core.models import EventType, GameStatus, Scoring
+from core.models import EventType, GameEvent, GameStatus, Revision, Scoring
 from core.reducer import apply, fold
 from feeds.replay import timeline
 from tests.factories import basket, event, scheduled, short_game
@@ -64,13 +65,80 @@ def test_league_points_override_the_sport_rule() -> None:
     assert game.away.score == 2
 
 
-def test_nothing_reopens_a_final_game() -> None:
+def test_a_late_record_counts_but_never_reopens_a_final_game() -> None:
     game = fold(short_game())
     assert game is not None
     late = apply(game, basket(8, "a", "3pt"))
     assert late.status is GameStatus.FINAL
-    assert (late.home.score, late.away.score) == (5, 3)
+    assert (late.home.score, late.away.score) == (5, 6)
+    assert (late.period, late.clock_seconds, late.last_event) == (
+        game.period,
+        game.clock_seconds,
+        game.last_event,
+    )
     assert late.sequence == 8
+
+
+def corrected(sequence: int, record: GameEvent, revision: Revision, **now: object) -> GameEvent:
+    """The provider's correction of ``record``, sent as event ``sequence``."""
+    if revision is Revision.REMOVED:
+        return record.model_copy(update={"sequence": sequence, "revision": revision})
+    return record.model_copy(
+        update={"sequence": sequence, "revision": revision, "previous": record, **now}
+    )
+
+
+def test_an_edited_basket_moves_the_score_down_and_says_so() -> None:
+    game = fold(short_game()[:5])  # home 5, away 2
+    assert game is not None
+    three = short_game()[2]
+    two = corrected(5, three, Revision.EDITED, scoring=Scoring(kind="2pt"), description="now a two")
+    after = apply(game, two)
+    assert (after.home.score, after.away.score) == (4, 2)
+    assert after.sequence == 5
+    assert after.correction is not None
+    assert (after.correction.event_id, after.correction.revision) == ("g1:2", Revision.EDITED)
+    assert after.correction.description == "now a two"
+    assert after.box.teams["h"].stats["pts"] == 4
+    assert after.box.teams["h"].stats.get("fg3m") == 0
+    assert after.last_event == game.last_event  # the clock follows the newest record
+    assert after.status is GameStatus.LIVE
+    nothing_new = apply(after, basket(6, "a", "freethrow"))
+    assert nothing_new.correction is None  # a correction is said once, by its version
+
+
+def test_a_removed_basket_is_taken_back_even_after_the_final() -> None:
+    game = fold(short_game())
+    assert game is not None
+    removed = apply(game, corrected(8, short_game()[3], Revision.REMOVED))
+    assert (removed.home.score, removed.away.score) == (5, 1)
+    assert removed.status is GameStatus.FINAL
+    assert removed.correction is not None
+    assert removed.correction.revision is Revision.REMOVED
+    assert apply(removed, corrected(8, short_game()[3], Revision.REMOVED)) is removed
+
+
+def test_edit_then_undo_of_every_event_leaves_a_clean_fold() -> None:
+    events = short_game()
+    game = fold(events)
+    sequence = 7
+    for record in events[1:]:  # edit each record to itself: counts nothing twice
+        sequence += 1
+        game = apply(game, corrected(sequence, record, Revision.EDITED))
+    clean = fold(events)
+    assert game is not None
+    assert clean is not None
+    assert (game.home, game.away, game.box) == (clean.home, clean.away, clean.box)
+
+
+def test_a_correction_must_name_the_same_record() -> None:
+    three = short_game()[2]
+    with pytest.raises(ValidationError, match="same record"):
+        GameEvent.model_validate(
+            {**three.model_dump(), "revision": "edited", "previous": short_game()[3].model_dump()}
+        )
+    with pytest.raises(ValidationError, match="only an edit"):
+        GameEvent.model_validate({**three.model_dump(), "revision": "edited"})
 
 
 def test_score_for_unknown_team_is_not_credited() -> None:

@@ -127,3 +127,22 @@ def test_box_score_totals_match_the_score(finals: list[Game]) -> None:
     for game in finals:
         for side in (game.home, game.away):
             assert game.box.teams[side.team_id].stats.get("pts", 0) == side.score, game.game_id
+
+
+async def test_a_corrected_final_is_counted_once_as_corrected(
+    store: SnapshotWriter, finals: list[Game]
+) -> None:
+    hockey = finals[3]  # TBL 5 - 3 NSH
+    assert await store.record_final(hockey) is True
+    assert await store.record_final(hockey.model_copy(update={"version": 2})) is False
+    # Three Lightning goals taken back after review: now a Predators win, version 3.
+    home = hockey.home.model_copy(update={"score": 2})
+    corrected = hockey.model_copy(update={"home": home, "version": 3})
+    assert await store.record_final(corrected) is True
+    table = await _table(store, "nhl")
+    assert table == {"NSH": (1, 1, 1, 0, 0, 2), "TBL": (2, 1, 0, 1, 0, 0)}
+    row = {t["code"]: t for t in json.loads((await store.standings("nhl")).body)["teams"]}
+    assert (row["TBL"]["points_for"], row["TBL"]["points_against"]) == (2, 3)
+    assert await store.record_final(corrected) is False  # delivered again: counted once
+    assert await store.record_final(hockey) is False  # an older version never wins back
+    assert await _table(store, "nhl") == table
