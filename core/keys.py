@@ -99,3 +99,16 @@ class RedisKeys:
     def pushed(self, game_id: str) -> str:
         """The newest version of a game handed to the push proxy (never goes back)."""
         return f"{self.prefix}:{{game:{game_id}}}:pushed"
+
+    def feed_records(self, game_id: str) -> str:
+        """Hash provider record id → the record as last produced (a removed one as removed):
+        what a feed's next document is compared with."""
+        return f"{self.prefix}:{{game:{game_id}}}:feed:records"
+
+    def feed_next(self, game_id: str) -> str:
+        """The sequence the next produced record of a game gets."""
+        return f"{self.prefix}:{{game:{game_id}}}:feed:next"
+
+    def feed_outbox(self, game_id: str) -> str:
+        """List of records numbered and remembered but not yet acknowledged by Kafka."""
+        return f"{self.prefix}:{{game:{game_id}}}:feed:outbox"

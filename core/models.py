@@ -62,6 +62,8 @@ class Revision(StrEnum):
 
     EDITED = "edited"
     REMOVED = "removed"
+    #: A removed record the provider put back.
+    RESTORED = "restored"
 
 
 class Card(StrEnum):
@@ -118,7 +120,8 @@ class GameEvent(_Model):
 
     A correction is an event of its own, with the next sequence: ``revision`` says the provider
     edited the record ``event_id`` (this event is the record as it now reads, ``previous`` as it
-    was applied) or removed it (this event is the record as it was applied).
+    was applied), removed it (this event is the record as it was applied) or put a removed
+    record back (this event is the record as it now reads).
     """
 
     event_id: str = Field(min_length=1, max_length=128)

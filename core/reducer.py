@@ -109,17 +109,19 @@ def apply(game: Game | None, event: GameEvent) -> Game:
 
 
 def _corrected(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
-    """Take back what the record counted for as it was applied, then count it as it now reads.
+    """Take back what the record counted for as it was applied (unless it was removed), then
+    count it as it now reads (unless it is removed).
 
     Only what a record adds up (score, shootout tally, box score) is corrected: the clock,
     period and status follow the newest record, which a correction of an older one is not."""
-    edited = event.previous
-    state = game.model_copy(update=_credit(game, edited or event, -1))
-    if edited is not None:
+    state = game
+    if event.revision is not Revision.RESTORED:
+        state = state.model_copy(update=_credit(state, event.previous or event, -1))
+    if event.revision is not Revision.REMOVED:
         state = state.model_copy(update=_credit(state, event, 1))
     update["correction"] = Correction(
         event_id=event.event_id,
-        revision=event.revision or Revision.EDITED,
+        revision=event.revision,
         description=event.description,
     )
     return state.model_copy(update=update)
@@ -172,9 +174,10 @@ class Folded:
 def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
     """Fold ``events`` (in order) onto the last published version and cut new versions.
 
-    A version ends after every event that changes the score or ends the game, and after the
-    last event. Its number is its newest event's sequence plus one and its ``change`` is what
-    that event changed, so the bytes of version N depend only on the events up to N, never on
+    A version ends after every event that changes the score or ends the game, after every
+    correction (so its version says what was corrected), and after the last event. Its number
+    is its newest event's sequence plus one and its ``change`` is what that event changed, so
+    the bytes of version N depend only on the events up to N, never on
     how they were batched: a rebuild from the feed writes the same bytes for every version
     (architecture invariant 1), and no version hides a score change behind a ``state`` label.
     Numbers are not contiguous where several events share a version.
@@ -194,7 +197,7 @@ def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
         kind = change_kind(state, after)
         state = after
         pending = _numbered(after, kind, cut[-1] if cut else published)
-        if kind is not ChangeKind.STATE:
+        if kind is not ChangeKind.STATE or after.correction is not None:
             cut.append(pending)
             pending = None
     if pending is not None:

@@ -213,6 +213,24 @@ class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):
         return value
 
 
+class PollerSettings(ServiceSettings, RedisSettings, KafkaSettings):
+    """``scorecast poll``: one provider URL polled for one game's document."""
+
+    poll_url: str = Field(default="", pattern=r"^https?://")
+    #: A format name, or ``auto`` to tell it from the first document.
+    poll_format: str = "auto"
+    poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+    #: Each wait is the interval times a random factor within ±this share, so pollers started
+    #: together do not hit the provider together.
+    poll_jitter: float = Field(default=0.2, ge=0, lt=1)
+    #: After failures the wait doubles, up to this.
+    poll_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    poll_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_document_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    #: How long a produce waits for Kafka's acknowledgement before the poll counts as failed.
+    produce_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
 class ReplaySettings(KafkaSettings):
     pass
 

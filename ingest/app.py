@@ -33,7 +33,7 @@ from feeds.adapters import FORMATS, parse
 from ingest.signature import valid
 from runtime.http_errors import HANDLERS, ApiError
 from runtime.http_server import HttpServer
-from runtime.kafka import ensure_topics, event_message, producer_config
+from runtime.kafka import deliver, ensure_topics, producer_config
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,8 @@ async def _read(request: Request, limit: int) -> bytes:
 
 
 def _produce(state: IngestState, events: list[GameEvent]) -> None:
-    for event in events:
-        key, value = event_message(event)
-        state.producer.produce(state.settings.events_topic, key=key, value=value)
-        state.producer.poll(0)
-    if state.producer.flush(state.settings.produce_timeout_seconds):
+    settings = state.settings
+    if not deliver(state.producer, settings.events_topic, events, settings.produce_timeout_seconds):
         raise ApiError(503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -40,6 +40,21 @@ def event_message(event: GameEvent) -> tuple[bytes, bytes]:
     """Key and value of an event on the events topic, stamped with when it entered."""
     stamped = event.model_copy(update={"ingested_at": datetime.now(UTC)})
     return event.game_id.encode(), stamped.model_dump_json(exclude_none=True).encode()
+
+
+def deliver(producer: Producer, topic: str, events: list[GameEvent], timeout: float) -> bool:
+    """Produce ``events`` and wait up to ``timeout`` s: True once Kafka acknowledged them all."""
+    failed: list[KafkaError] = []
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            failed.append(error)
+
+    for event in events:
+        key, value = event_message(event)
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+        producer.poll(0)
+    return producer.flush(timeout) == 0 and not failed
 
 
 def ensure_topics(settings: KafkaSettings, partitions: int = 6, timeout: float = 10.0) -> None:

@@ -22,14 +22,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args, "scorecast", args.verbose)
 
 
-def load_settings(kind: type[S]) -> S:
+def load_settings(kind: type[S], **given: str) -> S:
     """Build a settings object from the environment, or exit with a readable message.
 
     Secrets may also be files named after the setting (``fastly_token``…) in the folder
     ``SCORECAST_SECRETS_DIR`` names, as container platforms mount them.
     """
     try:
-        return kind(_secrets_dir=os.environ.get("SCORECAST_SECRETS_DIR") or None)
+        secrets = os.environ.get("SCORECAST_SECRETS_DIR") or None
+        # Values the command line gives win over the environment's (and are validated alike).
+        return kind(_secrets_dir=secrets, **given)  # type: ignore[arg-type]
     except ValidationError as exc:
         # Only names and reasons: a value may be a secret.
         lines = []
@@ -104,6 +106,17 @@ def _purger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _poll(args: argparse.Namespace) -> int:
+    from core.settings import PollerSettings
+    from poller.service import Poller
+    from runtime.lifecycle import serve
+
+    given = {"poll_url": args.url} | ({"poll_format": args.format} if args.format else {})
+    settings = load_settings(PollerSettings, **given)
+    serve(Poller(settings), settings.drain_seconds)
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from core.settings import StackSettings
     from local.stack import run_stack
@@ -147,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
         ("ingest", _ingest, "the signed webhook providers push feeds to"),
     ]:
         commands.add_parser(name, help=text).set_defaults(handler=handler)
+
+    poll = commands.add_parser("poll", help="poll a provider's live document into Kafka")
+    poll.add_argument("url", help="the provider's URL of one game's document")
+    poll.add_argument("--format", help="the feed format (detected from the first document)")
+    poll.set_defaults(handler=_poll)
 
     up = commands.add_parser("up", help="run the whole stack locally and replay a game")
     up.add_argument("file", nargs="?", default=None, help="a recorded game (default: the sample)")

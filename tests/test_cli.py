@@ -90,3 +90,19 @@ def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["poll", "ftp://feeds.example/game.json"], 2, "SCORECAST_POLL_URL: String should match"),
+        (["poll", "http://127.0.0.1:9/g.json", "--format", "xml"], 1, "unknown format 'xml'"),
+    ],
+)
+def test_poll_with_a_bad_url_or_format_is_a_clear_error(
+    args: list[str], code: int, message: str
+) -> None:
+    result = _run(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,203 @@
+"""The feed poller: one provider URL, polled for one game's document, its changes to Kafka.
+
+Each poll is a conditional request (``If-None-Match`` / ``If-Modified-Since``); a new document
+is compared with the game's ledger (:mod:`feeds.ledger`) by the provider's own record ids, and
+only what it adds, edits or removes is produced. A document older than one already read (its
+``Last-Modified`` is earlier, or it lacks the newest record and brings nothing new: a stale
+cache copy) is ignored. Waits are jittered; failures back off exponentially.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import httpx
+from confluent_kafka import Producer
+
+from core.connection import redis_client
+from core.errors import ScorecastError, ServiceError
+from core.keys import RedisKeys
+from core.settings import PollerSettings
+from feeds.adapters import FORMATS, Feed, parse
+from feeds.ledger import FeedLedger, Known, compare, remembered
+from runtime.kafka import deliver, ensure_topics, producer_config
+from runtime.lifecycle import Service
+
+logger = logging.getLogger("scorecast.poller")
+
+
+class PollError(ScorecastError):
+    """A poll that brought no usable document (bad status, too large, not JSON)."""
+
+
+@dataclass
+class PollerStats:
+    polls: int = 0
+    not_modified: int = 0
+    documents: int = 0
+    stale: int = 0
+    failures: int = 0
+    added: int = 0
+    edited: int = 0
+    removed: int = 0
+    restored: int = 0
+    produced: int = 0
+
+
+class Poller(Service):
+    """``async with Poller(settings) as poller: await poller.run(stop)``."""
+
+    def __init__(self, settings: PollerSettings, rng: random.Random | None = None) -> None:
+        if not settings.poll_url:
+            raise ServiceError("the poller needs a URL (SCORECAST_POLL_URL or the argument)")
+        if settings.poll_format != "auto" and settings.poll_format not in FORMATS:
+            raise ServiceError(
+                f"unknown format {settings.poll_format!r}; known: auto, {', '.join(FORMATS)}"
+            )
+        self.settings = settings
+        self.stats = PollerStats()
+        self._rng = rng or random.Random()
+        self._validators: dict[str, str] = {}
+        self._modified: datetime | None = None
+        self._known: dict[str, Known] = {}
+        self._format: str | None = None if settings.poll_format == "auto" else settings.poll_format
+
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(timeout=self.settings.poll_timeout_seconds)
+        self._redis = redis_client(self.settings)
+        self._ledger = FeedLedger(self._redis, RedisKeys(self.settings.redis_prefix))
+        self._producer = Producer(producer_config(self.settings))
+        await asyncio.to_thread(ensure_topics, self.settings)
+
+    async def close(self, failed: bool) -> None:
+        await asyncio.to_thread(self._producer.flush, self.settings.produce_timeout_seconds)
+        await self._redis.aclose()
+        await self._http.aclose()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.poll()
+                failures = 0
+            except (httpx.HTTPError, ScorecastError) as exc:
+                failures += 1
+                self.stats.failures += 1
+                logger.warning("poll of %s failed (%d in a row): %s", self._url, failures, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.wait_seconds(failures))
+
+    def wait_seconds(self, failures: int) -> float:
+        """The interval, doubled per failure up to the backoff limit, jittered."""
+        settings = self.settings
+        base: float = settings.poll_interval_seconds * 2.0 ** min(failures, 30)
+        base = min(base, max(settings.poll_backoff_max_seconds, settings.poll_interval_seconds))
+        return base * (1 + self._rng.uniform(-settings.poll_jitter, settings.poll_jitter))
+
+    @property
+    def _url(self) -> str:
+        return self.settings.poll_url
+
+    async def poll(self) -> None:
+        """One conditional request; whatever the document changes goes to Kafka."""
+        self.stats.polls += 1
+        response = await self._http.get(self._url, headers=self._validators)
+        if response.status_code == 304:
+            self.stats.not_modified += 1
+            return
+        if response.status_code != 200:
+            raise PollError(f"{self._url} answered {response.status_code}")
+        modified = _date(response.headers.get("last-modified"))
+        if modified is not None and self._modified is not None and modified < self._modified:
+            self.stats.stale += 1
+            logger.info("ignored a copy of %s older than one read before", self._url)
+            return
+        feed = self._parse(response.content)
+        self.stats.documents += 1
+        if await self._produce(feed):
+            self._remember_validators(response, modified)
+
+    def _parse(self, body: bytes) -> Feed:
+        if len(body) > self.settings.max_document_bytes:
+            raise PollError(
+                f"document of {len(body)} bytes, limit {self.settings.max_document_bytes}"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise PollError(f"{self._url} is not JSON: {exc}") from exc
+        source = urlsplit(self._url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or None
+        feed = parse(payload, self._format, source)
+        if self._format is None:
+            self._format = feed.format  # one URL, one format: no guessing on later polls
+        return feed
+
+    async def _produce(self, feed: Feed) -> bool:
+        """Number and produce what ``feed`` changes; False when it was a stale copy."""
+        game_id = feed.game_id
+        known = self._known.get(game_id) or await self._ledger.load(game_id)
+        self._known[game_id] = known
+        await self._flush(game_id, known)  # left over by a crash or a broker outage
+        while True:
+            changes = compare(known.records, known.next_sequence, feed.events)
+            if changes.stale:
+                self.stats.stale += 1
+                logger.info("ignored a stale copy of %s (lacks its newest record)", self._url)
+                return False
+            if not changes.events:
+                return True
+            if await self._ledger.record(game_id, known.next_sequence, changes.events):
+                break
+            known = self._known[game_id] = await self._ledger.load(game_id)
+            await self._flush(game_id, known)
+        for event in changes.events:
+            known.records[event.event_id] = remembered(event)
+        known.next_sequence += len(changes.events)
+        known.outbox.extend(changes.events)
+        self.stats.added += changes.added
+        self.stats.edited += changes.edited
+        self.stats.removed += changes.removed
+        self.stats.restored += changes.restored
+        await self._flush(game_id, known)
+        return True
+
+    async def _flush(self, game_id: str, known: Known) -> None:
+        """Produce the outbox; empty it once Kafka has it all."""
+        if not known.outbox:
+            return
+        settings = self.settings
+        events = list(known.outbox)
+        acknowledged = await asyncio.to_thread(
+            deliver, self._producer, settings.events_topic, events, settings.produce_timeout_seconds
+        )
+        if not acknowledged:
+            raise ServiceError(f"{len(events)} events of game {game_id} not acknowledged; kept")
+        await self._ledger.delivered(game_id, len(events))
+        del known.outbox[: len(events)]
+        self.stats.produced += len(events)
+
+    def _remember_validators(self, response: httpx.Response, modified: datetime | None) -> None:
+        validators = {}
+        if etag := response.headers.get("etag"):
+            validators["If-None-Match"] = etag
+        if last_modified := response.headers.get("last-modified"):
+            validators["If-Modified-Since"] = last_modified
+        self._validators = validators
+        if modified is not None:
+            self._modified = modified
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return parsedate_to_datetime(value)
+    return None

@@ -1,0 +1,131 @@
+"""The feed poller against a provider stand-in: every recorded game served as a document that
+grows, repeats itself, goes stale, fails, times out and gets corrected."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+from core import changes
+from core.keys import RedisKeys
+from core.models import Game, GameEvent, GameStatus
+from core.settings import KafkaSettings, PollerSettings, PublisherSettings
+from core.store import SnapshotWriter
+from feeds.adapters import load
+from local.process import free_port
+from poller.service import Poller
+from publisher.service import Publisher
+from runtime.kafka import consumer_config
+from tests.conftest import ThreadedServer
+from tests.feed_documents import FeedStandIn, document, plan
+from tests.helpers import eventually, running
+from tests.test_adapters import GAMES
+
+
+def _topic(kafka: KafkaSettings, expected: int) -> list[GameEvent]:
+    consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([kafka.events_topic])
+    found: list[GameEvent] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    found.append(GameEvent.model_validate_json(message.value() or b""))
+    finally:
+        consumer.close()
+    return found
+
+
+@pytest.mark.parametrize(
+    ("file", "format"), [(game[0], game[1]) for game in GAMES], ids=[g[0] for g in GAMES]
+)
+async def test_a_growing_corrected_document_ends_on_the_feeds_final(
+    data_dir: Path,
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    store: SnapshotWriter,
+    file: str,
+    format: str,
+) -> None:
+    path = data_dir / file
+    expected = load(path).events
+    final = fold_final(expected)
+    script = plan(document(format, json.loads(path.read_bytes())), random.Random(file))
+    assert script.corrections >= 10
+    standin = FeedStandIn(script.steps)
+    with ThreadedServer(standin.app, free_port()) as server:
+        poller = Poller(
+            PollerSettings(
+                **kafka.model_dump(),
+                redis_url=redis_service,
+                redis_prefix=prefix,
+                poll_url=f"{server.url}/feed/{path.name}",
+                poll_format=format,
+                poll_interval_seconds=0.02,
+                poll_backoff_max_seconds=0.1,
+                poll_timeout_seconds=0.5,
+            )
+        )
+        publisher = Publisher(
+            PublisherSettings(
+                **kafka.model_dump(),
+                redis_url=redis_service,
+                redis_prefix=prefix,
+                group_id=f"g-{uuid.uuid4().hex[:8]}",
+            )
+        )
+        game_id = final.game_id
+
+        async def caught_up() -> bool:
+            if not standin.finished:
+                return False
+            state = await store.load_game(game_id)
+            next_sequence = int(await store.redis.get(RedisKeys(prefix).feed_next(game_id)) or 0)
+            return (
+                state is not None
+                and state.sequence == next_sequence - 1
+                and poller.stats.not_modified > 1
+            )
+
+        async with running(publisher), running(poller):
+            await eventually(caught_up, 60)
+        stats = poller.stats
+    state = await store.load_game(game_id)
+    assert state is not None
+    assert (state.home.score, state.away.score, state.status) == (
+        final.home.score,
+        final.away.score,
+        GameStatus.FINAL,
+    )
+    assert (stats.stale, stats.not_modified >= 1, stats.failures >= 2) == (2, True, True)
+    assert publisher.stats.duplicates == 0
+
+    produced = _topic(kafka, state.sequence + 1)
+    assert sorted(e.sequence for e in produced) == list(range(state.sequence + 1))  # each once
+    corrections = [e for e in produced if e.revision is not None]
+    assert len(corrections) >= script.corrections
+    for event in corrections:  # every correction has a version saying so
+        body = await store.redis.get(store.keys.version(game_id, event.sequence + 1))
+        assert body is not None, event.event_id
+        assert json.loads(body)["correction"]["event_id"] == event.event_id
+    read = changes.parse([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
+    versions = [
+        a.version for a in read.announcements if a.game_id == game_id and a.kind == changes.VERSION
+    ]
+    assert versions == sorted(set(versions))  # strictly increasing
+
+
+def fold_final(events: list[GameEvent]) -> Game:
+    from core.reducer import fold
+
+    game = fold(events)
+    assert game is not None
+    return game
