@@ -169,22 +169,24 @@ class FeedLedger:
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(
                     self.keys.feed_records(game_id),
-                    mapping={
-                        event.event_id: remembered(event).model_dump_json(exclude_none=True)
-                        for event in events
-                    },
+                    mapping={event.event_id: _stored(remembered(event)) for event in events},
                 )
                 pipe.set(next_key, expected_next + len(events))
-                pipe.rpush(
-                    self.keys.feed_outbox(game_id),
-                    *[event.model_dump_json(exclude_none=True) for event in events],
-                )
+                pipe.rpush(self.keys.feed_outbox(game_id), *[_stored(event) for event in events])
                 await pipe.execute()
             except WatchError:
                 return False
         return True
 
     @translated
-    async def delivered(self, game_id: str, count: int) -> None:
-        """Kafka acknowledged the outbox's first ``count`` records."""
-        await self.redis.ltrim(self.keys.feed_outbox(game_id), count, -1)
+    async def delivered(self, game_id: str, events: list[GameEvent]) -> None:
+        """Kafka acknowledged ``events``: take them out of the outbox (by value, so a second
+        reader's records queued meanwhile stay until that reader's own acknowledgement)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.lrem(self.keys.feed_outbox(game_id), 1, _stored(event))
+            await pipe.execute()
+
+
+def _stored(event: GameEvent) -> str:
+    return event.model_dump_json(exclude_none=True)

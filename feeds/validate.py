@@ -22,9 +22,17 @@ class Validation:
     checked: int
 
     @property
+    def final_agrees(self) -> bool | None:
+        """Our final against the final the feed states apart from its records (None: none)."""
+        if self.feed.final is None:
+            return None
+        return self.feed.final == (self.game.home.score, self.game.away.score)
+
+    @property
     def ok(self) -> bool:
-        """No event left our score different from the feed's own: the exit code's meaning."""
-        return self.mismatches == 0
+        """No event left our score different from the feed's own, and our final is the one
+        the feed states: the exit code's meaning."""
+        return self.mismatches == 0 and self.final_agrees is not False
 
     def summary(self) -> dict[str, Any]:
         game = self.game
@@ -40,6 +48,10 @@ class Validation:
             "periods": game.period,
             "checked": self.checked,
             "mismatches": self.mismatches,
+            "stated_final": list(self.feed.final) if self.feed.final else None,
+            "final_agrees": self.final_agrees,
+            "problems": len(self.feed.problems),
+            "ok": self.ok,
         }
 
     def text(self) -> str:
@@ -53,8 +65,16 @@ class Validation:
             f"{feed.ignored} ignored, {self.mismatches} score mismatches in {self.checked}"
             " events with the feed's own running score",
         ]
-        if not self.checked:
-            lines.append("  not checked: this feed carries no running score to compare with")
+        if self.feed.final is not None:
+            agrees = "agrees" if self.final_agrees else "DIFFERS from ours"
+            lines.append(
+                f"  the feed's stated final {self.feed.final[0]}-{self.feed.final[1]} {agrees}"
+            )
+        if not self.checked and self.feed.final is None:
+            lines.append(
+                "  not checked: this feed carries no running score and states no final to "
+                "compare with (only the known result can tell)"
+            )
         lines += [f"  mismatch: {item}" for item in self.first_mismatches]
         lines += [f"  feed problem: {problem}" for problem in feed.problems[:10]]
         return "\n".join(lines)

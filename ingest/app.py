@@ -1,10 +1,13 @@
 """The ingest webhook: providers push feed payloads, Scorecast puts their events on Kafka.
 
-``POST /v1/ingest/{format}`` (a format name, or ``auto``). A request is accepted only when its
+``POST /v1/ingest/{format}`` (a format name, or ``auto``; ``?complete=true`` when the body is
+the game's whole document, so a record missing from it was removed; otherwise a push of some
+records, which removes nothing). A request is accepted only when its
 signature is valid, its timestamp within the tolerance of our clock, and it was not accepted
 before (its signature is remembered in Redis for twice the tolerance once Kafka has its events):
 a captured request cannot be replayed, and a push answered 503 can be retried as it was. The
-payload goes through the same adapters as ``scorecast replay``.
+payload goes through the same adapters as ``scorecast replay`` and the same ledger as the
+poller: records are known by the provider's own ids, so one sent again changes nothing.
 """
 
 from __future__ import annotations
@@ -27,20 +30,22 @@ from starlette.routing import Route
 
 from core.connection import redis_client, translated
 from core.errors import FeedFormatError
-from core.models import GameEvent
+from core.keys import RedisKeys
 from core.settings import IngestSettings
 from feeds.adapters import FORMATS, parse
+from feeds.intake import BrokerUnavailableError, FeedIntake
+from feeds.ledger import FeedLedger
 from ingest.signature import valid
 from runtime.http_errors import HANDLERS, ApiError
 from runtime.http_server import HttpServer
-from runtime.kafka import deliver, ensure_topics, producer_config
+from runtime.kafka import ensure_topics, producer_config
 
 
 @dataclass(frozen=True)
 class IngestState:
     settings: IngestSettings
     redis: Redis
-    producer: Producer
+    intake: FeedIntake
 
 
 def create_app(settings: IngestSettings) -> Starlette:
@@ -48,8 +53,10 @@ def create_app(settings: IngestSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = redis_client(settings)
         producer = Producer(producer_config(settings))
+        ledger = FeedLedger(redis, RedisKeys(settings.redis_prefix))
+        intake = FeedIntake(ledger, producer, settings, settings.produce_timeout_seconds)
         try:
-            yield {"ingest": IngestState(settings, redis, producer)}
+            yield {"ingest": IngestState(settings, redis, intake)}
         finally:
             await asyncio.to_thread(producer.flush, 10)
             await redis.aclose()
@@ -87,16 +94,29 @@ async def receive(request: Request) -> Response:
     seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
     if not await _claim(state, seen):
         raise ApiError(409, "replayed", "this request was already received")
+    complete = request.query_params.get("complete", "false")
+    if complete not in ("true", "false"):
+        raise ApiError(400, "bad_parameter", "complete must be true or false")
     try:
-        await asyncio.to_thread(_produce, state, feed.events)
-    except BaseException:
+        changes = await state.intake.take(feed, complete == "true")
+    except BaseException as exc:
         # Not stored: the provider's identical retry must be accepted, not refused as a replay.
         await _forget(state, seen)
+        if isinstance(exc, BrokerUnavailableError):
+            raise ApiError(
+                503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"}
+            ) from exc
         raise
     await _remember(state, seen, stamp)
     summary = {
         "game_id": feed.game_id,
-        "events": len(feed.events),
+        "events": len(changes.events),
+        "added": changes.added,
+        "edited": changes.edited,
+        "removed": changes.removed,
+        "restored": changes.restored,
+        "unchanged": changes.unchanged,
+        "stale": changes.stale,
         "unrecognized": feed.unrecognized,
     }
     return JSONResponse(summary, status_code=202)
@@ -133,12 +153,6 @@ async def _read(request: Request, limit: int) -> bytes:
             raise ApiError(413, "too_large", f"at most {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _produce(state: IngestState, events: list[GameEvent]) -> None:
-    settings = state.settings
-    if not deliver(state.producer, settings.events_topic, events, settings.produce_timeout_seconds):
-        raise ApiError(503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"})
 
 
 class IngestService(HttpServer):

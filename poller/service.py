@@ -27,8 +27,9 @@ from core.errors import ScorecastError, ServiceError
 from core.keys import RedisKeys
 from core.settings import PollerSettings
 from feeds.adapters import FORMATS, Feed, parse
-from feeds.ledger import FeedLedger, Known, compare, remembered
-from runtime.kafka import deliver, ensure_topics, producer_config
+from feeds.intake import FeedIntake
+from feeds.ledger import FeedLedger
+from runtime.kafka import ensure_topics, producer_config
 from runtime.lifecycle import Service
 
 logger = logging.getLogger("scorecast.poller")
@@ -67,14 +68,18 @@ class Poller(Service):
         self._rng = rng or random.Random()
         self._validators: dict[str, str] = {}
         self._modified: datetime | None = None
-        self._known: dict[str, Known] = {}
         self._format: str | None = None if settings.poll_format == "auto" else settings.poll_format
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=self.settings.poll_timeout_seconds)
         self._redis = redis_client(self.settings)
-        self._ledger = FeedLedger(self._redis, RedisKeys(self.settings.redis_prefix))
         self._producer = Producer(producer_config(self.settings))
+        self._intake = FeedIntake(
+            FeedLedger(self._redis, RedisKeys(self.settings.redis_prefix)),
+            self._producer,
+            self.settings,
+            self.settings.produce_timeout_seconds,
+        )
         await asyncio.to_thread(ensure_topics, self.settings)
 
     async def close(self, failed: bool) -> None:
@@ -141,48 +146,18 @@ class Poller(Service):
         return feed
 
     async def _produce(self, feed: Feed) -> bool:
-        """Number and produce what ``feed`` changes; False when it was a stale copy."""
-        game_id = feed.game_id
-        known = self._known.get(game_id) or await self._ledger.load(game_id)
-        self._known[game_id] = known
-        await self._flush(game_id, known)  # left over by a crash or a broker outage
-        while True:
-            changes = compare(known.records, known.next_sequence, feed.events)
-            if changes.stale:
-                self.stats.stale += 1
-                logger.info("ignored a stale copy of %s (lacks its newest record)", self._url)
-                return False
-            if not changes.events:
-                return True
-            if await self._ledger.record(game_id, known.next_sequence, changes.events):
-                break
-            known = self._known[game_id] = await self._ledger.load(game_id)
-            await self._flush(game_id, known)
-        for event in changes.events:
-            known.records[event.event_id] = remembered(event)
-        known.next_sequence += len(changes.events)
-        known.outbox.extend(changes.events)
+        """Produce what ``feed`` changes; False when it was a stale copy."""
+        changes = await self._intake.take(feed, complete=True)
+        if changes.stale:
+            self.stats.stale += 1
+            logger.info("ignored a stale copy of %s (lacks its newest record)", self._url)
+            return False
         self.stats.added += changes.added
         self.stats.edited += changes.edited
         self.stats.removed += changes.removed
         self.stats.restored += changes.restored
-        await self._flush(game_id, known)
+        self.stats.produced += len(changes.events)
         return True
-
-    async def _flush(self, game_id: str, known: Known) -> None:
-        """Produce the outbox; empty it once Kafka has it all."""
-        if not known.outbox:
-            return
-        settings = self.settings
-        events = list(known.outbox)
-        acknowledged = await asyncio.to_thread(
-            deliver, self._producer, settings.events_topic, events, settings.produce_timeout_seconds
-        )
-        if not acknowledged:
-            raise ServiceError(f"{len(events)} events of game {game_id} not acknowledged; kept")
-        await self._ledger.delivered(game_id, len(events))
-        del known.outbox[: len(events)]
-        self.stats.produced += len(events)
 
     def _remember_validators(self, response: httpx.Response, modified: datetime | None) -> None:
         validators = {}

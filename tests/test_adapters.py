@@ -81,8 +81,9 @@ def test_validate_prints_one_json_object(data_dir: Path) -> None:
     summary = json.loads(out)
     assert set(summary) == {
         "format", "game_id", "sport", "events", "unrecognized", "home", "away", "status",
-        "periods", "checked", "mismatches",
+        "periods", "checked", "mismatches", "stated_final", "final_agrees", "problems", "ok",
     }  # fmt: skip
+    assert (summary["stated_final"], summary["final_agrees"], summary["ok"]) == ([5, 3], True, True)
     assert summary["sport"] == "ice_hockey"
     assert summary["home"] == {"code": "TBL", "name": "Tampa Bay Lightning", "score": 5}
 
@@ -113,6 +114,46 @@ def test_validate_exits_non_zero_when_the_running_score_contradicts_the_plays(
         check=False,
     )
     assert clean.returncode == 0, clean.stdout
+
+
+def _validate_json(path: Path) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "scorecast", "validate", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_football_plays_that_contradict_the_running_score_exit_non_zero(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """ESPN carries both: the score is computed from the plays, so a touchdown whose text says
+    the kick missed while the running score counted it shows up."""
+    espn = next(file for file in FILES if "espn" in file)
+    payload = json.loads((data_dir / espn).read_bytes())
+    plays = [play for drive in payload["drives"]["previous"] for play in drive["plays"]]
+    touchdown = next(play for play in plays if "KICK)" in play["text"])
+    touchdown["text"] = touchdown["text"].replace("KICK)", "PAT MISSED)")
+    tampered = tmp_path / "espn.json"
+    tampered.write_text(json.dumps(payload))
+    code, summary = _validate_json(tampered)
+    assert code == 1
+    assert summary["mismatches"] >= 1
+    assert summary["final_agrees"] is False  # 33 from the plays, 34 stated
+    assert summary["problems"] == 1
+
+
+def test_a_final_other_than_the_stated_one_exits_non_zero(data_dir: Path, tmp_path: Path) -> None:
+    hockey = next(file for file in FILES if "nhl" in file)
+    payload = json.loads((data_dir / hockey).read_bytes())
+    payload["homeTeam"]["score"] = 6
+    payload["plays"] = [p for p in payload["plays"] if p.get("typeDescKey") != "game-end"]
+    tampered = tmp_path / "nhl.json"
+    tampered.write_text(json.dumps(payload))
+    code, summary = _validate_json(tampered)
+    assert (code, summary["mismatches"], summary["final_agrees"]) == (1, 0, False)
 
 
 def test_g_league_free_throws_count_what_the_feed_says_they_are_worth(data_dir: Path) -> None:

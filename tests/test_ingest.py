@@ -67,8 +67,41 @@ def test_a_signed_push_lands_on_kafka(ingest: str, kafka: KafkaSettings, nba_fil
     body = nba_file.read_bytes()
     response = httpx.post(f"{ingest}/v1/ingest/auto", content=body, headers=_signed(body))
     assert response.status_code == 202
-    assert response.json() == {"game_id": "0022000001", "events": 611, "unrecognized": 0}
+    assert response.json() == {
+        "game_id": "0022000001",
+        "events": 611,
+        "added": 611,
+        "edited": 0,
+        "removed": 0,
+        "restored": 0,
+        "unchanged": 0,
+        "stale": False,
+        "unrecognized": 0,
+    }
     assert _count(kafka, 611) == 611
+
+
+def test_records_pushed_again_change_nothing_and_a_whole_document_removes(
+    ingest: str, kafka: KafkaSettings, nba_file: Path
+) -> None:
+    payload = json.loads(nba_file.read_bytes())
+    actions = payload["game"]["actions"]
+    first = json.dumps({**payload, "game": {**payload["game"], "actions": actions[:300]}}).encode()
+    # The provider sends the first 300 again with the next 100 (a new, signed request).
+    again = json.dumps({**payload, "game": {**payload["game"], "actions": actions[:400]}}).encode()
+    url = f"{ingest}/v1/ingest/nba-livedata"
+    assert httpx.post(url, content=first, headers=_signed(first)).json()["added"] == 301
+    second = httpx.post(url, content=again, headers=_signed(again)).json()
+    assert (second["added"], second["unchanged"], second["events"]) == (100, 301, 100)
+    # The whole document, with one made basket taken out after review.
+    made = next(i for i, a in enumerate(actions[:400]) if a.get("shotResult") == "Made")
+    reviewed = actions[:made] + actions[made + 1 : 400]
+    whole = json.dumps({**payload, "game": {**payload["game"], "actions": reviewed}}).encode()
+    partial = httpx.post(url, content=whole, headers=_signed(whole, at=int(time.time()) - 1))
+    assert (partial.json()["removed"], partial.json()["events"]) == (0, 0)
+    removed = httpx.post(f"{url}?complete=true", content=whole, headers=_signed(whole)).json()
+    assert (removed["removed"], removed["events"]) == (1, 1)
+    assert _count(kafka, 402) == 402
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,11 @@ from confluent_kafka import Consumer
 from core import changes
 from core.keys import RedisKeys
 from core.models import Game, GameEvent, GameStatus
+from core.reducer import fold
 from core.settings import KafkaSettings, PollerSettings, PublisherSettings
 from core.store import SnapshotWriter
-from feeds.adapters import load
+from feeds.adapters import Feed, load, parse
+from feeds.ledger import FeedLedger, compare
 from local.process import free_port
 from poller.service import Poller
 from publisher.service import Publisher
@@ -123,9 +125,52 @@ async def test_a_growing_corrected_document_ends_on_the_feeds_final(
     assert versions == sorted(set(versions))  # strictly increasing
 
 
-def fold_final(events: list[GameEvent]) -> Game:
-    from core.reducer import fold
+def load_feed(payload: object) -> Feed:
+    return parse(payload, "nba-livedata")
 
+
+def fold_final(events: list[GameEvent]) -> Game:
     game = fold(events)
     assert game is not None
     return game
+
+
+async def test_a_restarted_poller_loses_nothing_and_produces_nothing_twice(
+    data_dir: Path, kafka: KafkaSettings, redis_service: str, prefix: str, store: SnapshotWriter
+) -> None:
+    path = data_dir / GAMES[0][0]
+    doc = document("nba-livedata", json.loads(path.read_bytes()))
+    script = plan(doc, random.Random(7))
+    # A poller that died between numbering its first document and producing it.
+    first = load_feed(doc.render(doc.records[:50]))
+    ledger = FeedLedger(store.redis, RedisKeys(prefix))
+    numbered = compare({}, 0, first.events).events
+    assert await ledger.record(first.game_id, 0, numbered)
+    standin = FeedStandIn(script.steps)
+    with ThreadedServer(standin.app, free_port()) as server:
+        settings = PollerSettings(
+            **kafka.model_dump(),
+            redis_url=redis_service,
+            redis_prefix=prefix,
+            poll_url=f"{server.url}/feed/{path.name}",
+            poll_interval_seconds=0.02,
+            poll_backoff_max_seconds=0.1,
+            poll_timeout_seconds=0.5,
+        )
+        async with running(Poller(settings)):
+            await eventually(lambda: standin.served > len(script.steps) // 2, 30)
+        async with running(Poller(settings)):  # restarted
+            await eventually(lambda: standin.finished, 30)
+    next_sequence = int(await store.redis.get(RedisKeys(prefix).feed_next(first.game_id)) or 0)
+    produced = _topic(kafka, next_sequence)
+    assert sorted(e.sequence for e in produced) == list(range(next_sequence))
+    assert await store.redis.llen(RedisKeys(prefix).feed_outbox(first.game_id)) == 0
+    ours = fold(sorted(produced, key=lambda e: e.sequence))
+    theirs = fold(load(path).events)
+    assert ours is not None
+    assert theirs is not None
+    assert (ours.home.score, ours.away.score, ours.status) == (
+        theirs.home.score,
+        theirs.away.score,
+        theirs.status,
+    )

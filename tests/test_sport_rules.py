@@ -130,16 +130,20 @@ def _espn_play(n: int, kind: str, text: str, home: int, away: int) -> dict[str, 
     }
 
 
-def test_football_running_score_wins_over_flags_and_defensive_scores_count() -> None:
+def test_football_scores_come_from_the_plays_and_the_running_score_checks_them() -> None:
+    fumble = _espn_play(6, "Fumble Return Touchdown", "fumbled, returned for a TD (K KICK)", 12, 12)
+    fumble["start"] = {"team": {"id": "1"}}  # the home offense fumbled: the away side scored
     plays = [
         _espn_play(1, "Rushing Touchdown", "run for a TD (Kicker KICK)", 7, 0),
         # The text says the kick was good; the running score moved only 6.
         _espn_play(2, "Passing Touchdown", "pass for a TD (Kicker KICK)", 7, 6),
-        # A defensive score: the home offense threw it, the away side scored.
         _espn_play(3, "Interception Return Touchdown", "intercepted, TD (Two-Point failed)", 7, 12),
         _espn_play(4, "Safety", "tackled in the end zone, SAFETY", 9, 12),
-        _espn_play(5, "Rush", "a scoring play not flagged as one", 12, 12),
-        _espn_play(6, "End of Game", "", 12, 12),
+        _espn_play(5, "Rush", "a play whose running score moved though it scored nothing", 12, 12),
+        fumble,  # the running score did not move at all
+        _espn_play(7, "Passing Touchdown", "pass, TD. J.Doe extra point is GOOD, Center-X.", 19, 12),
+        _espn_play(8, "Rushing Touchdown", "run, TD (A run for Two-Point Conversion)", 27, 12),
+        _espn_play(9, "End of Game", "", 27, 12),
     ]
     payload = {
         "header": {
@@ -157,10 +161,15 @@ def test_football_running_score_wins_over_flags_and_defensive_scores_count() -> 
     }
     feed = parse(payload)
     result = validate(feed)
-    assert result.mismatches == 0
-    assert (result.game.home.score, result.game.away.score) == (12, 12)
+    assert (result.game.home.score, result.game.away.score) == (24, 20)
     assert result.game.status is GameStatus.FINAL
-    assert len(feed.problems) == 1
-    assert "says 7 points, the running score moved 6 for AWY" in feed.problems[0]
-    assert result.game.box.teams["2"].stats["touchdown"] == 2
+    assert result.mismatches == 8  # from the second play on, the plays and the feed disagree
+    assert not result.ok
+    assert [problem.split(":")[0] for problem in feed.problems] == [
+        "play 2",
+        "play 5",
+        "play 6",
+    ]
+    assert "worth 7 to AWY; the running score moved 0-6" in feed.problems[0]
+    assert result.game.box.teams["2"].stats["touchdown"] == 3
     assert result.game.box.teams["1"].stats["safety"] == 1

@@ -104,3 +104,11 @@ def free_throw_points(*texts: str) -> int | None:
         if found is not None:
             return int(found.group(1))
     return None
+
+
+def stated(final: tuple[int | None, int | None] | None) -> tuple[int, int] | None:
+    """A final score the feed states, where both sides are readable numbers."""
+    if final is None:
+        return None
+    home, away = final
+    return (home, away) if home is not None and away is not None else None

@@ -1,10 +1,12 @@
 """ESPN ``summary?event=<id>`` for American football.
 
 Plays live in ``drives.previous[].plays[]`` (and ``drives.current`` while a drive runs), ordered
-by ``sequenceNumber``, each with the running ``homeScore``/``awayScore``. The ``scoringPlay``
-flag is not always set when the score moves, and a touchdown play carries its try (kick or
-two-point) in its text. The running score is the truth: whatever the flags and text say, the side
-whose score moved is credited with exactly that many points, and a disagreement is reported.
+by ``sequenceNumber``, each with the running ``homeScore``/``awayScore``. A play's points come
+from the play itself: its type (``Rushing Touchdown``, ``Field Goal Good``, ``Safety``…) and,
+for a touchdown, the try its text reports (``(… KICK)``, ``extra point is GOOD``, a two-point
+conversion that did not fail). Who scored comes from ``scoringPlays[].team``, else from whose
+running score moved. The running score is kept on every event, so ``scorecast validate``
+compares the two and a play that disagrees with it shows as a mismatch and a problem.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, safe_id, scheduled, text, to_int, to_time
+from feeds.adapters.common import get, mmss, safe_id, scheduled, stated, text, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "espn-summary"
 
-_KICK_GOOD = re.compile(r"\bKICK\)", re.IGNORECASE)
-_TWO_GOOD = re.compile(r"two-point[^)]*\b(good|succeeds|successful)\b", re.IGNORECASE)
-#: What a touchdown play's text says the try added.
-_BY_DELTA = {1: "pat", 2: "safety", 3: "field_goal", 6: "touchdown", 7: "touchdown", 8: "touchdown"}
+#: A kicked try that was good: college ``(Name KICK)``, pro ``Name extra point is GOOD``.
+_KICK_GOOD = re.compile(r"\bKICK\)|extra point is good", re.IGNORECASE)
+_TWO_TRIED = re.compile(r"two[- ]point", re.IGNORECASE)
+_TWO_FAILED = re.compile(
+    r"two[- ]point[^.]*?\b(fail|failed|no good|unsuccessful)\b|attempt fails", re.IGNORECASE
+)
+#: Scores by the team without the ball: the offense's opponent is credited.
+_DEFENSIVE = ("interception", "fumble", "blocked", "punt", "defensive", "safety")
 
 
 def matches(payload: Any) -> bool:
@@ -52,6 +58,11 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     if get(competition, "status", "type", "completed") is True:
         final = (to_int(sides["home"].get("score")), to_int(sides["away"].get("score")))
     plays, unrecognized = _plays(payload["drives"])
+    credited = {
+        str(item.get("id")): safe_id(get(item, "team", "id"))
+        for item in payload.get("scoringPlays") or []
+        if isinstance(item, dict) and get(item, "team", "id") is not None
+    }
     events = [scheduled(game_id, info)]
     problems: list[str] = []
     home_score, away_score = 0, 0
@@ -61,13 +72,16 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         if now_home is not None and now_away is not None:
             moved = (now_home - home_score, now_away - away_score)
             home_score, away_score = now_home, now_away
-        events.extend(_events(game_id, len(events), play, home, away, moved, problems, final))
+        events.append(
+            _event(game_id, len(events), play, home, away, moved, credited, problems, final)
+        )
     return Feed(
         format=FORMAT,
         game_id=game_id,
         events=events,
         unrecognized=unrecognized,
         problems=problems,
+        final=stated(final),
     )
 
 
@@ -106,7 +120,11 @@ def _flagged_points(kind: str, words: str) -> tuple[str, int] | None:
     """What the play's type and text say was scored, if anything."""
     lowered = kind.lower()
     if "touchdown" in lowered:
-        extra = 1 if _KICK_GOOD.search(words) else 2 if _TWO_GOOD.search(words) else 0
+        extra = 0
+        if _KICK_GOOD.search(words):
+            extra = 1
+        elif _TWO_TRIED.search(words) and not _TWO_FAILED.search(words):
+            extra = 2
         return "touchdown", 6 + extra
     if "field goal good" in lowered:
         return "field_goal", 3
@@ -114,21 +132,49 @@ def _flagged_points(kind: str, words: str) -> tuple[str, int] | None:
         return "safety", 2
     if "extra point good" in lowered:
         return "pat", 1
-    if "two point" in lowered or "two-point" in lowered:
+    if ("two point" in lowered or "two-point" in lowered or "2pt" in lowered) and not (
+        _TWO_FAILED.search(words) or "no good" in lowered or "failed" in lowered
+    ):
         return "two_point", 2
     return None
 
 
-def _events(
+def _scorer(
+    play: dict[str, Any],
+    kind: str,
+    home: Team,
+    away: Team,
+    moved: tuple[int, int],
+    credited: dict[str, str],
+) -> Team | None:
+    """Who scored on ``play``: the feed's scoring list, else whose running score moved, else
+    the offense (or its opponent, for a return, a block or a safety)."""
+    teams = {home.team_id: home, away.team_id: away}
+    named = credited.get(str(play.get("id")))
+    if named in teams:
+        return teams[named]
+    movers = [team for team, points in zip((home, away), moved, strict=True) if points > 0]
+    if len(movers) == 1:
+        return movers[0]
+    offense = safe_id(get(play, "start", "team", "id") or "")
+    if offense not in teams:
+        return None
+    if any(word in kind.lower() for word in _DEFENSIVE):
+        return away if offense == home.team_id else home
+    return teams[offense]
+
+
+def _event(
     game_id: str,
     sequence: int,
     play: dict[str, Any],
     home: Team,
     away: Team,
     moved: tuple[int, int],
+    credited: dict[str, str],
     problems: list[str],
     final: tuple[int | None, int | None] | None,
-) -> list[GameEvent]:
+) -> GameEvent:
     kind = play["type"]["text"]
     words = text(play.get("text"))
     base = {
@@ -141,48 +187,42 @@ def _events(
         "occurred_at": to_time(play.get("wallclock")),
     }
     play_id = safe_id(play.get("id", play["sequenceNumber"]))
+    event_id = f"{game_id}:{play_id}"
     flagged = _flagged_points(kind, words)
-    scorers = [(team, points) for team, points in zip((home, away), moved, strict=True) if points]
-    if flagged and not scorers:
-        problems.append(f"play {play_id}: flagged {flagged[0]} but the running score did not move")
-    out: list[GameEvent] = []
-    for team, points in scorers:
-        if points < 0:
-            problems.append(f"play {play_id}: {team.code}'s running score went down by {-points}")
-            continue
-        label = flagged[0] if flagged else _BY_DELTA.get(points, "score")
-        if flagged and flagged[1] != points:
+    if flagged is not None:
+        label, points = flagged
+        team = _scorer(play, kind, home, away, moved, credited)
+        if team is None:
+            problems.append(f"play {play_id}: {kind} scored {points}, but for whom is unknown")
+        elif moved != ((points, 0) if team is home else (0, points)):
             problems.append(
-                f"play {play_id}: {kind} says {flagged[1]} points, the running score moved "
-                f"{points} for {team.code}; the running score wins"
+                f"play {play_id}: {kind} is worth {points} to {team.code}; the running score "
+                f"moved {moved[0]}-{moved[1]}"
             )
-        suffix = "" if not out else f":{team.code}"
-        out.append(
-            GameEvent(
-                event_id=f"{game_id}:{play_id}{suffix}",
-                sequence=sequence + len(out),
-                event_type=EventType.SCORE,
-                team_id=team.team_id,
-                scoring=Scoring(kind=label, points=points),
-                **base,
-            )
+        return GameEvent(
+            event_id=event_id,
+            sequence=sequence,
+            event_type=EventType.SCORE,
+            team_id=team.team_id if team else None,
+            scoring=Scoring(kind=label, points=points),
+            **base,
         )
-    if out:
-        return out
+    if any(moved):
+        problems.append(
+            f"play {play_id}: the running score moved {moved[0]}-{moved[1]} on a play that "
+            f"scores nothing ({kind})"
+        )
     event_type = _event_type(kind)
     if event_type is EventType.GAME_END and final is not None:
         base["home_score"], base["away_score"] = final
-    return [
-        GameEvent(
-            event_id=f"{game_id}:{play_id}",
-            sequence=sequence,
-            event_type=event_type,
-            team_id=safe_id(get(play, "start", "team", "id"))
-            if get(play, "start", "team", "id")
-            else None,
-            **base,
-        )
-    ]
+    offense = get(play, "start", "team", "id")
+    return GameEvent(
+        event_id=event_id,
+        sequence=sequence,
+        event_type=event_type,
+        team_id=safe_id(offense) if offense else None,
+        **base,
+    )
 
 
 def _event_type(kind: str) -> EventType:

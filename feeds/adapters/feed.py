@@ -23,3 +23,5 @@ class Feed:
     ignored: int = 0
     #: Disagreements inside the feed, e.g. a scoring flag the running score contradicts.
     problems: list[str] = field(default_factory=list)
+    #: The final score the feed states apart from its records (home, away), where it does.
+    final: tuple[int, int] | None = None

@@ -11,7 +11,17 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, once_each, safe_id, scheduled, text, to_int, to_time
+from feeds.adapters.common import (
+    get,
+    mmss,
+    once_each,
+    safe_id,
+    scheduled,
+    stated,
+    text,
+    to_int,
+    to_time,
+)
 from feeds.adapters.feed import Feed
 
 FORMAT = "nhl-apiweb"
@@ -65,7 +75,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     events = [scheduled(game_id, info)]
     for play in plays:
         events.append(_event(game_id, len(events), play, names, final))
-    return Feed(format=FORMAT, game_id=game_id, events=events, unrecognized=unrecognized)
+    return Feed(FORMAT, game_id, events, unrecognized=unrecognized, final=stated(final))
 
 
 def _team(team: dict[str, Any]) -> Team:

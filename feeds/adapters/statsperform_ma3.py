@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Card, EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, once_each, safe_id, scheduled, text, to_int, to_time
+from feeds.adapters.common import get, once_each, safe_id, scheduled, stated, text, to_int, to_time
 from feeds.adapters.feed import Feed
 
 FORMAT = "statsperform-ma3"
@@ -70,7 +70,9 @@ def parse(payload: Any, source: str | None = None) -> Feed:
             ignored += 1
         else:
             events.append(event)
-    return Feed(FORMAT, game_id, events, unrecognized=unrecognized, ignored=ignored)
+    return Feed(
+        FORMAT, game_id, events, unrecognized=unrecognized, ignored=ignored, final=stated(final)
+    )
 
 
 def _team(contestant: dict[str, Any]) -> Team:
