@@ -141,7 +141,7 @@ def test_football_scores_come_from_the_plays_and_the_running_score_checks_them()
         _espn_play(4, "Safety", "tackled in the end zone, SAFETY", 9, 12),
         _espn_play(5, "Rush", "a play whose running score moved though it scored nothing", 12, 12),
         fumble,  # the running score did not move at all
-        _espn_play(7, "Passing Touchdown", "pass, TD. J.Doe extra point is GOOD, Center-X.", 19, 12),
+        _espn_play(7, "Passing Touchdown", "TD. J.Doe extra point is GOOD, Center-X.", 19, 12),
         _espn_play(8, "Rushing Touchdown", "run, TD (A run for Two-Point Conversion)", 27, 12),
         _espn_play(9, "End of Game", "", 27, 12),
     ]
