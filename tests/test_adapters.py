@@ -308,3 +308,27 @@ def test_a_truncated_game_is_read_up_to_where_it_stops(data_dir: Path, file: str
 def test_unknown_payloads_are_refused_clearly(payload: Any) -> None:
     with pytest.raises(FeedFormatError):
         parse(payload)
+
+
+@pytest.mark.parametrize(
+    ("game_id", "league"),
+    [
+        ("0022000001", "NBA"),
+        ("1022300101", "WNBA"),
+        ("2022300005", "G League"),
+        ("99x", "basketball"),
+    ],
+)
+def test_the_nba_feeds_sister_leagues_are_told_apart_by_game_id(
+    data_dir: Path, game_id: str, league: str
+) -> None:
+    """The same formats serve the WNBA and the G League; their standings must not mix."""
+    payload = json.loads((data_dir / FILES[0]).read_bytes())
+    payload["game"]["gameId"] = game_id
+    assert fold(parse(payload).events).league == league  # type: ignore[union-attr]
+    stats = json.loads((data_dir / FILES[1]).read_bytes())
+    column = stats["resultSets"][0]["headers"].index("GAME_ID")
+    for row in stats["resultSets"][0]["rowSet"]:
+        row[column] = game_id
+    assert parse(stats).events[0].game is not None
+    assert parse(stats).events[0].game.league == league  # type: ignore[union-attr]

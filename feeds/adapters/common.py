@@ -112,3 +112,12 @@ def stated(final: tuple[int | None, int | None] | None) -> tuple[int, int] | Non
         return None
     home, away = final
     return (home, away) if home is not None and away is not None else None
+
+
+#: The NBA's data feeds serve its sister leagues too; a game id's first two digits say which.
+_NBA_FAMILY = {"00": "NBA", "10": "WNBA", "15": "NBA Summer League", "20": "G League"}
+
+
+def nba_league(game_id: str) -> str:
+    """``0022000001`` → NBA, ``1022300001`` → WNBA, ``2022300001`` → G League."""
+    return _NBA_FAMILY.get(game_id[:2], "basketball")

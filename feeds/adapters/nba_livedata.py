@@ -11,7 +11,14 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import free_throw_points, once_each, scheduled, to_int, to_time
+from feeds.adapters.common import (
+    free_throw_points,
+    nba_league,
+    once_each,
+    scheduled,
+    to_int,
+    to_time,
+)
 from feeds.adapters.feed import Feed
 
 FORMAT = "nba-livedata"
@@ -61,7 +68,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     home, away = _teams(actions)
     info = GameInfo(
         sport=Sport.BASKETBALL,
-        league="NBA",
+        league=nba_league(game_id),
         home=home,
         away=away,
         start_time=to_time(actions[0].get("timeActual")) if actions else None,

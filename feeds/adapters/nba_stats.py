@@ -18,6 +18,7 @@ from feeds.adapters.common import (
     free_throw_points,
     get,
     mmss,
+    nba_league,
     once_each,
     safe_id,
     scheduled,
@@ -64,7 +65,10 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     rows = once_each(rows, lambda row: row["EVENTNUM"])
     rows.sort(key=_game_order)
     events = [
-        scheduled(game_id, GameInfo(sport=Sport.BASKETBALL, league="NBA", home=home, away=away))
+        scheduled(
+            game_id,
+            GameInfo(sport=Sport.BASKETBALL, league=nba_league(game_id), home=home, away=away),
+        )
     ]
     score: tuple[int, int] | None = None
     for row in rows:
