@@ -112,3 +112,8 @@ class RedisKeys:
     def feed_outbox(self, game_id: str) -> str:
         """List of records numbered and remembered but not yet acknowledged by Kafka."""
         return f"{self.prefix}:{{game:{game_id}}}:feed:outbox"
+
+    def plays(self, game_id: str) -> str:
+        """Hash provider record id → the play as applied, with the score after it (the
+        play-by-play view reads it)."""
+        return f"{self.prefix}:{{game:{game_id}}}:plays"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core import boxscore
 from core.errors import EventError, UnknownGameError, VersionOrderError
@@ -165,10 +165,21 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Play:
+    """An applied event with the score after it: a line of a game's play-by-play."""
+
+    event: GameEvent
+    home_score: int
+    away_score: int
+
+
+@dataclass(frozen=True)
 class Folded:
     #: The new versions, oldest first, each numbered and saying what its newest event changed.
     versions: list[Game]
     rejected: list[Rejected]
+    #: Every event applied, in order (corrections included), with the score after it.
+    plays: list[Play] = field(default_factory=list)
 
 
 def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
@@ -184,6 +195,7 @@ def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
     """
     cut: list[Game] = []
     rejected: list[Rejected] = []
+    plays: list[Play] = []
     state = published
     pending: Game | None = None
     for index, event in enumerate(events):
@@ -196,13 +208,14 @@ def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
             continue
         kind = change_kind(state, after)
         state = after
+        plays.append(Play(event, after.home.score, after.away.score))
         pending = _numbered(after, kind, cut[-1] if cut else published)
         if kind is not ChangeKind.STATE or after.correction is not None:
             cut.append(pending)
             pending = None
     if pending is not None:
         cut.append(pending)
-    return Folded(cut, rejected)
+    return Folded(cut, rejected, plays)
 
 
 def _numbered(state: Game, kind: ChangeKind, before: Game | None) -> Game:

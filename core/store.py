@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -21,7 +21,8 @@ from core import changes, standings
 from core.connection import translated
 from core.errors import VersionConflictError
 from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
-from core.models import Game
+from core.models import Game, Revision
+from core.reducer import Play
 
 # KEYS: latest hash, version key. ARGV: version, body, box score.
 # Refuses a version that is not newer than latest, so versions only grow and are never reused.
@@ -123,6 +124,17 @@ class Written:
     body: bytes
     row: bytes
     scoreboard_version: int
+
+
+@dataclass(frozen=True)
+class GameView:
+    """A game's latest version as plain JSON values, for views in other shapes."""
+
+    version: int
+    game: dict[str, Any]
+    box: dict[str, Any]
+    #: Play-by-play lines (see :func:`play_line`), in game order.
+    plays: list[dict[str, Any]]
 
 
 class SnapshotReader:
@@ -228,6 +240,24 @@ class SnapshotReader:
             return None
         return Snapshot(int(version), cast(bytes, box))
 
+    @translated
+    async def game_view(self, game_id: str) -> GameView | None:
+        """The latest version, its box score and its play-by-play, read at one instant."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(self.keys.latest(game_id), ["version", "body", "box"])
+            pipe.hgetall(self.keys.plays(game_id))
+            (version, body, box), lines = await pipe.execute()
+        if version is None or body is None:
+            return None
+        game = json.loads(body)
+        plays = [json.loads(line) for line in lines.values()]
+        # Lines written ahead of this version (the publisher writes them first) wait for it.
+        shown = sorted(
+            (play for play in plays if play["applied"] <= game["sequence"]),
+            key=lambda play: play["order"],
+        )
+        return GameView(int(version), game, json.loads(box) if box else {}, shown)
+
 
 class SnapshotWriter(SnapshotReader):
     """What the publisher does with the store: write versions, announce them, count finals."""
@@ -295,6 +325,22 @@ class SnapshotWriter(SnapshotReader):
         return board
 
     @translated
+    async def write_plays(self, game_id: str, plays: list[Play]) -> None:
+        """Keep each applied event as a line of the play-by-play (before the versions that
+        include them are written); a removed record's line goes."""
+        if not plays:
+            return
+        key = self.keys.plays(game_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for play in plays:
+                event = play.event
+                if event.revision is Revision.REMOVED:
+                    pipe.hdel(key, event.event_id)
+                else:
+                    pipe.hset(key, event.event_id, play_line(play))
+            await pipe.execute()
+
+    @translated
     async def claim_push(self, game_id: str, version: int) -> int | None:
         """The version pushed before ``version`` (0: none), if ``version`` may be pushed: only
         when it is newer than every version of the game pushed before. ``None`` otherwise."""
@@ -331,6 +377,22 @@ class SnapshotWriter(SnapshotReader):
             self.keys.changes, entry, maxlen=self.changes_maxlen, approximate=True
         )
         return True
+
+
+def play_line(play: Play) -> bytes:
+    """A play as stored: ``applied`` is the sequence it was applied at (a view of version N
+    shows lines applied up to N), ``order`` its place in the game (an edit keeps the place of
+    the record it edits)."""
+    event = play.event
+    order = event.previous.sequence if event.previous is not None else event.sequence
+    line = {
+        "applied": event.sequence,
+        "order": order,
+        "home": play.home_score,
+        "away": play.away_score,
+        "event": event.model_dump(mode="json", exclude={"previous", "revision", "game"}),
+    }
+    return json.dumps(line, separators=(",", ":")).encode()
 
 
 def snapshot_body(game: Game) -> bytes:

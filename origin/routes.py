@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from core.keys import (
     scoreboard_surrogate_keys,
     standings_surrogate_keys,
 )
-from origin import caching, openapi, streams
+from core.store import GameView
+from origin import caching, nba_live, openapi, streams
 from origin.openapi import (
     AFTER,
     ANY_OBJECT,
@@ -112,6 +114,46 @@ async def box_score(request: Request) -> Response:
     body = b'{"game_id":"%s","version":%d,"box":%s}' % (game_id.encode(), box.version, box.body)
     headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), box.version)
     return _answer(request, body, headers)
+
+
+async def nba_scoreboard(request: Request) -> Response:
+    state: OriginState = request.state.origin
+    snapshot = await state.store.scoreboard()
+    rows = [row for row in json.loads(snapshot.body)["games"] if nba_live.shown(row)]
+    body = _json(nba_live.scoreboard(rows))
+    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), snapshot.version)
+    return _answer(request, body, headers)
+
+
+async def nba_boxscore(request: Request) -> Response:
+    state, view = await _nba_game(request)
+    headers = caching.live_headers(
+        state.settings, game_surrogate_keys(view.game["game_id"]), view.version
+    )
+    return _answer(request, _json(nba_live.boxscore(view)), headers)
+
+
+async def nba_playbyplay(request: Request) -> Response:
+    state, view = await _nba_game(request)
+    headers = caching.live_headers(
+        state.settings, game_surrogate_keys(view.game["game_id"]), view.version
+    )
+    return _answer(request, _json(nba_live.playbyplay(view)), headers)
+
+
+async def _nba_game(request: Request) -> tuple[OriginState, GameView]:
+    state: OriginState = request.state.origin
+    game_id = _game_id(request)
+    view = await state.store.game_view(game_id)
+    if view is None:
+        raise _unknown_game(state, game_id)
+    if not nba_live.shown(view.game):
+        raise ApiError(404, "not_nba", f"game {game_id} is not an NBA game: no liveData view")
+    return state, view
+
+
+def _json(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 async def game_stream(request: Request) -> Response:
@@ -250,6 +292,33 @@ ENDPOINTS = [
             cached("the leaderboard", ANY_OBJECT, 400, 503),
         ),
         leaders,
+    ),
+    Endpoint(
+        "/liveData/scoreboard/todaysScoreboard_00.json",
+        get(
+            "The NBA's games in the shape of the NBA's liveData scoreboard",
+            [IF_NONE_MATCH],
+            cached("the scoreboard", ANY_OBJECT, 503),
+        ),
+        nba_scoreboard,
+    ),
+    Endpoint(
+        "/liveData/boxscore/boxscore_{game_id}.json",
+        get(
+            "An NBA game's box score in the shape of the NBA's liveData box score",
+            [GAME_ID, IF_NONE_MATCH],
+            cached("the box score", ANY_OBJECT, 400, 404, 503),
+        ),
+        nba_boxscore,
+    ),
+    Endpoint(
+        "/liveData/playbyplay/playbyplay_{game_id}.json",
+        get(
+            "An NBA game's plays in the shape of the NBA's liveData play-by-play",
+            [GAME_ID, IF_NONE_MATCH],
+            cached("the play-by-play", ANY_OBJECT, 400, 404, 503),
+        ),
+        nba_playbyplay,
     ),
     Endpoint(
         "/live/{game_id}",

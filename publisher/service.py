@@ -222,20 +222,23 @@ class Publisher(Service):
         ]
         self.stats.applied += len(events) - len(folded.rejected)
         try:
-            await self._publish(slot, folded.versions, drained)
+            await self._publish(slot, folded, drained)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
             # A second conflict ends this member; its events are read again after restart.
             slot.state = await self.store.load_game(game_id)
-            await self._publish(slot, reducer.versions(slot.state, events).versions, drained)
+            await self._publish(slot, reducer.versions(slot.state, events), drained)
         for held in released.held:
             self._offsets.release(held.tag)
         return dead
 
-    async def _publish(self, slot: _GameSlot, versions: list[Game], drained: bool) -> None:
-        """Write each version, then push it before the next is written: a stream that
-        connects meanwhile is shown at most the version being pushed, never a newer one
-        followed by older pushes."""
+    async def _publish(self, slot: _GameSlot, folded: reducer.Folded, drained: bool) -> None:
+        """Write the plays, then each version, and push it before the next is written: a
+        stream that connects meanwhile is shown at most the version being pushed, never a newer
+        one followed by older pushes."""
+        versions = folded.versions
+        if versions:
+            await self.store.write_plays(versions[0].game_id, folded.plays)
         for index, version in enumerate(versions):
             written = await self.store.write(version)
             slot.state = version

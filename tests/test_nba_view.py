@@ -1,0 +1,145 @@
+"""The NBA liveData-compatible view: read by the real ``nba_api`` through the edge, and held
+against the real liveData file the game was recorded from."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nba_api.live.nba.endpoints import boxscore, playbyplay, scoreboard
+from nba_api.live.nba.library.http import NBALiveHTTP
+
+from bench.fans import origin_requests, until_served
+from core.models import Game
+from core.reducer import fold
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import replay
+from local.stack import LocalStack
+
+ROUTES = [
+    "/liveData/scoreboard/todaysScoreboard_00.json",
+    "/liveData/boxscore/boxscore_{game_id}.json",
+    "/liveData/playbyplay/playbyplay_{game_id}.json",
+]
+MIDGAME = 300
+
+
+@pytest.fixture
+def nba_api_at_edge(stack: LocalStack) -> Iterator[None]:
+    """``nba_api``'s live base URL is a class attribute: point it at the edge."""
+    before = NBALiveHTTP.base_url
+    NBALiveHTTP.base_url = f"{stack.edge_url}/liveData/{{endpoint}}"
+    try:
+        yield
+    finally:
+        NBALiveHTTP.base_url = before
+
+
+def _read_with_nba_api(game_id: str) -> dict[str, Any]:
+    board = scoreboard.ScoreBoard(timeout=10)
+    box = boxscore.BoxScore(game_id, timeout=10)
+    plays = playbyplay.PlayByPlay(game_id, timeout=10)
+    [listed] = [g for g in board.games.get_dict() if g["gameId"] == game_id]
+    home, away = box.home_team_stats.get_dict(), box.away_team_stats.get_dict()
+    actions = plays.actions.get_dict()
+    return {
+        "scoreboard": (listed["homeTeam"]["score"], listed["awayTeam"]["score"]),
+        "boxscore": (home["score"], away["score"]),
+        "box_points": (home["statistics"]["points"], away["statistics"]["points"]),
+        "player_points": tuple(
+            sum(p["statistics"]["points"] for p in team.get_dict())
+            for team in (box.home_team_player_stats, box.away_team_player_stats)
+        ),
+        "playbyplay": (int(actions[-1]["scoreHome"]), int(actions[-1]["scoreAway"])),
+        "actions": len(actions),
+        "status": box.game_details.get_dict()["gameStatus"],
+    }
+
+
+async def _stage(stack: LocalStack, feed: Feed, upto: int) -> Game:
+    """Replay the game up to event ``upto`` and wait until the edge serves it."""
+    part = Feed(feed.format, feed.game_id, feed.events[:upto])
+    await asyncio.to_thread(replay, part, ReplaySettings(kafka_bootstrap=stack.bootstrap), 0, 0)
+    expected = fold(part.events)
+    assert expected is not None
+    url = f"{stack.edge_url}/v1/games/{feed.game_id}"
+    await until_served(url, lambda game: game["sequence"] == expected.sequence)
+    return expected
+
+
+async def _origin_fetches(stack: LocalStack) -> list[int]:
+    return [await origin_requests(stack.origin_url, route) for route in ROUTES]
+
+
+async def test_nba_api_reads_a_replayed_game_through_the_edge_mid_game_and_at_the_final(
+    stack: LocalStack, nba_file: Path, nba_api_at_edge: None
+) -> None:
+    feed = load(nba_file)
+    for upto, status in ((MIDGAME, 2), (len(feed.events), 3)):
+        ours = await _stage(stack, feed, upto)
+        before = await _origin_fetches(stack)
+        for _ in range(5):  # five readers of this version: the edge answers them
+            read = await asyncio.to_thread(_read_with_nba_api, feed.game_id)
+        after = await _origin_fetches(stack)
+        score = (ours.home.score, ours.away.score)
+        assert read["scoreboard"] == read["boxscore"] == read["playbyplay"] == score
+        assert read["box_points"] == read["player_points"] == score
+        assert read["actions"] == upto - 1  # every applied event but the schedule
+        assert read["status"] == status
+        # One origin fetch per resource for this version, however many readers.
+        assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+    assert score == (125, 99)
+
+
+async def test_the_views_are_cached_and_answer_conditional_requests(
+    stack: LocalStack, nba_file: Path
+) -> None:
+    feed = load(nba_file)
+    await _stage(stack, feed, 50)
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as http:
+        box = await http.get(f"/liveData/boxscore/boxscore_{feed.game_id}.json")
+        assert box.status_code == 200
+        assert box.headers["Surrogate-Key"] == f"game-{feed.game_id}"
+        again = await http.get(
+            f"/liveData/boxscore/boxscore_{feed.game_id}.json",
+            headers={"If-None-Match": box.headers["ETag"]},
+        )
+        assert again.status_code == 304
+        unknown = await http.get("/liveData/playbyplay/playbyplay_0029999999.json")
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["code"] == "unknown_game"
+
+
+def test_the_play_by_play_view_matches_the_liveData_file_it_came_from(
+    nba_file: Path,
+) -> None:
+    """Our view of the final, action by action, against the provider's own document."""
+    from core.reducer import versions
+    from core.store import GameView, play_line
+    from origin import nba_live
+
+    feed = load(nba_file)
+    folded = versions(None, feed.events)
+    final = folded.versions[-1]
+    lines = [json.loads(play_line(play)) for play in folded.plays]
+    view = GameView(final.version, json.loads(final.model_dump_json()), {}, lines)
+    ours = {a["actionNumber"]: a for a in nba_live.playbyplay(view)["game"]["actions"]}
+    theirs = json.loads(nba_file.read_bytes())["game"]["actions"]
+    assert len(ours) == len(theirs)
+    for action in theirs:
+        mine = ours[action["actionNumber"]]
+        assert (mine["scoreHome"], mine["scoreAway"]) == (action["scoreHome"], action["scoreAway"])
+        assert (mine["period"], mine["clock"]) == (action["period"], action["clock"])
+        assert mine.get("personId", 0) == action.get("personId", 0) or not action.get("personId")
+        if action["actionType"] in ("2pt", "3pt", "freethrow"):
+            assert (mine["actionType"], mine["shotResult"]) == (
+                action["actionType"],
+                action["shotResult"],
+            )
+            assert mine["teamTricode"] == action["teamTricode"]
