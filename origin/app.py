@@ -28,7 +28,10 @@ from origin.state import OriginState
 from runtime.http_errors import HANDLERS
 from runtime.http_server import HttpServer
 
-PAGE = Path(__file__).parent / "static" / "live.html"
+STATIC = Path(__file__).parent / "static"
+PAGE = STATIC / "live.html"
+#: The JavaScript client (clients/js), served for the page.
+CLIENT_SCRIPT = STATIC / "scorecast-client.js"
 
 
 def create_app(settings: OriginSettings) -> Starlette:
@@ -48,7 +51,8 @@ def create_app(settings: OriginSettings) -> Starlette:
         app.state.hub = hub
         follower = asyncio.create_task(hub.run(), name="change-stream hub")
         try:
-            yield {"origin": OriginState(settings, store, hub, PAGE.read_bytes())}
+            state = OriginState(settings, store, hub, PAGE.read_bytes(), CLIENT_SCRIPT.read_bytes())
+            yield {"origin": state}
         finally:
             hub.close()
             follower.cancel("origin shutting down")

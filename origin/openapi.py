@@ -62,6 +62,12 @@ STREAM = {
 PAGE = {
     "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}
 }
+SCRIPT = {
+    "200": {
+        "description": "the module",
+        "content": {"text/javascript": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def param(

@@ -28,6 +28,7 @@ from origin.openapi import (
     LAST_EVENT_ID,
     LEAGUE,
     PAGE,
+    SCRIPT,
     STREAM,
     VERSION,
     answer,
@@ -171,6 +172,17 @@ async def live_page(request: Request) -> Response:
         **caching.tag_headers(["page"]),
     }
     return Response(state.page, media_type="text/html; charset=utf-8", headers=headers)
+
+
+async def client_script(request: Request) -> Response:
+    """The JavaScript client the page imports; the same for every game."""
+    state: OriginState = request.state.origin
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "Surrogate-Control": "max-age=3600",
+        **caching.tag_headers(["page"]),
+    }
+    return Response(state.client_script, media_type="text/javascript", headers=headers)
 
 
 async def healthz(request: Request) -> Response:
@@ -324,6 +336,11 @@ ENDPOINTS = [
         "/live/{game_id}",
         get("The live scoreboard page", [GAME_ID], {**PAGE, **errors(400)}),
         live_page,
+    ),
+    Endpoint(
+        "/client/scorecast-client.js",
+        get("The JavaScript client (an ES module)", [], SCRIPT),
+        client_script,
     ),
     Endpoint("/healthz", get("Liveness", [], {"200": answer("alive", ANY_OBJECT)}), healthz),
     Endpoint(

@@ -15,5 +15,6 @@ class OriginState:
     #: Read-only: the request path never writes (architecture invariant 3).
     store: SnapshotReader
     hub: Hub
-    #: The live scoreboard page (read once at start).
+    #: The live scoreboard page and the client script it uses (read once at start).
     page: bytes
+    client_script: bytes

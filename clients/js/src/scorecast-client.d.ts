@@ -1,0 +1,47 @@
+/** A game's snapshot, as the API serves it (see the README). */
+export interface Snapshot {
+  game_id: string;
+  version: number;
+  status: "SCHEDULED" | "LIVE" | "FINAL";
+  home: { team_id: string; code: string; name: string; score: number };
+  away: { team_id: string; code: string; name: string; score: number };
+  [field: string]: unknown;
+}
+
+export type Mode = "stream" | "long-poll" | "poll";
+
+export interface FollowOptions {
+  /** Called with each snapshot newer than the one held, oldest first. */
+  onSnapshot: (snapshot: Snapshot, mode: Mode) => void;
+  /** Called once with an answer retrying cannot fix (e.g. a malformed game id); the follow ends. */
+  onError?: (error: Error) => void;
+  /** Called whenever the way of following changes or an attempt fails. */
+  onStatus?: (status: { mode: Mode; failures: number; waitMs?: number }) => void;
+  /** Where the API is (default: the page's own origin). */
+  baseUrl?: string;
+  /** The first way to try, and the one to come back to (default "stream"). */
+  prefer?: Mode;
+  pollIntervalMs?: number;
+  jitter?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  failuresBeforeFallback?: number;
+  retryStreamAfterMs?: number;
+  fetch?: typeof fetch;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface Following {
+  /** Stop: aborts the request in flight; nothing is handed to the app afterwards. */
+  stop(): void;
+  readonly version: number;
+  readonly mode: Mode;
+  /** Conditional polls answered 304. */
+  readonly notModified: number;
+}
+
+export function follow(gameId: string, options: FollowOptions): Following;
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, initial * 2^failures)]. */
+export function backoff(failures: number, initialMs: number, maxMs: number, random?: () => number): number;

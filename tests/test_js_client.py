@@ -1,0 +1,56 @@
+"""The JavaScript client (clients/js): its own tests under Node's test runner, then a follow of
+a real replayed game through the local edge with its streams cut mid-game."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from bench.fans import schedule
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import replay
+from local.stack import LocalStack
+
+CLIENT = Path(__file__).parent.parent / "clients" / "js"
+NODE = shutil.which("node") or "node"
+
+
+def test_the_js_clients_own_tests_pass() -> None:
+    result = subprocess.run(
+        [NODE, "--test", "test/"], cwd=CLIENT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "# fail 0" in result.stdout
+    assert "# pass 5" in result.stdout
+
+
+async def test_the_js_client_follows_a_game_through_a_stream_cut(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    env = {**os.environ, "SCORECAST_EDGE_URL": stack.edge_url, "SCORECAST_GAME_ID": feed.game_id}
+    node = await asyncio.create_subprocess_exec(
+        NODE, "--test", "--test-reporter=tap", "test/live.test.js",
+        cwd=CLIENT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    half = Feed(feed.format, feed.game_id, feed.events[:150])
+    await asyncio.to_thread(replay, half, settings, 0, 0)
+    await asyncio.sleep(1.0)
+    stack.crash("pushpin")  # streams and long-polls cut: the client must poll through the cache
+    try:
+        await asyncio.to_thread(replay, feed, settings, 200, 0.02)
+        out, err = await asyncio.wait_for(node.communicate(), 120)
+    finally:
+        stack.revive("pushpin")
+    text = out.decode()
+    assert node.returncode == 0, text[-3000:] + err.decode()[-2000:]
+    report = json.loads(next(line[2:] for line in text.splitlines() if line.startswith("# {")))
+    assert report["final"] == [5, 3]
+    assert {"stream", "poll"} <= set(report["modes"])
