@@ -156,10 +156,12 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings):
     #: Keys announced within this window go out in one purge call.
     window_seconds: float = Field(default=0.005, ge=0)
     batch_size: int = Field(default=500, ge=1)
-    #: Purge calls per second allowed (a token bucket): Cloudflare allows 5/s on Pro, 10/s on
-    #: Business, 50/s on Enterprise.
+    #: Purge calls per second allowed (a token bucket) and how many at once. On Cloudflare the
+    #: plan sets both (see ``purge_rate``); these may only lower them.
     calls_per_second: float = Field(default=50.0, gt=0)
     burst: int = Field(default=10, ge=1)
+    #: The Cloudflare plan of the account (required with that backend): its purge limits apply.
+    cloudflare_plan: Literal["", "free", "pro", "business", "enterprise"] = ""
     retry_initial_seconds: float = Field(default=0.1, gt=0)
     retry_max_seconds: float = Field(default=5.0, gt=0)
     #: How long one purge is retried before it is reported as failed and acknowledged (the
@@ -180,7 +182,7 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings):
         needed = {
             "varnish": ["purge_token"],
             "fastly": ["fastly_token", "fastly_service_id"],
-            "cloudflare": ["cloudflare_token", "cloudflare_zone_id"],
+            "cloudflare": ["cloudflare_token", "cloudflare_zone_id", "cloudflare_plan"],
         }[self.backend]
         missing = []
         for name in needed:
@@ -190,6 +192,28 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings):
         if missing:
             raise ValueError(f"the {self.backend} backend needs {', '.join(missing)}")
         return self
+
+    def purge_rate(self) -> tuple[float, int]:
+        """Purge calls a second and the burst the backend allows (Cloudflare: by plan, per
+        account; the settings may only lower them)."""
+        if self.backend != "cloudflare":
+            return self.calls_per_second, self.burst
+        rate, burst = CLOUDFLARE_PURGE_LIMITS[self.cloudflare_plan]
+        if "calls_per_second" in self.model_fields_set:
+            rate = min(rate, self.calls_per_second)
+        if "burst" in self.model_fields_set:
+            burst = min(burst, self.burst)
+        return rate, burst
+
+
+#: Cloudflare's purge limits per account (calls a second, bucket size), by plan, as its cache
+#: documentation ("Purge cache", rate limits) states them; at most 100 tags a call.
+CLOUDFLARE_PURGE_LIMITS = {
+    "free": (5 / 60, 25),
+    "pro": (5.0, 25),
+    "business": (10.0, 50),
+    "enterprise": (50.0, 500),
+}
 
 
 class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):

@@ -55,7 +55,7 @@ class Purger(Service):
         )
         self.backend = make_backend(settings)
         self.metrics = PurgerMetrics(self.backend.name)
-        self.bucket = TokenBucket(settings.calls_per_second, settings.burst)
+        self.bucket = TokenBucket(*settings.purge_rate())
         self.calls = 0
         self.purged = 0
         self.claimed = 0

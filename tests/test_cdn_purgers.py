@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from core.keys import change_surrogate_keys
@@ -53,6 +54,7 @@ def _settings(
         "cloudflare_api_url": f"{url}/client/v4",
         "cloudflare_token": standin.cloudflare_token,
         "cloudflare_zone_id": standin.cloudflare_zone_id,
+        "cloudflare_plan": "business",
         "retry_initial_seconds": 0.05,
         "retry_max_seconds": 0.5,
         **extra,
@@ -209,3 +211,23 @@ async def test_a_wrong_token_is_refused_and_never_logged(
     assert "unauthorized" in text or "401" in text
     assert wrong not in text
     assert standin.fastly_token not in text
+
+
+@pytest.mark.parametrize(
+    ("plan", "extra", "rate", "burst"),
+    [
+        ("free", {}, 5 / 60, 25),
+        ("pro", {}, 5.0, 25),
+        ("business", {}, 10.0, 50),
+        ("enterprise", {}, 50.0, 500),
+        ("business", {"calls_per_second": 2, "burst": 5}, 2.0, 5),  # may be lowered
+        ("pro", {"calls_per_second": 50, "burst": 100}, 5.0, 25),  # never raised past the plan
+    ],
+)
+def test_cloudflare_purges_at_the_rate_the_plan_allows(
+    cdn: CDN, plan: str, extra: dict[str, object], rate: float, burst: int
+) -> None:
+    settings = _settings(
+        cdn, "redis://127.0.0.1:1/0", "p", "cloudflare", cloudflare_plan=plan, **extra
+    )
+    assert settings.purge_rate() == (rate, burst)

@@ -29,6 +29,20 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("purger", {"SCORECAST_BACKEND": "fastly"}, "needs SCORECAST_FASTLY_TOKEN"),
         (
             "purger",
+            {
+                "SCORECAST_BACKEND": "cloudflare",
+                "SCORECAST_CLOUDFLARE_TOKEN": "a-valid-token-of-some-length",
+                "SCORECAST_CLOUDFLARE_ZONE_ID": "0" * 32,
+            },
+            "the cloudflare backend needs SCORECAST_CLOUDFLARE_PLAN",
+        ),
+        (
+            "purger",
+            {"SCORECAST_BACKEND": "cloudflare", "SCORECAST_CLOUDFLARE_PLAN": "platinum"},
+            "SCORECAST_CLOUDFLARE_PLAN: Input should be",
+        ),
+        (
+            "purger",
             {"SCORECAST_BACKEND": "cloudflare", "SCORECAST_CLOUDFLARE_TOKEN": "bad token!"},
             "SCORECAST_CLOUDFLARE_TOKEN: Value error",
         ),

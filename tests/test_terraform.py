@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from core.settings import CachePolicy, OriginSettings
 from origin.app import create_app
 from origin.caching import live_headers
+from origin.routes import ENDPOINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
@@ -26,7 +28,8 @@ def _load(path: Path) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     """python-hcl2 keeps string quotes and block markers: drop them."""
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+        # python-hcl2's own markers (__is_block__, __comments__) are not the file's content.
+        return {_plain(k): _plain(v) for k, v in value.items() if not k.startswith("__")}
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
@@ -84,7 +87,21 @@ def test_fastly_health_check_and_shield_point_at_the_origin(fastly: dict[str, An
     paths = {route.path for route in create_app(OriginSettings()).routes}  # type: ignore[attr-defined]
     assert check["path"] in paths
     assert check["path"] == "/readyz"
-    assert fastly["product_enablement"][0]["fanout"] is True
+    assert "product_enablement" not in fastly  # fanout is a Compute product, not a VCL one
+
+
+def test_streams_are_a_compute_service_with_fanout_running_our_package() -> None:
+    compute = _resource("fastly_service_compute", "streams", "fastly")
+    assert compute["product_enablement"][0]["fanout"] is True
+    (package,) = compute["package"]
+    assert package["filename"] == "${data.fastly_package_hash.streams.filename}"
+    assert package["source_code_hash"] == "${data.fastly_package_hash.streams.hash}"
+    data = _load(TERRAFORM / "fastly" / "main.tf")["data"]
+    (hashed,) = [block["fastly_package_hash"]["streams"] for block in data]
+    built = (TERRAFORM / "fastly" / hashed["filename"].replace("${path.module}/", "")).resolve()
+    assert built == ROOT / "edge" / "fastly" / "compute" / "pkg" / "scorecast-streams.tar.gz"
+    (domain,) = compute["domain"]
+    assert domain["name"] == "${var.stream_domain}"
 
 
 def test_stream_paths_agree_between_edges() -> None:
@@ -97,18 +114,134 @@ def test_stream_paths_agree_between_edges() -> None:
     assert "after=" in varnish
 
 
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ROOT / "tests" / "terraform_schema.json").read_text())
+    return loaded
+
+
+def _unknown(block: Any, schema: dict[str, Any], where: str) -> list[str]:
+    """Every argument or block of ``block`` the provider's schema does not have."""
+    found = []
+    for key, value in block.items():
+        if key not in schema:
+            found.append(f"{where}.{key}")
+            continue
+        nested = schema[key]
+        if isinstance(nested, dict):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                if not isinstance(item, dict):
+                    found.append(f"{where}.{key} is a block, not an argument")
+                    continue
+                found += _unknown(item, nested, f"{where}.{key}")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            found.append(f"{where}.{key} is an argument, not a block")
+    return found
+
+
+def _values(block: Any, prefix: str) -> list[tuple[str, Any]]:
+    """(dotted path, literal value) for every argument in ``block``."""
+    out = []
+    for key, value in block.items():
+        items = value if isinstance(value, list) and value and isinstance(value[0], dict) else None
+        if items is not None:
+            for item in items:
+                out += _values(item, f"{prefix}.{key}")
+        elif isinstance(value, dict):
+            out += _values(value, f"{prefix}.{key}")
+        else:
+            out.append((f"{prefix}.{key}", value))
+    return out
+
+
+@pytest.mark.parametrize("folder", ["fastly", "cloudflare"])
+def test_every_tf_uses_only_what_the_providers_accept(folder: str) -> None:
+    """Held against facts read from the providers' own sources at the pinned versions (see the
+    file's citations), not against our own assumptions."""
+    schema = _schema()
+    parsed = _load(TERRAFORM / folder / "main.tf")
+    problems: list[str] = []
+    for section, table in (("resource", "resources"), ("data", "data")):
+        for block in parsed.get(section, []):
+            for kind, instances in block.items():
+                if kind not in schema[table]:
+                    problems.append(f"{section} {kind} is not a type the provider has")
+                    continue
+                for name, body in instances.items():
+                    problems += _unknown(body, schema[table][kind]["schema"], f"{kind}.{name}")
+                    for path, value in _values(body, kind):
+                        allowed = schema["values"].get(path)
+                        literal = "${" not in str(value)
+                        if allowed is not None and literal and value not in allowed:
+                            problems.append(f"{path} = {value!r}: not one of {allowed}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("folder", ["fastly", "cloudflare"])
+def test_provider_pins_stay_within_the_checked_major(folder: str) -> None:
+    schema = _schema()
+    (providers,) = [
+        block["required_providers"] for block in _load(TERRAFORM / folder / "main.tf")["terraform"]
+    ]
+    for pin in providers:
+        for spec in pin.values():
+            checked = schema["providers"][spec["source"]]
+            found = re.fullmatch(r"~>\s*(\d+)\.(\d+)", spec["version"])
+            assert found, f"{spec['source']} {spec['version']}: pin '~> MAJOR.MINOR'"
+            assert int(found.group(1)) == checked["major"]
+
+
+def test_the_schema_test_catches_what_the_providers_reject() -> None:
+    """The check itself can fail: fanout on a VCL service (the old mistake), a misspelt
+    argument, a snippet type Fastly does not have."""
+    schema = _schema()["resources"]["fastly_service_vcl"]["schema"]
+    assert _unknown({"product_enablement": [{"fanout": True}]}, schema, "vcl") == [
+        "vcl.product_enablement.fanout"
+    ]
+    assert _unknown({"backend": [{"adress": "x"}]}, schema, "vcl") == ["vcl.backend.adress"]
+    assert "deliver" in _schema()["values"]["fastly_service_vcl.snippet.type"]
+    assert "vcl_deliver" not in _schema()["values"]["fastly_service_vcl.snippet.type"]
+
+
+def _expanded(text: str, folder: str) -> str:
+    """``text`` with the file's ``${local.NAME}`` references written out."""
+    names: dict[str, str] = {}
+    for block in _load(TERRAFORM / folder / "main.tf").get("locals", []):
+        names.update(block)
+    while (found := re.search(r"\$\{local\.(\w+)\}", text)) is not None:
+        text = text.replace(found.group(0), names[found.group(1)])
+    return text
+
+
 def test_cloudflare_rules_respect_the_origin(cloudflare: dict[str, Any]) -> None:
     assert cloudflare["phase"] == "http_request_cache_settings"
+    for rule in cloudflare["rules"]:
+        rule["expression"] = _expanded(rule["expression"], "cloudflare")
     rules = {rule["ref"]: rule for rule in cloudflare["rules"]}
     api = rules["scorecast_api"]["action_parameters"][0]
     assert api["cache"] is True
     assert api["respect_strong_etags"] is True
     assert api["edge_ttl"][0]["mode"] == "respect_origin"  # from our CDN-Cache-Control
     assert api["serve_stale"][0]["disable_stale_while_updating"] is False
+    # One cache object per resource: no query string in the key.
+    assert api["cache_key"][0]["custom_key"][0]["query_string"][0]["exclude"] == ["*"]
+    # Every path the origin serves from its route table is covered by the cacheable rule.
+    for endpoint in ENDPOINTS:
+        prefix = "/" + endpoint.path.strip("/").split("/")[0] + "/"
+        if prefix not in ("/healthz/", "/readyz/"):  # the origin's own probes
+            assert f'"{prefix}"' in rules["scorecast_api"]["expression"], endpoint.path
     streams = rules["scorecast_streams"]
     assert streams["action_parameters"][0]["cache"] is False
     assert "/stream" in streams["expression"]
-    assert "after=" in streams["expression"]
+    assert '== "after"' in streams["expression"]
+    assert 'starts_with(http.request.uri.path, "/v1/games/")' in streams["expression"]
+    # Cloudflare holds no streams: the same connections go to the self-hosted push tier.
+    origin = _resource("cloudflare_ruleset", "scorecast_origin", "cloudflare")
+    assert origin["phase"] == "http_request_origin"
+    (route,) = origin["rules"]
+    assert route["action"] == "route"
+    assert _expanded(route["expression"], "cloudflare") == streams["expression"]
+    assert route["action_parameters"][0]["origin"][0]["host"] == "${var.push_host}"
     # The origin gives Cloudflare its TTL and stale-while-revalidate through CDN-Cache-Control.
     assert "stale-while-revalidate" in live_headers(CachePolicy(), ["k"], 1)["CDN-Cache-Control"]
 

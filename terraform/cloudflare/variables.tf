@@ -13,3 +13,14 @@ variable "domain" {
   description = "Public hostname fans use (proxied by Cloudflare)."
   type        = string
 }
+
+variable "push_host" {
+  description = "Hostname of the self-hosted push tier (Pushpin in front of the origin) that holds streams and long-polls."
+  type        = string
+}
+
+variable "push_port" {
+  description = "Port of the push tier."
+  type        = number
+  default     = 443
+}

@@ -1,15 +1,21 @@
-# Scorecast on Fastly: a VCL service in front of the origin, shielded, with Fanout for streams.
+# Scorecast on Fastly, two services, as Fastly splits the products:
 #
-# Fastly reads Surrogate-Control (TTL, stale-while-revalidate, stale-if-error) and
-# Surrogate-Key from the origin itself; the purger purges by key through the API. The delivery
-# rules are the same file the self-hosted Varnish edge includes (edge/varnish/deliver.vcl).
+# - var.domain → the VCL (delivery) service: every cacheable read, shielded. Fastly reads
+#   Surrogate-Control (TTL, stale-while-revalidate, stale-if-error) and Surrogate-Key from the
+#   origin; the purger purges by key through the API (SCORECAST_FASTLY_SERVICE_ID = this one).
+# - var.stream_domain → the Compute service with Fanout (Fanout is a Compute product; a VCL
+#   service cannot hand a request to it): edge/fastly/compute hands streams and long-polls to
+#   Fanout, which asks the origin once per connect (GRIP); the publisher publishes to this
+#   service's Fanout (its SCORECAST_FASTLY_SERVICE_ID = output stream_service_id).
+#
+# Checked against the provider's source at v9.5.1 (tests/terraform_schema.json).
 
 terraform {
   required_version = ">= 1.5"
   required_providers {
     fastly = {
       source  = "fastly/fastly"
-      version = ">= 5.0"
+      version = "~> 9.5"
     }
   }
 }
@@ -69,6 +75,37 @@ resource "fastly_service_vcl" "scorecast" {
     type     = "deliver"
     priority = 100
     content  = file("${path.module}/../../edge/varnish/deliver.vcl")
+  }
+}
+
+# Built by scripts/build-compute (npm and js-compute-runtime; the suite builds it too).
+data "fastly_package_hash" "streams" {
+  filename = "${path.module}/../../edge/fastly/compute/pkg/scorecast-streams.tar.gz"
+}
+
+resource "fastly_service_compute" "streams" {
+  name          = "${var.service_name}-streams"
+  force_destroy = false
+
+  domain {
+    name = var.stream_domain
+  }
+
+  backend {
+    name              = "origin"
+    address           = var.origin_host
+    port              = var.origin_port
+    use_ssl           = true
+    ssl_cert_hostname = var.origin_host
+    override_host     = var.origin_host
+    # Fanout asks the origin once per connect; the origin answers with hold instructions.
+    first_byte_timeout    = 5000
+    between_bytes_timeout = 10000
+  }
+
+  package {
+    filename         = data.fastly_package_hash.streams.filename
+    source_code_hash = data.fastly_package_hash.streams.hash
   }
 
   product_enablement {

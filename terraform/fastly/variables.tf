@@ -30,3 +30,8 @@ variable "shield_pop" {
   description = "Shield POP code in front of the origin (e.g. \"iad-va-us\"); all edge POPs fetch through it."
   type        = string
 }
+
+variable "stream_domain" {
+  description = "Public hostname of streams and long-polls (a CNAME to Fastly), served by the Compute service with Fanout."
+  type        = string
+}

@@ -1,0 +1,53 @@
+/// <reference types="@fastly/js-compute" />
+// Scorecast's stream service on Fastly Compute. Fanout is a Compute product: a VCL (delivery)
+// service cannot hand a request to it. Streams (/v1/games/{id}/stream, /v1/scoreboard/stream)
+// and long-polls (/v1/games/{id}?after=N) are handed to Fanout, which asks the origin once per
+// connect and holds the connection (GRIP: the origin answers with Grip-Hold and Grip-Channel);
+// the publisher publishes each version to this service's Fanout. Everything else is passed to
+// the origin unchanged (the cacheable API lives on the VCL service's hostname).
+import { createFanoutHandoff } from "fastly:fanout";
+
+const BACKEND = "origin";
+const STREAM = /^\/v1\/(games\/[A-Za-z0-9._-]{1,64}|scoreboard)\/stream$/;
+const LONG_POLL = /^\/v1\/games\/[A-Za-z0-9._-]{1,64}$/;
+
+addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
+
+function error(status, code, message) {
+  return new Response(JSON.stringify({ error: { code, message } }), {
+    status,
+    headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+  });
+}
+
+function handle(request) {
+  const url = new URL(request.url);
+  if (request.method === "OPTIONS") {
+    return new Response(null, {
+      status: 204,
+      headers: {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Last-Event-ID, If-None-Match",
+        "Access-Control-Max-Age": "86400",
+      },
+    });
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return error(405, "method_not_allowed", "only GET, HEAD and OPTIONS are served");
+  }
+  // Decoded once, so that no encoding (%2f, %6d…) reaches a rule the plain path would not.
+  let path;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    return error(400, "bad_path", "the path is not valid percent-encoding");
+  }
+  if (path.startsWith("/metrics")) {
+    return error(404, "not_found", "not found");
+  }
+  if (STREAM.test(path) || (LONG_POLL.test(path) && url.searchParams.has("after"))) {
+    return createFanoutHandoff(request, BACKEND);
+  }
+  return fetch(request, { backend: BACKEND });
+}
