@@ -148,7 +148,10 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings):
     backend: Literal["varnish", "fastly", "cloudflare"] = "varnish"
     group: str = "scorecast-purger"
     consumer: str = "purger-1"
-    varnish_url: str = "http://127.0.0.1:6081"
+    #: The self-hosted edge; with two tiers, every node, comma-separated, shields first.
+    varnish_url: str = Field(
+        default="http://127.0.0.1:6081", pattern=r"^https?://[^,\s]+(,\s*https?://[^,\s]+)*$"
+    )
     purge_token: SecretStr = SecretStr("")
     cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
     cloudflare_token: SecretStr = SecretStr("")

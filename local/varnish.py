@@ -7,6 +7,7 @@ written per run, into the run directory, which comes first on Varnish's ``vcl_pa
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ServiceError
@@ -21,9 +22,26 @@ def site_vcl(
     purge_token: str,
     push_port: int | None = None,
     stream_connects_per_minute: int = 30,
+    tier: Tier | None = None,
 ) -> str:
-    if not purge_token.isascii() or not purge_token.isprintable() or '"' in purge_token:
-        raise ServiceError("the purge token must be printable ASCII without quotes")
+    """``origin_port``: where this node fetches from (the origin, or a shield for an edge node
+    in front of one, see :class:`Tier`)."""
+    for token in (purge_token, tier.token if tier else ""):
+        if not token.isascii() or not token.isprintable() or '"' in token:
+            raise ServiceError("tokens must be printable ASCII without quotes")
+    inner = (
+        f"""    if (req.http.Scorecast-Tier == "{tier.token}") {{
+        set req.http.X-Scorecast-Inner = "1";
+    }}
+"""
+        if tier
+        else ""
+    )
+    upstream = (
+        f'    set bereq.http.Scorecast-Tier = "{tier.token}";\n'
+        if tier and tier.behind_shield
+        else ""
+    )
     return f"""# Written by scorecast for one local run.
 backend origin {{
     .host = "127.0.0.1";
@@ -60,6 +78,14 @@ sub scorecast_purge_token {{
     unset req.http.Purge-Token;
 }}
 
+# Two tiers: which requests come from our own edge nodes, and what this node sends upstream.
+sub scorecast_inner_tier {{
+{inner}    unset req.http.Scorecast-Tier;
+}}
+
+sub scorecast_upstream {{
+{upstream}}}
+
 # Enough for reconnects with backoff, not for a client opening connections in a loop.
 sub scorecast_stream_limit {{
     if (vsthrottle.is_denied("stream:" + client.ip, {stream_connects_per_minute}, 60s)) {{
@@ -67,6 +93,15 @@ sub scorecast_stream_limit {{
     }}
 }}
 """
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A node of a two-tier edge: shields and edge nodes share ``token``; an edge node
+    (``behind_shield``) sends it upstream and gets the CDN's own headers from the shield."""
+
+    token: str
+    behind_shield: bool = False
 
 
 def varnish(
@@ -77,15 +112,17 @@ def varnish(
     run_dir: Path,
     push_port: int | None = None,
     stream_connects_per_minute: int = 30,
+    tier: Tier | None = None,
+    name: str = "varnish",
 ) -> ManagedProcess:
     binary = shutil.which("varnishd") or (
         "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
     )
     if binary is None:
         raise ServiceError("varnishd not found: run scripts/install")
-    work = (run_dir / "varnish").resolve()  # varnishd -n must be absolute
+    work = (run_dir / name).resolve()  # varnishd -n must be absolute
     work.mkdir(parents=True, exist_ok=True)
-    site = site_vcl(origin_port, purge_token, push_port, stream_connects_per_minute)
+    site = site_vcl(origin_port, purge_token, push_port, stream_connects_per_minute, tier)
     (work / "scorecast-site.vcl").write_text(site)
     argv = [
         binary,
@@ -103,4 +140,4 @@ def varnish(
         "-p", "thread_pool_max=12000",
         "-s", "malloc,256m",
     ]  # fmt: skip
-    return ManagedProcess("varnish", argv, run_dir / "varnish.log", lambda: port_open(port))
+    return ManagedProcess(name, argv, run_dir / f"{name}.log", lambda: port_open(port))

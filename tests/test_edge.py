@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -314,3 +315,19 @@ async def test_a_cached_copy_is_dated_when_delivered_not_when_fetched(
     delivered = parsedate_to_datetime(second.headers["Date"])
     assert (delivered - fetched).total_seconds() >= 2
     assert "Age" not in second.headers
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("/v1/games/" + "g" * 3000, 414),
+        ("/v1/games/g1?" + "a=1&" * 700, 414),
+        ("/v1/gämes/g1", 400),
+    ],
+)
+async def test_overlong_or_non_ascii_requests_get_the_json_error(
+    edge: Edge, target: str, status: int
+) -> None:
+    got, body = await _raw(edge, target)
+    assert got == status
+    assert json.loads(body)["error"]["status"] == status

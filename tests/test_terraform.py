@@ -63,16 +63,24 @@ def cloudflare() -> dict[str, Any]:
 
 def test_fastly_ships_the_delivery_rules_the_varnish_tests_run(fastly: dict[str, Any]) -> None:
     snippets = {s["name"]: s for s in fastly["snippet"]}
-    deliver = _file_argument(snippets["scorecast_deliver"]["content"], "fastly")
-    assert deliver == ROOT / "edge" / "varnish" / "deliver.vcl"
-    varnish_vcl = (ROOT / "edge" / "varnish" / "scorecast.vcl").read_text()
-    assert f'include "{deliver.name}";' in varnish_vcl
-    for name in ("scorecast_recv", "scorecast_fetch"):
+    content = snippets["scorecast_deliver"]["content"]
+    files = [
+        (TERRAFORM / "fastly" / found).resolve()
+        for found in re.findall(r'file\("\$\{path\.module\}/([^"]+)"\)', content)
+    ]
+    varnish_dir = ROOT / "edge" / "varnish"
+    assert files == [varnish_dir / "strip.vcl", varnish_dir / "deliver.vcl"]
+    # Stripped only where the answer leaves Fastly for a fan, never on a shield's answer.
+    assert content.startswith("if (fastly.ff.visits_this_service == 0) {")
+    varnish_vcl = (varnish_dir / "scorecast.vcl").read_text()
+    for file in files:
+        assert f'include "{file.name}";' in varnish_vcl
+    for name in ("scorecast_recv", "scorecast_fetch", "scorecast_error"):
         assert _file_argument(snippets[name]["content"], "fastly").is_file()
 
 
 def test_the_edge_strips_every_header_the_origin_sends_for_it() -> None:
-    deliver = (ROOT / "edge" / "varnish" / "deliver.vcl").read_text()
+    deliver = (ROOT / "edge" / "varnish" / "strip.vcl").read_text()
     sent = live_headers(CachePolicy(), ["game-1"], 1)
     for header in sent:
         if header not in ("Cache-Control", "ETag"):  # those are for browsers
@@ -112,6 +120,12 @@ def test_stream_paths_agree_between_edges() -> None:
     assert "/v1/(games/[^/?]+|scoreboard)/stream" in varnish
     assert "after=" in recv
     assert "after=" in varnish
+    # The same alphabet of paths on both edges: nothing encoded gets past either.
+    assert "^/[A-Za-z0-9._/-]*" in recv
+    assert "^/[A-Za-z0-9._/-]*" in varnish
+    # OPTIONS is answered at the edge on both, never passed to the origin (405 there).
+    assert 'req.method == "OPTIONS"' in recv
+    assert 'req.method == "OPTIONS"' in varnish
 
 
 def _schema() -> dict[str, Any]:

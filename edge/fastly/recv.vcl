@@ -1,14 +1,29 @@
-# Fastly "recv" snippet (terraform/fastly): the same public surface as the self-hosted edge.
-if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS" && req.method != "FASTLYPURGE") {
-    error 405 "only GET, HEAD and OPTIONS are served";
+# Fastly "recv" snippet (terraform/fastly): the same public surface as the self-hosted edge
+# (edge/varnish/scorecast.vcl). Synthetic answers are errors 6xx, finished in error.vcl.
+if (req.method == "OPTIONS") {
+    error 604 "preflight";
+}
+if (req.method != "GET" && req.method != "HEAD" && req.method != "FASTLYPURGE") {
+    error 605 "only GET, HEAD and OPTIONS are served";
+}
+# One cache object per resource, and no path the rules below cannot see: the API's paths are
+# letters, digits, '.', '_', '-' and '/'. An encoded character, an empty or dot segment can only
+# be a way around the rules (/%6detrics, /v1/games/x%2fstream).
+if (req.url.path !~ "^/[A-Za-z0-9._/-]*$" || req.url.path ~ "(//|/[.][.]?(/|$))") {
+    error 606 "bad path: letters, digits, '.', '_', '-' and '/' only";
 }
 if (req.url.path ~ "^/metrics") {
-    error 404 "not found";
+    error 607 "not found";
 }
 # The API is public and the same for everyone: nothing per user may split the cache.
 unset req.http.Cookie;
 unset req.http.Authorization;
-if (req.url.path ~ "^/v1/(games/[^/]+|scoreboard)/stream$" || req.url.qs ~ "(^|&)after=") {
-    # Held connections go to Fanout, which asks the origin once per connect (GRIP).
-    return(pass);
+# Held connections live on the Compute service with Fanout (its own hostname): a delivery
+# service cannot hold them. Clients that try here fall back to conditional polling.
+if (req.url.path ~ "^/v1/(games/[^/]+|scoreboard)/stream$"
+    || (req.url.path ~ "^/v1/games/[^/]+$" && req.url.qs ~ "(^|&)after=")) {
+    error 608 "streams and long-polls are served at the stream hostname";
 }
+# No query parameter is part of a cacheable resource: drop them all, so that no junk query
+# string makes a new object (and an origin fetch).
+set req.url = req.url.path;

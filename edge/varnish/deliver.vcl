@@ -1,19 +1,13 @@
 # Delivery rules shared by the self-hosted edge (Varnish 7, included in vcl_deliver) and the
 # Fastly service (a "deliver" snippet, see terraform/fastly): only statements both dialects share.
+# What is stripped before an answer leaves for a fan is strip.vcl, included by each dialect
+# under its own test of "this answer goes to a fan, not to another tier of ours".
 
 if (obj.hits > 0) {
     set resp.http.X-Cache = "HIT";
 } else {
     set resp.http.X-Cache = "MISS";
 }
-# What the origin tells the edge stays at the edge.
-unset resp.http.Surrogate-Control;
-unset resp.http.CDN-Cache-Control;
-unset resp.http.Surrogate-Key;
-unset resp.http.Cache-Tag;
-unset resp.http.xkey;
-unset resp.http.Via;
-unset resp.http.X-Varnish;
 # Purges keep this copy as fresh as the origin's: its age at the edge says nothing to a
 # browser, and would make the short browser max-age expire on arrival. For the same reason the
 # Date is the delivery's, not the fetch's (RFC 9111 section 4.2.3 counts age from Date too).

@@ -19,6 +19,10 @@ vcl 4.1;
 #   sub scorecast_purge_token { }   return (synth(403, ...)) unless the Purge-Token is right
 #   sub scorecast_stream_limit { }  return (synth(429, ...)) for a client opening streams too
 #                                   fast (vsthrottle; the limit depends on the deployment)
+#   sub scorecast_inner_tier { }    set req.http.X-Scorecast-Inner when the request comes from an
+#                                   edge node of ours (a shared tier token), and drop the token
+#   sub scorecast_upstream { }      in vcl_backend_fetch: an edge node in front of a shield sends
+#                                   the tier token; a single tier or the shield itself, nothing
 
 import std;
 import str;
@@ -28,6 +32,10 @@ import xkey;
 include "scorecast-site.vcl";
 
 sub vcl_recv {
+    # Only our own edge nodes may ask for what the CDN keeps to itself (two tiers: edge nodes
+    # in front of a shield, as Fastly's shielding does).
+    unset req.http.X-Scorecast-Inner;
+    call scorecast_inner_tier;
     set req.backend_hint = origin;
     unset req.http.X-Cache;
     if (req.restarts == 0) {
@@ -73,7 +81,13 @@ sub vcl_recv {
         set req.grace = 365d;
         return (hash);
     }
-    if (std.healthy(req.backend_hint)) {
+    if (req.http.X-Scorecast-Inner) {
+        # An edge node of ours refreshing after a purge must get the new copy, not this
+        # shield's stale one, which it would then keep for the whole TTL. Its concurrent
+        # refreshes still collapse into one origin fetch; if the origin fails, the stale copy
+        # comes through stale-if-error after all.
+        set req.grace = 0s;
+    } elsif (std.healthy(req.backend_hint)) {
         # Healthy origin: stale only while one background fetch refreshes the object.
         set req.grace = 10s;
     }
@@ -83,6 +97,10 @@ sub vcl_recv {
 # One cache object per resource, and no path the rules below cannot see (architecture
 # invariant 9): the path as the API spells it, with only the query parameters the API defines.
 sub scorecast_normalize {
+    if (req.url ~ "^.{2049}") {
+        # No resource of the API is this long (RFC 9110 section 15.5.15).
+        return (synth(414, "URI too long"));
+    }
     if (req.url ~ "^[A-Za-z][A-Za-z0-9+.-]*://") {
         # Absolute form (RFC 9112 section 3.2.2): the authority is not part of the resource.
         set req.url = regsub(req.url, "^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*", "");
@@ -109,6 +127,10 @@ sub vcl_hash {
     # One site per edge: the Host header must not split objects (localhost vs 127.0.0.1).
     hash_data(req.url);
     return (lookup);
+}
+
+sub vcl_backend_fetch {
+    call scorecast_upstream;
 }
 
 sub vcl_backend_response {
@@ -178,6 +200,10 @@ sub vcl_deliver {
         && (req.http.If-None-Match ~ "^[ ]*[*][ ]*$"
             || str.contains(req.http.If-None-Match, resp.http.ETag))) {
         set req.http.If-None-Match = resp.http.ETag;
+    }
+    if (!req.http.X-Scorecast-Inner) {
+        # The answer leaves for a fan (Fastly's test: fastly.ff.visits_this_service == 0).
+        include "strip.vcl";
     }
     # Shared with the Fastly service (terraform/fastly): valid in both dialects.
     include "deliver.vcl";

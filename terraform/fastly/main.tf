@@ -64,17 +64,27 @@ resource "fastly_service_vcl" "scorecast" {
   }
 
   snippet {
+    name     = "scorecast_error"
+    type     = "error"
+    priority = 100
+    content  = file("${path.module}/../../edge/fastly/error.vcl")
+  }
+
+  snippet {
     name     = "scorecast_fetch"
     type     = "fetch"
     priority = 100
     content  = file("${path.module}/../../edge/fastly/fetch.vcl")
   }
 
+  # The self-hosted edge's delivery rules; CDN headers are stripped only on the first visit of
+  # this service (the POP a fan asked): with shielding, vcl_deliver also runs on the shield
+  # answering an edge POP, which needs the TTL and the surrogate keys.
   snippet {
     name     = "scorecast_deliver"
     type     = "deliver"
     priority = 100
-    content  = file("${path.module}/../../edge/varnish/deliver.vcl")
+    content  = "if (fastly.ff.visits_this_service == 0) {\n${file("${path.module}/../../edge/varnish/strip.vcl")}}\n${file("${path.module}/../../edge/varnish/deliver.vcl")}"
   }
 }
 

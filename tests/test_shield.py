@@ -1,0 +1,128 @@
+"""A two-tier edge, as Fastly's shielding: two edge Varnish nodes in front of one shield Varnish
+in front of the origin, all running edge/varnish/scorecast.vcl."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.fans import origin_requests
+from core.models import Game, GameStatus, Sport, TeamScore
+from core.settings import PurgerSettings
+from core.store import SnapshotWriter
+from local.process import free_port
+from local.varnish import Tier, varnish
+from purger.service import Purger
+from tests.helpers import eventually, running
+
+
+@dataclass(frozen=True)
+class Tiers:
+    shield: str
+    edges: list[str]
+    purge_token: str
+
+
+@pytest.fixture
+def tiers(origin: str, tmp_path: Path) -> Iterator[Tiers]:
+    purge, tier = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    origin_port = int(origin.rsplit(":", 1)[1])
+    shield_port = free_port()
+    shield = varnish(
+        shield_port, free_port(), origin_port, purge, tmp_path, tier=Tier(tier), name="shield"
+    )
+    with shield:
+        edge_ports = [free_port(), free_port()]
+        nodes = [
+            varnish(
+                port,
+                free_port(),
+                shield_port,
+                purge,
+                tmp_path,
+                tier=Tier(tier, behind_shield=True),
+                name=f"edge{index}",
+            )
+            for index, port in enumerate(edge_ports)
+        ]
+        with nodes[0], nodes[1]:
+            yield Tiers(
+                f"http://127.0.0.1:{shield_port}",
+                [f"http://127.0.0.1:{port}" for port in edge_ports],
+                purge,
+            )
+
+
+def _game(version: int) -> Game:
+    return Game(
+        game_id="shielded",
+        sport=Sport.BASKETBALL,
+        league="TEST",
+        status=GameStatus.LIVE,
+        home=TeamScore(team_id="h", code="HOM", name="Home", score=version),
+        away=TeamScore(team_id="a", code="AWY", name="Away"),
+        sequence=version - 1,
+        version=version,
+    )
+
+
+async def _versions(http: httpx.AsyncClient, urls: list[str]) -> list[tuple[int, str]]:
+    found = []
+    for url in urls:
+        response = await http.get(f"{url}/v1/games/shielded")
+        assert "Surrogate-Key" not in response.headers  # what leaves for a fan is stripped
+        found.append((response.json()["version"], response.headers["X-Cache"]))
+    return found
+
+
+async def test_purges_reach_both_tiers_and_the_origin_sees_one_fetch_per_change(
+    origin: str, tiers: Tiers, store: SnapshotWriter, redis_service: str, prefix: str
+) -> None:
+    route = "/v1/games/{game_id}"
+    await store.write(_game(1))
+    async with httpx.AsyncClient(timeout=5) as http:
+        before = await origin_requests(origin, route)
+        first = await _versions(http, tiers.edges)
+        assert [version for version, _ in first] == [1, 1]
+        assert await origin_requests(origin, route) - before == 1  # the shield fetched once
+        # An edge node keeps the origin's long TTL (the shield passed Surrogate-Control on):
+        # past the browser max-age of 1 s it still answers from its own copy.
+        await asyncio.sleep(2.5)
+        assert [cache for _, cache in await _versions(http, tiers.edges)] == ["HIT", "HIT"]
+        # ...and it has the purge keys: a purge of the game's key finds its copy.
+        for edge in tiers.edges:
+            purged = await http.request(
+                "PURGE",
+                f"{edge}/",
+                headers={"xkey-softpurge": "game-shielded", "Purge-Token": tiers.purge_token},
+            )
+            assert purged.json() == {"purged": 1}, edge
+        # A fan asking the shield directly gets no CDN headers either; our edge nodes do.
+        fan = await http.get(f"{tiers.shield}/v1/games/shielded")
+        assert "Surrogate-Key" not in fan.headers
+        settings = PurgerSettings(
+            redis_url=redis_service,
+            redis_prefix=prefix,
+            varnish_url=",".join([tiers.shield, *tiers.edges]),
+            purge_token=tiers.purge_token,
+            window_seconds=0,
+        )
+        async with running(Purger(settings)):
+            for version in (2, 3):
+                await store.write(_game(version))
+
+                async def fresh(version: int = version) -> bool:
+                    seen = await _versions(http, tiers.edges)
+                    return all(found == version for found, _ in seen)
+
+                await eventually(fresh, 15)
+        for _ in range(5):  # many more fans on every edge node: all served from the tiers
+            assert {version for version, _ in await _versions(http, tiers.edges)} == {3}
+        # One origin fetch per change, whatever the number of edge nodes.
+        assert await origin_requests(origin, route) - before == 3
