@@ -131,12 +131,24 @@ sub vcl_hash {
 
 sub vcl_backend_fetch {
     call scorecast_upstream;
+    # An origin that just failed this resource is not asked again for 2 s by the background
+    # refreshes fans set off: they keep the stale copy, and the origin one attempt.
+    if (bereq.is_bgfetch && vsthrottle.remaining("failed:" + bereq.url, 1, 2s) == 0) {
+        return (abandon);
+    }
+}
+
+sub scorecast_failed {
+    if (vsthrottle.is_denied("failed:" + bereq.url, 1, 2s)) {
+        std.log("origin failing for " + bereq.url);
+    }
 }
 
 sub vcl_backend_response {
     if (beresp.status >= 500) {
         # Never cache a failure, nor let it replace a stale copy (stale-if-error): a background
         # refresh just stops; a client's own fetch ends in vcl_synth, which looks for that copy.
+        call scorecast_failed;
         return (abandon);
     }
     # Never replace a version with an older one. While Redis is rebuilt from the feed (or a
@@ -174,6 +186,7 @@ sub vcl_backend_response {
 }
 
 sub vcl_backend_error {
+    call scorecast_failed;
     set beresp.http.Content-Type = "application/json";
     set beresp.http.Cache-Control = "no-store";
     set beresp.http.Retry-After = "1";
