@@ -32,7 +32,11 @@ class Validation:
     def ok(self) -> bool:
         """No event left our score different from the feed's own, and our final is the one
         the feed states: the exit code's meaning."""
-        return self.mismatches == 0 and self.final_agrees is not False
+        return (
+            self.mismatches == 0
+            and self.final_agrees is not False
+            and not self.feed.unreadable_scoring
+        )
 
     def summary(self) -> dict[str, Any]:
         game = self.game
@@ -42,6 +46,7 @@ class Validation:
             "sport": game.sport.value,
             "events": len(self.feed.events),
             "unrecognized": self.feed.unrecognized,
+            "unreadable_scoring": self.feed.unreadable_scoring,
             "home": {"code": game.home.code, "name": game.home.name, "score": game.home.score},
             "away": {"code": game.away.code, "name": game.away.name, "score": game.away.score},
             "status": game.status.value,
@@ -75,6 +80,8 @@ class Validation:
                 "  not checked: this feed carries no running score and states no final to "
                 "compare with (only the known result can tell)"
             )
+        for kind, count in sorted(self.feed.unreadable_scoring.items()):
+            lines.append(f"  UNREADABLE scoring records: {count} × {kind} (the score may be off)")
         lines += [f"  mismatch: {item}" for item in self.first_mismatches]
         lines += [f"  feed problem: {problem}" for problem in feed.problems[:10]]
         return "\n".join(lines)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -67,7 +68,19 @@ def create_app(settings: OriginSettings) -> Starlette:
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             Route("/openapi.json", api_document, methods=["GET"]),
         ],
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            # Preflights are answered here too, for a CDN that cannot answer them itself
+            # (Cloudflare without Workers); Varnish and Fastly answer them at the edge.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "HEAD", "OPTIONS"],
+                allow_headers=["If-None-Match", "Last-Event-ID", "Cache-Control"],
+                expose_headers=["ETag"],
+                max_age=86400,
+            ),
+        ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,8 @@ def test_validate_prints_one_json_object(data_dir: Path) -> None:
     ).stdout
     summary = json.loads(out)
     assert set(summary) == {
-        "format", "game_id", "sport", "events", "unrecognized", "home", "away", "status",
+        "format", "game_id", "sport", "events", "unrecognized", "unreadable_scoring", "home",
+        "away", "status",
         "periods", "checked", "mismatches", "stated_final", "final_agrees", "problems", "ok",
     }  # fmt: skip
     assert (summary["stated_final"], summary["final_agrees"], summary["ok"]) == ([5, 3], True, True)
@@ -332,3 +334,58 @@ def test_the_nba_feeds_sister_leagues_are_told_apart_by_game_id(
         row[column] = game_id
     assert parse(stats).events[0].game is not None
     assert parse(stats).events[0].game.league == league  # type: ignore[union-attr]
+
+
+def _nba_stats_made_basket(payload: Any) -> None:
+    headers = payload["resultSets"][0]["headers"]
+    row = next(
+        r for r in payload["resultSets"][0]["rowSet"] if r[headers.index("EVENTMSGTYPE")] == 1
+    )
+    row[headers.index("PERIOD")] = "first"
+
+
+def _espn_touchdown(payload: Any) -> None:
+    plays = [p for d in payload["drives"]["previous"] for p in d["plays"]]
+    next(p for p in plays if "Touchdown" in p["type"]["text"])["sequenceNumber"] = None
+
+
+# How to make one scoring record of each format unreadable, and the kind it is reported as.
+UNREADABLE_GOALS: dict[str, tuple[Any, str]] = {
+    "nba-livedata": (
+        lambda d: next(a for a in d["game"]["actions"] if a.get("shotResult") == "Made").pop(
+            "orderNumber"
+        ),
+        "2pt|3pt|freethrow",
+    ),
+    "nba-stats-playbyplayv2": (_nba_stats_made_basket, "field goal"),
+    "nhl-apiweb": (
+        lambda d: next(p for p in d["plays"] if p["typeDescKey"] == "goal").pop("sortOrder"),
+        "goal",
+    ),
+    "espn-summary": (_espn_touchdown, "Touchdown"),
+    "statsbomb": (
+        lambda d: next(
+            r for r in d if r.get("shot", {}).get("outcome", {}).get("name") == "Goal"
+        ).pop("index"),
+        "goal",
+    ),
+    "statsperform-ma3": (
+        lambda d: next(e for e in d["liveData"]["event"] if e["typeId"] == 16).pop("periodId"),
+        "goal",
+    ),
+}
+
+
+@pytest.mark.parametrize(("file", "format"), [(g[0], g[1]) for g in GAMES], ids=FILES)
+def test_a_scoring_record_that_cannot_be_read_is_reported_by_kind(
+    data_dir: Path, file: str, format: str
+) -> None:
+    payload = json.loads((data_dir / file).read_bytes())
+    corrupt, kind = UNREADABLE_GOALS[format]
+    corrupt(payload)
+    result = validate(parse(payload, format, Path(file).stem))
+    assert sum(result.feed.unreadable_scoring.values()) == 1
+    (reported,) = result.feed.unreadable_scoring
+    assert re.search(kind, reported), reported
+    assert not result.ok  # the score may be off: validate says so
+    assert "UNREADABLE scoring records" in result.text()

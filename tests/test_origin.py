@@ -198,3 +198,19 @@ async def test_redis_down_is_503_json(prefix: str) -> None:
             assert response.json()["error"]["code"] == "unavailable"
             assert (await http.get("/readyz")).status_code == 503
             assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_preflight_is_answered_by_the_origin_too(origin: str) -> None:
+    """For a CDN that cannot answer preflights itself (Cloudflare without Workers)."""
+    async with httpx.AsyncClient(base_url=origin) as http:
+        preflight = await http.options(
+            "/v1/games/g1",
+            headers={
+                "Origin": "https://fans.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "If-None-Match",
+            },
+        )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -121,3 +123,17 @@ _NBA_FAMILY = {"00": "NBA", "10": "WNBA", "15": "NBA Summer League", "20": "G Le
 def nba_league(game_id: str) -> str:
     """``0022000001`` → NBA, ``1022300001`` → WNBA, ``2022300001`` → G League."""
     return _NBA_FAMILY.get(game_id[:2], "basketball")
+
+
+@dataclass
+class Unreadable:
+    """Records an adapter could not read: how many, and, by kind, those that look like scoring
+    (a goal, a made basket…): those may leave the score wrong, so they are reported apart."""
+
+    count: int = 0
+    scoring: Counter[str] = field(default_factory=Counter)
+
+    def add(self, scoring_kind: str | None = None) -> None:
+        self.count += 1
+        if scoring_kind:
+            self.scoring[scoring_kind[:64]] += 1

@@ -16,7 +16,17 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
-from feeds.adapters.common import get, mmss, safe_id, scheduled, stated, text, to_int, to_time
+from feeds.adapters.common import (
+    Unreadable,
+    get,
+    mmss,
+    safe_id,
+    scheduled,
+    stated,
+    text,
+    to_int,
+    to_time,
+)
 from feeds.adapters.feed import Feed
 
 FORMAT = "espn-summary"
@@ -57,7 +67,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     final = None
     if get(competition, "status", "type", "completed") is True:
         final = (to_int(sides["home"].get("score")), to_int(sides["away"].get("score")))
-    plays, unrecognized = _plays(payload["drives"])
+    plays, unreadable = _plays(payload["drives"])
     credited = {
         str(item.get("id")): safe_id(get(item, "team", "id"))
         for item in payload.get("scoringPlays") or []
@@ -79,7 +89,8 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         format=FORMAT,
         game_id=game_id,
         events=events,
-        unrecognized=unrecognized,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
         problems=problems,
         final=stated(final),
     )
@@ -95,9 +106,9 @@ def _team(competitor: dict[str, Any]) -> Team:
     )
 
 
-def _plays(drives: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def _plays(drives: dict[str, Any]) -> tuple[list[dict[str, Any]], Unreadable]:
     found: list[dict[str, Any]] = []
-    unrecognized = 0
+    unreadable = Unreadable()
     groups = list(drives.get("previous") or [])
     if isinstance(drives.get("current"), dict):
         groups.append(drives["current"])
@@ -105,15 +116,17 @@ def _plays(drives: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     for drive in groups:
         for play in get(drive, "plays") or []:
             number = to_int(get(play, "sequenceNumber"))
-            if number is None or not isinstance(get(play, "type", "text"), str):
-                unrecognized += 1
+            kind = get(play, "type", "text")
+            if number is None or not isinstance(kind, str):
+                scoring = isinstance(kind, str) and _flagged_points(kind, text(get(play, "text")))
+                unreadable.add(kind if scoring else None)
                 continue
             key = str(play.get("id", number))
             if key not in seen:  # the current drive repeats plays of the previous list
                 seen.add(key)
                 found.append(play)
     found.sort(key=lambda p: int(p["sequenceNumber"]))
-    return found, unrecognized
+    return found, unreadable
 
 
 def _flagged_points(kind: str, words: str) -> tuple[str, int] | None:

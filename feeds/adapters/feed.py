@@ -19,6 +19,8 @@ class Feed:
     game_id: str
     events: list[GameEvent]
     unrecognized: int = 0
+    #: Of those, the ones that look like scoring, by kind: the score may be wrong without them.
+    unreadable_scoring: dict[str, int] = field(default_factory=dict)
     #: Records understood but of no interest to a score service (passes, carries…).
     ignored: int = 0
     #: Disagreements inside the feed, e.g. a scoring flag the running score contradicts.

@@ -12,7 +12,9 @@ from typing import Any
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
 from feeds.adapters.common import (
+    Unreadable,
     free_throw_points,
+    get,
     nba_league,
     once_each,
     scheduled,
@@ -57,12 +59,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     if not game_id:
         raise FeedFormatError("NBA liveData payload has no game.gameId")
     actions: list[dict[str, Any]] = []
-    unrecognized = 0
+    unreadable = Unreadable()
     for action in payload["game"]["actions"]:
         if _readable(action):
             actions.append(action)
         else:
-            unrecognized += 1
+            unreadable.add(_scoring_kind(action))
     actions = once_each(actions, lambda a: a["actionNumber"])
     actions.sort(key=lambda a: a["orderNumber"])
     home, away = _teams(actions)
@@ -76,7 +78,13 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     events = [scheduled(game_id, info)]
     for number, action in enumerate(actions, start=1):
         events.append(_event(game_id, number, action))
-    return Feed(format=FORMAT, game_id=game_id, events=events, unrecognized=unrecognized)
+    return Feed(
+        FORMAT,
+        game_id,
+        events,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
+    )
 
 
 def _readable(action: object) -> bool:
@@ -153,3 +161,10 @@ def _event(game_id: str, sequence: int, action: dict[str, Any]) -> GameEvent:
         description=str(action.get("description") or "")[:512],
         occurred_at=to_time(action.get("timeActual")),
     )
+
+
+def _scoring_kind(action: object) -> str | None:
+    kind = get(action, "actionType")
+    if kind in _SHOTS and get(action, "shotResult") == "Made":
+        return str(kind)
+    return None

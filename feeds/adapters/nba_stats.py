@@ -15,6 +15,7 @@ from typing import Any
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
 from feeds.adapters.common import (
+    Unreadable,
     free_throw_points,
     get,
     mmss,
@@ -51,11 +52,11 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         raise FeedFormatError("not a playbyplayv2 payload: no resultSets[0] play-by-play table")
     headers = payload["resultSets"][0]["headers"]
     rows: list[dict[str, Any]] = []
-    unrecognized = 0
+    unreadable = Unreadable()
     for raw in get(payload, "resultSets", 0, "rowSet") or []:
         row = dict(zip(headers, raw, strict=True)) if _is_row(raw, headers) else None
         if row is None or not _readable(row):
-            unrecognized += 1
+            unreadable.add(_scoring_kind(row))
             continue
         rows.append(row)
     if not rows:
@@ -94,7 +95,13 @@ def parse(payload: Any, source: str | None = None) -> Feed:
                 description="Game End",
             )
         )
-    return Feed(format=FORMAT, game_id=game_id, events=events, unrecognized=unrecognized)
+    return Feed(
+        FORMAT,
+        game_id,
+        events,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
+    )
 
 
 def _is_row(raw: object, headers: list[str]) -> bool:
@@ -190,3 +197,9 @@ def _score(value: object) -> tuple[int | None, int | None]:
         return None, None
     visitor, _, home = value.partition("-")
     return to_int(visitor), to_int(home)
+
+
+def _scoring_kind(row: dict[str, Any] | None) -> str | None:
+    """A made field goal (1) or a free throw (3) that could not be read."""
+    kind = get(row, "EVENTMSGTYPE")
+    return {1: "field goal", 3: "free throw"}.get(kind) if isinstance(kind, int) else None

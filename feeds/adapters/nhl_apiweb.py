@@ -12,6 +12,7 @@ from typing import Any
 from core.errors import FeedFormatError
 from core.models import EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
 from feeds.adapters.common import (
+    Unreadable,
     get,
     mmss,
     once_each,
@@ -53,12 +54,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     home, away = _team(payload["homeTeam"]), _team(payload["awayTeam"])
     names = _roster(payload.get("rosterSpots"))
     plays = []
-    unrecognized = 0
+    unreadable = Unreadable()
     for play in payload["plays"]:
         if _readable(play):
             plays.append(play)
         else:
-            unrecognized += 1
+            unreadable.add("goal" if get(play, "typeDescKey") == "goal" else None)
     plays = once_each(plays, lambda p: p["eventId"])
     plays.sort(key=lambda p: p["sortOrder"])
     info = GameInfo(
@@ -75,7 +76,14 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     events = [scheduled(game_id, info)]
     for play in plays:
         events.append(_event(game_id, len(events), play, names, final))
-    return Feed(FORMAT, game_id, events, unrecognized=unrecognized, final=stated(final))
+    return Feed(
+        FORMAT,
+        game_id,
+        events,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
+        final=stated(final),
+    )
 
 
 def _team(team: dict[str, Any]) -> Team:

@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Card, EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, once_each, safe_id, scheduled, text
+from feeds.adapters.common import Unreadable, get, once_each, safe_id, scheduled, text
 from feeds.adapters.feed import Feed
 
 FORMAT = "statsbomb"
@@ -42,12 +42,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     if not matches(payload):
         raise FeedFormatError("not a StatsBomb events array")
     records = []
-    unrecognized = 0
+    unreadable = Unreadable()
     for record in payload:
         if _readable(record):
             records.append(record)
         else:
-            unrecognized += 1
+            unreadable.add(_scoring_kind(record))
     records = once_each(records, lambda r: r.get("id", r["index"]))
     records.sort(key=lambda r: r["index"])
     lineups = [r for r in records if r["type"]["name"] == "Starting XI"]
@@ -84,7 +84,14 @@ def parse(payload: Any, source: str | None = None) -> Feed:
                     }
                 )
             )
-    return Feed(FORMAT, game_id, events, unrecognized=unrecognized, ignored=ignored)
+    return Feed(
+        FORMAT,
+        game_id,
+        events,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
+        ignored=ignored,
+    )
 
 
 def _readable(record: object) -> bool:
@@ -160,3 +167,10 @@ def _event(game_id: str, sequence: int, record: dict[str, Any]) -> GameEvent | N
         card=card,
         description=description[:512],
     )
+
+
+def _scoring_kind(record: object) -> str | None:
+    name = get(record, "type", "name")
+    if name == "Shot" and get(record, "shot", "outcome", "name") == "Goal":
+        return "goal"
+    return "own goal" if name == "Own Goal For" else None

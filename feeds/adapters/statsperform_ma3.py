@@ -13,7 +13,17 @@ from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Card, EventType, GameEvent, GameInfo, Player, Scoring, Sport, Team
-from feeds.adapters.common import get, once_each, safe_id, scheduled, stated, text, to_int, to_time
+from feeds.adapters.common import (
+    Unreadable,
+    get,
+    once_each,
+    safe_id,
+    scheduled,
+    stated,
+    text,
+    to_int,
+    to_time,
+)
 from feeds.adapters.feed import Feed
 
 FORMAT = "statsperform-ma3"
@@ -54,12 +64,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     if get(payload, "liveData", "matchDetails", "matchStatus") == "Played" and total:
         final = (to_int(total.get("home")), to_int(total.get("away")))
     records = []
-    unrecognized = 0
+    unreadable = Unreadable()
     for position, record in enumerate(payload["liveData"]["event"]):
         if _readable(record):
             records.append((position, record))
         else:
-            unrecognized += 1
+            unreadable.add("goal" if get(record, "typeId") == _GOAL else None)
     records = once_each(records, lambda positioned: positioned[1]["id"])
     records.sort(key=_match_order)
     events = [scheduled(game_id, game)]
@@ -71,7 +81,13 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         else:
             events.append(event)
     return Feed(
-        FORMAT, game_id, events, unrecognized=unrecognized, ignored=ignored, final=stated(final)
+        FORMAT,
+        game_id,
+        events,
+        unrecognized=unreadable.count,
+        unreadable_scoring=dict(unreadable.scoring),
+        ignored=ignored,
+        final=stated(final),
     )
 
 
