@@ -137,3 +137,7 @@ class Unreadable:
         self.count += 1
         if scoring_kind:
             self.scoring[scoring_kind[:64]] += 1
+
+    def counted(self) -> dict[str, Any]:
+        """The :class:`~feeds.adapters.feed.Feed` fields this fills in."""
+        return {"unrecognized": self.count, "unreadable_scoring": dict(self.scoring)}

@@ -89,8 +89,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         format=FORMAT,
         game_id=game_id,
         events=events,
-        unrecognized=unreadable.count,
-        unreadable_scoring=dict(unreadable.scoring),
+        **unreadable.counted(),
         problems=problems,
         final=stated(final),
     )

@@ -99,8 +99,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         FORMAT,
         game_id,
         events,
-        unrecognized=unreadable.count,
-        unreadable_scoring=dict(unreadable.scoring),
+        **unreadable.counted(),
     )
 
 
