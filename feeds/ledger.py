@@ -24,7 +24,7 @@ from redis.exceptions import WatchError
 
 from core.connection import translated
 from core.keys import RedisKeys
-from core.models import GameEvent, Revision
+from core.models import EventType, GameEvent, Revision
 
 #: What a record's identity and bookkeeping are, not what it says.
 _NOT_CONTENT = {"sequence", "ingested_at", "revision", "previous"}
@@ -80,7 +80,11 @@ def compare(
             continue
         if before.revision is Revision.REMOVED:  # the provider put it back: it counts again
             corrections.append((before.sequence, _revised(record, Revision.RESTORED)))
-        elif content(before) == content(record):
+        elif content(before) == content(record) or (
+            not complete and record.event_type is EventType.GAME_SCHEDULED
+        ):
+            # A push of some records says nothing new about the schedule, which adapters
+            # derive in part from the records a document carries (its first action's time).
             unchanged += 1
         else:
             corrections.append((before.sequence, _edit(before, record)))

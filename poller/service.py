@@ -23,7 +23,7 @@ import httpx
 from confluent_kafka import Producer
 
 from core.connection import redis_client
-from core.errors import ScorecastError, ServiceError
+from core.errors import FeedFormatError, ScorecastError, ServiceError
 from core.keys import RedisKeys
 from core.settings import PollerSettings
 from feeds.adapters import FORMATS, Feed, parse
@@ -46,6 +46,7 @@ class PollerStats:
     documents: int = 0
     stale: int = 0
     failures: int = 0
+    unreadable: int = 0
     added: int = 0
     edited: int = 0
     removed: int = 0
@@ -93,6 +94,12 @@ class Poller(Service):
             try:
                 await self.poll()
                 failures = 0
+            except FeedFormatError as exc:
+                # Not the provider failing: a document we cannot read yet (a game not started
+                # has no plays to tell home from away). Keep polling at the interval.
+                failures = 0
+                self.stats.unreadable += 1
+                logger.warning("document at %s not readable: %s", self._url, exc)
             except (httpx.HTTPError, ScorecastError) as exc:
                 failures += 1
                 self.stats.failures += 1

@@ -78,3 +78,13 @@ def test_a_partial_push_removes_nothing() -> None:
     push = compare(known_after(first), 5, game[5:], complete=False)
     assert [e.sequence for e in push.events] == [5, 6, 7]
     assert push.removed == 0
+
+
+def test_a_partial_push_never_edits_the_schedule() -> None:
+    game = short_game()
+    first = compare({}, 0, game[:5])
+    moved = game[0].model_copy(update={"description": "derived from other records"})
+    push = compare(known_after(first), 5, [moved, *game[5:]], complete=False)
+    assert [e.revision for e in push.events] == [None, None, None]
+    whole = compare(known_after(first, push), 8, [moved, *game[1:]])
+    assert [e.revision for e in whole.events] == [Revision.EDITED]  # a whole document may

@@ -25,7 +25,7 @@ from poller.service import Poller
 from publisher.service import Publisher
 from runtime.kafka import consumer_config
 from tests.conftest import ThreadedServer
-from tests.feed_documents import FeedStandIn, document, plan
+from tests.feed_documents import FeedStandIn, Step, document, plan
 from tests.helpers import eventually, running
 from tests.test_adapters import GAMES
 
@@ -174,3 +174,31 @@ async def test_a_restarted_poller_loses_nothing_and_produces_nothing_twice(
         theirs.away.score,
         theirs.status,
     )
+
+
+async def test_a_document_not_readable_yet_is_polled_at_the_interval(
+    data_dir: Path, kafka: KafkaSettings, redis_service: str, prefix: str, store: SnapshotWriter
+) -> None:
+    """Before tip-off the liveData document has no actions to tell home from away: that is
+    not the provider failing, so the poller does not back off."""
+    path = data_dir / GAMES[0][0]
+    doc = document("nba-livedata", json.loads(path.read_bytes()))
+    steps = [Step(doc.render([]), etag=f'"{n}"') for n in range(3)]
+    steps.append(Step(doc.render(doc.records), etag='"final"'))
+    standin = FeedStandIn(steps)
+    with ThreadedServer(standin.app, free_port()) as server:
+        poller = Poller(
+            PollerSettings(
+                **kafka.model_dump(),
+                redis_url=redis_service,
+                redis_prefix=prefix,
+                poll_url=f"{server.url}/feed/{path.name}",
+                poll_interval_seconds=0.05,
+                poll_jitter=0,
+                poll_backoff_max_seconds=30,
+            )
+        )
+        async with running(poller):
+            await eventually(lambda: poller.stats.added > 0, 10)
+    assert (poller.stats.unreadable, poller.stats.failures) == (3, 0)
+    assert poller.stats.added == len(load(path).events)
