@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from core.errors import StoreUnavailableError
@@ -17,7 +18,18 @@ T = TypeVar("T")
 
 
 def redis_client(settings: RedisSettings) -> Redis:
-    """A client whose every command and connect gives up after ``redis_timeout``."""
+    """A client whose every command and connect gives up after ``redis_timeout``.
+
+    With ``redis_cluster`` it is a cluster client: it speaks the same commands (typed as the
+    plain client's, which is what every caller uses of it), sends each to the node holding its
+    slot, follows MOVED and ASK redirections and finds a promoted replica after a failover."""
+    if settings.redis_cluster:
+        cluster = RedisCluster.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+        )
+        return cast(Redis, cluster)
     return Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,

@@ -29,7 +29,11 @@ class ServiceSettings(_Settings):
 
 
 class RedisSettings(_Settings):
+    #: With ``redis_cluster``, any one node of the cluster: the client finds the others.
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Redis Cluster: every component uses a cluster client. A game's keys, the scoreboard's
+    #: and a league's each share a hash tag, so what must change together lives on one slot.
+    redis_cluster: bool = False
     redis_prefix: str = Field(default="scorecast", pattern=r"^[A-Za-z0-9_.-]+$")
     redis_timeout: float = Field(default=5.0, gt=0)
 
