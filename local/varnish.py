@@ -18,14 +18,15 @@ VCL = EDGE_DIR / "varnish" / "scorecast.vcl"
 
 
 def site_vcl(
-    origin_port: int,
+    origin_ports: int | list[int],
     purge_token: str,
     push_port: int | None = None,
     stream_connects_per_minute: int = 30,
     tier: Tier | None = None,
 ) -> str:
-    """``origin_port``: where this node fetches from (the origin, or a shield for an edge node
-    in front of one, see :class:`Tier`)."""
+    """``origin_ports``: where this node fetches from (the origin, several origins taken in
+    turn, or a shield for an edge node in front of one, see :class:`Tier`)."""
+    first = origin_ports if isinstance(origin_ports, int) else origin_ports[0]
     for token in (purge_token, tier.token if tier else ""):
         if not token.isascii() or not token.isprintable() or '"' in token:
             raise ServiceError("tokens must be printable ASCII without quotes")
@@ -43,26 +44,11 @@ def site_vcl(
         else ""
     )
     return f"""# Written by scorecast for one local run.
-backend origin {{
-    .host = "127.0.0.1";
-    .port = "{origin_port}";
-    .connect_timeout = 1s;
-    .first_byte_timeout = 5s;
-    .between_bytes_timeout = 5s;
-    .probe = {{
-        .url = "/readyz";
-        .interval = 1s;
-        .timeout = 1s;
-        .window = 3;
-        .threshold = 2;
-        .initial = 2;
-    }}
-}}
-
+{_origins(origin_ports)}
 # Streams and long-polls: the GRIP proxy (or the origin itself, which then holds them).
 backend push {{
     .host = "127.0.0.1";
-    .port = "{push_port or origin_port}";
+    .port = "{push_port or first}";
     .connect_timeout = 1s;
 }}
 
@@ -95,6 +81,42 @@ sub scorecast_stream_limit {{
 """
 
 
+def _origins(ports: int | list[int]) -> str:
+    """The ``origin`` backend, or one backend per origin and a round-robin director over them;
+    each with a probe on ``/readyz``."""
+    listed = [ports] if isinstance(ports, int) else ports
+    names = ["origin"] if isinstance(ports, int) else [f"origin_{n}" for n in range(len(listed))]
+    blocks = [_backend(name, port) for name, port in zip(names, listed, strict=True)]
+    if isinstance(ports, int):
+        pick = "set req.backend_hint = origin;"
+    else:
+        added = "\n".join(f"    origins.add_backend({name});" for name in names)
+        blocks.insert(0, "import directors;\n")
+        blocks.append(f"sub vcl_init {{\n    new origins = directors.round_robin();\n{added}\n}}\n")
+        pick = "set req.backend_hint = origins.backend();"
+    blocks.append(f"sub scorecast_origin {{\n    {pick}\n}}\n")
+    return "\n".join(blocks)
+
+
+def _backend(name: str, port: int) -> str:
+    return f"""backend {name} {{
+    .host = "127.0.0.1";
+    .port = "{port}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 5s;
+    .between_bytes_timeout = 5s;
+    .probe = {{
+        .url = "/readyz";
+        .interval = 1s;
+        .timeout = 1s;
+        .window = 3;
+        .threshold = 2;
+        .initial = 2;
+    }}
+}}
+"""
+
+
 @dataclass(frozen=True)
 class Tier:
     """A node of a two-tier edge: shields and edge nodes share ``token``; an edge node
@@ -107,7 +129,7 @@ class Tier:
 def varnish(
     port: int,
     admin_port: int,
-    origin_port: int,
+    origin_port: int | list[int],
     purge_token: str,
     run_dir: Path,
     push_port: int | None = None,

@@ -1,5 +1,5 @@
 """A two-tier edge, as Fastly's shielding: two edge Varnish nodes in front of one shield Varnish
-in front of the origin, all running edge/varnish/scorecast.vcl."""
+in front of two origins (taken in turn), all running edge/varnish/scorecast.vcl."""
 
 from __future__ import annotations
 
@@ -14,30 +14,34 @@ import pytest
 
 from bench.fans import origin_requests
 from core.models import Game, GameStatus, Sport, TeamScore
-from core.settings import PurgerSettings
+from core.settings import OriginSettings, PurgerSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from local.varnish import Tier, varnish
+from origin.app import create_app
 from purger.service import Purger
+from tests.conftest import ThreadedServer
 from tests.helpers import eventually, running
 
 
 @dataclass(frozen=True)
 class Tiers:
+    origins: list[str]
     shield: str
     edges: list[str]
     purge_token: str
 
 
 @pytest.fixture
-def tiers(origin: str, tmp_path: Path) -> Iterator[Tiers]:
+def tiers(origin: str, origin_settings: OriginSettings, tmp_path: Path) -> Iterator[Tiers]:
     purge, tier = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    origin_port = int(origin.rsplit(":", 1)[1])
+    second = origin_settings.model_copy(update={"port": free_port()})
+    origin_ports = [int(origin.rsplit(":", 1)[1]), second.port]
     shield_port = free_port()
     shield = varnish(
-        shield_port, free_port(), origin_port, purge, tmp_path, tier=Tier(tier), name="shield"
+        shield_port, free_port(), origin_ports, purge, tmp_path, tier=Tier(tier), name="shield"
     )
-    with shield:
+    with ThreadedServer(create_app(second), second.port) as other, shield:
         edge_ports = [free_port(), free_port()]
         nodes = [
             varnish(
@@ -53,6 +57,7 @@ def tiers(origin: str, tmp_path: Path) -> Iterator[Tiers]:
         ]
         with nodes[0], nodes[1]:
             yield Tiers(
+                [origin, other.url],
                 f"http://127.0.0.1:{shield_port}",
                 [f"http://127.0.0.1:{port}" for port in edge_ports],
                 purge,
@@ -81,16 +86,20 @@ async def _versions(http: httpx.AsyncClient, urls: list[str]) -> list[tuple[int,
     return found
 
 
-async def test_purges_reach_both_tiers_and_the_origin_sees_one_fetch_per_change(
-    origin: str, tiers: Tiers, store: SnapshotWriter, redis_service: str, prefix: str
+async def _fetches(tiers: Tiers) -> int:
+    """Snapshot requests the origins answered, all of them together."""
+    return sum([await origin_requests(url, "/v1/games/{game_id}") for url in tiers.origins])
+
+
+async def test_purges_reach_both_tiers_and_the_origins_see_one_fetch_per_change(
+    tiers: Tiers, store: SnapshotWriter, redis_service: str, prefix: str
 ) -> None:
-    route = "/v1/games/{game_id}"
     await store.write(_game(1))
     async with httpx.AsyncClient(timeout=5) as http:
-        before = await origin_requests(origin, route)
+        before = await _fetches(tiers)
         first = await _versions(http, tiers.edges)
         assert [version for version, _ in first] == [1, 1]
-        assert await origin_requests(origin, route) - before == 1  # the shield fetched once
+        assert await _fetches(tiers) - before == 1  # the shield fetched once
         # An edge node keeps the origin's long TTL (the shield passed Surrogate-Control on):
         # past the browser max-age of 1 s it still answers from its own copy.
         await asyncio.sleep(2.5)
@@ -124,5 +133,5 @@ async def test_purges_reach_both_tiers_and_the_origin_sees_one_fetch_per_change(
                 await eventually(fresh, 15)
         for _ in range(5):  # many more fans on every edge node: all served from the tiers
             assert {version for version, _ in await _versions(http, tiers.edges)} == {3}
-        # One origin fetch per change, whatever the number of edge nodes.
-        assert await origin_requests(origin, route) - before == 3
+        # One origin fetch per change, whatever the number of edge nodes and origins.
+        assert await _fetches(tiers) - before == 3

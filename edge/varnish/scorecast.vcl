@@ -12,7 +12,9 @@ vcl 4.1;
 # - Concurrent misses on one object collapse into one origin request (Varnish's default).
 #
 # The deployment-specific part lives in "scorecast-site.vcl", which must define:
-#   backend origin { ... }          the origin, with a probe on /readyz
+#   backend origin { ... }          the origin, with a probe on /readyz (or several origins)
+#   sub scorecast_origin { }        set req.backend_hint: the origin, or a director's pick
+#                                   among several (round robin, each with its probe)
 #   backend push { ... }            where streams and long-polls go: the GRIP proxy (Pushpin),
 #                                   or the origin itself
 #   acl scorecast_purgers { ... }   who may send PURGE
@@ -36,7 +38,7 @@ sub vcl_recv {
     # in front of a shield, as Fastly's shielding does).
     unset req.http.X-Scorecast-Inner;
     call scorecast_inner_tier;
-    set req.backend_hint = origin;
+    call scorecast_origin;
     unset req.http.X-Cache;
     if (req.restarts == 0) {
         unset req.http.X-Scorecast-Stale;
