@@ -49,7 +49,9 @@ return redis.call('INCR', KEYS[3])
 """
 
 
-# KEYS: the league's finals (game → what it counted), teams, leaders, players, version.
+# KEYS: the league's counted finals (a hash, game → what it counted: a new key, not the set
+# earlier releases kept, so an upgrade meets no key of the wrong type), teams, leaders,
+# players, version.
 # ARGV: game id, team rows, player rows (JSON), the game's version. A game counts once; a newer
 # version of a final game whose rows differ (the provider corrected it) takes back what the
 # game counted and counts its new rows, so a correction is counted once too. Returns the
@@ -360,7 +362,7 @@ class SnapshotWriter(SnapshotReader):
         players = [row.model_dump() for row in standings.player_results(game)]
         version = await self._record_final(
             keys=[
-                self.keys.league(league, "finals"),
+                self.keys.league(league, "counted"),
                 self.keys.league(league, "teams"),
                 self.keys.league(league, "leaders"),
                 self.keys.league(league, "players"),
