@@ -132,6 +132,10 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     #: the publisher writes them (it is catching up or rebuilding): not pushed one by one.
     #: Above the pipeline's own latency, below the time a lost Redis takes to be rebuilt.
     push_max_age_seconds: float = Field(default=2.0, gt=0)
+    #: Replicas each snapshot must reach (Redis ``WAIT``) before it is announced and its events
+    #: committed: with replicas, a master that dies then loses no version. 0: do not wait.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_ms: int = Field(default=100, ge=1, le=10_000)
     #: A finished game leaves the publisher's memory this long after its last event.
     finished_game_seconds: float = Field(default=600.0, ge=0)
 

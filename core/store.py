@@ -12,10 +12,12 @@ The origin gets a :class:`SnapshotReader`, which cannot write; the publisher a
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from core import changes, standings
 from core.connection import translated
@@ -23,6 +25,8 @@ from core.errors import VersionConflictError
 from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
 from core.models import Game, Revision
 from core.reducer import Play
+
+logger = logging.getLogger("scorecast.store")
 
 # KEYS: latest hash, version key. ARGV: version, body, box score.
 # Refuses a version that is not newer than latest, so versions only grow and are never reused.
@@ -264,9 +268,20 @@ class SnapshotReader:
 class SnapshotWriter(SnapshotReader):
     """What the publisher does with the store: write versions, announce them, count finals."""
 
-    def __init__(self, redis: Redis, keys: RedisKeys, changes_maxlen: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        changes_maxlen: int,
+        replicas: int = 0,
+        replica_wait_ms: int = 100,
+    ) -> None:
         super().__init__(redis, keys)
         self.changes_maxlen = changes_maxlen
+        #: Replicas that must have each snapshot before it is announced (and before the
+        #: publisher commits past its events): a master that dies then loses no version.
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
         self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
         self._write_row = redis.register_script(_WRITE_ROW)
         self._record_final = redis.register_script(_RECORD_FINAL)
@@ -292,8 +307,23 @@ class SnapshotWriter(SnapshotReader):
         )
         if current:
             raise VersionConflictError(game.game_id, int(current))
+        if self.replicas:
+            await self._replicated(self.keys.latest(game.game_id))
         row = scoreboard_row(game)
         return Written(game, body, row, await self._announce(game, row))
+
+    async def _replicated(self, key: str) -> None:
+        """``WAIT`` on the node holding ``key`` until ``replicas`` have the writes so far."""
+        client: object = self.redis
+        if isinstance(client, RedisCluster):
+            node = client.get_node_from_key(key)
+            acked = await client.execute_command(
+                "WAIT", self.replicas, self.replica_wait_ms, target_nodes=node
+            )
+        else:
+            acked = await self.redis.wait(self.replicas, self.replica_wait_ms)
+        if int(acked) < self.replicas:
+            logger.warning("%s reached %s of %d replicas in time", key, acked, self.replicas)
 
     @translated
     async def announce(self, game: Game) -> int:

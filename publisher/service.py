@@ -85,7 +85,11 @@ class Publisher(Service):
         self.settings = settings
         self.redis = redis_client(settings)
         self.store = SnapshotWriter(
-            self.redis, RedisKeys(settings.redis_prefix), settings.changes_maxlen
+            self.redis,
+            RedisKeys(settings.redis_prefix),
+            settings.changes_maxlen,
+            settings.redis_wait_replicas,
+            settings.redis_wait_ms,
         )
         self.stats = PublisherStats()
         self._offsets = OffsetTracker()
