@@ -50,6 +50,8 @@ class LocalStack(Started):
     #: Stream and long-poll connects one client may open a minute (load tests, which open
     #: thousands from one address, raise it).
     stream_connects_per_minute: int = 30
+    #: The publisher's ``push_max_age_seconds`` (None: its default).
+    push_max_age_seconds: float | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @classmethod
@@ -88,23 +90,35 @@ class LocalStack(Started):
         self.processes["broker"] = process
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
-        self.edge_port = self.edge_port or free_port()
         origin = {"redis_url": self.redis_url, "port": self.origin_port, "grip_key": self.grip_key}
         self._run("origin", scorecast_process("origin", origin, self.run_dir))
         proxy, self.pushpin_ports = pushpin(self.origin_port, self.grip_key, self.run_dir)
         self._run("pushpin", proxy)
-        edge = varnish(
-            self.edge_port,
-            free_port(),
-            self.origin_port,
-            self.purge_token,
-            self.run_dir,
-            push_port=self.pushpin_ports.http,
-            stream_connects_per_minute=self.stream_connects_per_minute,
-        )
-        self._run("varnish", edge)
+        self._start_edge(self.pushpin_ports.http)
         self.start_publisher()
         self.start_purger()
+
+    def _start_edge(self, push_port: int, attempts: int = 3) -> None:
+        """Varnish on the edge port; a free port chosen here can be taken by another process
+        before Varnish binds it (an outgoing connection's, on a busy machine): then another."""
+        chosen = self.edge_port
+        for attempt in range(attempts):
+            self.edge_port = chosen or free_port()
+            edge = varnish(
+                self.edge_port,
+                free_port(),
+                self.origin_port,
+                self.purge_token,
+                self.run_dir,
+                push_port=push_port,
+                stream_connects_per_minute=self.stream_connects_per_minute,
+            )
+            try:
+                self._run("varnish", edge)
+                return
+            except ServiceError as exc:
+                if chosen or "Address already in use" not in str(exc) or attempt == attempts - 1:
+                    raise
 
     def start_publisher(self, name: str = "publisher", group_id: str = "") -> ManagedProcess:
         settings = {"redis_url": self.redis_url, **self.kafka_settings()}
@@ -113,6 +127,8 @@ class LocalStack(Started):
         if self.pushpin_ports is not None:
             settings["push_backend"] = "pushpin"
             settings["grip_publish_url"] = self.pushpin_ports.publish_url
+        if self.push_max_age_seconds is not None:
+            settings["push_max_age_seconds"] = self.push_max_age_seconds
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
 
     def start_purger(self) -> ManagedProcess:
