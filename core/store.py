@@ -247,20 +247,22 @@ class SnapshotReader:
         return Snapshot(int(version), cast(bytes, box))
 
     @translated
-    async def game_view(self, game_id: str) -> GameView | None:
-        """The latest version, its box score and its play-by-play, read at one instant."""
+    async def game_view(self, game_id: str, plays: bool = True) -> GameView | None:
+        """The latest version, its box score and (``plays``) its play-by-play, read at one
+        instant."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hmget(self.keys.latest(game_id), ["version", "body", "box"])
-            pipe.hgetall(self.keys.plays(game_id))
-            (version, body, box), lines = await pipe.execute()
+            if plays:
+                pipe.hgetall(self.keys.plays(game_id))
+            (version, body, box), *found = await pipe.execute()
         if version is None or body is None:
             return None
         game = json.loads(body)
-        plays = [json.loads(line) for line in lines.values()]
+        lines = [json.loads(line) for line in found[0].values()] if found else []
         # Lines written ahead of this version (the publisher writes them first) wait for it.
         shown = sorted(
-            (play for play in plays if play["applied"] <= game["sequence"]),
-            key=lambda play: play["order"],
+            (line for line in lines if line["applied"] <= game["sequence"]),
+            key=lambda line: line["order"],
         )
         return GameView(int(version), game, json.loads(box) if box else {}, shown)
 

@@ -11,11 +11,14 @@ from core.errors import ServiceError
 from local.process import ManagedProcess, port_open
 
 
-def redis_server(port: int, run_dir: Path) -> ManagedProcess:
+def redis_server(
+    port: int, run_dir: Path, name: str = "redis", extra: list[str] | None = None
+) -> ManagedProcess:
+    """``extra``: more options (a cluster node's, see :func:`cluster_node`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceError("redis-server not found: run scripts/install")
-    data = run_dir / "redis"
+    data = run_dir / name
     data.mkdir(parents=True, exist_ok=True)
     argv = [
         binary,
@@ -25,8 +28,9 @@ def redis_server(port: int, run_dir: Path) -> ManagedProcess:
         "--appendonly", "no",
         "--daemonize", "no",
         "--dir", str(data),
+        *(extra or []),
     ]  # fmt: skip
-    return ManagedProcess("redis", argv, run_dir / "redis.log", lambda: port_open(port))
+    return ManagedProcess(name, argv, run_dir / f"{name}.log", lambda: port_open(port))
 
 
 def redis_url(port: int) -> str:
@@ -34,21 +38,9 @@ def redis_url(port: int) -> str:
 
 
 def cluster_node(port: int, bus_port: int, run_dir: Path) -> ManagedProcess:
-    """One node of a local Redis Cluster (no persistence; its cluster state in its own dir).
-    ``bus_port``: the nodes' own channel (else port + 10000, which may not exist)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise ServiceError("redis-server not found: run scripts/install")
-    data = run_dir / f"redis-{port}"
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [
-        binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--dir", str(data),
+    """One node of a local Redis Cluster (its cluster state in its own dir). ``bus_port``: the
+    nodes' own channel (else port + 10000, which may not exist)."""
+    cluster = [
         "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf",
         "--cluster-port", str(bus_port),
@@ -57,9 +49,7 @@ def cluster_node(port: int, bus_port: int, run_dir: Path) -> ManagedProcess:
         "--cluster-node-timeout", "2000",
         "--cluster-replica-validity-factor", "0",
     ]  # fmt: skip
-    return ManagedProcess(
-        f"redis-{port}", argv, run_dir / f"redis-{port}.log", lambda: port_open(port)
-    )
+    return redis_server(port, run_dir, f"redis-{port}", cluster)
 
 
 def create_cluster(ports: list[int], replicas: int, timeout: float = 30.0) -> None:

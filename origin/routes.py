@@ -127,7 +127,7 @@ async def nba_scoreboard(request: Request) -> Response:
 
 
 async def nba_boxscore(request: Request) -> Response:
-    state, view = await _nba_game(request)
+    state, view = await _nba_game(request, plays=False)
     headers = caching.live_headers(
         state.settings, game_surrogate_keys(view.game["game_id"]), view.version
     )
@@ -142,10 +142,10 @@ async def nba_playbyplay(request: Request) -> Response:
     return _answer(request, _json(nba_live.playbyplay(view)), headers)
 
 
-async def _nba_game(request: Request) -> tuple[OriginState, GameView]:
+async def _nba_game(request: Request, plays: bool = True) -> tuple[OriginState, GameView]:
     state: OriginState = request.state.origin
     game_id = _game_id(request)
-    view = await state.store.game_view(game_id)
+    view = await state.store.game_view(game_id, plays)
     if view is None:
         raise _unknown_game(state, game_id)
     if not nba_live.shown(view.game):

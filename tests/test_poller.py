@@ -30,6 +30,31 @@ from tests.helpers import eventually, running
 from tests.test_adapters import GAMES
 
 
+def _settings(
+    kafka: KafkaSettings,
+    redis_url: str,
+    prefix: str,
+    url: str,
+    format: str = "auto",
+    **extra: float,
+) -> PollerSettings:
+    """A poller that polls fast and gives up on a request soon (the stand-in answers at once)."""
+    fast: dict[str, float] = {
+        "poll_interval_seconds": 0.02,
+        "poll_backoff_max_seconds": 0.1,
+        "poll_timeout_seconds": 0.5,
+        **extra,
+    }
+    return PollerSettings(
+        **kafka.model_dump(),
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        poll_url=url,
+        poll_format=format,
+        **fast,  # type: ignore[arg-type]
+    )
+
+
 def _topic(kafka: KafkaSettings, expected: int) -> list[GameEvent]:
     consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
     consumer.subscribe([kafka.events_topic])
@@ -65,16 +90,7 @@ async def test_a_growing_corrected_document_ends_on_the_feeds_final(
     standin = FeedStandIn(script.steps)
     with ThreadedServer(standin.app, free_port()) as server:
         poller = Poller(
-            PollerSettings(
-                **kafka.model_dump(),
-                redis_url=redis_service,
-                redis_prefix=prefix,
-                poll_url=f"{server.url}/feed/{path.name}",
-                poll_format=format,
-                poll_interval_seconds=0.02,
-                poll_backoff_max_seconds=0.1,
-                poll_timeout_seconds=0.5,
-            )
+            _settings(kafka, redis_service, prefix, f"{server.url}/feed/{path.name}", format)
         )
         publisher = Publisher(
             PublisherSettings(
@@ -148,15 +164,7 @@ async def test_a_restarted_poller_loses_nothing_and_produces_nothing_twice(
     assert await ledger.record(first.game_id, 0, numbered)
     standin = FeedStandIn(script.steps)
     with ThreadedServer(standin.app, free_port()) as server:
-        settings = PollerSettings(
-            **kafka.model_dump(),
-            redis_url=redis_service,
-            redis_prefix=prefix,
-            poll_url=f"{server.url}/feed/{path.name}",
-            poll_interval_seconds=0.02,
-            poll_backoff_max_seconds=0.1,
-            poll_timeout_seconds=0.5,
-        )
+        settings = _settings(kafka, redis_service, prefix, f"{server.url}/feed/{path.name}")
         async with running(Poller(settings)):
             await eventually(lambda: standin.served > len(script.steps) // 2, 30)
         async with running(Poller(settings)):  # restarted
@@ -188,11 +196,11 @@ async def test_a_document_not_readable_yet_is_polled_at_the_interval(
     standin = FeedStandIn(steps)
     with ThreadedServer(standin.app, free_port()) as server:
         poller = Poller(
-            PollerSettings(
-                **kafka.model_dump(),
-                redis_url=redis_service,
-                redis_prefix=prefix,
-                poll_url=f"{server.url}/feed/{path.name}",
+            _settings(
+                kafka,
+                redis_service,
+                prefix,
+                f"{server.url}/feed/{path.name}",
                 poll_interval_seconds=0.05,
                 poll_jitter=0,
                 poll_backoff_max_seconds=30,
