@@ -91,12 +91,12 @@ async def receive(request: Request) -> Response:
         raise ApiError(400, "not_json", "the body is not JSON") from exc
     except FeedFormatError as exc:
         raise ApiError(422, "unreadable_feed", str(exc)) from exc
-    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
-    if not await _claim(state, seen):
-        raise ApiError(409, "replayed", "this request was already received")
     complete = request.query_params.get("complete", "false")
     if complete not in ("true", "false"):
         raise ApiError(400, "bad_parameter", "complete must be true or false")
+    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
+    if not await _claim(state, seen):
+        raise ApiError(409, "replayed", "this request was already received")
     try:
         changes = await state.intake.take(feed, complete == "true")
     except BaseException as exc:

@@ -196,3 +196,16 @@ def test_a_push_refused_while_kafka_is_down_is_accepted_when_retried(
         assert _count(kafka, events) >= events
     finally:
         broker.stop()
+
+
+def test_a_bad_complete_parameter_is_refused_before_the_request_counts_as_seen(
+    ingest: str, nba_file: Path
+) -> None:
+    body = nba_file.read_bytes()
+    headers = _signed(body)
+    bad = httpx.post(f"{ingest}/v1/ingest/auto?complete=maybe", content=body, headers=headers)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "bad_parameter"
+    # The provider fixes its URL and sends the same signed body: not a replay.
+    fixed = httpx.post(f"{ingest}/v1/ingest/auto?complete=true", content=body, headers=headers)
+    assert fixed.status_code == 202
