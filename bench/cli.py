@@ -45,7 +45,17 @@ def _spike(args: argparse.Namespace) -> int:
     chosen = {f.name: getattr(args, f.name) for f in fields(SpikeOptions) if hasattr(args, f.name)}
     options = SpikeOptions(**chosen)
     plots = Path(args.plots) if args.plots else None
-    return bench_main(_game(args), args.fans, options, _json(args), plots, args.nginx_seconds)
+    return bench_main(
+        _game(args), args.fans, args.holders, options, _json(args), plots, args.nginx_seconds
+    )
+
+
+def holders(text: str) -> list[str]:
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - {"nchan", "pushpin"})
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"holders are nchan and pushpin, not {text!r}")
+    return chosen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     e2e.add_argument("--json", help="also write the figures to this file")
     e2e.set_defaults(handler=_e2e)
 
-    push = benches.add_parser("push", help="SSE clients held by Pushpin during a replayed game")
+    push = benches.add_parser(
+        "push", help="SSE clients held by the stream tier during a replayed game"
+    )
     push.add_argument("file", nargs="?", default=None, help="a recorded game (default: sample)")
     push.add_argument(
         "--clients", type=counts, default=[2000, 10000], help="comma-separated client counts"
@@ -95,9 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between probe polls",
     )
     spike.add_argument(
-        "--sse-through-varnish",
-        action="store_true",
-        help="SSE fans connect through Varnish's pipe, not to Pushpin's port",
+        "--holders",
+        type=holders,
+        default=["nchan"],
+        help="stream holders to run side by side, comma-separated: nchan, pushpin",
+    )
+    spike.add_argument(
+        "--holder-workers", type=count, default=2, help="nginx workers of the Nchan tier"
     )
     spike.add_argument("--workers", type=count, default=os.cpu_count() or 2, help="fan processes")
     spike.add_argument("--nginx-seconds", type=positive_or_zero, default=5.0, help="0: skip")

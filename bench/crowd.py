@@ -20,12 +20,12 @@ import random
 import time
 from array import array
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import cast
+from urllib.parse import urlsplit
 
 import uvloop
-
-from bench.sse import open_stream
 
 #: SSE connects in flight at once per crowd: Pushpin queues about 100 requests to the origin.
 SSE_CONNECT_BATCH = 50
@@ -231,36 +231,49 @@ class _Crowd:
             loop.call_later(self.random.uniform(0, self.plan.spread), _wake, woken)
 
     async def _listen(self, ids: list[int], first: asyncio.Future[None]) -> None:
-        """One SSE fan: every event id it receives, with when it arrived."""
+        """One SSE fan: every event id it receives, with when it arrived. It connects at the
+        edge and follows its redirect to the stream tier, as browsers do."""
         plan, report = self.plan, self.report
+        loop = asyncio.get_running_loop()
+        host, port, path = plan.host, plan.stream_port, plan.stream_path
+        held: _Held | None = None
         try:
-            stream = await open_stream(plan.host, plan.stream_port, plan.stream_path)
+            for _ in range(3):
+                factory = partial(_Held, path, ids, report, self.wall_offset)
+                _, connection = await asyncio.wait_for(
+                    loop.create_connection(factory, host, port), 10
+                )
+                held = connection
+                status, location = await asyncio.wait_for(connection.head, 10)
+                if status not in (301, 302, 307, 308) or not location:
+                    break
+                connection.close()
+                host, port, path = _split(location, host, port)
         except (OSError, ConnectionError, TimeoutError):
             report.failed("SSE connect")
             first.set_result(None)
+            if held is not None:
+                held.close()
             return
+        assert held is not None
         try:
-            if stream.status != 200:
-                report.failed(f"SSE status {stream.status}")
+            if status != 200:
+                report.failed(f"SSE status {status}")
                 return
             report.sse_connected += 1
-            async for event in stream:
-                if not first.done():
-                    first.set_result(None)
-                if event.id is None:
-                    continue
-                ids.append(event.id)
-                arrivals = report.sse_arrivals.setdefault(event.id, array("d"))
-                arrivals.append(event.at + self.wall_offset)
-                if event.event == "final":
-                    return
-            report.failed("SSE ended early")  # the stream ended before the final
-        except (OSError, asyncio.IncompleteReadError):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(held.first), 30)
+            if not first.done():
+                first.set_result(None)
+            if not await held.ended:
+                report.failed("SSE ended early")  # the stream ended before the final
+        except (OSError, ConnectionError):
             report.failed("SSE read")
         finally:
             if not first.done():
                 first.set_result(None)
-            stream.close()
+            held.close()
+            held.read()
 
     def _count_streams(self) -> None:
         for ids in self.streams:
@@ -268,6 +281,97 @@ class _Crowd:
                 self.report.sse_out_of_order += 1
             elif ids and ids == [v for v in self.published if v >= ids[0]]:
                 self.report.sse_complete += 1
+
+
+class _Held(asyncio.Protocol):
+    """One SSE fan's connection: the answer's head, then events parsed as they arrive. A
+    protocol, because thousands of streams per process each get every event: a coroutine
+    woken per read costs several times more than this callback."""
+
+    def __init__(self, path: str, ids: list[int], report: CrowdReport, wall_offset: float) -> None:
+        loop = asyncio.get_running_loop()
+        # HTTP/1.0: the stream comes as plain bytes until it closes (Pushpin chunks HTTP/1.1).
+        self.request = (
+            f"GET {path} HTTP/1.0\r\nHost: scorecast\r\nAccept: text/event-stream\r\n\r\n"
+        ).encode()
+        self.ids = ids
+        self.report = report
+        self.wall_offset = wall_offset
+        self.transport: asyncio.Transport | None = None
+        #: (status, Location) once the head is in.
+        self.head: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self.first: asyncio.Future[None] = loop.create_future()
+        #: True at the final event; False when the connection ends before it.
+        self.ended: asyncio.Future[bool] = loop.create_future()
+        self.pending = b""
+        self.chunks: list[tuple[float, bytes]] = []
+        self.tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        at = time.monotonic()
+        if self.head.done():
+            self._keep(at, data)
+            return
+        pending = self.pending + data
+        end = pending.find(b"\r\n\r\n")
+        if end < 0:
+            self.pending = pending
+            return
+        lines = pending[:end].decode("latin-1").split("\r\n")
+        location = next(
+            (line[9:].strip() for line in lines if line.lower().startswith("location:")), ""
+        )
+        self.head.set_result((int(lines[0][9:12]), location))
+        pending, self.pending = pending[end + 4 :], b""
+        if pending:
+            self._keep(at, pending)
+
+    def _keep(self, at: float, data: bytes) -> None:
+        # Only kept here, read after the game: what is measured is when the bytes reached this
+        # process, not how long it took to parse thousands of other streams' events first.
+        self.chunks.append((at, data))
+        if not self.first.done():
+            self.first.set_result(None)
+        final = b"\nevent: final\n"
+        if (final in data or final in self.tail + data[:16]) and not self.ended.done():
+            self.ended.set_result(True)
+        self.tail = data[-16:]
+
+    def read(self) -> None:
+        """The ids of the events received, with when each arrived (its last byte's chunk)."""
+        pending = b""
+        for at, chunk in self.chunks:
+            *blocks, pending = (pending + chunk).split(b"\n\n")
+            for block in blocks:
+                # Our events start "id: N\n"; comments, keep-alives and retry lines do not.
+                if block.startswith(b"id:"):
+                    event_id = int(block[3 : block.find(b"\n")])
+                    self.ids.append(event_id)
+                    arrivals = self.report.sse_arrivals.get(event_id)
+                    if arrivals is None:
+                        arrivals = self.report.sse_arrivals[event_id] = array("d")
+                    arrivals.append(at + self.wall_offset)
+        self.chunks.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(ConnectionError("closed before an answer"))
+        if not self.ended.done():
+            self.ended.set_result(False)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _split(location: str, host: str, port: int) -> tuple[str, int, str]:
+    url = urlsplit(location)
+    path = url.path + (f"?{url.query}" if url.query else "")
+    return url.hostname or host, url.port or port, path
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ServiceError
+from local.nchan import nginx_binary
 from local.process import ManagedProcess, free_port, port_open
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -30,9 +31,7 @@ class Throughput:
 
 def nginx(root: Path, run_dir: Path) -> tuple[ManagedProcess, int]:
     """nginx with one worker (the origin is one process too) serving ``root`` on loopback."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(binary).exists():
-        raise ServiceError("nginx is not installed (scripts/install installs it)")
+    binary = nginx_binary()
     port = free_port()
     prefix = run_dir / "nginx"
     prefix.mkdir(parents=True, exist_ok=True)

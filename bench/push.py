@@ -1,4 +1,5 @@
-"""``scorecast bench push``: SSE fans held by Pushpin through the edge, during a replayed game.
+"""``scorecast bench push``: SSE fans held by the stream tier (the edge redirects them there),
+during a replayed game.
 
 Measures what the push issue asks: every client gets every version in order, the origin sees one
 request per connect, and how long a version takes to reach the first and the last client.

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,9 @@ class SpikeOptions:
     interval: float = 5.0
     spread: float = 0.1
     probe_interval: float = 0.005
-    #: SSE fans connect through Varnish's pipe instead of to Pushpin's own port.
-    sse_through_varnish: bool = False
+    #: What holds the streams: ``nchan`` or ``pushpin`` (see :class:`local.stack.LocalStack`).
+    holder: str = "nchan"
+    holder_workers: int = 2
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     #: Bound on one run, replay included.
     seconds: float = 900.0
@@ -68,6 +69,7 @@ class SpikeOptions:
 
 @dataclass(frozen=True)
 class SpikeResult:
+    holder: str
     fans: int
     sse_fans: int
     versions: int
@@ -109,8 +111,8 @@ class SpikeResult:
     client_cores: float
     #: CPU seconds of each local service during the run.
     service_cpu_seconds: dict[str, float]
-    #: Resident memory of the stream holder (Pushpin's processes) before the fans connected and
-    #: while every SSE fan was held, and what that makes per stream.
+    #: Resident memory of the stream holder (Nchan's or Pushpin's processes) before the fans
+    #: connected and while every SSE fan was held, and what that makes per stream.
     holder_rss_idle_mb: float
     holder_rss_mb: float
     holder_kb_per_stream: float
@@ -135,13 +137,14 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
     stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
-    holder = stack.processes["pushpin"]
+    holder = stack.processes["holder"]
     idle_rss = holder.rss_bytes()
     crowds = _start_crowds(
         CrowdPlan(
             host=host,
             port=port,
-            stream_port=_stream_port(stack, port, options.sse_through_varnish),
+            # Fans connect at the edge, which redirects them to the stream tier.
+            stream_port=port,
             game_path=game_path,
             stream_path=f"{game_path}/stream",
             pollers=fans,
@@ -252,6 +255,7 @@ def _figures(
     polls = [ms for report in reports for ms in report.response_ms]
     unseen = sum(1 for v in ingested if v not in first_seen)
     return SpikeResult(
+        holder=options.holder,
         fans=fans,
         sse_fans=options.sse,
         versions=len(published),
@@ -298,14 +302,17 @@ def _start_crowds(plan: CrowdPlan, workers: int) -> list[tuple[Connection, Any]]
     """One worker process per share of the fans; spawned, so no thread or loop is inherited."""
     context = multiprocessing.get_context("spawn")
     crowds = []
+    # Polling fans and SSE fans in processes of their own, as they are on their own devices: a
+    # crowd answering a poll spike would otherwise read its streams late.
     shares = [
-        {
-            "pollers": _share(plan.pollers, workers, index),
-            "sse": _share(plan.sse, workers, index),
-            "probe_interval": 0.0,
-        }
+        {"pollers": _share(plan.pollers, workers, index), "sse": 0, "probe_interval": 0.0}
         for index in range(workers)
     ]
+    if plan.sse:
+        shares += [
+            {"pollers": 0, "sse": _share(plan.sse, workers, index), "probe_interval": 0.0}
+            for index in range(workers)
+        ]
     if plan.probe_interval > 0:
         # The probe in a process of its own: a crowd busy with a spike would delay its reading.
         shares.append({"pollers": 0, "sse": 0, "probe_interval": plan.probe_interval})
@@ -330,16 +337,6 @@ class _Timing:
 def _since(start: dict[int, float], end: dict[int, float]) -> list[float]:
     """Milliseconds from ``start`` to ``end`` for each version in both."""
     return [(end[v] - start[v]) * 1000 for v in start if v in end]
-
-
-def _stream_port(stack: LocalStack, edge_port: int, through_varnish: bool) -> int:
-    """In production the CDN's GRIP service (Fastly Fanout) holds streams at the edge itself.
-    Locally Varnish can only pipe them to Pushpin, one worker thread and two sockets per
-    stream: at thousands of streams that is a cost no production edge pays, so by default SSE
-    fans connect to Pushpin, the local stand-in for the edge's stream holder."""
-    if through_varnish or stack.pushpin_ports is None:
-        return edge_port
-    return stack.pushpin_ports.http
 
 
 def _merged(counts: list[dict[str, int]]) -> dict[str, int]:
@@ -371,6 +368,7 @@ def _await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) 
 def main(
     game_file: Path,
     fans: list[int],
+    holders: list[str],
     options: SpikeOptions,
     json_path: Path | None,
     plots: Path | None,
@@ -379,12 +377,16 @@ def main(
     feed = load(game_file)
     results: list[SpikeResult] = []
     throughput: list[Throughput] = []
-    for count in fans:
+    for holder, count in [(h, n) for h in holders for n in fans]:
+        chosen = replace(options, holder=holder)
         with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as run_dir:
-            print(f"starting the local stack for {count} polling fans…", flush=True)
-            with LocalStack.for_load(Path(run_dir)) as stack:
-                results.append(asyncio.run(run_spike(stack, feed, count, options)))
-                if nginx_seconds > 0 and count == fans[-1]:
+            print(f"starting the local stack for {count} polling fans ({holder})…", flush=True)
+            stack = LocalStack.for_load(
+                Path(run_dir), holder=chosen.holder, holder_workers=chosen.holder_workers
+            )
+            with stack:
+                results.append(asyncio.run(run_spike(stack, feed, count, chosen)))
+                if nginx_seconds > 0 and (holder, count) == (holders[-1], fans[-1]):
                     print("origin and edge against nginx, same bytes…", flush=True)
                     throughput = _against_nginx(stack, feed.game_id, Path(run_dir), nginx_seconds)
     _print(results, throughput)
@@ -424,6 +426,7 @@ def summary(results: list[SpikeResult], throughput: list[Throughput]) -> dict[st
 
 def _print(results: list[SpikeResult], throughput: list[Throughput]) -> None:
     rows: list[tuple[str, Callable[[SpikeResult], str]]] = [
+        ("stream holder", lambda r: r.holder),
         ("polling fans", lambda r: f"{r.fans}"),
         ("SSE fans (connected)", lambda r: f"{r.sse_fans} ({r.sse_connected})"),
         ("versions / score changes", lambda r: f"{r.versions} / {r.score_changes}"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,24 +33,22 @@ class Stream:
     events: list[Event] = field(default_factory=list)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        fields: dict[str, str] = {}
+        # Whole reads split on blank lines: thousands of streams in one process spend their
+        # time here, and a readline per field costs several times more.
+        pending = b""
         while True:
-            line = await self.reader.readline()
-            if not line:
+            chunk = await self.reader.read(65536)
+            if not chunk:
                 return
-            text = line.decode().rstrip("\r\n")
-            if text:
-                if not text.startswith(":"):
-                    name, _, value = text.partition(":")
-                    fields[name] = value.removeprefix(" ")
+            pending += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+            *blocks, pending = pending.split(b"\n\n")
+            if not blocks:
                 continue
-            if "data" in fields:
-                raw_id = fields.get("id")
-                event_id = int(raw_id) if raw_id and raw_id.isdigit() else None
-                yield Event(
-                    event_id, fields.get("event", "message"), fields["data"], time.monotonic()
-                )
-            fields = {}
+            at = time.monotonic()
+            for block in blocks:
+                event = _parse(block, at)
+                if event is not None:
+                    yield event
 
     async def take(self, count: int, seconds: float = 20.0) -> list[Event]:
         """The next ``count`` events, or TimeoutError after ``seconds``."""
@@ -68,9 +67,26 @@ class Stream:
         self.writer.close()
 
 
-async def open_url(base_url: str, path: str, headers: dict[str, str] | None = None) -> Stream:
+def _parse(block: bytes, at: float) -> Event | None:
+    """One event's lines; None for a comment or keep-alive (no data)."""
+    fields: dict[bytes, bytes] = {}
+    for line in block.split(b"\n"):
+        if line and not line.startswith(b":"):
+            name, _, value = line.partition(b":")
+            fields[name] = value[1:] if value.startswith(b" ") else value
+    data = fields.get(b"data")
+    if data is None:
+        return None
+    raw_id = fields.get(b"id")
+    event_id = int(raw_id) if raw_id and raw_id.isdigit() else None
+    return Event(event_id, fields.get(b"event", b"message").decode(), data.decode(), at)
+
+
+async def open_url(
+    base_url: str, path: str, headers: dict[str, str] | None = None, receive_buffer: int = 0
+) -> Stream:
     """:func:`open_stream` for ``http://host:port`` and a path."""
-    return await open_stream(*address(base_url), path, headers)
+    return await open_stream(*address(base_url), path, headers, receive_buffer=receive_buffer)
 
 
 def address(base_url: str) -> tuple[str, int]:
@@ -82,11 +98,18 @@ def address(base_url: str) -> tuple[str, int]:
 
 
 async def open_stream(
-    host: str, port: int, path: str, headers: dict[str, str] | None = None
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str] | None = None,
+    hops: int = 3,
+    receive_buffer: int = 0,
 ) -> Stream:
-    """Connect and read the answer's head (10 s at most); events are read by iterating."""
+    """Connect and read the answer's head (10 s at most), following redirects (the edge sends
+    streams to the stream tier); events are read by iterating. ``receive_buffer``: a reader
+    that takes in at most about that many bytes until the events are read (a slow client)."""
     timeout = 10.0
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    reader, writer = await asyncio.wait_for(_connect(host, port, receive_buffer), timeout)
     lines = [f"GET {path} HTTP/1.0", f"Host: {host}:{port}", "Accept: text/event-stream"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -102,8 +125,33 @@ async def open_stream(
         if not line:
             break
         name, _, value = line.partition(":")
-        answer_headers[name.strip().lower()] = value.strip()
-    return Stream(int(parts[1]), answer_headers, reader, writer)
+        key = name.strip().lower()  # a repeated header reads as one list, as HTTP has it
+        answer_headers[key] = ", ".join(filter(None, (answer_headers.get(key), value.strip())))
+    status = int(parts[1])
+    if status in (301, 302, 307, 308) and "location" in answer_headers and hops > 0:
+        writer.close()
+        target = urlsplit(answer_headers["location"])
+        follow = target.path + (f"?{target.query}" if target.query else "")
+        if target.hostname and target.port:
+            host, port = target.hostname, target.port
+        return await open_stream(host, port, follow, headers, hops - 1, receive_buffer)
+    return Stream(status, answer_headers, reader, writer)
+
+
+async def _connect(
+    host: str, port: int, receive_buffer: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if not receive_buffer:
+        return await asyncio.open_connection(host, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except OSError:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock, limit=receive_buffer)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
@@ -28,13 +28,19 @@ def redis_client(settings: RedisSettings) -> Redis:
             settings.redis_url,
             socket_timeout=settings.redis_timeout,
             socket_connect_timeout=settings.redis_timeout,
+            max_connections=settings.redis_max_connections,
         )
         return cast(Redis, cluster)
-    return Redis.from_url(
+    # A blocking pool: past its size a command waits for a connection (redis-py's default
+    # pool fails it at once, which a burst of connects turned into 503s).
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
     )
+    return Redis.from_pool(pool)
 
 
 def translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

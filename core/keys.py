@@ -100,6 +100,11 @@ class RedisKeys:
         """The newest version of a game handed to the push proxy (never goes back)."""
         return f"{self.prefix}:{{game:{game_id}}}:pushed"
 
+    def held(self, game_id: str) -> str:
+        """Sorted set: the stream tier's message id (member) of each pushed version (score),
+        so that a resuming stream starts right after the version it holds."""
+        return f"{self.prefix}:{{game:{game_id}}}:held"
+
     def feed_records(self, game_id: str) -> str:
         """Hash provider record id → the record as last produced (a removed one as removed):
         what a feed's next document is compared with."""

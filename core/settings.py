@@ -36,6 +36,9 @@ class RedisSettings(_Settings):
     redis_cluster: bool = False
     redis_prefix: str = Field(default="scorecast", pattern=r"^[A-Za-z0-9_.-]+$")
     redis_timeout: float = Field(default=5.0, gt=0)
+    #: Connections one process keeps to Redis (per node with a cluster). A burst beyond them
+    #: (thousands of fans connecting at once) waits for one, up to ``redis_timeout``.
+    redis_max_connections: int = Field(default=64, ge=1, le=10_000)
 
     @field_validator("redis_url")
     @classmethod
@@ -123,9 +126,12 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     batch_size: int = Field(default=500, ge=1)
     #: How many announcements the change stream keeps (approximately).
     changes_maxlen: int = Field(default=100_000, ge=100)
-    #: Where new versions are published for held streams: ``pushpin`` (``grip_publish_url``,
-    #: e.g. ``http://host:5561/publish/``), ``fanout`` (Fastly's publish API), or ``none``.
-    push_backend: Literal["none", "pushpin", "fanout"] = "none"
+    #: Where new versions are published for held streams: ``nchan`` (the self-hosted stream
+    #: tier, ``nchan_publish_url``, e.g. ``http://host:8081/publish/``), ``pushpin``
+    #: (``grip_publish_url``, e.g. ``http://host:5561/publish/``), ``fanout`` (Fastly's publish
+    #: API), or ``none``.
+    push_backend: Literal["none", "nchan", "pushpin", "fanout"] = "none"
+    nchan_publish_url: str = ""
     grip_publish_url: str = ""
     grip_timeout: float = Field(default=2.0, gt=0)
     #: Versions whose newest event entered the pipeline longer ago than this are history when
@@ -141,6 +147,8 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
 
     @model_validator(mode="after")
     def _push_complete(self) -> PublisherSettings:
+        if self.push_backend == "nchan" and not self.nchan_publish_url:
+            raise ValueError("the nchan push backend needs SCORECAST_NCHAN_PUBLISH_URL")
         if self.push_backend == "pushpin" and not self.grip_publish_url:
             raise ValueError("the pushpin push backend needs SCORECAST_GRIP_PUBLISH_URL")
         if self.push_backend == "fanout" and not (

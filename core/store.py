@@ -186,6 +186,14 @@ class SnapshotReader:
         return sorted(found)
 
     @translated
+    async def held_message(self, game_id: str, version: int) -> str | None:
+        """The stream tier's id of the newest pushed version at or below ``version``."""
+        found = await self.redis.zrevrangebyscore(
+            self.keys.held(game_id), version, "-inf", start=0, num=1
+        )
+        return cast(bytes, found[0]).decode() if found else None
+
+    @translated
     async def scoreboard_row(self, game_id: str) -> bytes | None:
         row = await self.redis.hget(self.keys.scoreboard_games, game_id)
         return cast(bytes | None, row)
@@ -380,6 +388,15 @@ class SnapshotWriter(SnapshotReader):
         when it is newer than every version of the game pushed before. ``None`` otherwise."""
         previous = int(await self._claim_push(keys=[self.keys.pushed(game_id)], args=[version]))
         return None if previous < 0 else previous
+
+    @translated
+    async def record_held(self, game_id: str, version: int, message_id: str, keep: int) -> None:
+        """Remember the stream tier's id of a pushed version; the newest ``keep`` are kept."""
+        key = self.keys.held(game_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {message_id: version})
+            pipe.zremrangebyrank(key, 0, -keep - 1)
+            await pipe.execute()
 
     @translated
     async def record_final(self, game: Game) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any, Literal
 
 import httpx
 
@@ -21,8 +22,9 @@ from core.models import Game, GameStatus
 from core.settings import ReplaySettings, StackSettings
 from feeds.adapters import load
 from feeds.replay import ProgressBar, replay
+from local.nchan import nchan
 from local.process import ManagedProcess, Started, free_port
-from local.pushpin import PushpinPorts, pushpin
+from local.pushpin import pushpin
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
 from local.varnish import EDGE_DIR, varnish
@@ -37,7 +39,8 @@ FAST_HEARTBEAT_MS = 500
 
 @dataclass
 class LocalStack(Started):
-    """Redis, broker, origin, Pushpin, Varnish, publisher and purger, started in that order."""
+    """Redis, broker, origin, the stream tier, Varnish, publisher and purger, started in that
+    order. The stream tier (process ``holder``) is Nchan, or Pushpin (GRIP, as Fastly Fanout)."""
 
     run_dir: Path
     redis_port: int = 0
@@ -46,7 +49,11 @@ class LocalStack(Started):
     edge_port: int = 0
     purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    pushpin_ports: PushpinPorts | None = None
+    holder: Literal["nchan", "pushpin"] = "nchan"
+    #: nginx workers of the Nchan stream tier (one per core of this machine's two).
+    holder_workers: int = 2
+    holder_port: int = 0
+    holder_publish_url: str = ""
     #: Stream and long-poll connects one client may open a minute (load tests, which open
     #: thousands from one address, raise it).
     stream_connects_per_minute: int = 30
@@ -55,9 +62,9 @@ class LocalStack(Started):
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @classmethod
-    def for_load(cls, run_dir: Path) -> LocalStack:
+    def for_load(cls, run_dir: Path, **options: Any) -> LocalStack:
         """A stack for load tests, which open thousands of streams from one address."""
-        return cls(run_dir, stream_connects_per_minute=100_000)
+        return cls(run_dir, stream_connects_per_minute=100_000, **options)
 
     @property
     def redis_url(self) -> str:
@@ -74,6 +81,11 @@ class LocalStack(Started):
     @property
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.edge_port}"
+
+    @property
+    def stream_url(self) -> str:
+        """The stream tier's own listener, where the edge redirects streams and long-polls."""
+        return f"http://127.0.0.1:{self.holder_port}"
 
     def kafka_settings(self) -> dict[str, object]:
         return {
@@ -92,11 +104,27 @@ class LocalStack(Started):
         self.origin_port = self.origin_port or free_port()
         origin = {"redis_url": self.redis_url, "port": self.origin_port, "grip_key": self.grip_key}
         self._run("origin", scorecast_process("origin", origin, self.run_dir))
-        proxy, self.pushpin_ports = pushpin(self.origin_port, self.grip_key, self.run_dir)
-        self._run("pushpin", proxy)
-        self._start_edge(self.pushpin_ports.http)
+        self._start_holder()
+        self._start_edge(self.holder_port)
         self.start_publisher()
         self.start_purger()
+
+    def _start_holder(self) -> None:
+        if self.holder == "pushpin":
+            proxy, grip = pushpin(self.origin_port, self.grip_key, self.run_dir, self.holder_port)
+            self.holder_port, self.holder_publish_url = grip.http, grip.publish_url
+        else:
+            proxy, ports = nchan(
+                self.origin_port,
+                self.redis_url,
+                self.grip_key,
+                self.run_dir,
+                self.holder_port,
+                self.stream_connects_per_minute,
+                self.holder_workers,
+            )
+            self.holder_port, self.holder_publish_url = ports.http, ports.publish_url
+        self._run("holder", proxy)
 
     def _start_edge(self, push_port: int, attempts: int = 3) -> None:
         """Varnish on the edge port; a free port chosen here can be taken by another process
@@ -124,9 +152,12 @@ class LocalStack(Started):
         settings = {"redis_url": self.redis_url, **self.kafka_settings()}
         if group_id:
             settings["group_id"] = group_id
-        if self.pushpin_ports is not None:
+        if self.holder == "pushpin":
             settings["push_backend"] = "pushpin"
-            settings["grip_publish_url"] = self.pushpin_ports.publish_url
+            settings["grip_publish_url"] = self.holder_publish_url
+        else:
+            settings["push_backend"] = "nchan"
+            settings["nchan_publish_url"] = self.holder_publish_url
         if self.push_max_age_seconds is not None:
             settings["push_max_age_seconds"] = self.push_max_age_seconds
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
@@ -278,7 +309,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             origin_port=settings.origin_port,
             edge_port=settings.edge_port,
         )
-        print("starting Redis, broker, origin, Pushpin, Varnish, publisher, purger…", flush=True)
+        print("starting Redis, broker, origin, Nchan, Varnish, publisher, purger…", flush=True)
         stack.enter_context(local)
         supervisor = stack.enter_context(Supervisor(local))
         game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
@@ -287,6 +318,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             f"game:       {game_url}\n"
             f"scoreboard: {local.edge_url}/v1/scoreboard\n"
             f"live page:  {local.edge_url}/live/{feed.game_id}\n"
+            f"streams:    {local.stream_url}  (the edge redirects streams and long-polls here)\n"
             f"origin:     {local.origin_url}  (logs in {run_dir})\n"
             f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
             flush=True,

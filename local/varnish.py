@@ -45,11 +45,10 @@ def site_vcl(
     )
     return f"""# Written by scorecast for one local run.
 {_origins(origin_ports)}
-# Streams and long-polls: the GRIP proxy (or the origin itself, which then holds them).
-backend push {{
-    .host = "127.0.0.1";
-    .port = "{push_port or first}";
-    .connect_timeout = 1s;
+# Streams and long-polls: the stream tier's own listener (or the origin itself, which then
+# holds them).
+sub scorecast_stream_tier {{
+    set req.http.X-Scorecast-Stream-Tier = "http://127.0.0.1:{push_port or first}";
 }}
 
 acl scorecast_purgers {{
@@ -158,8 +157,6 @@ def varnish(
         "-f", str(VCL),
         "-p", f"vcl_path={work}:{VCL.parent}:/usr/share/varnish/vcl",
         "-p", "default_grace=0",
-        # Each stream piped to Pushpin holds a worker thread for as long as it is open.
-        "-p", "thread_pool_max=12000",
         "-s", "malloc,256m",
     ]  # fmt: skip
     return ManagedProcess(name, argv, run_dir / f"{name}.log", lambda: port_open(port))

@@ -13,6 +13,7 @@ never take a client backwards.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import random
 import re
@@ -53,6 +54,14 @@ def behind_grip_proxy(request: Request, state: OriginState) -> bool:
     return True
 
 
+def behind_stream_tier(request: Request, state: OriginState) -> bool:
+    """True when the request comes through our Nchan stream tier, which proves itself with
+    the same shared key (``Scorecast-Holder``; it overwrites any a client sent)."""
+    key = state.settings.grip_key.get_secret_value()
+    sent = request.headers.get("scorecast-holder", "")
+    return bool(key) and hmac.compare_digest(sent.encode(), key.encode())
+
+
 def last_event_id(request: Request) -> int | None:
     """``Last-Event-ID`` (header, or ``?lastEventId=`` for clients that reconnect by hand)."""
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
@@ -70,6 +79,8 @@ async def game_stream(request: Request, game_id: str) -> Response:
     if behind_grip_proxy(request, state):
         missed = await _missed(state, game_id, latest, last)
         return _grip_stream(state, game_channel(game_id), missed)
+    if behind_stream_tier(request, state):
+        return await _tier_stream(state, game_id, latest, last)
 
     async def since() -> list[tuple[int, bytes]]:
         current = await state.store.latest(game_id)
@@ -177,6 +188,24 @@ def _grip_stream(state: OriginState, channel: str, missed: list[tuple[int, bytes
     }
     body = sse.retry() + b"".join(event for _, event in missed)
     return Response(body, media_type=STREAM_TYPE, headers=headers)
+
+
+async def _tier_stream(
+    state: OriginState, game_id: str, latest: Snapshot, last: int | None
+) -> Response:
+    """Send the stream to Nchan, starting right after the newest version the client holds
+    (or, new or too far behind, after the one before the latest). The publisher records Nchan's
+    id of each version it pushes after pushing it: when the one wanted is not recorded (yet),
+    an older one is used, and the client skips what it already holds."""
+    behind = last is not None and latest.version - last <= state.settings.resume_max_versions
+    start = last if behind and last is not None else latest.version - 1
+    message = await state.store.held_message(game_id, start)
+    target = f"/.holder/stream/{game_channel(game_id)}"
+    if message is not None:
+        target += "?after=" + message
+    # Nothing else: the tier sets the stream's own headers (CORS, caching).
+    headers = {"X-Accel-Redirect": target, "X-Accel-Buffering": "no"}
+    return Response(status_code=200, headers=headers)
 
 
 def _direct_stream(state: OriginState, channel: str, last: int | None, missed: Missed) -> Response:

@@ -10,7 +10,7 @@ channel carries the game's scoreboard row.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from fastly.api.publish_api import PublishApi
@@ -21,16 +21,12 @@ from fastly.model.publish_item_formats import PublishItemFormats
 from fastly.model.publish_request import PublishRequest
 
 from core import sse
-from core.errors import ScorecastError
 from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.settings import FastlySettings
 from core.store import Written
 from core.versions import etag
+from publisher.push import PushError
 from runtime.fastly import ERRORS, describe, fastly_client
-
-
-class GripPublishError(ScorecastError):
-    """The GRIP proxy did not take a publish."""
 
 
 def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
@@ -68,12 +64,6 @@ def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
     ]
 
 
-class Pusher(Protocol):
-    async def publish(self, payload: list[dict[str, Any]]) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-
 class GripPublisher:
     """Pushpin's HTTP publish endpoint."""
 
@@ -81,13 +71,14 @@ class GripPublisher:
         self.publish_url = publish_url
         self._client = httpx.AsyncClient(timeout=timeout)
 
-    async def publish(self, payload: list[dict[str, Any]]) -> None:
+    async def publish(self, written: Written, previous_version: int) -> None:
+        payload = {"items": items(written, previous_version)}
         try:
-            response = await self._client.post(self.publish_url, json={"items": payload})
+            response = await self._client.post(self.publish_url, json=payload)
         except httpx.HTTPError as exc:
-            raise GripPublishError(f"GRIP publish failed: {type(exc).__name__}") from exc
+            raise PushError(f"GRIP publish failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            raise GripPublishError(f"GRIP publish answered {response.status_code}")
+            raise PushError(f"GRIP publish answered {response.status_code}")
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -102,7 +93,8 @@ class FanoutPublisher:
         self._api = PublishApi(self._client)
         self._timeout = timeout
 
-    async def publish(self, payload: list[dict[str, Any]]) -> None:
+    async def publish(self, written: Written, previous_version: int) -> None:
+        payload = items(written, previous_version)
         request = PublishRequest(items=[_fanout_item(item) for item in payload])
         try:
             await asyncio.to_thread(
@@ -112,7 +104,7 @@ class FanoutPublisher:
                 _request_timeout=self._timeout,
             )
         except ERRORS as exc:
-            raise GripPublishError(describe(exc, "fanout publish").message) from None
+            raise PushError(describe(exc, "fanout publish").message) from None
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)

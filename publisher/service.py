@@ -25,10 +25,11 @@ from core.keys import RedisKeys
 from core.models import Game, GameStatus
 from core.settings import PublisherSettings
 from core.store import SnapshotWriter, Written
-from publisher import grip
 from publisher.decode import InvalidEventError, decode
-from publisher.grip import FanoutPublisher, GripPublisher, GripPublishError, Pusher
+from publisher.grip import FanoutPublisher, GripPublisher
+from publisher.nchan import NchanPublisher
 from publisher.offsets import OffsetTracker, Partition, Position
+from publisher.push import Pusher, PushError
 from publisher.reorder import ReorderBuffer
 from runtime.kafka import consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
@@ -42,6 +43,8 @@ class PublisherError(ScorecastError):
 
 _POLL_SECONDS = 0.1
 _REPORT_SECONDS = 10.0
+#: Versions a down holder missed that are kept per game for when it is back.
+_UNPUSHED_KEPT = 64
 
 
 @dataclass
@@ -97,11 +100,14 @@ class Publisher(Service):
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._grip: Pusher | None = None
+        #: Per game, versions claimed for pushing that the holder has not taken yet.
+        self._unpushed: dict[str, list[tuple[Written, int]]] = {}
+        self._push_retry_at = 0.0
 
     async def start(self) -> None:
         await asyncio.to_thread(ensure_topics, self.settings)
         self._producer = Producer(producer_config(self.settings))
-        self._grip = make_pusher(self.settings)
+        self._grip = make_pusher(self.settings, self.store)
         self._consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
         self._consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
@@ -135,6 +141,9 @@ class Publisher(Service):
     async def step(self) -> int:
         """Poll once, fold and publish what is ready, commit. Returns messages consumed."""
         consumer = self._require(self._consumer)
+        if self._unpushed and time.monotonic() >= self._push_retry_at:
+            for game_id in list(self._unpushed):
+                await self._hand_over(game_id)
         messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
         touched: set[str] = set()
@@ -271,12 +280,28 @@ class Publisher(Service):
         if previous is None:
             self.stats.push_skipped += 1
             return
-        try:
-            await self._grip.publish(grip.items(written, previous))
-        except GripPublishError as exc:
-            # Streams stay correct: a client resumes from its last version on reconnect.
-            self.stats.push_failures += 1
-            logger.warning("game %s v%d: %s", game.game_id, game.version, exc)
+        self._unpushed.setdefault(game.game_id, []).append((written, previous))
+        await self._hand_over(game.game_id)
+
+    async def _hand_over(self, game_id: str) -> None:
+        """Push a game's versions the holder has not taken yet, oldest first, stopping at the
+        first failure: what a down holder missed reaches it, in order, before anything newer
+        (``step`` tries again every second), so that streams resuming there find no gap."""
+        pusher = self._require(self._grip)
+        waiting = self._unpushed.get(game_id, [])
+        while waiting:
+            written, previous = waiting[0]
+            try:
+                await pusher.publish(written, previous)
+            except PushError as exc:
+                self.stats.push_failures += 1
+                logger.warning("game %s v%d: %s", game_id, written.game.version, exc)
+                # A client further behind than this resumes from a full snapshot anyway.
+                del waiting[:-_UNPUSHED_KEPT]
+                self._push_retry_at = time.monotonic() + 1.0
+                return
+            waiting.pop(0)
+        self._unpushed.pop(game_id, None)
 
     def _live(self, game: Game) -> bool:
         if game.ingested_at is None:
@@ -345,7 +370,9 @@ class Publisher(Service):
         return value
 
 
-def make_pusher(settings: PublisherSettings) -> Pusher | None:
+def make_pusher(settings: PublisherSettings, store: SnapshotWriter) -> Pusher | None:
+    if settings.push_backend == "nchan":
+        return NchanPublisher(settings.nchan_publish_url, settings.grip_timeout, store)
     if settings.push_backend == "pushpin":
         return GripPublisher(settings.grip_publish_url, settings.grip_timeout)
     if settings.push_backend == "fanout":

@@ -52,7 +52,7 @@ class CdnStandIn:
         self._limited_until = time.time() + seconds
 
     def fail_next(self, calls: int) -> None:
-        """Answer 503 to the next ``calls`` purges."""
+        """Answer 503 to the next ``calls`` purges or publishes."""
         self._fail_next = calls
 
     def app(self) -> Starlette:
@@ -111,6 +111,8 @@ class CdnStandIn:
         refused = self._fastly_auth(request)
         if refused is not None:
             return refused
+        if self._scripted_failure() == "down":
+            return PlainTextResponse("Service Unavailable", 503)
         body = await request.json()
         items = body.get("items")
         if not isinstance(items, list) or not items:

@@ -46,7 +46,7 @@ async def test_killing_each_component_mid_game_loses_nothing(
         Fault("publisher"),
         Fault("purger"),
         Fault("origin"),
-        Fault("pushpin"),
+        Fault("holder"),
         Fault("varnish"),
         Fault("publisher", how="term"),  # a deploy: drain, commit, leave
     ]

@@ -230,11 +230,10 @@ async def test_stream_connects_are_limited_per_client(
     store: SnapshotWriter, fan: httpx.AsyncClient
 ) -> None:
     await _publish(store, 3, 1)
-    statuses = []
-    for _ in range(35):
-        response = await fan.get("/v1/games/g1?after=0")  # answered at once: v1 > 0
-        statuses.append(response.status_code)
-    assert statuses[:30] == [200] * 30
+    answers = [await fan.get("/v1/games/g1?after=0") for _ in range(35)]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:30] == [307] * 30  # sent to the stream tier
+    assert answers[0].headers["Location"].endswith("/v1/games/g1?after=0")
     assert set(statuses[30:]) == {429}
     refused = await fan.get("/v1/games/g1/stream")
     assert refused.status_code == 429

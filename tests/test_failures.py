@@ -17,7 +17,7 @@ from core.reducer import versions
 from core.settings import PurgerSettings
 from core.store import SnapshotReader, SnapshotWriter
 from origin.hub import SlowSubscriberError
-from publisher.grip import GripPublishError
+from publisher.push import PushError
 from publisher.service import PublisherError
 from purger.backends import PurgeError
 from purger.service import Purger
@@ -181,7 +181,7 @@ def test_every_component_error_is_under_the_root() -> None:
         VersionConflictError,
         SlowSubscriberError,
         PublisherError,
-        GripPublishError,
+        PushError,
         PurgeError,
     ):
         assert issubclass(error, ScorecastError), error

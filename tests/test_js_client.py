@@ -43,12 +43,12 @@ async def test_the_js_client_follows_a_game_through_a_stream_cut(
     half = Feed(feed.format, feed.game_id, feed.events[:150])
     await asyncio.to_thread(replay, half, settings, 0, 0)
     await asyncio.sleep(1.0)
-    stack.crash("pushpin")  # streams and long-polls cut: the client must poll through the cache
+    stack.crash("holder")  # streams and long-polls cut: the client must poll through the cache
     try:
         await asyncio.to_thread(replay, feed, settings, 200, 0.02)
         out, err = await asyncio.wait_for(node.communicate(), 120)
     finally:
-        stack.revive("pushpin")
+        stack.revive("holder")
     text = out.decode()
     assert node.returncode == 0, text[-3000:] + err.decode()[-2000:]
     report = json.loads(next(line[2:] for line in text.splitlines() if line.startswith("# {")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -214,3 +215,19 @@ async def test_a_preflight_is_answered_by_the_origin_too(origin: str) -> None:
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(
+    redis_service: str, prefix: str, store: SnapshotWriter
+) -> None:
+    """Thousands of fans connecting at once: the requests beyond the pool's connections wait
+    for one, none gets a 503."""
+    await _publish(store, "g1", 3, 1)
+    settings = OriginSettings(
+        redis_url=redis_service, redis_prefix=prefix, port=free_port(), redis_max_connections=2
+    )
+    with ThreadedServer(create_app(settings), settings.port) as server:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as http:
+            answers = await asyncio.gather(*(http.get("/v1/games/g1") for _ in range(200)))
+    assert [answer.status_code for answer in answers] == [200] * 200

@@ -60,13 +60,13 @@ async def test_the_live_page_follows_the_game_to_its_final(
             assert await page.text_content("#connection") == "live"  # on the stream
             # The stream path is cut mid-game (the stream holder dies): the page's client falls
             # back to long-poll, then to conditional polling through the cache, and goes on.
-            stack.crash("pushpin")
+            stack.crash("holder")
             cut_at = int(await page.text_content("#version") or 0)
             try:
                 await replaying
                 await page.wait_for_selector("#status[data-status='FINAL']", timeout=60_000)
             finally:
-                stack.revive("pushpin")
+                stack.revive("holder")
             await page.screenshot(path=str(artifacts / "live-page-final.png"))
             assert await page.text_content("#home-code") == "BKN"
             assert await page.text_content("#home-score") == "125"

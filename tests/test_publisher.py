@@ -263,6 +263,32 @@ async def test_each_version_is_published_once_to_fanout(
     assert publisher.stats.push_failures == 0
 
 
+async def test_versions_the_holder_refused_reach_it_later_in_order(
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    cdn: tuple[CdnStandIn, str],
+) -> None:
+    """A holder that is down misses nothing: what it refused is handed over, oldest first and
+    before anything newer, once it takes publishes again."""
+    standin, url = cdn
+    standin.fail_next(3)
+    game = short_game("g1")
+    _produce(kafka, [_encode(e) for e in game])
+    settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
+
+    def ids() -> list[int]:
+        return [int(item["id"]) for item in standin.published if item["channel"] == "game-g1"]
+
+    async with Publisher(settings) as publisher:
+        await _run_until(publisher, lambda: ids() and ids()[-1] == len(game))
+    assert publisher.stats.push_failures == 3
+    assert ids() == sorted(set(ids()))
+    assert len(ids()) == publisher.stats.versions
+    game_items = [item for item in standin.published if item["channel"] == "game-g1"]
+    assert [item["prev-id"] for item in game_items] == [str(v) for v in [0, *ids()[:-1]]]
+
+
 async def test_a_version_older_than_one_already_pushed_is_not_pushed(
     kafka: KafkaSettings,
     redis_service: str,

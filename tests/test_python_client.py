@@ -61,11 +61,11 @@ async def test_the_async_client_rides_out_a_stream_cut_and_an_edge_restart(
         assert follower.modes_used[0] is Mode.STREAM
         game = await _replay(stack, feed, 100)
         await eventually(lambda: holds(game), 30)
-        stack.crash("pushpin")  # every held stream is cut
+        stack.crash("holder")  # every held stream is cut
         game = await _replay(stack, feed, 200)
         await eventually(lambda: holds(game), 30)
         assert Mode.POLL in follower.modes_used  # streams and long-polls down: it polled
-        stack.revive("pushpin")
+        stack.revive("holder")
         stack.crash("varnish")  # the edge restarts: nothing answers for a while
         game = await _replay(stack, feed, 250)
         await asyncio.sleep(1.0)

@@ -15,8 +15,9 @@ vcl 4.1;
 #   backend origin { ... }          the origin, with a probe on /readyz (or several origins)
 #   sub scorecast_origin { }        set req.backend_hint: the origin, or a director's pick
 #                                   among several (round robin, each with its probe)
-#   backend push { ... }            where streams and long-polls go: the GRIP proxy (Pushpin),
-#                                   or the origin itself
+#   sub scorecast_stream_tier { }   set req.http.X-Scorecast-Stream-Tier to the stream tier's base
+#                                   URL (nchan or Pushpin, its own listener), where streams and
+#                                   long-polls are sent with a 307
 #   acl scorecast_purgers { ... }   who may send PURGE
 #   sub scorecast_purge_token { }   return (synth(403, ...)) unless the Purge-Token is right
 #   sub scorecast_stream_limit { }  return (synth(429, ...)) for a client opening streams too
@@ -66,10 +67,15 @@ sub vcl_recv {
         return (synth(404, "not found"));
     }
     if (req.url ~ "^/v1/(games/[^/?]+|scoreboard)/stream" || req.url ~ "^/v1/games/[^/?]+[?](.*&)?after=") {
+        if (req.url !~ "^/[A-Za-z0-9._/-]*([?][A-Za-z0-9._=&-]*)?$") {
+            return (synth(400, "bad path: letters, digits, '.', '_', '-' and '/' only"));
+        }
         call scorecast_stream_limit;
-        # Held connections: handed over whole to the GRIP proxy, never cached.
-        set req.backend_hint = push;
-        return (pipe);
+        # Held connections live beside the cache, not through it: a piped stream would hold a
+        # Varnish thread and copy every event. Clients follow the redirect (EventSource and
+        # fetch do) and reconnect here, so the rate limit above stays in force.
+        call scorecast_stream_tier;
+        return (synth(307, "held at the stream tier"));
     }
 
     # The API is public and the same for everyone: nothing per user may split the cache.
@@ -236,6 +242,12 @@ sub vcl_synth {
         set resp.http.Access-Control-Allow-Methods = "GET, HEAD, OPTIONS";
         set resp.http.Access-Control-Allow-Headers = "If-None-Match, Last-Event-ID, Cache-Control";
         set resp.http.Access-Control-Max-Age = "86400";
+        return (deliver);
+    }
+    if (resp.status == 307) {
+        set resp.http.Location = req.http.X-Scorecast-Stream-Tier + req.url;
+        set resp.http.Access-Control-Allow-Origin = "*";
+        synthetic({"{"location":""} + resp.http.Location + """"}""");
         return (deliver);
     }
     if (resp.status == 405) {

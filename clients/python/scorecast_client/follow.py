@@ -49,7 +49,10 @@ class AsyncFollower:
 
     async def snapshots(self) -> AsyncGenerator[dict[str, Any], None]:
         """Every newer snapshot of the game, oldest first, until the caller stops."""
-        client = self._client or httpx.AsyncClient(timeout=self.state.settings.timeout)
+        # Redirects followed: an edge sends streams and long-polls to its stream tier.
+        client = self._client or httpx.AsyncClient(
+            timeout=self.state.settings.timeout, follow_redirects=True
+        )
         try:
             while True:
                 self.state.maybe_back_to_stream(time.monotonic())

@@ -1,0 +1,97 @@
+"""The self-hosted stream tier: a private nginx with Nchan, configured from ``edge/nchan``."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ServiceError
+from local.process import ManagedProcess, free_port, port_open
+from local.varnish import EDGE_DIR
+
+CONFIG = EDGE_DIR / "nchan" / "nginx.conf"
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+#: Where Debian's libnginx-mod-nchan puts the module.
+_MODULES = ("/usr/lib/nginx/modules/ngx_nchan_module.so",)
+
+
+@dataclass(frozen=True)
+class HolderPorts:
+    """The stream tier's public listener and its private publish listener."""
+
+    http: int
+    publish: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+    @property
+    def publish_url(self) -> str:
+        return f"http://127.0.0.1:{self.publish}/publish/"
+
+
+def nginx_binary() -> str:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise ServiceError("nginx is not installed (scripts/install installs it)")
+    return binary
+
+
+def render(values: dict[str, object]) -> str:
+    """``edge/nchan/nginx.conf`` with its ``{{placeholders}}`` filled; every one must be."""
+    text = CONFIG.read_text()
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - set(values))
+    if missing:
+        raise ServiceError(f"stream tier config needs {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), text)
+
+
+def nchan(
+    origin_port: int,
+    redis_url: str,
+    holder_key: str,
+    run_dir: Path,
+    http_port: int = 0,
+    connects_per_minute: int = 30,
+    workers: int = 1,
+) -> tuple[ManagedProcess, HolderPorts]:
+    module = next((path for path in _MODULES if Path(path).exists()), None)
+    if module is None:
+        raise ServiceError("the Nchan module is not installed: run scripts/install")
+    if not holder_key.isascii() or not holder_key.isprintable() or '"' in holder_key:
+        raise ServiceError("the holder key must be printable ASCII without quotes")
+    work = (run_dir / "nchan").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    ports = HolderPorts(http=http_port or free_port(), publish=free_port())
+    text = render(
+        {
+            "module": module,
+            "workers": workers,
+            # One file per held stream: as many as this machine lets a process open.
+            "max_files": min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536),
+            "dir": work,
+            "origin_port": origin_port,
+            "redis_url": redis_url,
+            "connects_per_minute": connects_per_minute,
+            "http_port": ports.http,
+            "publish_port": ports.publish,
+            "holder_key": holder_key,
+        }
+    )
+    (work / "nginx.conf").write_text(text)
+    argv = [nginx_binary(), "-p", str(work), "-c", str(work / "nginx.conf")]
+    # As root, nginx's workers would drop to a user who cannot read a private run directory.
+    if os.geteuid() == 0:
+        argv += ["-g", "user root;"]
+    process = ManagedProcess(
+        "nchan",
+        argv,
+        run_dir / "nchan.log",
+        lambda: port_open(ports.http) and port_open(ports.publish),
+    )
+    return process, ports

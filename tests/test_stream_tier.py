@@ -1,0 +1,215 @@
+"""The self-hosted stream tier (Nchan) on the real local stack: streams live beside the cache,
+and no stream misses a version — not a slow reader, not one connecting while versions are
+published, not one whose holder restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.fans import published_versions, schedule
+from bench.sse import ResumingFan, open_stream, open_url
+from core.settings import ReplaySettings
+from feeds.adapters import Feed, load
+from feeds.replay import replay
+from local.stack import LocalStack
+
+#: The origin's default ``resume_max_versions``.
+RESUME_MAX_VERSIONS = 50
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """Every version is pushed however far behind a loaded machine runs (see test_push)."""
+    with LocalStack.for_load(
+        tmp_path_factory.mktemp("stack"), holder="nchan", push_max_age_seconds=120
+    ) as local:
+        yield local
+
+
+def _rest(feed: Feed) -> Feed:
+    return Feed(feed.format, feed.game_id, feed.events[1:])
+
+
+async def _final_version(stack: LocalStack, feed: Feed) -> int:
+    """Replays the game after its schedule; the last version once every event is written."""
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    await asyncio.to_thread(replay, _rest(feed), settings, 0, 0)
+    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
+        for _ in range(600):
+            game = (await http.get(f"/v1/games/{feed.game_id}")).json()
+            if game["status"] == "FINAL" and game["sequence"] >= len(feed.events) - 1:
+                return int(game["version"])
+            await asyncio.sleep(0.05)
+    raise AssertionError("the game never reached its final")
+
+
+async def test_streams_are_sent_beside_the_cache_to_the_stream_tier(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    feed = load(data_dir / "soccer/statsbomb_15986.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    path = f"/v1/games/{feed.game_id}/stream"
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
+        sent = await http.get(path, headers={"Last-Event-ID": "1"})
+        preflight = await http.options(
+            stack.stream_url + path,
+            headers={
+                "Origin": "http://fan.example",
+                "Access-Control-Request-Headers": "last-event-id",
+            },
+        )
+    assert sent.status_code == 307
+    assert sent.headers["Location"] == stack.stream_url + path
+    assert sent.headers["Access-Control-Allow-Origin"] == "*"
+    assert preflight.status_code == 204
+    assert "Last-Event-ID" in preflight.headers["Access-Control-Allow-Headers"]
+    # A page on another site follows it: one CORS answer (a browser refuses two).
+    stream = await open_url(stack.edge_url, path, {"Origin": "http://fan.example"})
+    try:
+        # The held connection is the stream tier's, not Varnish's.
+        peer = stream.writer.get_extra_info("socket").getpeername()
+        assert peer[1] == stack.holder_port != stack.edge_port
+        assert stream.status == 200
+        assert stream.headers["content-type"] == "text/event-stream"
+        assert stream.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in stream.headers
+        first = await stream.take(1)
+        assert first[0].id == 1
+    finally:
+        stream.close()
+    # What is not a stream or a long-poll is not the stream tier's to answer.
+    async with httpx.AsyncClient(base_url=stack.stream_url, timeout=5) as http:
+        assert (await http.get(f"/v1/games/{feed.game_id}/boxscore")).status_code == 404
+
+
+async def test_the_origin_sends_only_its_stream_tier_to_nchan(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    """Only the tier's key gets the internal redirect (it names Nchan's internal channel); a
+    guessed one is a client like any other, whose stream the origin holds itself."""
+    feed = load(data_dir / "soccer/statsbomb_15986.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    path = f"/v1/games/{feed.game_id}/stream"
+    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
+        sent = await http.get(path, headers={"Scorecast-Holder": stack.grip_key})
+        assert sent.headers["X-Accel-Redirect"].startswith(f"/.holder/stream/game-{feed.game_id}")
+        assert sent.headers["X-Accel-Buffering"] == "no"
+        for guess in ("guess", stack.grip_key[:-1], ""):
+            direct = http.stream("GET", path, headers={"Scorecast-Holder": guess}, timeout=2)
+            async with direct as answer:
+                assert answer.headers["content-type"].startswith("text/event-stream")
+                assert "X-Accel-Redirect" not in answer.headers
+
+
+async def test_a_slow_reader_gets_every_version(stack: LocalStack, data_dir: Path) -> None:
+    """A client that stops reading while a whole game is published (its socket takes in
+    about 4 KiB) gets every version once it reads again, none lost, none out of order."""
+    feed = load(data_dir / "basketball/nba-stats-playbyplayv2_0021900001.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    host, port = stack.stream_url.removeprefix("http://").split(":")
+    stream = await open_stream(
+        host, int(port), f"/v1/games/{feed.game_id}/stream", receive_buffer=4096
+    )
+    try:
+        first = (await stream.take(1))[0].id
+        final = await _final_version(stack, feed)
+        published = await published_versions(stack.redis_url, feed.game_id)
+        expected = [v for v in published if first is not None and v > first]
+        assert len(expected) > 100  # far more than the reader's buffers hold
+        events = await stream.take(len(expected), 60)
+    finally:
+        stream.close()
+    assert [event.id for event in events] == expected
+    assert expected[-1] == final
+
+
+async def test_streams_connecting_while_versions_are_published_miss_none(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    """Clients connect (fresh, and resuming from a version they hold) while the game is
+    published as fast as the publisher goes: a version published between the origin answering
+    a connect and the tier subscribing it must still reach that client."""
+    feed = load(data_dir / "basketball/nba-stats-playbyplayv2_0022100732.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    path = f"/v1/games/{feed.game_id}/stream"
+    streams: list[tuple[int | None, list[int]]] = []
+
+    async def follow(held: int | None) -> None:
+        ids: list[int] = []
+        streams.append((held, ids))
+        headers = {"Last-Event-ID": str(held)} if held is not None else {}
+        stream = await open_url(stack.edge_url, path, headers)
+        try:
+            async for event in stream:
+                if event.id is not None:
+                    ids.append(event.id)
+                if event.event == "final":
+                    return
+        finally:
+            stream.close()
+
+    async def connect_while_published(done: asyncio.Task[int]) -> list[asyncio.Task[None]]:
+        tasks: list[asyncio.Task[None]] = []
+        async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
+            while not done.done() and len(tasks) < 300:
+                game = (await http.get(f"/v1/games/{feed.game_id}")).json()
+                if game["status"] == "FINAL":
+                    break  # a client holding the final has nothing more coming
+                latest = game["version"]
+                for held in (None, latest, max(1, latest - 3)):
+                    tasks.append(asyncio.create_task(follow(held)))
+                await asyncio.sleep(0.01)
+        return tasks
+
+    done = asyncio.create_task(_final_version(stack, feed))
+    tasks = await connect_while_published(done)
+    await done
+    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    published = await published_versions(stack.redis_url, feed.game_id)
+    assert len(streams) > 30
+    for held, ids in streams:
+        assert ids, "a stream got nothing"
+        # Fresh: from the version it was shown first; resuming: everything after the one held
+        # (the tier may repeat the held one, which clients skip), or, when the game had moved
+        # on by more than the resume window meanwhile, the latest snapshot and all after it.
+        got = ids if held is None else [v for v in ids if v > held]
+        if held is not None and got[0] != min(v for v in published if v > held):
+            assert got[0] - held > RESUME_MAX_VERSIONS, (held, ids[:5])
+        assert got == [v for v in published if v >= got[0]], (held, ids[:5])
+
+
+async def test_a_holder_restart_mid_game_loses_no_version(
+    stack: LocalStack, nba_file: Path
+) -> None:
+    """The stream tier is killed mid-game and started again; streams resume there with their
+    Last-Event-ID and get every version, the ones published while it was down included (fewer
+    than the resume window: further behind, a client gets the latest snapshot instead)."""
+    feed = load(nba_file)
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    fans = [ResumingFan(stack.edge_url, f"/v1/games/{feed.game_id}/stream") for _ in range(20)]
+    listening = [asyncio.create_task(fan.listen()) for fan in fans]
+    await asyncio.sleep(1)
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    third = len(feed.events) // 3
+
+    async def play(first: int, last: int | None) -> None:
+        part = Feed(feed.format, feed.game_id, feed.events[first:last])
+        await asyncio.to_thread(replay, part, settings, 200, 0.05)
+
+    await play(1, third)
+    stack.crash("holder")
+    await play(third, third + 30)  # pushed nowhere: the holder is down
+    await asyncio.sleep(0.5)
+    stack.revive("holder")
+    await play(third + 30, None)
+    await asyncio.wait_for(asyncio.gather(*listening), 60)
+    published = await published_versions(stack.redis_url, feed.game_id)
+    for fan in fans:
+        assert fan.reconnects >= 1
+        assert fan.went_back_at == []
+        assert fan.ids == [v for v in published if v >= fan.ids[0]]
