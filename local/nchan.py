@@ -6,33 +6,17 @@ import os
 import re
 import resource
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ServiceError
-from local.process import ManagedProcess, free_port, port_open
+from local.holder import HolderPorts
+from local.process import ManagedProcess, free_port
 from local.varnish import EDGE_DIR
 
 CONFIG = EDGE_DIR / "nchan" / "nginx.conf"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 #: Where Debian's libnginx-mod-nchan puts the module.
 _MODULES = ("/usr/lib/nginx/modules/ngx_nchan_module.so",)
-
-
-@dataclass(frozen=True)
-class HolderPorts:
-    """The stream tier's public listener and its private publish listener."""
-
-    http: int
-    publish: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http}"
-
-    @property
-    def publish_url(self) -> str:
-        return f"http://127.0.0.1:{self.publish}/publish/"
 
 
 def nginx_binary() -> str:
@@ -88,10 +72,4 @@ def nchan(
     # As root, nginx's workers would drop to a user who cannot read a private run directory.
     if os.geteuid() == 0:
         argv += ["-g", "user root;"]
-    process = ManagedProcess(
-        "nchan",
-        argv,
-        run_dir / "nchan.log",
-        lambda: port_open(ports.http) and port_open(ports.publish),
-    )
-    return process, ports
+    return ManagedProcess("nchan", argv, run_dir / "nchan.log", ports.listening), ports

@@ -4,37 +4,27 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from core.errors import ServiceError
-from local.process import ManagedProcess, free_port, port_open
+from local.holder import HolderPorts
+from local.process import ManagedProcess, free_port
 from local.varnish import EDGE_DIR
 
 CONFIG = EDGE_DIR / "pushpin"
 
 
-@dataclass(frozen=True)
-class PushpinPorts:
-    http: int
-    publish: int
-
-    @property
-    def publish_url(self) -> str:
-        return f"http://127.0.0.1:{self.publish}/publish/"
-
-
 def pushpin(
     origin_port: int, sig_key: str, run_dir: Path, http_port: int = 0
-) -> tuple[ManagedProcess, PushpinPorts]:
+) -> tuple[ManagedProcess, HolderPorts]:
     binary = shutil.which("pushpin")
     if binary is None:
         raise ServiceError("pushpin not found: run scripts/install")
     work = (run_dir / "pushpin").resolve()
     for folder in ("run", "log"):
         (work / folder).mkdir(parents=True, exist_ok=True)
-    ports = PushpinPorts(http=http_port or free_port(), publish=free_port())
+    ports = HolderPorts(http=http_port or free_port(), publish=free_port())
     values = {
         "rundir": work / "run",
         "logdir": work / "log",
@@ -51,10 +41,4 @@ def pushpin(
         text = Template((CONFIG / name).read_text()).substitute(values)
         (work / name).write_text(text)
     argv = [binary, "--config", str(work / "pushpin.conf"), "--merge-output"]
-    process = ManagedProcess(
-        "pushpin",
-        argv,
-        run_dir / "pushpin.log",
-        lambda: port_open(ports.http) and port_open(ports.publish),
-    )
-    return process, ports
+    return ManagedProcess("pushpin", argv, run_dir / "pushpin.log", ports.listening), ports
