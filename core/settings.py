@@ -132,6 +132,11 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     #: API), or ``none``.
     push_backend: Literal["none", "nchan", "pushpin", "fanout"] = "none"
     nchan_publish_url: str = ""
+    #: Nchan sends nothing on a quiet stream: the publisher sends a comment this often, under the
+    #: Python client's 30 s read timeout and the usual proxy idle limits (Cloudflare's, in front
+    #: of that tier, is 100 s). Each takes a place among the channel's 256 kept messages, so not
+    #: much more often: an hour of quiet takes 144 of them.
+    push_keep_alive_seconds: float = Field(default=25.0, ge=1)
     grip_publish_url: str = ""
     grip_timeout: float = Field(default=2.0, gt=0)
     #: Versions whose newest event entered the pipeline longer ago than this are history when

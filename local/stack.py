@@ -57,8 +57,10 @@ class LocalStack(Started):
     #: Stream and long-poll connects one client may open a minute (load tests, which open
     #: thousands from one address, raise it).
     stream_connects_per_minute: int = 30
-    #: The publisher's ``push_max_age_seconds`` (None: its default).
+    #: The publisher's ``push_max_age_seconds`` and ``push_keep_alive_seconds`` (None: its
+    #: defaults).
     push_max_age_seconds: float | None = None
+    push_keep_alive_seconds: float | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @classmethod
@@ -160,6 +162,8 @@ class LocalStack(Started):
             settings["nchan_publish_url"] = self.holder_publish_url
         if self.push_max_age_seconds is not None:
             settings["push_max_age_seconds"] = self.push_max_age_seconds
+        if self.push_keep_alive_seconds is not None:
+            settings["push_keep_alive_seconds"] = self.push_keep_alive_seconds
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
 
     def start_purger(self) -> ManagedProcess:

@@ -80,6 +80,9 @@ class GripPublisher:
         if response.status_code != 200:
             raise PushError(f"GRIP publish answered {response.status_code}")
 
+    async def keep_alive(self) -> None:
+        return None  # Pushpin sends them (Grip-Keep-Alive)
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -105,6 +108,9 @@ class FanoutPublisher:
             )
         except ERRORS as exc:
             raise PushError(describe(exc, "fanout publish").message) from None
+
+    async def keep_alive(self) -> None:
+        return None  # Fanout sends them (Grip-Keep-Alive)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._client.close)

@@ -19,4 +19,9 @@ class Pusher(Protocol):
         ``previous_version`` is the game's version pushed before it (0: none)."""
         ...
 
+    async def keep_alive(self) -> None:
+        """Called between batches: a holder that sends no keep-alives of its own gets them
+        here (GRIP holders send theirs, as ``Grip-Keep-Alive`` asks)."""
+        ...
+
     async def aclose(self) -> None: ...

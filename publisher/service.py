@@ -144,6 +144,8 @@ class Publisher(Service):
         if self._unpushed and time.monotonic() >= self._push_retry_at:
             for game_id in list(self._unpushed):
                 await self._hand_over(game_id)
+        if self._grip is not None:
+            await self._grip.keep_alive()
         messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
         touched: set[str] = set()
@@ -372,7 +374,12 @@ class Publisher(Service):
 
 def make_pusher(settings: PublisherSettings, store: SnapshotWriter) -> Pusher | None:
     if settings.push_backend == "nchan":
-        return NchanPublisher(settings.nchan_publish_url, settings.grip_timeout, store)
+        return NchanPublisher(
+            settings.nchan_publish_url,
+            settings.grip_timeout,
+            store,
+            settings.push_keep_alive_seconds,
+        )
     if settings.push_backend == "pushpin":
         return GripPublisher(settings.grip_publish_url, settings.grip_timeout)
     if settings.push_backend == "fanout":

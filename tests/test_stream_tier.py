@@ -24,9 +24,13 @@ RESUME_MAX_VERSIONS = 50
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """Every version is pushed however far behind a loaded machine runs (see test_push)."""
+    """Every version is pushed however far behind a loaded machine runs (see test_push);
+    quiet streams get a keep-alive every second."""
     with LocalStack.for_load(
-        tmp_path_factory.mktemp("stack"), holder="nchan", push_max_age_seconds=120
+        tmp_path_factory.mktemp("stack"),
+        holder="nchan",
+        push_max_age_seconds=120,
+        push_keep_alive_seconds=1,
     ) as local:
         yield local
 
@@ -104,6 +108,20 @@ async def test_the_origin_sends_only_its_stream_tier_to_nchan(
             async with direct as answer:
                 assert answer.headers["content-type"].startswith("text/event-stream")
                 assert "X-Accel-Redirect" not in answer.headers
+
+
+async def test_a_quiet_stream_is_kept_alive(stack: LocalStack, data_dir: Path) -> None:
+    """Nchan sends nothing of its own between versions: the publisher's comments keep clients
+    with a read timeout, and proxies that cut idle connections, on the stream."""
+    feed = load(data_dir / "soccer/statsperform-ma3_71pif9hi2vwzp6q0xzilyxst0.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    stream = await open_url(stack.edge_url, f"/v1/games/{feed.game_id}/stream")
+    try:
+        assert (await stream.take(1))[0].id is not None
+        quiet = await asyncio.wait_for(stream.reader.read(4096), 5)
+    finally:
+        stream.close()
+    assert quiet == b":\n\n"
 
 
 async def test_a_slow_reader_gets_every_version(stack: LocalStack, data_dir: Path) -> None:
