@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from bench.sse import EventSplitter
+
 #: SSE connects in flight at once per crowd: Pushpin queues about 100 requests to the origin.
 SSE_CONNECT_BATCH = 50
 
@@ -343,18 +345,16 @@ class _Held(asyncio.Protocol):
 
     def read(self) -> None:
         """The ids of the events received, with when each arrived (its last byte's chunk)."""
-        pending = b""
+        splitter = EventSplitter()
         for at, chunk in self.chunks:
-            *blocks, pending = (pending + chunk).split(b"\n\n")
-            for block in blocks:
-                # Our events start "id: N\n"; comments, keep-alives and retry lines do not.
-                if block.startswith(b"id:"):
-                    event_id = int(block[3 : block.find(b"\n")])
-                    self.ids.append(event_id)
-                    arrivals = self.report.sse_arrivals.get(event_id)
-                    if arrivals is None:
-                        arrivals = self.report.sse_arrivals[event_id] = array("d")
-                    arrivals.append(at + self.wall_offset)
+            for event in splitter.feed(chunk, at + self.wall_offset):
+                if event.id is None:
+                    continue
+                self.ids.append(event.id)
+                arrivals = self.report.sse_arrivals.get(event.id)
+                if arrivals is None:
+                    arrivals = self.report.sse_arrivals[event.id] = array("d")
+                arrivals.append(event.at)
         self.chunks.clear()
 
     def connection_lost(self, exc: Exception | None) -> None:

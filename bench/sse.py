@@ -35,20 +35,13 @@ class Stream:
     async def __aiter__(self) -> AsyncIterator[Event]:
         # Whole reads split on blank lines: thousands of streams in one process spend their
         # time here, and a readline per field costs several times more.
-        pending = b""
+        splitter = EventSplitter()
         while True:
             chunk = await self.reader.read(65536)
             if not chunk:
                 return
-            pending += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-            *blocks, pending = pending.split(b"\n\n")
-            if not blocks:
-                continue
-            at = time.monotonic()
-            for block in blocks:
-                event = _parse(block, at)
-                if event is not None:
-                    yield event
+            for event in splitter.feed(chunk, time.monotonic()):
+                yield event
 
     async def take(self, count: int, seconds: float = 20.0) -> list[Event]:
         """The next ``count`` events, or TimeoutError after ``seconds``."""
@@ -65,6 +58,20 @@ class Stream:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class EventSplitter:
+    """A stream's bytes in, as they came; its whole events out (comments and keep-alives, which
+    carry no data, are not events)."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def feed(self, chunk: bytes, at: float) -> list[Event]:
+        """The events ``chunk`` completes, each stamped ``at`` (when their last byte came)."""
+        pending = self.pending + (chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk)
+        *blocks, self.pending = pending.split(b"\n\n")
+        return [event for block in blocks if (event := _parse(block, at)) is not None]
 
 
 def _parse(block: bytes, at: float) -> Event | None:
