@@ -147,14 +147,14 @@ async def ingest_times(origin_url: str, game_id: str, versions: list[int]) -> di
     return {v: g.ingested_at.timestamp() for v, g in stored.items() if g.ingested_at is not None}
 
 
-async def announce_times(redis_url: str, game_id: str) -> dict[int, float]:
+async def announce_times(redis_url: str, keys: RedisKeys, game_id: str) -> dict[int, float]:
     """When the publisher announced each version of a game (epoch seconds): the id of its
     entry in the change stream is Redis's clock at the write. The publisher pushes the version
     to the GRIP proxy right after, so this is also when push delivery starts."""
-    keys = RedisKeys()
     found: dict[int, float] = {}
     async with Redis.from_url(redis_url) as redis:
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(keys.changes))
+        stream = keys.change_stream(game_id)
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
         for entry_id, fields in entries:
             if fields.get(b"kind") == b"version" and fields.get(b"game_id") == game_id.encode():
                 found[int(fields[b"version"])] = int(entry_id.split(b"-")[0]) / 1000

@@ -206,7 +206,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         for version, at in (await ingest_times(stack.origin_url, feed.game_id, published)).items()
         if at >= ready_at
     }
-    announced = await announce_times(stack.redis_url, feed.game_id)
+    announced = await announce_times(stack.redis_url, stack.keys, feed.game_id)
     timing = _Timing(ingested, {v: at for v, at in announced.items() if v in ingested})
     services = _Services(cpu, idle_rss, held_rss)
     return _figures(

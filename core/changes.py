@@ -1,6 +1,10 @@
-"""The change stream: one Redis stream entry per announcement, written by publishers after the
+"""The change streams: one Redis stream entry per announcement, written by publishers after the
 version it names is readable (write before tell), read by every origin (to feed the streams it
 holds) and by purgers through a consumer group (acknowledging only what they purged).
+
+Announcements are spread over ``change_shards`` streams by game (:meth:`RedisKeys.change_stream`):
+a game's stay in order on one stream; readers follow every stream, one read each, since a
+cluster cannot serve a read of keys on different slots.
 
 An entry carries everything its readers need: the game, the version, what it changed, the
 scoreboard's version after it and the surrogate keys to purge. Nobody re-reads a body to learn
@@ -109,11 +113,16 @@ def _announcement(entry_id: str, values: dict[bytes, bytes] | None) -> Announcem
 
 
 class ChangeFeed:
-    """Every announcement, from a point on: what an origin's hub follows."""
+    """Every announcement of one stream, from a point on: what an origin's hub follows."""
 
-    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: Redis, stream: str) -> None:
         self.redis = redis
-        self.stream = keys.changes
+        self.stream = stream
+
+    @classmethod
+    def every(cls, redis: Redis, keys: RedisKeys) -> list[ChangeFeed]:
+        """One feed per change stream."""
+        return [cls(redis, stream) for stream in keys.change_streams]
 
     @translated
     async def last_id(self) -> str:
@@ -131,17 +140,22 @@ class ChangeFeed:
 
 
 class ChangeGroup:
-    """One consumer of a consumer group on the change stream: what a purger reads.
+    """One consumer of a consumer group on one change stream: what a purger reads.
 
     Entries stay pending until acknowledged; those of a consumer that has been silent longer
     than the claim time (it died, or hangs) are claimed by another (``XAUTOCLAIM``).
     """
 
-    def __init__(self, redis: Redis, keys: RedisKeys, group: str, consumer: str) -> None:
+    def __init__(self, redis: Redis, stream: str, group: str, consumer: str) -> None:
         self.redis = redis
-        self.stream = keys.changes
+        self.stream = stream
         self.group = group
         self.consumer = consumer
+
+    @classmethod
+    def every(cls, redis: Redis, keys: RedisKeys, group: str, consumer: str) -> list[ChangeGroup]:
+        """The same consumer of the same group on each change stream."""
+        return [cls(redis, stream, group, consumer) for stream in keys.change_streams]
 
     @translated
     async def ensure(self) -> None:

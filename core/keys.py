@@ -8,6 +8,7 @@ one slot; the scoreboard's keys share ``{scoreboard}``.
 from __future__ import annotations
 
 import re
+import zlib
 
 SCOREBOARD_KEY = "scoreboard"
 
@@ -59,10 +60,18 @@ def change_surrogate_keys(game_id: str) -> list[str]:
 
 
 class RedisKeys:
-    """Redis key names under a configurable prefix."""
+    """Redis key names under a configurable prefix.
 
-    def __init__(self, prefix: str = "scorecast") -> None:
+    ``change_shards`` streams carry the change announcements, each game's always on the same
+    one (so its announcements stay in order). The streams' names share no hash tag: on a
+    cluster they land on different slots, and no one stream takes every change of a match day.
+    """
+
+    def __init__(self, prefix: str = "scorecast", change_shards: int = 1) -> None:
+        if change_shards < 1:
+            raise ValueError("change_shards must be at least 1")
         self.prefix = prefix
+        self.change_shards = change_shards
 
     def latest(self, game_id: str) -> str:
         """Hash ``{version, body}`` of the newest snapshot: one read gives both, atomically."""
@@ -92,9 +101,16 @@ class RedisKeys:
         return f"{self.prefix}:{{league:{league_key(league)}}}:{part}"
 
     @property
-    def changes(self) -> str:
-        """Stream of change announcements, read by purgers and origins."""
-        return f"{self.prefix}:changes"
+    def change_streams(self) -> list[str]:
+        """Every stream of change announcements: purgers and origins read them all. The first
+        keeps the name of the single stream of one shard, so one shard is what it always was."""
+        first = f"{self.prefix}:changes"
+        return [first] + [f"{first}:{shard}" for shard in range(1, self.change_shards)]
+
+    def change_stream(self, game_id: str) -> str:
+        """The stream that carries the announcements of ``game_id``: the same in every process
+        (a checksum of the id, not Python's per-process ``hash``)."""
+        return self.change_streams[zlib.crc32(game_id.encode()) % self.change_shards]
 
     def pushed(self, game_id: str) -> str:
         """The newest version of a game handed to the push proxy (never goes back)."""

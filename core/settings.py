@@ -39,6 +39,11 @@ class RedisSettings(_Settings):
     #: Connections one process keeps to Redis (per node with a cluster). A burst beyond them
     #: (thousands of fans connecting at once) waits for one, up to ``redis_timeout``.
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
+    #: Streams the change announcements are spread over (by game): every publisher, purger and
+    #: origin must use the same number. More shards spread a match day's changes over more
+    #: cluster nodes; each origin and purger then keeps one blocking read per shard. Change it
+    #: with the publishers stopped and the purgers drained: a game may move to another shard.
+    change_shards: int = Field(default=1, ge=1, le=64)
 
     @field_validator("redis_url")
     @classmethod
@@ -124,7 +129,7 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     #: Larger messages are dead-lettered unread.
     max_event_bytes: int = Field(default=65536, ge=256)
     batch_size: int = Field(default=500, ge=1)
-    #: How many announcements the change stream keeps (approximately).
+    #: How many announcements each change stream (each shard) keeps, approximately.
     changes_maxlen: int = Field(default=100_000, ge=100)
     #: Where new versions are published for held streams: ``nchan`` (the self-hosted stream
     #: tier, ``nchan_publish_url``, e.g. ``http://host:8081/publish/``), ``pushpin``

@@ -1,9 +1,10 @@
 """Snapshots in Redis: the one place the publisher writes and the origin reads.
 
 Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body, box}`` and one
-immutable string per version; a scoreboard hash of rows; a stream of change announcements
-(:mod:`core.changes`). Writes keep the order the architecture requires: snapshot N, then
-``latest`` = N (atomically, in one script), then the scoreboard row, then the announcement.
+immutable string per version; a scoreboard hash of rows; streams of change announcements, a
+game's always on the same one (:mod:`core.changes`). Writes keep the order the architecture
+requires: snapshot N, then ``latest`` = N (atomically, in one script), then the scoreboard row,
+then the announcement.
 
 The origin gets a :class:`SnapshotReader`, which cannot write; the publisher a
 :class:`SnapshotWriter`. redis-py's errors leave both as :class:`StoreUnavailableError`.
@@ -18,6 +19,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.typing import EncodableT, FieldT
 
 from core import changes, standings
 from core.connection import translated
@@ -361,10 +363,13 @@ class SnapshotWriter(SnapshotReader):
             game.change,
             board,
         )
-        await self.redis.xadd(
-            self.keys.changes, entry, maxlen=self.changes_maxlen, approximate=True
-        )
+        await self._tell(game.game_id, entry)
         return board
+
+    async def _tell(self, game_id: str, entry: dict[FieldT, EncodableT]) -> None:
+        """Add an announcement to the change stream of its game's shard."""
+        stream = self.keys.change_stream(game_id)
+        await self.redis.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
 
     @translated
     async def write_plays(self, game_id: str, plays: list[Play]) -> None:
@@ -424,9 +429,7 @@ class SnapshotWriter(SnapshotReader):
         entry = changes.fields(
             changes.FINAL, game.game_id, game.version, final_surrogate_keys(league)
         )
-        await self.redis.xadd(
-            self.keys.changes, entry, maxlen=self.changes_maxlen, approximate=True
-        )
+        await self._tell(game.game_id, entry)
         return True
 
 

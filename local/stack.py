@@ -18,6 +18,7 @@ from typing import Any, Literal
 import httpx
 
 from core.errors import ServiceError
+from core.keys import RedisKeys
 from core.models import Game, GameStatus
 from core.settings import ReplaySettings, StackSettings
 from feeds.adapters import load
@@ -61,6 +62,8 @@ class LocalStack(Started):
     #: defaults).
     push_max_age_seconds: float | None = None
     push_keep_alive_seconds: float | None = None
+    #: Streams the change announcements are spread over (``change_shards`` of every service).
+    change_shards: int = 1
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +74,15 @@ class LocalStack(Started):
     @property
     def redis_url(self) -> str:
         return redis_url(self.redis_port)
+
+    @property
+    def keys(self) -> RedisKeys:
+        """The Redis keys every service of this stack uses."""
+        return RedisKeys(change_shards=self.change_shards)
+
+    def redis_settings(self) -> dict[str, object]:
+        """What every service needs to share the store."""
+        return {"redis_url": self.redis_url, "change_shards": self.change_shards}
 
     @property
     def bootstrap(self) -> str:
@@ -104,7 +116,7 @@ class LocalStack(Started):
         self.processes["broker"] = process
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
-        origin = {"redis_url": self.redis_url, "port": self.origin_port, "grip_key": self.grip_key}
+        origin = {**self.redis_settings(), "port": self.origin_port, "grip_key": self.grip_key}
         self._run("origin", scorecast_process("origin", origin, self.run_dir))
         self._start_holder()
         self._start_edge(self.holder_port)
@@ -151,7 +163,7 @@ class LocalStack(Started):
                     raise
 
     def start_publisher(self, name: str = "publisher", group_id: str = "") -> ManagedProcess:
-        settings = {"redis_url": self.redis_url, **self.kafka_settings()}
+        settings = {**self.redis_settings(), **self.kafka_settings()}
         if group_id:
             settings["group_id"] = group_id
         if self.holder == "pushpin":
@@ -168,7 +180,7 @@ class LocalStack(Started):
 
     def start_purger(self) -> ManagedProcess:
         settings = {
-            "redis_url": self.redis_url,
+            **self.redis_settings(),
             "varnish_url": self.edge_url,
             "purge_token": self.purge_token,
         }

@@ -45,9 +45,9 @@ def create_app(settings: OriginSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = redis_client(settings)
-        keys = RedisKeys(settings.redis_prefix)
+        keys = RedisKeys(settings.redis_prefix, settings.change_shards)
         store = SnapshotReader(redis, keys)
-        hub = Hub(store, ChangeFeed(redis, keys), settings.subscriber_buffer)
+        hub = Hub(store, ChangeFeed.every(redis, keys), settings.subscriber_buffer)
         # The service ends the hub's streams before the server drains (see OriginService).
         app.state.hub = hub
         follower = asyncio.create_task(hub.run(), name="change-stream hub")

@@ -1,4 +1,4 @@
-"""Direct-mode push: one reader of the change stream per origin process, fanning out to the
+"""Direct-mode push: one reader of each change stream per origin process, fanning out to the
 streams and long-polls this process holds (when no GRIP proxy holds them instead).
 
 Each subscriber has a bounded buffer. A subscriber that falls that far behind is cut off rather
@@ -69,20 +69,25 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, reader: SnapshotReader, feed: ChangeFeed, buffer: int) -> None:
+    def __init__(self, reader: SnapshotReader, feeds: list[ChangeFeed], buffer: int) -> None:
         self.reader = reader
-        self.feed = feed
+        self.feeds = feeds
         self.buffer = buffer
         self._subscribers: dict[str, set[Subscription]] = {}
         self.cut_off = 0
-        #: Why the reader is down (``None`` while it follows the stream).
-        self.failure: str | None = "not started"
+        #: Why each stream's reader is down (absent while it follows its stream).
+        self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
         self.restarts = 0
         self._closed = False
 
     @property
     def healthy(self) -> bool:
-        return self.failure is None
+        return not self._failures
+
+    @property
+    def failure(self) -> str | None:
+        """Why a reader is down (``None`` while every one follows its stream)."""
+        return "; ".join(f"{stream}: {why}" for stream, why in self._failures.items()) or None
 
     def subscribers(self) -> int:
         return sum(len(group) for group in self._subscribers.values())
@@ -112,17 +117,22 @@ class Hub:
         self._subscribers.clear()
 
     async def run(self) -> None:
-        """Follow the change stream until cancelled (the origin's lifespan owns this task)."""
+        """Follow every change stream until cancelled (the origin's lifespan owns this task)."""
+        async with asyncio.TaskGroup() as readers:
+            for feed in self.feeds:
+                readers.create_task(self._follow(feed), name=f"hub {feed.stream}")
+
+    async def _follow(self, feed: ChangeFeed) -> None:
         last: str | None = None
         delay = _RETRY_FIRST
         while True:
             try:
                 if last is None:
-                    last = await self.feed.last_id()
-                    self.failure = None
+                    last = await feed.last_id()
+                    self._failures.pop(feed.stream, None)
                 while True:
-                    read = await self.feed.after(last, _BLOCK_MS, 100)
-                    self.failure = None
+                    read = await feed.after(last, _BLOCK_MS, 100)
+                    self._failures.pop(feed.stream, None)
                     for announcement in read.announcements:
                         # Moved past first: an announcement that breaks dispatch is not retried
                         # for ever (its streams heal with the next version).
@@ -132,16 +142,16 @@ class Hub:
                     last = read.last_id or last  # past unreadable entries too
                     delay = _RETRY_FIRST
             except StoreUnavailableError as exc:
-                self._failed(str(exc))
+                self._failed(feed, str(exc))
                 logger.warning("change stream unavailable (%s); retrying in %.1f s", exc, delay)
             except Exception as exc:
-                self._failed(f"{type(exc).__name__}: {exc}")
+                self._failed(feed, f"{type(exc).__name__}: {exc}")
                 logger.exception("change stream reader failed; restarting in %.1f s", delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
 
-    def _failed(self, reason: str) -> None:
-        self.failure = reason
+    def _failed(self, feed: ChangeFeed, reason: str) -> None:
+        self._failures[feed.stream] = reason
         self.restarts += 1
 
     async def _dispatch(self, announcement: Announcement) -> None:

@@ -89,7 +89,7 @@ class Publisher(Service):
         self.redis = redis_client(settings)
         self.store = SnapshotWriter(
             self.redis,
-            RedisKeys(settings.redis_prefix),
+            RedisKeys(settings.redis_prefix, settings.change_shards),
             settings.changes_maxlen,
             settings.redis_wait_replicas,
             settings.redis_wait_ms,

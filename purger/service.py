@@ -50,9 +50,9 @@ class Purger(Service):
     def __init__(self, settings: PurgerSettings) -> None:
         self.settings = settings
         self.redis = redis_client(settings)
-        self.group = ChangeGroup(
-            self.redis, RedisKeys(settings.redis_prefix), settings.group, settings.consumer
-        )
+        keys = RedisKeys(settings.redis_prefix, settings.change_shards)
+        #: One per change stream, each read on its own: a cluster serves no read across slots.
+        self.groups = ChangeGroup.every(self.redis, keys, settings.group, settings.consumer)
         self.backend = make_backend(settings)
         self.metrics = PurgerMetrics(self.backend.name)
         self.bucket = TokenBucket(*settings.purge_rate())
@@ -76,10 +76,24 @@ class Purger(Service):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Purge until ``stop`` is set. What is being purged when it is set stays pending."""
-        await self.group.ensure()
+        for group in self.groups:
+            await group.ensure()
         logger.info(
-            "purger started: backend %s, consumer %s", self.backend.name, self.settings.consumer
+            "purger started: backend %s, consumer %s, %d change streams",
+            self.backend.name,
+            self.settings.consumer,
+            len(self.groups),
         )
+        # The streams share the backend and its rate limit; each is read on its own.
+        try:
+            async with asyncio.TaskGroup() as readers:
+                for group in self.groups:
+                    readers.create_task(self._follow(group, stop), name=f"purge {group.stream}")
+        except ExceptionGroup as failed:
+            # The others were cancelled by then: the service fails as with one stream.
+            raise failed.exceptions[0] from None
+
+    async def _follow(self, group: ChangeGroup, stop: asyncio.Event) -> None:
         # First what this consumer read but never acknowledged (it died mid-purge), then new.
         pending = True
         next_claim = 0.0
@@ -87,32 +101,34 @@ class Purger(Service):
             if time.monotonic() >= next_claim:
                 # Entries a dead (or hung) purger holds would otherwise never be purged.
                 next_claim = time.monotonic() + self.settings.claim_idle_seconds / 2
-                claimed = await self.group.claim(
+                claimed = await group.claim(
                     int(self.settings.claim_idle_seconds * 1000), self.settings.batch_size
                 )
                 if claimed:
                     self.claimed += len(claimed)
                     logger.warning("took over %d changes of an idle purger", len(claimed))
-                    await self._purge(claimed, stop)
+                    await self._purge(group, claimed, stop)
                     continue
-            changes = await self._read("0" if pending else ">", block=not pending)
+            changes = await self._read(group, "0" if pending else ">", block=not pending)
             if pending and not changes:
                 pending = False
                 continue
             if changes:
-                await self._purge(changes, stop)
+                await self._purge(group, changes, stop)
             await self._measure_queue()
 
-    async def _read(self, start: str, block: bool) -> list[Announcement]:
+    async def _read(self, group: ChangeGroup, start: str, block: bool) -> list[Announcement]:
         size = self.settings.batch_size
-        changes = await self.group.read(start, size, _BLOCK_MS if block else None)
+        changes = await group.read(start, size, _BLOCK_MS if block else None)
         if changes and start == ">" and self.settings.window_seconds > 0:
             # Keys announced within the window ride in the same purge call.
             await asyncio.sleep(self.settings.window_seconds)
-            changes += await self.group.read(">", size, None)
+            changes += await group.read(">", size, None)
         return changes
 
-    async def _purge(self, changes: list[Announcement], stop: asyncio.Event) -> None:
+    async def _purge(
+        self, group: ChangeGroup, changes: list[Announcement], stop: asyncio.Event
+    ) -> None:
         keys = list(dict.fromkeys(key for change in changes for key in change.keys))
         size = self.backend.max_keys
         for chunk in (keys[i : i + size] for i in range(0, len(keys), size)):
@@ -127,7 +143,7 @@ class Purger(Service):
                     len(chunk),
                     self.settings.retry_budget_seconds,
                 )
-        await self.group.ack([change.id for change in changes])
+        await group.ack([change.id for change in changes])
         now_ms = time.time() * 1000
         for change in changes:
             lag = now_ms - int(change.id.split("-", 1)[0])
@@ -166,6 +182,7 @@ class Purger(Service):
         return False
 
     async def _measure_queue(self) -> None:
-        depth = await self.group.depth()
-        if depth is not None:
-            self.metrics.queue_depth.set(depth)
+        depths = [await group.depth() for group in self.groups]
+        known = [depth for depth in depths if depth is not None]
+        if known:
+            self.metrics.queue_depth.set(sum(known))

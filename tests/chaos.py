@@ -31,7 +31,6 @@ from redis.exceptions import ResponseError
 from bench.fans import PollingFan, published_versions, stored_versions, until_final
 from bench.sse import ResumingFan
 from core.errors import ServiceError
-from core.keys import RedisKeys
 from core.models import Game
 from core.reducer import apply
 from core.settings import ReplaySettings
@@ -137,13 +136,20 @@ class _Feed:
 
 async def purger_caught_up(stack: LocalStack) -> bool:
     async with Redis.from_url(stack.redis_url) as redis:
-        try:
-            groups = await redis.xinfo_groups(RedisKeys().changes)
-        except ResponseError:  # no stream yet: nothing announced since Redis came back
-            return False
-        for group in groups:
-            if group["name"] in (b"scorecast-purger", "scorecast-purger"):
-                return int(group["pending"]) == 0 and int(group["lag"] or 0) == 0
+        for stream in stack.keys.change_streams:
+            if not await _group_caught_up(redis, stream, "scorecast-purger"):
+                return False
+    return True
+
+
+async def _group_caught_up(redis: Redis, stream: str, name: str) -> bool:
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:  # no stream yet: nothing announced since Redis came back
+        return False
+    for group in groups:
+        if group["name"] in (name, name.encode()):
+            return int(group["pending"]) == 0 and int(group["lag"] or 0) == 0
     return False
 
 

@@ -63,7 +63,7 @@ def _settings(
 
 
 async def _all_acknowledged(redis: Redis, store: SnapshotWriter, group: str) -> bool:
-    for entry in await redis.xinfo_groups(store.keys.changes):
+    for entry in await redis.xinfo_groups(store.keys.change_streams[0]):
         if entry["name"] in (group, group.encode()):
             return int(entry["pending"]) == 0 and int(entry["lag"] or 0) == 0
     return False

@@ -53,6 +53,7 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_PORT: Input should be less than"),
         ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
         ("publisher", {"SCORECAST_MAX_EVENT_BYTES": "ten"}, "SCORECAST_MAX_EVENT_BYTES"),
+        ("origin", {"SCORECAST_CHANGE_SHARDS": "0"}, "SCORECAST_CHANGE_SHARDS: Input should be"),
     ],
 )
 def test_bad_settings_stop_a_service_at_startup(

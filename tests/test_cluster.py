@@ -16,13 +16,20 @@ import pytest
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
+from bench.sse import open_url
 from core import changes
 from core.connection import redis_client
 from core.errors import StoreUnavailableError
-from core.keys import RedisKeys
-from core.models import GameEvent, GameStatus
+from core.keys import RedisKeys, change_surrogate_keys
+from core.models import Game, GameEvent, GameStatus, Sport, TeamScore
 from core.reducer import fold
-from core.settings import KafkaSettings, OriginSettings, PublisherSettings, RedisSettings
+from core.settings import (
+    KafkaSettings,
+    OriginSettings,
+    PublisherSettings,
+    PurgerSettings,
+    RedisSettings,
+)
 from core.store import SnapshotWriter
 from feeds.adapters import load
 from feeds.ledger import FeedLedger, compare
@@ -30,7 +37,9 @@ from local.process import ManagedProcess, free_port
 from local.redis import cluster_node, create_cluster
 from origin.app import create_app
 from publisher.service import Publisher
+from purger.service import Purger
 from runtime.kafka import event_message, producer_config
+from tests.cdn_standin import CdnStandIn
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
 from tests.helpers import eventually, running
@@ -227,8 +236,75 @@ async def test_a_master_killed_mid_game_loses_nothing_and_nothing_goes_back(
         expected.away.score,
         GameStatus.FINAL,
     )
-    read = changes.parse([(store.keys.changes, await cluster_redis.xrange(store.keys.changes))])
+    read = changes.parse(
+        [(store.keys.change_streams[0], await cluster_redis.xrange(store.keys.change_streams[0]))]
+    )
     versions = [a.version for a in read.announcements if a.game_id == feed.game_id]
     assert versions == sorted(versions)  # never backwards, across the failover
     for version in versions:  # every announced version is still there to serve
         assert await store.version(feed.game_id, version) is not None, version
+
+
+def _game(game_id: str, version: int) -> Game:
+    return Game(
+        game_id=game_id,
+        sport=Sport.BASKETBALL,
+        league="TEST",
+        status=GameStatus.LIVE,
+        home=TeamScore(team_id="h", code="HOM", name="Home", score=version),
+        away=TeamScore(team_id="a", code="AWY", name="Away"),
+        version=version,
+    )
+
+
+async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_each_shard(
+    cluster: str, cluster_redis: Redis, cdn: tuple[CdnStandIn, str]
+) -> None:
+    """No hot key: six change streams, on more than one master; the origin's hub pushes and
+    the purger purges the changes of games on every one of them."""
+    shards = 6
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    keys = RedisKeys(prefix, change_shards=shards)
+    await cluster_redis.initialize()  # learns the slots
+    masters = {cluster_redis.get_node_from_key(key).name for key in keys.change_streams}  # type: ignore[attr-defined]
+    assert len(masters) >= 2
+    games = [f"g{n}" for n in range(30)]
+    assert {keys.change_stream(game) for game in games} == set(keys.change_streams)
+    store = SnapshotWriter(cluster_redis, keys, changes_maxlen=10_000)
+    for game in games:
+        await store.write(_game(game, 1))
+
+    shared: dict[str, Any] = {"redis_url": cluster, "redis_cluster": True, "redis_prefix": prefix}
+    standin, url = cdn
+    purger = Purger(
+        PurgerSettings(
+            **shared,
+            change_shards=shards,
+            backend="fastly",
+            fastly_api_url=url,
+            fastly_token=standin.fastly_token,
+            fastly_service_id=standin.fastly_service_id,
+        )
+    )
+    origin = OriginSettings(**shared, change_shards=shards, port=free_port())
+    with ThreadedServer(create_app(origin), origin.port) as server:
+        streams = [await open_url(server.url, f"/v1/games/{game}/stream") for game in games]
+        try:
+            for stream in streams:
+                assert [event.id for event in await stream.take(1)] == [1]
+            await asyncio.sleep(0.5)  # every hub reader is past version 1
+            async with running(purger):
+                for game in games:
+                    await store.write(_game(game, 2))
+                for stream in streams:
+                    assert [event.id for event in await stream.take(1, 10)] == [2]
+                await eventually(lambda: purger.purged >= 2 * len(games))
+        finally:
+            for stream in streams:
+                stream.close()
+    assert purger.purged == 2 * len(games)
+    purged = {key for call in standin.fastly_calls for key in call}
+    assert purged == {key for game in games for key in change_surrogate_keys(game)}
+    for key in keys.change_streams:
+        pending = await cluster_redis.xpending(key, purger.settings.group)
+        assert pending["pending"] == 0

@@ -39,15 +39,15 @@ async def test_a_broken_change_stream_fails_readiness_and_the_hub_recovers(
     await eventually(lambda: _ready_is(origin, 200))
     # A key of the wrong type where the stream should be: every read of it fails (WRONGTYPE),
     # while Redis itself answers pings.
-    await store.redis.delete(store.keys.changes)
-    await store.redis.set(store.keys.changes, "not a stream")
+    await store.redis.delete(store.keys.change_streams[0])
+    await store.redis.set(store.keys.change_streams[0], "not a stream")
     await eventually(lambda: _ready_is(origin, 503))
     async with httpx.AsyncClient(base_url=origin, timeout=5) as http:
         error = (await http.get("/readyz")).json()["error"]
     assert error["code"] == "unavailable"
     assert "change stream reader down" in error["message"]
 
-    await store.redis.delete(store.keys.changes)
+    await store.redis.delete(store.keys.change_streams[0])
     await eventually(lambda: _ready_is(origin, 200))
     # Restarted where it was: a direct stream receives the next version again.
     stream = await open_url(origin, "/v1/games/g1/stream")
@@ -109,13 +109,13 @@ async def test_changes_of_a_purger_that_died_for_good_are_taken_over(
         await eventually(lambda: survivor.claimed >= 4)
         await eventually(lambda: _pending_of(redis, prefix, "purger-a", 0))
         await eventually(lambda: _edge_shows(edge, game[3].version))
-    pending = await redis.xpending(RedisKeys(prefix).changes, survivor.settings.group)
+    pending = await redis.xpending(RedisKeys(prefix).change_streams[0], survivor.settings.group)
     assert pending["pending"] == 0
     assert survivor.purged >= 4
 
 
 async def _pending_of(redis: Redis, prefix: str, consumer: str, count: int) -> bool:
-    summary = await redis.xpending(RedisKeys(prefix).changes, "scorecast-purger")
+    summary = await redis.xpending(RedisKeys(prefix).change_streams[0], "scorecast-purger")
     held = {
         bytes(entry["name"]).decode() if isinstance(entry["name"], bytes) else entry["name"]: int(
             entry["pending"]
@@ -146,7 +146,7 @@ async def test_an_unreadable_announcement_stops_no_reader(
     stream = await open_url(origin, "/v1/games/g1/stream")
     assert [e.id for e in await stream.take(1)] == [game[0].version]
     await asyncio.sleep(0.3)
-    await redis.xadd(store.keys.changes, {"kind": "version", "version": "not a number"})
+    await redis.xadd(store.keys.change_streams[0], {"kind": "version", "version": "not a number"})
 
     def unreadable() -> int:
         return sum("unreadable" in r.getMessage() for r in caplog.records)
@@ -162,7 +162,7 @@ async def test_an_unreadable_announcement_stops_no_reader(
     purger = Purger(_purger_settings(redis_service, prefix, edge))
     async with running(purger):
         await eventually(lambda: purger.purged >= 2)
-    pending = await redis.xpending(store.keys.changes, purger.settings.group)
+    pending = await redis.xpending(store.keys.change_streams[0], purger.settings.group)
     assert pending["pending"] == 0
 
 

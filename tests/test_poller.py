@@ -134,7 +134,9 @@ async def test_a_growing_corrected_document_ends_on_the_feeds_final(
         body = await store.redis.get(store.keys.version(game_id, event.sequence + 1))
         assert body is not None, event.event_id
         assert json.loads(body)["correction"]["event_id"] == event.event_id
-    read = changes.parse([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
+    read = changes.parse(
+        [(store.keys.change_streams[0], await store.redis.xrange(store.keys.change_streams[0]))]
+    )
     versions = [
         a.version for a in read.announcements if a.game_id == game_id and a.kind == changes.VERSION
     ]

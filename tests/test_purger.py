@@ -51,7 +51,7 @@ async def test_each_announced_change_is_purged(
         await eventually(lambda: purger.purged >= 2)
         await eventually(lambda: _etag_is(edge, '"v2"'))
     assert purger.metrics.failure_counts() == {}
-    pending = await redis.xpending(store.keys.changes, purger.settings.group)
+    pending = await redis.xpending(store.keys.change_streams[0], purger.settings.group)
     assert pending["pending"] == 0
 
 
@@ -69,7 +69,7 @@ async def test_a_failed_purge_stays_pending_until_it_succeeds(
     async with running(refused):
         await eventually(lambda: sum(refused.metrics.failure_counts().values()) >= 2)
     assert refused.purged == 0
-    pending = await redis.xpending(store.keys.changes, refused.settings.group)
+    pending = await redis.xpending(store.keys.change_streams[0], refused.settings.group)
     assert pending["pending"] == 2
     assert await _etag(edge) == '"v1"'  # nothing purged yet: still the cached copy
 
@@ -78,7 +78,7 @@ async def test_a_failed_purge_stays_pending_until_it_succeeds(
     async with running(fixed):
         await eventually(lambda: fixed.purged >= 2)
     await eventually(lambda: _etag_is(edge, '"v2"'))
-    pending = await redis.xpending(store.keys.changes, fixed.settings.group)
+    pending = await redis.xpending(store.keys.change_streams[0], fixed.settings.group)
     assert pending["pending"] == 0
 
 

@@ -85,7 +85,9 @@ async def test_leaders_rank_the_top_scorers(store: SnapshotWriter, finals: list[
 
 async def test_a_final_announces_its_league_keys(store: SnapshotWriter, finals: list[Game]) -> None:
     await store.record_final(finals[3])
-    read = changes.parse([(store.keys.changes, await store.redis.xrange(store.keys.changes))])
+    read = changes.parse(
+        [(store.keys.change_streams[0], await store.redis.xrange(store.keys.change_streams[0]))]
+    )
     entries = read.announcements
     assert entries[-1].keys == ["standings-nhl", "leaders-nhl"]
 

@@ -135,7 +135,7 @@ async def test_scoreboard_stream_starts_with_the_board_then_rows(
 async def test_a_subscriber_that_stops_reading_is_cut_off_and_memory_stays_bounded(
     store: SnapshotWriter,
 ) -> None:
-    hub = Hub(store, ChangeFeed(store.redis, store.keys), buffer=8)
+    hub = Hub(store, ChangeFeed.every(store.redis, store.keys), buffer=8)
     with hub.subscribe("game-g1") as slow, hub.subscribe("game-g1") as fast:
         for number in range(1, 1001):
             push = Push(number, b"x" * 1000, b"{}")
