@@ -50,6 +50,18 @@ def _spike(args: argparse.Namespace) -> int:
     )
 
 
+def _matchday(args: argparse.Namespace) -> int:
+    from bench.matchday import MatchdayOptions
+    from bench.matchday import main as bench_main
+
+    chosen = {
+        f.name: getattr(args, f.name) for f in fields(MatchdayOptions) if hasattr(args, f.name)
+    }
+    files = [Path(name) for name in args.files] or sorted(default_data_dir().glob("*/*.json"))
+    plots = Path(args.plots) if args.plots else None
+    return bench_main(files, args.games, MatchdayOptions(**chosen), _json(args), plots)
+
+
 def holders(text: str) -> list[str]:
     chosen = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(chosen) - {"nchan", "pushpin"})
@@ -120,4 +132,33 @@ def _parser() -> argparse.ArgumentParser:
     spike.add_argument("--json", help="also write the figures to this file")
     spike.add_argument("--plots", default="artifacts/spike", help="directory for PNG plots")
     spike.set_defaults(handler=_spike)
+
+    matchday = benches.add_parser(
+        "matchday", help="many games at once: publishers, shards, freshness, origin load"
+    )
+    matchday.add_argument(
+        "files", nargs="*", help="recorded games to replay in turn (default: every one)"
+    )
+    matchday.add_argument(
+        "--games", type=counts, default=[10, 100, 300], help="games at once, comma-separated"
+    )
+    matchday.add_argument("--speed", type=positive, default=60.0, help="1: real pace")
+    matchday.add_argument("--max-gap", type=positive_or_zero, default=2.0)
+    matchday.add_argument(
+        "--stagger", type=positive_or_zero, default=60.0, help="seconds over which games start"
+    )
+    matchday.add_argument("--fans", type=count, default=2000, help="polling fans over all games")
+    matchday.add_argument("--interval", type=positive, default=5.0)
+    matchday.add_argument("--spread", type=positive_or_zero, default=0.5)
+    matchday.add_argument(
+        "--probe-rate", type=positive, default=2000.0, help="probe polls a second, all games"
+    )
+    matchday.add_argument("--publishers", type=count, default=2)
+    matchday.add_argument("--shards", type=count, default=4, help="change streams")
+    matchday.add_argument(
+        "--workers", type=count, default=os.cpu_count() or 2, help="fan processes"
+    )
+    matchday.add_argument("--json", help="also write the figures to this file")
+    matchday.add_argument("--plots", default="artifacts/matchday", help="directory for PNG plots")
+    matchday.set_defaults(handler=_matchday)
     return parser

@@ -5,24 +5,28 @@ Polling fans keep one HTTP/1.1 connection each, send ``If-None-Match`` with the 
 hold and wait a jittered interval between polls; when the conductor says a score changed, every
 fan refreshes within ``spread`` seconds, as fans do after a goal. SSE fans hold one stream each.
 
-The conductor talks to a crowd over a pipe: it sends ``("spike",)`` at each score change and
-``("stop", published_versions)`` at the end; the crowd answers ``("ready", connected)`` once
-its fans are connected and ``("report", CrowdReport)`` last. A crowd also stops by itself after
-``plan.seconds``.
+A crowd may watch several games (a match day): each polling fan follows one of them, and each
+game has a probe of its own.
+
+The conductor talks to a crowd over a pipe: it sends ``("spike", game_path)`` at each score
+change (only that game's fans react) and ``("stop", published_versions)`` at the end; the
+crowd answers ``("ready", connected)`` once its fans are connected and ``("report",
+CrowdReport)`` last. A crowd also stops by itself after ``plan.seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import random
 import time
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import uvloop
@@ -39,7 +43,8 @@ class CrowdPlan:
     port: int
     #: Where SSE fans connect: the edge's port, or the GRIP proxy's own.
     stream_port: int
-    game_path: str
+    #: The games the fans poll: fan ``i`` polls ``game_paths[i % len(game_paths)]``.
+    game_paths: tuple[str, ...]
     stream_path: str
     pollers: int
     sse: int
@@ -47,7 +52,7 @@ class CrowdPlan:
     interval: float
     #: Seconds over which the fans react to a score change.
     spread: float
-    #: Seconds between two polls of the probe fan (0: no probe in this crowd).
+    #: Seconds between two polls of each game's probe fan (0: no probes in this crowd).
     probe_interval: float
     #: The crowd stops by itself after this long.
     seconds: float
@@ -61,8 +66,9 @@ class CrowdReport:
     not_modified: int = 0
     errors: int = 0
     regressions: int = 0
-    #: Version → wall time (epoch seconds) of the first answer in this crowd that carried it.
-    first_seen: dict[int, float] = field(default_factory=dict)
+    #: Game path → version → wall time (epoch seconds) of the first answer in this crowd that
+    #: carried it.
+    first_seen: dict[str, dict[int, float]] = field(default_factory=dict)
     #: Milliseconds from sending a poll to its answer's last byte, for every poll.
     response_ms: array[float] = field(default_factory=lambda: array("f"))
     sse_connected: int = 0
@@ -89,14 +95,69 @@ def run_crowd(plan: CrowdPlan, conductor: Connection) -> None:
     conductor.close()
 
 
+def start_crowds(plan: CrowdPlan, workers: int) -> list[tuple[Connection, Any]]:
+    """One worker process per share of the fans; spawned, so no thread or loop is inherited."""
+    context = multiprocessing.get_context("spawn")
+    crowds = []
+    # Polling fans and SSE fans in processes of their own, as they are on their own devices: a
+    # crowd answering a poll spike would otherwise read its streams late.
+    shares = [
+        {"pollers": part(plan.pollers, workers, index), "sse": 0, "probe_interval": 0.0}
+        for index in range(workers)
+    ]
+    if plan.sse:
+        shares += [
+            {"pollers": 0, "sse": part(plan.sse, workers, index), "probe_interval": 0.0}
+            for index in range(workers)
+        ]
+    if plan.probe_interval > 0:
+        # The probe in a process of its own: a crowd busy with a spike would delay its reading.
+        shares.append({"pollers": 0, "sse": 0, "probe_interval": plan.probe_interval})
+    for index, counts in enumerate(shares):
+        share = CrowdPlan(**{**asdict(plan), **counts, "seed": index})
+        ours, theirs = context.Pipe()
+        process = context.Process(target=run_crowd, args=(share, theirs), daemon=True)
+        process.start()
+        theirs.close()
+        crowds.append((ours, process))
+    return crowds
+
+
+def part(total: int, parts: int, index: int) -> int:
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) -> list[Any]:
+    """The next message of each crowd, which must be ``kind``."""
+    deadline = time.monotonic() + seconds
+    found = []
+    for conductor, _ in crowds:
+        if not conductor.poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"a crowd sent no {kind!r} within {seconds:.0f} s")
+        message = conductor.recv()
+        if message[0] != kind:
+            raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
+        found.append(message[1])
+    return found
+
+
+def close_crowds(crowds: list[tuple[Connection, Any]]) -> None:
+    """Wait for each crowd process to end (10 s, then kill it) and close its pipe."""
+    for conductor, process in crowds:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+        conductor.close()
+
+
 class _Crowd:
     def __init__(self, plan: CrowdPlan, conductor: Connection) -> None:
         self.plan = plan
         self.conductor = conductor
         self.report = CrowdReport()
         self.random = random.Random(plan.seed)
-        #: Fans between two polls.
-        self.waiting: set[asyncio.Future[None]] = set()
+        #: Fans between two polls, by the game they follow.
+        self.waiting: dict[str, set[asyncio.Future[None]]] = {}
         self.connections: set[_Connection] = set()
         self.stopped = asyncio.Event()
         self.published: list[int] = []
@@ -118,9 +179,13 @@ class _Crowd:
                     tasks.append(asyncio.create_task(self._listen(ids, first)))
                     connected.append(first)
                 await asyncio.wait(connected, timeout=30)
-            tasks += [asyncio.create_task(self._poll()) for _ in range(self.plan.pollers)]
+            paths = self.plan.game_paths
+            tasks += [
+                asyncio.create_task(self._poll(paths[fan % len(paths)]))
+                for fan in range(self.plan.pollers)
+            ]
             if self.plan.probe_interval > 0:
-                tasks.append(asyncio.create_task(self._poll(probe=True)))
+                tasks += [asyncio.create_task(self._poll(path, probe=True)) for path in paths]
             self.conductor.send(("ready", self.report.sse_connected))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopped.wait(), self.plan.seconds)
@@ -145,13 +210,13 @@ class _Crowd:
         finally:
             os.set_blocking(self.conductor.fileno(), False)
         if message[0] == "spike":
-            self._spike()
+            self._spike(message[1])
         elif message[0] == "stop":
             self.published = list(message[1])
             self.stopped.set()
 
-    async def _poll(self, probe: bool = False) -> None:
-        """One polling fan on its own keep-alive connection.
+    async def _poll(self, path: str, probe: bool = False) -> None:
+        """One polling fan of the game at ``path``, on its own keep-alive connection.
 
         A probe polls every ``plan.probe_interval`` instead: it finds when the edge starts
         serving each version whatever the crowd does, and its polls are counted apart."""
@@ -160,10 +225,13 @@ class _Crowd:
         newest = 0
         etag = ""
         connection: _Connection | None = None
-        if not probe:  # fans arrive over one interval, not all in the same millisecond
-            await self._wait(self.random.uniform(0, plan.interval))
+        first_seen = report.first_seen.setdefault(path, {})
+        if probe:  # probes of many games spread over one interval too
+            await asyncio.sleep(self.random.uniform(0, plan.probe_interval))
+        else:  # fans arrive over one interval, not all in the same millisecond
+            await self._wait(path, self.random.uniform(0, plan.interval))
         while True:
-            request = f"GET {plan.game_path} HTTP/1.1\r\nHost: {host}\r\n"
+            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
             if etag:
                 request += f"If-None-Match: {etag}\r\n"
             payload = (request + "\r\n").encode()
@@ -184,7 +252,7 @@ class _Crowd:
                 if connection is not None:
                     connection.close()
                 connection = None
-                await self._wait(plan.interval)
+                await self._wait(path, plan.interval)
                 continue
             now = time.monotonic()
             if probe:
@@ -200,35 +268,37 @@ class _Crowd:
                     report.regressions += 1  # and the fan keeps the newer one it has
                 elif version > newest:
                     newest, etag = version, answer.etag
-                    seen = report.first_seen.get(version)
+                    seen = first_seen.get(version)
                     wall = now + self.wall_offset
                     if seen is None or wall < seen:
-                        report.first_seen[version] = wall
+                        first_seen[version] = wall
             elif answer.status != 404:  # 404: not scheduled yet
                 report.failed(f"status {answer.status}")
             if probe:
                 await asyncio.sleep(plan.probe_interval)
             else:
-                await self._wait(plan.interval * self.random.uniform(0.5, 1.5))
+                await self._wait(path, plan.interval * self.random.uniform(0.5, 1.5))
 
-    async def _wait(self, delay: float) -> None:
-        """Until the next poll: ``delay``, or a score change and a human reaction to it.
+    async def _wait(self, path: str, delay: float) -> None:
+        """Until the next poll: ``delay``, or a score change in the game at ``path`` and a
+        human reaction to it.
 
         Timers, not one task per fan: a spike wakes thousands of fans at a cost of one timer
         each."""
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
         timer = loop.call_later(delay, _wake, woken)
-        self.waiting.add(woken)
+        waiting = self.waiting.setdefault(path, set())
+        waiting.add(woken)
         try:
             await woken
         finally:
             timer.cancel()
-            self.waiting.discard(woken)
+            waiting.discard(woken)
 
-    def _spike(self) -> None:
+    def _spike(self, path: str) -> None:
         loop = asyncio.get_running_loop()
-        waiting, self.waiting = self.waiting, set()
+        waiting = self.waiting.pop(path, set())
         for woken in waiting:
             loop.call_later(self.random.uniform(0, self.plan.spread), _wake, woken)
 

@@ -161,6 +161,28 @@ async def announce_times(redis_url: str, keys: RedisKeys, game_id: str) -> dict[
     return found
 
 
+def since(start: dict[int, float], end: dict[int, float]) -> list[float]:
+    """Milliseconds from ``start`` to ``end`` for each version in both."""
+    return [(end[v] - start[v]) * 1000 for v in start if v in end]
+
+
+def merged_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for count in counts:
+        for kind, n in count.items():
+            merged[kind] = merged.get(kind, 0) + n
+    return merged
+
+
+def earliest(seen: list[dict[int, float]]) -> dict[int, float]:
+    """The earliest time each version was seen, over several crowds' records."""
+    first: dict[int, float] = {}
+    for times in seen:
+        for version, at in times.items():
+            first[version] = min(first.get(version, at), at)
+    return first
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")

@@ -13,32 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 from confluent_kafka import Producer
 
-from bench.crowd import CrowdPlan, CrowdReport, run_crowd
+from bench.crowd import CrowdPlan, CrowdReport, await_all, close_crowds, start_crowds
 from bench.fans import (
     announce_times,
+    earliest,
     ingest_times,
+    merged_counts,
     origin_requests,
     percentile,
     published_versions,
     schedule,
+    since,
     until_served,
 )
 from bench.nginx import Throughput, compare
 from bench.sse import address
+from bench.table import busiest, kinds, ms, print_table
 from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
 from feeds.replay import ProgressBar, replay
@@ -139,13 +141,13 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
     holder = stack.processes["holder"]
     idle_rss = holder.rss_bytes()
-    crowds = _start_crowds(
+    crowds = start_crowds(
         CrowdPlan(
             host=host,
             port=port,
             # Fans connect at the edge, which redirects them to the stream tier.
             stream_port=port,
-            game_path=game_path,
+            game_paths=(game_path,),
             stream_path=f"{game_path}/stream",
             pollers=fans,
             sse=options.sse,
@@ -158,7 +160,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         options.workers,
     )
     try:
-        await asyncio.to_thread(_await_all, crowds, "ready", 180)
+        await asyncio.to_thread(await_all, crowds, "ready", 180)
         ready_at = time.time()
         events = feed.events[1 : options.events or None]
         rest = Feed(feed.format, feed.game_id, events)
@@ -169,7 +171,7 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
             bar(done, total)
             if done - 1 in changes:
                 for conductor, _ in crowds:
-                    conductor.send(("spike",))
+                    conductor.send(("spike", game_path))
 
         await asyncio.to_thread(
             replay, rest, settings, options.speed, options.max_gap, spike, producer
@@ -186,13 +188,9 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         published = await published_versions(stack.redis_url, feed.game_id)
         for conductor, _ in crowds:
             conductor.send(("stop", published))
-        reports = list(await asyncio.to_thread(_await_all, crowds, "report", 120))
+        reports = list(await asyncio.to_thread(await_all, crowds, "report", 120))
     finally:
-        for conductor, process in crowds:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-            conductor.close()
+        close_crowds(crowds)
     seconds = time.monotonic() - started
     cpu = {
         name: round(p.cpu_seconds() - cpu_before.get(name, 0.0), 2)
@@ -210,7 +208,17 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     timing = _Timing(ingested, {v: at for v, at in announced.items() if v in ingested})
     services = _Services(cpu, idle_rss, held_rss)
     return _figures(
-        fans, options, reports, published, timing, origin, connects, len(changes), services, seconds
+        fans,
+        options,
+        [report.first_seen.get(game_path, {}) for report in reports],
+        reports,
+        published,
+        timing,
+        origin,
+        connects,
+        len(changes),
+        services,
+        seconds,
     )
 
 
@@ -226,6 +234,7 @@ class _Services:
 def _figures(
     fans: int,
     options: SpikeOptions,
+    seen: list[dict[int, float]],
     reports: list[CrowdReport],
     published: list[int],
     timing: _Timing,
@@ -236,12 +245,9 @@ def _figures(
     seconds: float,
 ) -> SpikeResult:
     requests = sum(r.requests for r in reports)
-    first_seen: dict[int, float] = {}
-    for report in reports:
-        for version, at in report.first_seen.items():
-            first_seen[version] = min(first_seen.get(version, at), at)
+    first_seen = earliest(seen)
     ingested, announced = timing.ingested, timing.announced
-    fresh = _since(ingested, first_seen)
+    fresh = since(ingested, first_seen)
     arrivals = [
         (version, at)
         for report in reports
@@ -250,8 +256,8 @@ def _figures(
     ]
     sse = [(at - announced[v]) * 1000 for v, at in arrivals if v in announced]
     sse_ingest = [(at - ingested[v]) * 1000 for v, at in arrivals if v in ingested]
-    pipeline = _since(ingested, announced)
-    purge = _since(announced, first_seen)
+    pipeline = since(ingested, announced)
+    purge = since(announced, first_seen)
     polls = [ms for report in reports for ms in report.response_ms]
     unseen = sum(1 for v in ingested if v not in first_seen)
     return SpikeResult(
@@ -284,7 +290,7 @@ def _figures(
         purge_to_fresh_p99_ms=percentile(purge, 0.99),
         regressions=sum(r.regressions for r in reports) + sum(r.sse_out_of_order for r in reports),
         errors=sum(r.errors for r in reports),
-        error_kinds=_merged([r.error_kinds for r in reports]),
+        error_kinds=merged_counts([r.error_kinds for r in reports]),
         client_cores=sum(r.cpu_seconds for r in reports) / seconds,
         service_cpu_seconds=services.cpu,
         holder_rss_idle_mb=services.holder_idle_rss / 2**20,
@@ -298,71 +304,12 @@ def _figures(
     )
 
 
-def _start_crowds(plan: CrowdPlan, workers: int) -> list[tuple[Connection, Any]]:
-    """One worker process per share of the fans; spawned, so no thread or loop is inherited."""
-    context = multiprocessing.get_context("spawn")
-    crowds = []
-    # Polling fans and SSE fans in processes of their own, as they are on their own devices: a
-    # crowd answering a poll spike would otherwise read its streams late.
-    shares = [
-        {"pollers": _share(plan.pollers, workers, index), "sse": 0, "probe_interval": 0.0}
-        for index in range(workers)
-    ]
-    if plan.sse:
-        shares += [
-            {"pollers": 0, "sse": _share(plan.sse, workers, index), "probe_interval": 0.0}
-            for index in range(workers)
-        ]
-    if plan.probe_interval > 0:
-        # The probe in a process of its own: a crowd busy with a spike would delay its reading.
-        shares.append({"pollers": 0, "sse": 0, "probe_interval": plan.probe_interval})
-    for index, counts in enumerate(shares):
-        share = CrowdPlan(**{**asdict(plan), **counts, "seed": index})
-        ours, theirs = context.Pipe()
-        process = context.Process(target=run_crowd, args=(share, theirs), daemon=True)
-        process.start()
-        theirs.close()
-        crowds.append((ours, process))
-    return crowds
-
-
 @dataclass(frozen=True)
 class _Timing:
     #: Version → when its newest event was produced (epoch seconds).
     ingested: dict[int, float]
     #: Version → when the publisher announced and pushed it.
     announced: dict[int, float]
-
-
-def _since(start: dict[int, float], end: dict[int, float]) -> list[float]:
-    """Milliseconds from ``start`` to ``end`` for each version in both."""
-    return [(end[v] - start[v]) * 1000 for v in start if v in end]
-
-
-def _merged(counts: list[dict[str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for count in counts:
-        for kind, n in count.items():
-            merged[kind] = merged.get(kind, 0) + n
-    return merged
-
-
-def _share(total: int, parts: int, index: int) -> int:
-    return total // parts + (1 if index < total % parts else 0)
-
-
-def _await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) -> list[Any]:
-    """The next message of each crowd, which must be ``kind``."""
-    deadline = time.monotonic() + seconds
-    found = []
-    for conductor, _ in crowds:
-        if not conductor.poll(max(0.0, deadline - time.monotonic())):
-            raise TimeoutError(f"a crowd sent no {kind!r} within {seconds:.0f} s")
-        message = conductor.recv()
-        if message[0] != kind:
-            raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
-        found.append(message[1])
-    return found
 
 
 def main(
@@ -436,27 +383,25 @@ def _print(results: list[SpikeResult], throughput: list[Throughput]) -> None:
         ("edge offload", lambda r: f"{r.offload:.3%}"),
         ("origin req per change", lambda r: f"{r.origin_requests_per_change:.2f}"),
         ("origin req per score change", lambda r: f"{r.origin_requests_per_score_change:.2f}"),
-        ("ingest → edge-fresh p50/95/99", lambda r: _ms(r.fresh_p50_ms, r.fresh_p95_ms, r.fresh_p99_ms)),  # noqa: E501
+        ("ingest → edge-fresh p50/95/99", lambda r: ms(r.fresh_p50_ms, r.fresh_p95_ms, r.fresh_p99_ms)),  # noqa: E501
         ("versions no fan saw", lambda r: f"{r.versions_unseen}"),
-        ("poll answer p50/p99", lambda r: _ms(r.poll_p50_ms, r.poll_p99_ms)),
-        ("  ingest → announced p50/p99", lambda r: _ms(r.announce_p50_ms, r.announce_p99_ms)),
-        ("  announced → fresh p50/p99", lambda r: _ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
-        ("push → SSE fan p50/p99", lambda r: _ms(r.sse_p50_ms, r.sse_p99_ms)),
-        ("ingest → SSE fan p99", lambda r: _ms(r.sse_ingest_p99_ms)),
+        ("poll answer p50/p99", lambda r: ms(r.poll_p50_ms, r.poll_p99_ms)),
+        ("  ingest → announced p50/p99", lambda r: ms(r.announce_p50_ms, r.announce_p99_ms)),
+        ("  announced → fresh p50/p99", lambda r: ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
+        ("push → SSE fan p50/p99", lambda r: ms(r.sse_p50_ms, r.sse_p99_ms)),
+        ("ingest → SSE fan p99", lambda r: ms(r.sse_ingest_p99_ms)),
         ("SSE fans with every version", lambda r: f"{r.sse_complete}/{r.sse_fans}"),
         ("SSE connects at origin", lambda r: f"{r.sse_origin_connects}"),
         ("versions seen going back", lambda r: f"{r.regressions}"),
         ("errors", lambda r: f"{r.errors}"),
-        ("errors by kind", lambda r: _kinds(r.error_kinds)),
+        ("errors by kind", lambda r: kinds(r.error_kinds)),
         ("client CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
-        ("services CPU s", lambda r: _cpu(r.service_cpu_seconds)),
+        ("services CPU s", lambda r: busiest(r.service_cpu_seconds, 3, 4)),
         ("stream holder RSS idle → held", lambda r: f"{r.holder_rss_idle_mb:.0f} → {r.holder_rss_mb:.0f} MB"),  # noqa: E501
         ("  per held stream", lambda r: f"{r.holder_kb_per_stream:.1f} KB"),
         ("wall time", lambda r: f"{r.seconds:.0f} s"),
     ]  # fmt: skip
-    width = max(len(name) for name, _ in rows)
-    for name, cell in rows:
-        print(f"{name:<{width}}  " + "  ".join(f"{cell(r):>22}" for r in results))
+    print_table(rows, results, 22)
     if throughput:
         nginx = next((t for t in throughput if t.target == "nginx"), None)
         print()
@@ -469,16 +414,3 @@ def _print(results: list[SpikeResult], throughput: list[Throughput]) -> None:
             bad = f"  ({t.bad_answers} bad answers)" if t.bad_answers else ""
             rate = f"{t.requests_per_second:>10,.0f} req/s"
             print(f"{t.target:<8} {rate}  p99 {t.p99_ms:.1f} ms{ratio}{bad}")
-
-
-def _kinds(counts: dict[str, int]) -> str:
-    return ", ".join(f"{kind} {n}" for kind, n in counts.items()) or "-"
-
-
-def _ms(*values: float) -> str:
-    return " / ".join(f"{v:.0f}" for v in values) + " ms"
-
-
-def _cpu(seconds: dict[str, float]) -> str:
-    busiest = sorted(seconds.items(), key=lambda item: -item[1])[:3]
-    return " ".join(f"{name[:4]} {value:.0f}" for name, value in busiest)

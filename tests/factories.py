@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import random
 
-from core.models import EventType, GameEvent, GameInfo, Scoring, Sport, Team
+from core.models import (
+    EventType,
+    Game,
+    GameEvent,
+    GameInfo,
+    GameStatus,
+    Scoring,
+    Sport,
+    Team,
+    TeamScore,
+)
 
 HOME = Team(team_id="h", code="HOM", name="Home")
 AWAY = Team(team_id="a", code="AWY", name="Away")
@@ -69,3 +79,17 @@ def noisy_delivery(events: list[GameEvent], rng: random.Random, window: int) -> 
         at = min(len(out), out.index(event) + rng.randrange(window))
         out.insert(at, event)
     return out
+
+
+def numbered_game(game_id: str, version: int) -> Game:
+    """A live basketball game at ``version``, home scoring ``version`` points: for tests that
+    write versions straight to the store."""
+    return Game(
+        game_id=game_id,
+        sport=Sport.BASKETBALL,
+        league="TEST",
+        status=GameStatus.LIVE,
+        home=TeamScore(team_id="h", code="HOM", name="Home", score=version),
+        away=TeamScore(team_id="a", code="AWY", name="Away"),
+        version=version,
+    )

@@ -66,7 +66,7 @@ def _crowd_against(url_port: int, pollers: int, seconds: float) -> CrowdReport:
         host="127.0.0.1",
         port=url_port,
         stream_port=url_port,
-        game_path="/v1/games/g",
+        game_paths=("/v1/games/g",),
         stream_path="/v1/games/g/stream",
         pollers=pollers,
         sse=0,
@@ -93,7 +93,7 @@ def test_the_crowd_counts_versions_going_back() -> None:
     assert report.errors == 0
     # Answers alternate between 3 and 2: every fan saw 3, then 2 again, more than once.
     assert report.regressions >= 5
-    assert max(report.first_seen) == 3
+    assert max(report.first_seen["/v1/games/g"]) == 3
 
 
 def test_the_crowd_counts_errors_by_kind() -> None:

@@ -14,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from core.keys import change_surrogate_keys
-from core.models import Game, GameStatus, Sport, TeamScore
 from core.settings import PurgerSettings
 from core.store import SnapshotWriter
 from local.process import free_port
@@ -23,21 +22,10 @@ from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.service import Purger
 from tests.cdn_standin import CdnStandIn
+from tests.factories import numbered_game
 from tests.helpers import eventually, running
 
 CDN = tuple[CdnStandIn, str]
-
-
-def _game(game_id: str, version: int) -> Game:
-    return Game(
-        game_id=game_id,
-        sport=Sport.BASKETBALL,
-        league="TEST",
-        status=GameStatus.LIVE,
-        home=TeamScore(team_id="h", code="HOM", name="Home", score=version),
-        away=TeamScore(team_id="a", code="AWY", name="Away"),
-        version=version,
-    )
 
 
 def _settings(
@@ -80,7 +68,7 @@ async def test_a_thousand_changes_across_fifty_games_take_a_few_bulk_fastly_call
     async with running(purger):
         for version in range(1, 21):
             for game in range(50):
-                await store.write(_game(f"g{game}", version))
+                await store.write(numbered_game(f"g{game}", version))
         published_in = time.monotonic() - started
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     calls = standin.fastly_calls
@@ -106,7 +94,7 @@ async def test_no_purge_is_lost_while_cloudflare_answers_429(
     standin.rate_limit_for(2.0)
     async with running(purger):
         for game in range(10):
-            await store.write(_game(f"g{game}", 1))
+            await store.write(numbered_game(f"g{game}", 1))
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     purged = {tag for call in standin.cloudflare_calls for tag in call}
     assert purged == {key for g in range(10) for key in change_surrogate_keys(f"g{g}")}
@@ -127,7 +115,7 @@ async def test_past_the_retry_budget_a_failure_is_reported_and_counted(
     purger = Purger(settings)
     standin.fail_next(1000)
     async with running(purger):
-        await store.write(_game("g1", 1))
+        await store.write(numbered_game("g1", 1))
         await eventually(lambda: purger.abandoned >= 1)
     assert purger.metrics.failure_counts()["server_error"] >= 2
     assert standin.fastly_calls == []
@@ -171,7 +159,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
     first = _purger_process(cdn, redis_service, prefix, log, metrics_port=metrics_port)
     try:
         for game in range(200):
-            await store.write(_game(f"g{game}", 1))
+            await store.write(numbered_game(f"g{game}", 1))
         await eventually(lambda: len(standin.fastly_calls) >= 5)
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
@@ -182,7 +170,7 @@ async def test_a_purger_killed_mid_stream_loses_nothing(
         first.wait()
     assert len(standin.fastly_calls) < 200  # it really was cut off before the end
     for game in range(200, 220):
-        await store.write(_game(f"g{game}", 1))
+        await store.write(numbered_game(f"g{game}", 1))
     second = _purger_process(cdn, redis_service, prefix, log)
     try:
         await eventually(lambda: _all_acknowledged(redis, store, "scorecast-purger"), 60)
@@ -202,7 +190,7 @@ async def test_a_wrong_token_is_refused_and_never_logged(
     wrong = "W" * 32
     process = _purger_process(cdn, redis_service, prefix, log, fastly_token=wrong)
     try:
-        await store.write(_game("g1", 1))
+        await store.write(numbered_game("g1", 1))
         await eventually(lambda: "answered 401" in log.read_text(), 30)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -21,7 +21,7 @@ from core import changes
 from core.connection import redis_client
 from core.errors import StoreUnavailableError
 from core.keys import RedisKeys, change_surrogate_keys
-from core.models import Game, GameEvent, GameStatus, Sport, TeamScore
+from core.models import GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import (
     KafkaSettings,
@@ -41,7 +41,7 @@ from purger.service import Purger
 from runtime.kafka import event_message, producer_config
 from tests.cdn_standin import CdnStandIn
 from tests.conftest import ThreadedServer
-from tests.factories import short_game
+from tests.factories import numbered_game, short_game
 from tests.helpers import eventually, running
 
 
@@ -245,18 +245,6 @@ async def test_a_master_killed_mid_game_loses_nothing_and_nothing_goes_back(
         assert await store.version(feed.game_id, version) is not None, version
 
 
-def _game(game_id: str, version: int) -> Game:
-    return Game(
-        game_id=game_id,
-        sport=Sport.BASKETBALL,
-        league="TEST",
-        status=GameStatus.LIVE,
-        home=TeamScore(team_id="h", code="HOM", name="Home", score=version),
-        away=TeamScore(team_id="a", code="AWY", name="Away"),
-        version=version,
-    )
-
-
 async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_each_shard(
     cluster: str, cluster_redis: Redis, cdn: tuple[CdnStandIn, str]
 ) -> None:
@@ -272,7 +260,7 @@ async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_
     assert {keys.change_stream(game) for game in games} == set(keys.change_streams)
     store = SnapshotWriter(cluster_redis, keys, changes_maxlen=10_000)
     for game in games:
-        await store.write(_game(game, 1))
+        await store.write(numbered_game(game, 1))
 
     shared: dict[str, Any] = {"redis_url": cluster, "redis_cluster": True, "redis_prefix": prefix}
     standin, url = cdn
@@ -295,7 +283,7 @@ async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_
             await asyncio.sleep(0.5)  # every hub reader is past version 1
             async with running(purger):
                 for game in games:
-                    await store.write(_game(game, 2))
+                    await store.write(numbered_game(game, 2))
                 for stream in streams:
                     assert [event.id for event in await stream.take(1, 10)] == [2]
                 await eventually(lambda: purger.purged >= 2 * len(games))

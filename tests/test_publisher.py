@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 from redis.asyncio import Redis
 
+from bench.matchday import matchday_feeds
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import KafkaSettings, PublisherSettings
@@ -441,3 +445,41 @@ async def test_after_losing_redis_a_rebuild_from_the_feed_writes_the_same_bytes(
         assert rebuilt[number] == before[number], f"version {number} was rewritten differently"
     rebuilt_final = json.loads(after.body)
     assert (rebuilt_final["home"]["score"], rebuilt_final["away"]["score"]) == (125, 99)
+
+
+def _reached(publisher: Publisher, applied: int, released: int) -> bool:
+    return publisher.stats.applied >= applied and publisher.stats.games_released >= released
+
+
+async def test_a_season_replayed_fast_keeps_the_publisher_memory_flat(
+    kafka: KafkaSettings, redis_service: str, prefix: str, data_dir: Path
+) -> None:
+    """160 real games one round after another: finished games leave as fast as new ones come,
+    so what the publisher holds (games, and the Python memory they take) stops growing after
+    the first rounds. Kept for ever, the same season grows it round after round."""
+    feeds = matchday_feeds(
+        [data_dir / "soccer/statsperform-ma3_71pif9hi2vwzp6q0xzilyxst0.json"], 160
+    )
+    settings = _settings(kafka, redis_service, prefix, finished_game_seconds=0)
+    held: list[int] = []
+    traced: list[int] = []
+    applied = 0
+    tracemalloc.start()
+    try:
+        async with Publisher(settings) as publisher:
+            for start in range(0, len(feeds), 20):
+                matchday = feeds[start : start + 20]
+                _produce(kafka, [_encode(e) for feed in matchday for e in feed.events])
+                applied += sum(len(feed.events) for feed in matchday)
+                await _run_until(publisher, partial(_reached, publisher, applied, start + 20))
+                held.append(publisher.stats.games_held)
+                gc.collect()
+                traced.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    # After two rounds the caches are warm: six more rounds (120 games) add next to nothing.
+    growth = traced[-1] - traced[1]
+    print(f"\ntraced memory by round (KB): {[t // 1024 for t in traced]}")
+    assert growth < 120 * 2048, f"grew {growth // 1024} KB over 120 games"
+    assert publisher.stats.games_released == 160
+    assert max(held) == 0

@@ -1,0 +1,499 @@
+"""``scripts/bench matchday``: many games live at once through the whole stack.
+
+The recorded games are replayed under distinct ids (``md007-0022000001``…), each starting a
+little after the one before, all through one local stack with several publishers in one
+consumer group over a multi-partition topic, sharded change streams, one purger, Varnish and
+the stream tier. A polling crowd is spread over the games (each fan follows one game and
+refreshes when it scores); a probe per game finds when the edge starts serving each version.
+
+Printed: events/s and versions/s through the publishers, ingest → edge-fresh per game and
+overall, origin fetches per change, Redis memory per game, publisher memory over the run, CPU
+per service, regressions, errors, and events lost (each game's last version compared with a
+clean fold of its feed, and sequences a publisher gave up waiting for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from redis.asyncio import Redis
+
+from bench.crowd import CrowdPlan, await_all, close_crowds, start_crowds
+from bench.fans import earliest, merged_counts, origin_requests, percentile, since
+from bench.sse import address
+from bench.table import busiest, kinds, ms, print_table
+from core.errors import ServiceError
+from core.models import Game, GameEvent
+from core.reducer import fold
+from core.settings import ReplaySettings
+from core.store import SnapshotReader
+from feeds.adapters import Feed, load
+from feeds.replay import timeline
+from local.stack import LocalStack
+from runtime.kafka import event_message, producer_config
+
+GAME_ROUTE = "/v1/games/{game_id}"
+
+
+@dataclass(frozen=True)
+class MatchdayOptions:
+    #: Replay pace (1: real time) and the longest wait between two events of one game.
+    speed: float = 60.0
+    max_gap: float = 2.0
+    #: Seconds over which the games start, one after another.
+    stagger: float = 60.0
+    #: Polling fans, spread evenly over the games.
+    fans: int = 2000
+    interval: float = 5.0
+    spread: float = 0.5
+    #: Probe polls a second over all games together (each game's probe polls every
+    #: ``games / probe_rate`` seconds): edge-fresh figures include up to that wait.
+    probe_rate: float = 2000.0
+    publishers: int = 2
+    shards: int = 4
+    workers: int = 2
+    #: Bound on one run.
+    seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class GameFigures:
+    game_id: str
+    events: int
+    versions: int
+    fresh_p50_ms: float
+    fresh_p99_ms: float
+    #: The last version differs from a clean fold of the game's feed.
+    diverged: bool
+
+
+@dataclass(frozen=True)
+class MatchdayResult:
+    games: int
+    publishers: int
+    shards: int
+    fans: int
+    probe_interval_s: float
+    events: int
+    versions: int
+    replay_seconds: float
+    events_per_second: float
+    versions_per_second: float
+    fresh_p50_ms: float
+    fresh_p99_ms: float
+    #: The per-game p99s: their median and the worst game's.
+    game_fresh_p99_median_ms: float
+    game_fresh_p99_worst_ms: float
+    origin_fetches: int
+    origin_fetches_per_change: float
+    poll_requests: int
+    offload: float
+    poll_p99_ms: float
+    redis_memory_mb: float
+    redis_kb_per_game: float
+    publisher_rss_mb: dict[str, float]
+    publisher_rss_peak_mb: float
+    service_cpu_seconds: dict[str, float]
+    regressions: int
+    errors: int
+    error_kinds: dict[str, int]
+    #: Games whose last version differs from the fold of their feed, and sequences the
+    #: publishers gave up waiting for.
+    games_diverged: int
+    sequences_skipped: int
+    events_lost: int
+    seconds: float
+    per_game: list[GameFigures] = field(repr=False)
+    #: (seconds into the replay, publishers' RSS MB, Redis used MB), sampled every second.
+    memory_timeline: list[tuple[float, float, float]] = field(repr=False)
+    fresh_ms: list[float] = field(repr=False)
+
+
+def matchday_feeds(files: list[Path], games: int) -> list[Feed]:
+    """``games`` feeds: the recorded games in turn, each under an id of its own."""
+    recorded = [load(path) for path in files]
+    feeds = []
+    for index in range(games):
+        feed = recorded[index % len(recorded)]
+        game_id = f"md{index:03d}-{feed.game_id}"
+        events = [_renamed(event, game_id) for event in feed.events]
+        feeds.append(Feed(feed.format, game_id, events))
+    return feeds
+
+
+def _renamed(event: GameEvent, game_id: str) -> GameEvent:
+    previous = event.previous
+    if previous is not None:
+        previous = previous.model_copy(update={"game_id": game_id})
+    return event.model_copy(update={"game_id": game_id, "previous": previous})
+
+
+def schedule_of(feeds: list[Feed], options: MatchdayOptions) -> list[tuple[float, int, GameEvent]]:
+    """Every event after the schedules, as (seconds from the start, game index, event)."""
+
+    def one(index: int, feed: Feed) -> Iterator[tuple[float, int, GameEvent]]:
+        start = options.stagger * index / max(len(feeds) - 1, 1)
+        for at, event in timeline(feed.events[1:], options.speed, options.max_gap):
+            yield start + at, index, event
+
+    return list(heapq.merge(*(one(i, f) for i, f in enumerate(feeds)), key=lambda e: e[0]))
+
+
+class TimelineProducer:
+    """Produces a timeline at its pace in a thread, telling the crowds of each score."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str,
+        events: list[tuple[float, int, GameEvent]],
+        scored: Callable[[int], None],
+    ) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.events = events
+        self.scored = scored
+        self.failures: list[str] = []
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for at, index, event in self.events:
+            wait = started + at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            key, value = event_message(event)
+            self.producer.produce(self.topic, key=key, value=value, on_delivery=self._delivered)
+            self.producer.poll(0)
+            if event.scoring is not None:
+                self.scored(index)
+            if self.failures:
+                break
+        remaining = self.producer.flush(60)
+        self.seconds = time.monotonic() - started
+        if self.failures or remaining:
+            raise ServiceError(f"{remaining} events undelivered, errors: {self.failures[:3]}")
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.failures.append(str(error))
+
+
+async def run_matchday(
+    stack: LocalStack, feeds: list[Feed], options: MatchdayOptions
+) -> MatchdayResult:
+    started = time.monotonic()
+    settings = ReplaySettings(kafka_bootstrap=stack.bootstrap)
+    producer = Producer(producer_config(settings))
+    paths = [f"/v1/games/{feed.game_id}" for feed in feeds]
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        redis_before = await _used_memory(redis)
+        await _schedule(stack, feeds, producer, settings.events_topic)
+        before = await _latest_versions(redis, stack, feeds)
+        fetches_before = await origin_requests(stack.origin_url, GAME_ROUTE)
+        cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
+        host, port = address(stack.edge_url)
+        # Not more often than every 10 ms a game: a probe finds what the edge serves, not load.
+        probe_interval = max(0.01, len(feeds) / options.probe_rate)
+        plan = CrowdPlan(
+            host=host,
+            port=port,
+            stream_port=port,
+            game_paths=tuple(paths),
+            stream_path="",
+            pollers=options.fans,
+            sse=0,
+            interval=options.interval,
+            spread=options.spread,
+            probe_interval=probe_interval,
+            seconds=options.seconds,
+            seed=0,
+        )
+        crowds = start_crowds(plan, options.workers)
+        try:
+            await asyncio.to_thread(await_all, crowds, "ready", 180)
+            ready_at = time.time()
+
+            def scored(index: int) -> None:
+                for conductor, _ in crowds:
+                    conductor.send(("spike", paths[index]))
+
+            events = schedule_of(feeds, options)
+            producing = TimelineProducer(producer, settings.events_topic, events, scored)
+            replaying = asyncio.create_task(asyncio.to_thread(producing.run))
+            timeline = await _sample_memory(stack, redis, replaying)
+            await replaying
+            last = await _until_published(redis, stack, feeds)
+            await _until_served(stack, feeds, last)
+            await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
+            for conductor, _ in crowds:
+                conductor.send(("stop", []))
+            reports = list(await asyncio.to_thread(await_all, crowds, "report", 300))
+        finally:
+            close_crowds(crowds)
+        cpu = {
+            name: round(p.cpu_seconds() - cpu_before.get(name, 0.0), 2)
+            for name, p in stack.processes.items()
+        }
+        publisher_rss = {
+            name: round(p.rss_bytes() / 2**20, 1)
+            for name, p in stack.processes.items()
+            if name.startswith("publisher")
+        }
+        fetches = await origin_requests(stack.origin_url, GAME_ROUTE) - fetches_before
+        redis_after = await _used_memory(redis)
+        reader = SnapshotReader(redis, stack.keys)
+        per_game: list[GameFigures] = []
+        fresh_all: list[float] = []
+        for index, feed in enumerate(feeds):
+            bodies = await reader.versions(feed.game_id, before[index] + 1, last[index])
+            ingested = {
+                version: stamp
+                for version, body in bodies
+                if (stamp := _ingested(body)) is not None and stamp >= ready_at
+            }
+            seen = earliest([report.first_seen.get(paths[index], {}) for report in reports])
+            fresh = since(ingested, seen)
+            fresh_all += fresh
+            latest = await reader.latest(feed.game_id)
+            per_game.append(
+                GameFigures(
+                    game_id=feed.game_id,
+                    events=len(feed.events),
+                    versions=last[index] - before[index],
+                    fresh_p50_ms=percentile(fresh, 0.50),
+                    fresh_p99_ms=percentile(fresh, 0.99),
+                    diverged=latest is None or _diverged(latest.body, feed),
+                )
+            )
+    finally:
+        await redis.aclose()
+    skipped = _skipped_sequences(stack)
+    versions = sum(g.versions for g in per_game)
+    requests = sum(r.requests for r in reports)
+    game_p99 = [g.fresh_p99_ms for g in per_game if g.fresh_p99_ms == g.fresh_p99_ms]
+    diverged = sum(g.diverged for g in per_game)
+    return MatchdayResult(
+        games=len(feeds),
+        publishers=options.publishers,
+        shards=options.shards,
+        fans=options.fans,
+        probe_interval_s=probe_interval,
+        events=len(events),
+        versions=versions,
+        replay_seconds=producing.seconds,
+        events_per_second=len(events) / producing.seconds,
+        versions_per_second=versions / producing.seconds,
+        fresh_p50_ms=percentile(fresh_all, 0.50),
+        fresh_p99_ms=percentile(fresh_all, 0.99),
+        game_fresh_p99_median_ms=percentile(game_p99, 0.50),
+        game_fresh_p99_worst_ms=max(game_p99, default=float("nan")),
+        origin_fetches=fetches,
+        origin_fetches_per_change=fetches / max(versions, 1),
+        poll_requests=requests,
+        offload=1 - fetches / max(requests + sum(r.probe_requests for r in reports), 1),
+        poll_p99_ms=percentile([ms for r in reports for ms in r.response_ms], 0.99),
+        redis_memory_mb=redis_after / 2**20,
+        redis_kb_per_game=(redis_after - redis_before) / 1024 / len(feeds),
+        publisher_rss_mb=publisher_rss,
+        publisher_rss_peak_mb=max((rss for _, rss, _ in timeline), default=0.0),
+        service_cpu_seconds=cpu,
+        regressions=sum(r.regressions for r in reports),
+        errors=sum(r.errors for r in reports),
+        error_kinds=merged_counts([r.error_kinds for r in reports]),
+        games_diverged=diverged,
+        sequences_skipped=skipped,
+        events_lost=skipped + diverged,
+        seconds=time.monotonic() - started,
+        per_game=per_game,
+        memory_timeline=timeline,
+        fresh_ms=fresh_all,
+    )
+
+
+async def _schedule(stack: LocalStack, feeds: list[Feed], producer: Producer, topic: str) -> None:
+    """Every game's first event (its schedule), then until the edge serves every game: fans
+    arrive at scheduled games, as on a real match day."""
+    for feed in feeds:
+        key, value = event_message(feed.events[0])
+        producer.produce(topic, key=key, value=value)
+    if producer.flush(60):
+        raise ServiceError("the schedules were not delivered")
+    async with Redis.from_url(stack.redis_url) as redis:
+        reader = SnapshotReader(redis, stack.keys)
+        deadline = time.monotonic() + 120
+        for feed in feeds:
+            while await reader.latest(feed.game_id) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{feed.game_id} was not scheduled within 120 s")
+                await asyncio.sleep(0.05)
+
+
+async def _latest_versions(redis: Redis, stack: LocalStack, feeds: list[Feed]) -> list[int]:
+    reader = SnapshotReader(redis, stack.keys)
+    found = []
+    for feed in feeds:
+        latest = await reader.latest(feed.game_id)
+        found.append(latest.version if latest else 0)
+    return found
+
+
+async def _until_published(redis: Redis, stack: LocalStack, feeds: list[Feed]) -> list[int]:
+    """Each game's last version, once every game has its final event applied (or 120 s)."""
+    reader = SnapshotReader(redis, stack.keys)
+    deadline = time.monotonic() + 120
+    while True:
+        done = []
+        for feed in feeds:
+            latest = await reader.latest(feed.game_id)
+            sequence = json.loads(latest.body)["sequence"] if latest else -1
+            done.append(sequence >= feed.events[-1].sequence)
+        if all(done) or time.monotonic() > deadline:
+            if not all(done):
+                print(f"warning: {done.count(False)} games unfinished", file=sys.stderr)
+            return await _latest_versions(redis, stack, feeds)
+        await asyncio.sleep(0.5)
+
+
+async def _until_served(stack: LocalStack, feeds: list[Feed], last: list[int]) -> None:
+    """Until the edge serves every game's last version (60 s at most)."""
+    import httpx
+
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
+        for feed, version in zip(feeds, last, strict=True):
+            while time.monotonic() < deadline:
+                answer = await http.get(f"/v1/games/{feed.game_id}")
+                if answer.status_code == 200 and answer.json()["version"] >= version:
+                    break
+                await asyncio.sleep(0.05)
+    if time.monotonic() >= deadline:
+        print("warning: the edge did not serve every last version", file=sys.stderr)
+
+
+async def _sample_memory(
+    stack: LocalStack, redis: Redis, replaying: asyncio.Task[None]
+) -> list[tuple[float, float, float]]:
+    started = time.monotonic()
+    samples = []
+    while not replaying.done():
+        rss = sum(
+            p.rss_bytes() for name, p in stack.processes.items() if name.startswith("publisher")
+        )
+        samples.append((time.monotonic() - started, rss / 2**20, await _used_memory(redis) / 2**20))
+        await asyncio.wait({replaying}, timeout=1.0)
+    return samples
+
+
+async def _used_memory(redis: Redis) -> int:
+    info = await redis.info("memory")
+    return int(info["used_memory"])
+
+
+def _ingested(body: bytes) -> float | None:
+    game = Game.model_validate_json(body)
+    return game.ingested_at.timestamp() if game.ingested_at is not None else None
+
+
+def _diverged(body: bytes, feed: Feed) -> bool:
+    """The stored last version against a clean fold of the whole feed (box score aside: the
+    snapshot body leaves it out)."""
+    expected = fold(feed.events)
+    assert expected is not None
+    kept = {"version", "ingested_at", "change", "box"}
+    stored = Game.model_validate_json(body).model_dump(exclude=kept)
+    return bool(stored != expected.model_dump(exclude=kept))
+
+
+def _skipped_sequences(stack: LocalStack) -> int:
+    """Sequences the publishers gave up waiting for, from their logs."""
+    skipped = 0
+    for name, process in stack.processes.items():
+        if name.startswith("publisher") and process.log.exists():
+            text = process.log.read_text(errors="replace")
+            for found in re.findall(r"gave up waiting for sequences \[([^\]]*)\]", text):
+                skipped += len([s for s in found.split(",") if s.strip()])
+    return skipped
+
+
+def main(
+    files: list[Path],
+    games: list[int],
+    options: MatchdayOptions,
+    json_path: Path | None,
+    plots: Path | None,
+) -> int:
+    results: list[MatchdayResult] = []
+    for count in games:
+        feeds = matchday_feeds(files, count)
+        with tempfile.TemporaryDirectory(prefix="scorecast-matchday-") as run_dir:
+            print(f"starting the local stack for {count} games…", flush=True)
+            stack = LocalStack.for_load(Path(run_dir), change_shards=options.shards)
+            with stack:
+                for number in range(2, options.publishers + 1):
+                    stack.start_publisher(f"publisher-{number}")
+                results.append(asyncio.run(run_matchday(stack, feeds, options)))
+        _print(results[-1:])
+    if len(results) > 1:
+        print()
+        _print(results)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary(results), indent=2))
+    if plots is not None:
+        from bench.plots import plot_matchday
+
+        for path in plot_matchday(results, plots):
+            print(f"wrote {path}")
+    bad = [r for r in results if r.regressions or r.errors or r.events_lost]
+    return 1 if bad else 0
+
+
+def summary(results: list[MatchdayResult]) -> dict[str, Any]:
+    """The JSON result: the largest run's figures at the top, every run below."""
+    runs = []
+    for result in results:
+        run = {k: v for k, v in asdict(result).items() if k not in ("fresh_ms", "memory_timeline")}
+        runs.append(run)
+    top = {k: v for k, v in runs[-1].items() if k != "per_game"} if runs else {}
+    return {**top, "runs": runs}
+
+
+def _print(results: list[MatchdayResult]) -> None:
+    rows: list[tuple[str, Callable[[MatchdayResult], str]]] = [
+        ("games / publishers / shards", lambda r: f"{r.games} / {r.publishers} / {r.shards}"),
+        ("polling fans (probe every)", lambda r: f"{r.fans} ({r.probe_interval_s * 1000:.0f} ms)"),
+        ("events / versions", lambda r: f"{r.events} / {r.versions}"),
+        ("replay", lambda r: f"{r.replay_seconds:.0f} s"),
+        ("events/s / versions/s", lambda r: f"{r.events_per_second:.0f} / {r.versions_per_second:.0f}"),  # noqa: E501
+        ("ingest → edge-fresh p50/p99", lambda r: ms(r.fresh_p50_ms, r.fresh_p99_ms)),
+        ("  per-game p99 median/worst", lambda r: ms(r.game_fresh_p99_median_ms, r.game_fresh_p99_worst_ms)),  # noqa: E501
+        ("origin fetches (per change)", lambda r: f"{r.origin_fetches} ({r.origin_fetches_per_change:.3f})"),  # noqa: E501
+        ("fan polls, offload", lambda r: f"{r.poll_requests}, {r.offload:.2%}"),
+        ("poll answer p99", lambda r: ms(r.poll_p99_ms)),
+        ("Redis used / per game", lambda r: f"{r.redis_memory_mb:.0f} MB / {r.redis_kb_per_game:.0f} KB"),  # noqa: E501
+        ("publisher RSS end (peak sum)", lambda r: _rss(r)),
+        ("services CPU s", lambda r: busiest(r.service_cpu_seconds, 4, 5)),
+        ("versions seen going back", lambda r: f"{r.regressions}"),
+        ("errors", lambda r: f"{r.errors} ({kinds(r.error_kinds)})" if r.errors else "0"),
+        ("events lost (diverged, skipped)", lambda r: f"{r.events_lost} ({r.games_diverged}, {r.sequences_skipped})"),  # noqa: E501
+        ("wall time", lambda r: f"{r.seconds:.0f} s"),
+    ]  # fmt: skip
+    print_table(rows, results, 28)
+
+
+def _rss(result: MatchdayResult) -> str:
+    each = "+".join(f"{mb:.0f}" for mb in result.publisher_rss_mb.values())
+    return f"{each} MB ({result.publisher_rss_peak_mb:.0f})"
