@@ -33,6 +33,7 @@ from bench.crowd import CrowdPlan, await_all, close_crowds, start_crowds
 from bench.fans import earliest, merged_counts, origin_requests, percentile, since
 from bench.sse import address
 from bench.table import busiest, kinds, ms, print_table
+from core import changes
 from core.errors import ServiceError
 from core.models import Game, GameEvent
 from core.reducer import fold
@@ -92,6 +93,12 @@ class MatchdayResult:
     versions_per_second: float
     fresh_p50_ms: float
     fresh_p99_ms: float
+    #: Where edge-fresh time goes: ingest → announced (broker, publishers, Redis), then
+    #: announced → first probe answer carrying the version (purger, edge, origin refetch).
+    announce_p50_ms: float
+    announce_p99_ms: float
+    purge_to_fresh_p50_ms: float
+    purge_to_fresh_p99_ms: float
     #: The per-game p99s: their median and the worst game's.
     game_fresh_p99_median_ms: float
     game_fresh_p99_worst_ms: float
@@ -105,6 +112,8 @@ class MatchdayResult:
     publisher_rss_mb: dict[str, float]
     publisher_rss_peak_mb: float
     service_cpu_seconds: dict[str, float]
+    #: CPU the fans and probes used, in cores busy on average over the replay.
+    client_cores: float
     regressions: int
     errors: int
     error_kinds: dict[str, int]
@@ -257,6 +266,9 @@ async def run_matchday(
         reader = SnapshotReader(redis, stack.keys)
         per_game: list[GameFigures] = []
         fresh_all: list[float] = []
+        announced_all = await _announce_times(redis, stack)
+        pipeline: list[float] = []
+        purge: list[float] = []
         for index, feed in enumerate(feeds):
             bodies = await reader.versions(feed.game_id, before[index] + 1, last[index])
             ingested = {
@@ -267,12 +279,17 @@ async def run_matchday(
             seen = earliest([report.first_seen.get(paths[index], {}) for report in reports])
             fresh = since(ingested, seen)
             fresh_all += fresh
+            announced = announced_all.get(feed.game_id, {})
+            pipeline += since(ingested, announced)
+            purge += since({v: announced[v] for v in ingested if v in announced}, seen)
             latest = await reader.latest(feed.game_id)
             per_game.append(
                 GameFigures(
                     game_id=feed.game_id,
                     events=len(feed.events),
-                    versions=last[index] - before[index],
+                    # Written and announced (a version's number is its newest event's
+                    # sequence + 1, so numbers skip where events shared a version).
+                    versions=sum(1 for v in announced if v > before[index]),
                     fresh_p50_ms=percentile(fresh, 0.50),
                     fresh_p99_ms=percentile(fresh, 0.99),
                     diverged=latest is None or _diverged(latest.body, feed),
@@ -298,6 +315,10 @@ async def run_matchday(
         versions_per_second=versions / producing.seconds,
         fresh_p50_ms=percentile(fresh_all, 0.50),
         fresh_p99_ms=percentile(fresh_all, 0.99),
+        announce_p50_ms=percentile(pipeline, 0.50),
+        announce_p99_ms=percentile(pipeline, 0.99),
+        purge_to_fresh_p50_ms=percentile(purge, 0.50),
+        purge_to_fresh_p99_ms=percentile(purge, 0.99),
         game_fresh_p99_median_ms=percentile(game_p99, 0.50),
         game_fresh_p99_worst_ms=max(game_p99, default=float("nan")),
         origin_fetches=fetches,
@@ -316,6 +337,7 @@ async def run_matchday(
         games_diverged=diverged,
         sequences_skipped=skipped,
         events_lost=skipped + diverged,
+        client_cores=sum(r.cpu_seconds for r in reports) / producing.seconds,
         seconds=time.monotonic() - started,
         per_game=per_game,
         memory_timeline=timeline,
@@ -395,6 +417,19 @@ async def _sample_memory(
         samples.append((time.monotonic() - started, rss / 2**20, await _used_memory(redis) / 2**20))
         await asyncio.wait({replaying}, timeout=1.0)
     return samples
+
+
+async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int, float]]:
+    """Game → version → when it was announced: its change stream entry's id is Redis's clock
+    at the write (epoch seconds)."""
+    found: dict[str, dict[int, float]] = {}
+    for stream in stack.keys.change_streams:
+        read = changes.parse([(stream, await redis.xrange(stream))])
+        for entry in read.announcements:
+            if entry.kind == changes.VERSION:
+                at = int(entry.id.split("-")[0]) / 1000
+                found.setdefault(entry.game_id, {})[entry.version] = at
+    return found
 
 
 async def _used_memory(redis: Redis) -> int:
@@ -479,6 +514,8 @@ def _print(results: list[MatchdayResult]) -> None:
         ("replay", lambda r: f"{r.replay_seconds:.0f} s"),
         ("events/s / versions/s", lambda r: f"{r.events_per_second:.0f} / {r.versions_per_second:.0f}"),  # noqa: E501
         ("ingest → edge-fresh p50/p99", lambda r: ms(r.fresh_p50_ms, r.fresh_p99_ms)),
+        ("  ingest → announced p50/p99", lambda r: ms(r.announce_p50_ms, r.announce_p99_ms)),
+        ("  announced → fresh p50/p99", lambda r: ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
         ("  per-game p99 median/worst", lambda r: ms(r.game_fresh_p99_median_ms, r.game_fresh_p99_worst_ms)),  # noqa: E501
         ("origin fetches (per change)", lambda r: f"{r.origin_fetches} ({r.origin_fetches_per_change:.3f})"),  # noqa: E501
         ("fan polls, offload", lambda r: f"{r.poll_requests}, {r.offload:.2%}"),
@@ -486,12 +523,19 @@ def _print(results: list[MatchdayResult]) -> None:
         ("Redis used / per game", lambda r: f"{r.redis_memory_mb:.0f} MB / {r.redis_kb_per_game:.0f} KB"),  # noqa: E501
         ("publisher RSS end (peak sum)", lambda r: _rss(r)),
         ("services CPU s", lambda r: busiest(r.service_cpu_seconds, 4, 5)),
+        ("  and the rest", lambda r: _rest(r.service_cpu_seconds)),
+        ("fans' CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
         ("versions seen going back", lambda r: f"{r.regressions}"),
         ("errors", lambda r: f"{r.errors} ({kinds(r.error_kinds)})" if r.errors else "0"),
         ("events lost (diverged, skipped)", lambda r: f"{r.events_lost} ({r.games_diverged}, {r.sequences_skipped})"),  # noqa: E501
         ("wall time", lambda r: f"{r.seconds:.0f} s"),
     ]  # fmt: skip
     print_table(rows, results, 28)
+
+
+def _rest(seconds: dict[str, float]) -> str:
+    rest = sorted(seconds.items(), key=lambda item: -item[1])[4:]
+    return " ".join(f"{name[:5]} {value:.0f}" for name, value in rest)
 
 
 def _rss(result: MatchdayResult) -> str:

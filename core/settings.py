@@ -152,6 +152,9 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, FastlySet
     #: committed: with replicas, a master that dies then loses no version. 0: do not wait.
     redis_wait_replicas: int = Field(default=0, ge=0, le=16)
     redis_wait_ms: int = Field(default=100, ge=1, le=10_000)
+    #: Games of one poll batch written at once (each game's versions stay in order). Within
+    #: ``redis_max_connections``: every game written takes a connection.
+    games_at_once: int = Field(default=32, ge=1, le=1000)
     #: A finished game leaves the publisher's memory this long after its last event.
     finished_game_seconds: float = Field(default=600.0, ge=0)
 

@@ -172,8 +172,23 @@ class Publisher(Service):
         waiting = {game_id for game_id, slot in self._games.items() if len(slot.buffer)}
         # Fewer than a full batch: this member has read all the broker holds for now.
         drained = len(messages) < self.settings.batch_size
-        for game_id in sorted(touched | waiting):
-            dead.extend(await self._advance(game_id, now, drained))
+        # Games are independent: one's round trips to Redis and the stream tier need not wait
+        # for another's (a match day touches hundreds per batch); each game's own versions stay
+        # in order within its task.
+        gate = asyncio.Semaphore(self.settings.games_at_once)
+
+        async def advance(game_id: str) -> list[DeadLetter]:
+            async with gate:
+                return await self._advance(game_id, now, drained)
+
+        try:
+            async with asyncio.TaskGroup() as games:
+                tasks = [games.create_task(advance(g)) for g in sorted(touched | waiting)]
+        except ExceptionGroup as failed:
+            # The other games were cancelled; nothing of this batch is committed.
+            raise failed.exceptions[0] from None
+        for task in tasks:
+            dead.extend(task.result())
         self._release_finished(now)
         if dead:
             await self._dead_letter(dead)
