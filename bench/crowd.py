@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import random
 import time
@@ -127,17 +128,33 @@ def part(total: int, parts: int, index: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
-def await_all(crowds: list[tuple[Connection, Any]], kind: str, seconds: float) -> list[Any]:
-    """The next message of each crowd, which must be ``kind``."""
+def await_all(
+    crowds: list[tuple[Connection, Any]],
+    kind: str,
+    seconds: float,
+    nudge: tuple[Any, ...] | None = None,
+) -> list[Any]:
+    """The next message of each crowd, which must be ``kind``, in the crowds' order.
+
+    Read as they come: a crowd blocked sending a large report must not wait for one that is
+    slower. Crowds silent for 10 s are sent ``nudge`` again (a repeated ``stop``)."""
     deadline = time.monotonic() + seconds
-    found = []
-    for conductor, _ in crowds:
-        if not conductor.poll(max(0.0, deadline - time.monotonic())):
-            raise TimeoutError(f"a crowd sent no {kind!r} within {seconds:.0f} s")
-        message = conductor.recv()
-        if message[0] != kind:
-            raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
-        found.append(message[1])
+    waiting = {conductor: index for index, (conductor, _) in enumerate(crowds)}
+    found: list[Any] = [None] * len(crowds)
+    while waiting:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{len(waiting)} crowds sent no {kind!r} within {seconds:.0f} s")
+        ready = multiprocessing.connection.wait(list(waiting), timeout=min(left, 10.0))
+        if not ready and nudge is not None:
+            for conductor in waiting:
+                conductor.send(nudge)
+        for answered in ready:
+            conductor = cast(Connection, answered)
+            message = conductor.recv()
+            if message[0] != kind:
+                raise RuntimeError(f"a crowd sent {message[0]!r}, expected {kind!r}")
+            found[waiting.pop(conductor)] = message[1]
     return found
 
 

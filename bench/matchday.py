@@ -249,7 +249,7 @@ async def run_matchday(
             await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
             for conductor, _ in crowds:
                 conductor.send(("stop", []))
-            reports = list(await asyncio.to_thread(await_all, crowds, "report", 300))
+            reports = list(await asyncio.to_thread(await_all, crowds, "report", 300, ("stop", [])))
         finally:
             close_crowds(crowds)
         cpu = {

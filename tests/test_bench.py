@@ -18,8 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
+from bench.matchday import MatchdayOptions, matchday_feeds, run_matchday
+from bench.matchday import summary as matchday_summary
 from bench.nginx import compare, parse_wrk
-from bench.plots import plot_spike
+from bench.plots import plot_matchday, plot_spike
 from bench.spike import SpikeOptions, run_spike, summary
 from feeds.adapters import load
 from local.process import free_port
@@ -142,3 +144,34 @@ async def test_a_small_spike_through_the_stack(
     written = plot_spike([result], tmp_path)
     assert [path.name for path in written] == ["latency-cdf.png", "origin-vs-fans.png"]
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in written)
+
+
+async def test_a_small_matchday_through_the_stack(
+    tmp_path: Path, data_dir: Path, nba_file: Path
+) -> None:
+    """Four games at once through two publishers and three change streams; the figures the
+    issue asks for, each measured."""
+    files = [nba_file, data_dir / "hockey/nhl-apiweb-pbp_2023020001.json"]
+    feeds = matchday_feeds(files, 4)
+    assert len({feed.game_id for feed in feeds}) == 4
+    options = MatchdayOptions(
+        speed=2000, max_gap=0.01, stagger=1.0, fans=40, interval=0.5, publishers=2, shards=3
+    )
+    with LocalStack.for_load(tmp_path / "stack", change_shards=options.shards) as stack:
+        stack.start_publisher("publisher-2")
+        result = await run_matchday(stack, feeds, options)
+    print(f"\n{result}")
+    assert result.games == 4
+    assert [game.game_id for game in result.per_game] == [feed.game_id for feed in feeds]
+    assert all(game.versions > 10 for game in result.per_game)
+    assert result.events == sum(len(feed.events) - 1 for feed in feeds)
+    assert (result.regressions, result.errors, result.events_lost) == (0, 0, 0)
+    assert 0 < result.origin_fetches_per_change <= 1.05
+    assert set(result.publisher_rss_mb) == {"publisher", "publisher-2"}
+    assert result.redis_kb_per_game > 0
+    assert result.fresh_p99_ms >= result.fresh_p50_ms > 0
+    document = matchday_summary([result])
+    json.dumps(document, allow_nan=False)  # every figure was measured (no NaN)
+    assert document["games"] == 4
+    written = plot_matchday([result], tmp_path)
+    assert [path.name for path in written] == ["fresh-cdf.png", "memory.png"]
