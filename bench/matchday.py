@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import KafkaError, Message, Producer
 from redis.asyncio import Redis
 
@@ -391,8 +392,6 @@ async def _until_published(redis: Redis, stack: LocalStack, feeds: list[Feed]) -
 
 async def _until_served(stack: LocalStack, feeds: list[Feed], last: list[int]) -> None:
     """Until the edge serves every game's last version (60 s at most)."""
-    import httpx
-
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
         for feed, version in zip(feeds, last, strict=True):
