@@ -208,10 +208,11 @@ async def run_matchday(
     producer = Producer(producer_config(settings))
     paths = [f"/v1/games/{feed.game_id}" for feed in feeds]
     redis = Redis.from_url(stack.redis_url)
+    reader = SnapshotReader(redis, stack.keys)
     try:
         redis_before = await _used_memory(redis)
-        await _schedule(stack, feeds, producer, settings.events_topic)
-        before = await _latest_versions(redis, stack, feeds)
+        await _schedule(reader, feeds, producer, settings.events_topic)
+        before = await _latest_versions(reader, feeds)
         fetches_before = await origin_requests(stack.origin_url, GAME_ROUTE)
         cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
         host, port = address(stack.edge_url)
@@ -245,7 +246,7 @@ async def run_matchday(
             replaying = asyncio.create_task(asyncio.to_thread(producing.run))
             timeline = await _sample_memory(stack, redis, replaying)
             await replaying
-            last = await _until_published(redis, stack, feeds)
+            last = await _until_published(reader, feeds)
             await _until_served(stack, feeds, last)
             await asyncio.sleep(options.interval * 1.5)  # every fan polls once more
             for conductor, _ in crowds:
@@ -264,7 +265,6 @@ async def run_matchday(
         }
         fetches = await origin_requests(stack.origin_url, GAME_ROUTE) - fetches_before
         redis_after = await _used_memory(redis)
-        reader = SnapshotReader(redis, stack.keys)
         per_game: list[GameFigures] = []
         fresh_all: list[float] = []
         announced_all = await _announce_times(redis, stack)
@@ -346,26 +346,25 @@ async def run_matchday(
     )
 
 
-async def _schedule(stack: LocalStack, feeds: list[Feed], producer: Producer, topic: str) -> None:
-    """Every game's first event (its schedule), then until the edge serves every game: fans
-    arrive at scheduled games, as on a real match day."""
+async def _schedule(
+    reader: SnapshotReader, feeds: list[Feed], producer: Producer, topic: str
+) -> None:
+    """Every game's first event (its schedule), then until every game is stored: fans arrive at
+    scheduled games, as on a real match day."""
     for feed in feeds:
         key, value = event_message(feed.events[0])
         producer.produce(topic, key=key, value=value)
     if producer.flush(60):
         raise ServiceError("the schedules were not delivered")
-    async with Redis.from_url(stack.redis_url) as redis:
-        reader = SnapshotReader(redis, stack.keys)
-        deadline = time.monotonic() + 120
-        for feed in feeds:
-            while await reader.latest(feed.game_id) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{feed.game_id} was not scheduled within 120 s")
-                await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 120
+    for feed in feeds:
+        while await reader.latest(feed.game_id) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{feed.game_id} was not scheduled within 120 s")
+            await asyncio.sleep(0.05)
 
 
-async def _latest_versions(redis: Redis, stack: LocalStack, feeds: list[Feed]) -> list[int]:
-    reader = SnapshotReader(redis, stack.keys)
+async def _latest_versions(reader: SnapshotReader, feeds: list[Feed]) -> list[int]:
     found = []
     for feed in feeds:
         latest = await reader.latest(feed.game_id)
@@ -373,9 +372,8 @@ async def _latest_versions(redis: Redis, stack: LocalStack, feeds: list[Feed]) -
     return found
 
 
-async def _until_published(redis: Redis, stack: LocalStack, feeds: list[Feed]) -> list[int]:
+async def _until_published(reader: SnapshotReader, feeds: list[Feed]) -> list[int]:
     """Each game's last version, once every game has its final event applied (or 120 s)."""
-    reader = SnapshotReader(redis, stack.keys)
     deadline = time.monotonic() + 120
     while True:
         done = []
@@ -386,7 +384,7 @@ async def _until_published(redis: Redis, stack: LocalStack, feeds: list[Feed]) -
         if all(done) or time.monotonic() > deadline:
             if not all(done):
                 print(f"warning: {done.count(False)} games unfinished", file=sys.stderr)
-            return await _latest_versions(redis, stack, feeds)
+            return await _latest_versions(reader, feeds)
         await asyncio.sleep(0.5)
 
 
@@ -522,7 +520,7 @@ def _print(results: list[MatchdayResult]) -> None:
         ("Redis used / per game", lambda r: f"{r.redis_memory_mb:.0f} MB / {r.redis_kb_per_game:.0f} KB"),  # noqa: E501
         ("publisher RSS end (peak sum)", lambda r: _rss(r)),
         ("services CPU s", lambda r: busiest(r.service_cpu_seconds, 4, 5)),
-        ("  and the rest", lambda r: _rest(r.service_cpu_seconds)),
+        ("  and the rest", lambda r: busiest(r.service_cpu_seconds, 99, 5, skip=4)),
         ("fans' CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
         ("versions seen going back", lambda r: f"{r.regressions}"),
         ("errors", lambda r: f"{r.errors} ({kinds(r.error_kinds)})" if r.errors else "0"),
@@ -530,11 +528,6 @@ def _print(results: list[MatchdayResult]) -> None:
         ("wall time", lambda r: f"{r.seconds:.0f} s"),
     ]  # fmt: skip
     print_table(rows, results, 28)
-
-
-def _rest(seconds: dict[str, float]) -> str:
-    rest = sorted(seconds.items(), key=lambda item: -item[1])[4:]
-    return " ".join(f"{name[:5]} {value:.0f}" for name, value in rest)
 
 
 def _rss(result: MatchdayResult) -> str:

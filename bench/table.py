@@ -24,7 +24,8 @@ def kinds(counts: dict[str, int]) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counts.items()) or "-"
 
 
-def busiest(seconds: dict[str, float], count: int, letters: int) -> str:
-    """The ``count`` services that used the most CPU seconds, names cut to ``letters``."""
-    ordered = sorted(seconds.items(), key=lambda item: -item[1])[:count]
+def busiest(seconds: dict[str, float], count: int, letters: int, skip: int = 0) -> str:
+    """The services that used the most CPU seconds, from the ``skip``-th on, ``count`` of them,
+    names cut to ``letters``."""
+    ordered = sorted(seconds.items(), key=lambda item: -item[1])[skip : skip + count]
     return " ".join(f"{name[:letters]} {value:.0f}" for name, value in ordered)

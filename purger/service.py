@@ -53,6 +53,8 @@ class Purger(Service):
         keys = RedisKeys(settings.redis_prefix, settings.change_shards)
         #: One per change stream, each read on its own: a cluster serves no read across slots.
         self.groups = ChangeGroup.every(self.redis, keys, settings.group, settings.consumer)
+        #: Entries pending or unread, per stream, as last measured.
+        self._depths: dict[str, int] = {}
         self.backend = make_backend(settings)
         self.metrics = PurgerMetrics(self.backend.name)
         self.bucket = TokenBucket(*settings.purge_rate())
@@ -115,7 +117,7 @@ class Purger(Service):
                 continue
             if changes:
                 await self._purge(group, changes, stop)
-            await self._measure_queue()
+            await self._measure_queue(group)
 
     async def _read(self, group: ChangeGroup, start: str, block: bool) -> list[Announcement]:
         size = self.settings.batch_size
@@ -181,8 +183,9 @@ class Purger(Service):
                 return True
         return False
 
-    async def _measure_queue(self) -> None:
-        depths = [await group.depth() for group in self.groups]
-        known = [depth for depth in depths if depth is not None]
-        if known:
-            self.metrics.queue_depth.set(sum(known))
+    async def _measure_queue(self, group: ChangeGroup) -> None:
+        """This stream's depth; the gauge shows all streams' together."""
+        depth = await group.depth()
+        if depth is not None:
+            self._depths[group.stream] = depth
+            self.metrics.queue_depth.set(sum(self._depths.values()))
