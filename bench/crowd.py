@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import uvloop
 
-from bench.sse import EventSplitter
+from harness.sse import EventSplitter
 
 #: SSE connects in flight at once per crowd: Pushpin queues about 100 requests to the origin.
 SSE_CONNECT_BATCH = 50

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.fans import PollingFan, origin_requests, percentile, published_versions, until_final
-from core.settings import ReplaySettings
 from feeds.adapters import load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import PollingFan, origin_requests, percentile, published_versions, until_final
 from local.stack import LocalStack
 
 

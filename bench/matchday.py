@@ -15,35 +15,33 @@ clean fold of its feed, and sequences a publisher gave up waiting for).
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 from redis.asyncio import Redis
 
 from bench.crowd import CrowdPlan, await_all, close_crowds, start_crowds
-from bench.fans import earliest, merged_counts, origin_requests, percentile, since
-from bench.sse import address
 from bench.table import busiest, kinds, ms, print_table
 from core import changes
-from core.errors import ServiceError
-from core.models import Game, GameEvent
+from core.models import Game
 from core.reducer import fold
-from core.settings import ReplaySettings
 from core.store import SnapshotReader
-from feeds.adapters import Feed, load
-from feeds.replay import timeline
+from feeds.adapters import Feed
+from feeds.replay import ReplaySettings
+from harness.fans import earliest, merged_counts, origin_requests, percentile, since
+from harness.sse import address
+from harness.timeline import TimelineProducer, matchday_feeds, schedule_of
 from local.stack import LocalStack
-from runtime.kafka import event_message, producer_config
+from runtime.kafka import Delivery, producer_config
 
 GAME_ROUTE = "/v1/games/{game_id}"
 
@@ -130,76 +128,6 @@ class MatchdayResult:
     fresh_ms: list[float] = field(repr=False)
 
 
-def matchday_feeds(files: list[Path], games: int) -> list[Feed]:
-    """``games`` feeds: the recorded games in turn, each under an id of its own."""
-    recorded = [load(path) for path in files]
-    feeds = []
-    for index in range(games):
-        feed = recorded[index % len(recorded)]
-        game_id = f"md{index:03d}-{feed.game_id}"
-        events = [_renamed(event, game_id) for event in feed.events]
-        feeds.append(Feed(feed.format, game_id, events))
-    return feeds
-
-
-def _renamed(event: GameEvent, game_id: str) -> GameEvent:
-    previous = event.previous
-    if previous is not None:
-        previous = previous.model_copy(update={"game_id": game_id})
-    return event.model_copy(update={"game_id": game_id, "previous": previous})
-
-
-def schedule_of(feeds: list[Feed], options: MatchdayOptions) -> list[tuple[float, int, GameEvent]]:
-    """Every event after the schedules, as (seconds from the start, game index, event)."""
-
-    def one(index: int, feed: Feed) -> Iterator[tuple[float, int, GameEvent]]:
-        start = options.stagger * index / max(len(feeds) - 1, 1)
-        for at, event in timeline(feed.events[1:], options.speed, options.max_gap):
-            yield start + at, index, event
-
-    return list(heapq.merge(*(one(i, f) for i, f in enumerate(feeds)), key=lambda e: e[0]))
-
-
-class TimelineProducer:
-    """Produces a timeline at its pace in a thread, telling the crowds of each score."""
-
-    def __init__(
-        self,
-        producer: Producer,
-        topic: str,
-        events: list[tuple[float, int, GameEvent]],
-        scored: Callable[[int], None],
-    ) -> None:
-        self.producer = producer
-        self.topic = topic
-        self.events = events
-        self.scored = scored
-        self.failures: list[str] = []
-        self.seconds = 0.0
-
-    def run(self) -> None:
-        started = time.monotonic()
-        for at, index, event in self.events:
-            wait = started + at - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            key, value = event_message(event)
-            self.producer.produce(self.topic, key=key, value=value, on_delivery=self._delivered)
-            self.producer.poll(0)
-            if event.scoring is not None:
-                self.scored(index)
-            if self.failures:
-                break
-        remaining = self.producer.flush(60)
-        self.seconds = time.monotonic() - started
-        if self.failures or remaining:
-            raise ServiceError(f"{remaining} events undelivered, errors: {self.failures[:3]}")
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.failures.append(str(error))
-
-
 async def run_matchday(
     stack: LocalStack, feeds: list[Feed], options: MatchdayOptions
 ) -> MatchdayResult:
@@ -241,7 +169,7 @@ async def run_matchday(
                 for conductor, _ in crowds:
                     conductor.send(("spike", paths[index]))
 
-            events = schedule_of(feeds, options)
+            events = schedule_of(feeds, options.speed, options.max_gap, options.stagger)
             producing = TimelineProducer(producer, settings.events_topic, events, scored)
             replaying = asyncio.create_task(asyncio.to_thread(producing.run))
             timeline = await _sample_memory(stack, redis, replaying)
@@ -351,11 +279,10 @@ async def _schedule(
 ) -> None:
     """Every game's first event (its schedule), then until every game is stored: fans arrive at
     scheduled games, as on a real match day."""
+    delivery = Delivery(producer)
     for feed in feeds:
-        key, value = event_message(feed.events[0])
-        producer.produce(topic, key=key, value=value)
-    if producer.flush(60):
-        raise ServiceError("the schedules were not delivered")
+        delivery.send_event(topic, feed.events[0])
+    delivery.check(60, "the schedules")
     deadline = time.monotonic() + 120
     for feed in feeds:
         while await reader.latest(feed.game_id) is None:

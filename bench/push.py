@@ -14,11 +14,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.fans import ingest_times, origin_requests, percentile, published_versions, schedule
-from bench.sse import address, open_stream
-from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import ingest_times, origin_requests, percentile, published_versions, schedule
+from harness.sse import address, open_stream
 from local.stack import LocalStack
 
 STREAM_ROUTE = "/v1/games/{game_id}/stream"

@@ -26,7 +26,11 @@ import httpx
 from confluent_kafka import Producer
 
 from bench.crowd import CrowdPlan, CrowdReport, await_all, close_crowds, start_crowds
-from bench.fans import (
+from bench.nginx import Throughput, compare
+from bench.table import busiest, kinds, ms, print_table
+from feeds.adapters import Feed, load
+from feeds.replay import ProgressBar, ReplaySettings, replay
+from harness.fans import (
     announce_times,
     earliest,
     ingest_times,
@@ -38,12 +42,7 @@ from bench.fans import (
     since,
     until_served,
 )
-from bench.nginx import Throughput, compare
-from bench.sse import address
-from bench.table import busiest, kinds, ms, print_table
-from core.settings import ReplaySettings
-from feeds.adapters import Feed, load
-from feeds.replay import ProgressBar, replay
+from harness.sse import address
 from local.stack import LocalStack
 from runtime.kafka import producer_config
 

@@ -54,3 +54,9 @@ def translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             raise StoreUnavailableError(f"redis: {type(exc).__name__}: {exc}") from exc
 
     return wrapper
+
+
+@translated
+async def ping(redis: Redis) -> None:
+    """Check that Redis answers (a service's start: fail there, not in its first request)."""
+    await redis.ping()

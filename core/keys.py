@@ -81,6 +81,16 @@ class RedisKeys:
         """The immutable body of one version."""
         return f"{self.prefix}:{{game:{game_id}}}:v:{version}"
 
+    def versions_pattern(self, game_id: str) -> str:
+        """A ``SCAN`` pattern matching every version key of a game."""
+        return f"{self.prefix}:{{game:{game_id}}}:v:*"
+
+    @staticmethod
+    def version_number(key: bytes | str) -> int:
+        """The version a key made by :meth:`version` holds."""
+        text = key.decode() if isinstance(key, bytes) else key
+        return int(text.rsplit(":v:", 1)[1])
+
     @property
     def scoreboard_games(self) -> str:
         """Hash game id → scoreboard row (JSON)."""
@@ -133,6 +143,10 @@ class RedisKeys:
     def feed_outbox(self, game_id: str) -> str:
         """List of records numbered and remembered but not yet acknowledged by Kafka."""
         return f"{self.prefix}:{{game:{game_id}}}:feed:outbox"
+
+    def ingest_seen(self, signature: str) -> str:
+        """A webhook request already received, by its signature (replays are refused)."""
+        return f"{self.prefix}:ingest:seen:{signature}"
 
     def plays(self, game_id: str) -> str:
         """Hash provider record id → the play as applied, with the score after it (the

@@ -24,7 +24,7 @@ from redis.typing import EncodableT, FieldT
 from core import changes, standings
 from core.connection import translated
 from core.errors import VersionConflictError
-from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys, league_key
+from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys
 from core.models import Game, Revision
 from core.reducer import Play
 
@@ -104,24 +104,26 @@ count(ARGV[2], ARGV[3], 1)
 return redis.call('INCR', KEYS[5])
 """
 
-# KEYS: the game's pushed marker. ARGV: version. The version pushed before (0: none) if this
-# one may be pushed (it is newer than every version pushed before), else -1: two publishers
-# during a rebalance, or a restarted one, never hand the push proxy a version older than one it
-# already has, and each push names the one the proxy saw last (GRIP ``prev-id``).
-_CLAIM_PUSH = """
-local pushed = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) <= pushed then
-  return -1
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return pushed
-"""
-
 
 @dataclass(frozen=True)
 class Snapshot:
     version: int
     body: bytes
+
+
+@dataclass(frozen=True)
+class Records:
+    """Stored JSON records by id, and the version of the whole they make up."""
+
+    version: int
+    rows: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class Leaders:
+    version: int
+    #: (player id, score, the player's record as stored), best first.
+    ranked: list[tuple[str, int, bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -170,30 +172,21 @@ class SnapshotReader:
         return cast(bytes | None, body)
 
     @translated
-    async def scoreboard(self) -> Snapshot:
-        """The scoreboard as one JSON document; its version changes whenever a row does."""
+    async def scoreboard(self) -> Records:
+        """Every game's scoreboard row (JSON as stored), by game id; the version changes whenever
+        a row does."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.scoreboard_version)
             pipe.hgetall(self.keys.scoreboard_games)
             version, rows = await pipe.execute()
-        ordered = b",".join(rows[game_id] for game_id in sorted(rows))
-        number = int(version or 0)
-        return Snapshot(number, b'{"version":%d,"games":[%s]}' % (number, ordered))
+        return Records(int(version or 0), {key.decode(): row for key, row in rows.items()})
 
     @translated
     async def version_numbers(self, game_id: str) -> list[int]:
         """Every version of a game that exists, in order (a scan: for tools and tests)."""
-        pattern = self.keys.version(game_id, 0)[:-1] + "*"
-        found = [int(key.rsplit(b":", 1)[1]) async for key in self.redis.scan_iter(pattern)]
+        pattern = self.keys.versions_pattern(game_id)
+        found = [self.keys.version_number(key) async for key in self.redis.scan_iter(pattern)]
         return sorted(found)
-
-    @translated
-    async def held_message(self, game_id: str, version: int) -> str | None:
-        """The stream tier's id of the newest pushed version at or below ``version``."""
-        found = await self.redis.zrevrangebyscore(
-            self.keys.held(game_id), version, "-inf", start=0, num=1
-        )
-        return cast(bytes, found[0]).decode() if found else None
 
     @translated
     async def scoreboard_row(self, game_id: str) -> bytes | None:
@@ -214,39 +207,25 @@ class SnapshotReader:
         ]
 
     @translated
-    async def standings(self, league: str) -> Snapshot:
+    async def standings(self, league: str) -> Records:
+        """A league's team rows (JSON as stored), by team id, unranked."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.league(league, "version"))
             pipe.hgetall(self.keys.league(league, "teams"))
             version, rows = await pipe.execute()
-        number = int(version or 0)
-        table = standings.rank([json.loads(row) for row in rows.values()])
-        body = {"league": league_key(league), "version": number, "teams": table}
-        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
+        return Records(int(version or 0), {key.decode(): row for key, row in rows.items()})
 
     @translated
-    async def leaders(self, league: str, top: int) -> Snapshot:
-        """The top scorers of a league (points in basketball, goals in hockey and soccer)."""
+    async def leaders(self, league: str, top: int) -> Leaders:
+        """The top scorers of a league (points in basketball, goals in hockey and soccer), best
+        first, with each one's player record (JSON as stored; ``None`` where there is none)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.league(league, "version"))
             pipe.zrevrange(self.keys.league(league, "leaders"), 0, top - 1, withscores=True)
             pipe.hgetall(self.keys.league(league, "players"))
             version, ranked, players = await pipe.execute()
-        number = int(version or 0)
-        leaders = []
-        for place, (player_id, score) in enumerate(ranked, start=1):
-            player = json.loads(players.get(player_id, b"{}"))
-            leaders.append(
-                {
-                    "rank": place,
-                    "player_id": player_id.decode(),
-                    "name": player.get("name", ""),
-                    "team_id": player.get("team_id"),
-                    "pts": int(score),
-                }
-            )
-        body = {"league": league_key(league), "version": number, "leaders": leaders}
-        return Snapshot(number, json.dumps(body, sort_keys=True).encode())
+        found = [(p.decode(), int(score), players.get(p)) for p, score in ranked]
+        return Leaders(int(version or 0), found)
 
     @translated
     async def box_score(self, game_id: str) -> Snapshot | None:
@@ -297,7 +276,6 @@ class SnapshotWriter(SnapshotReader):
         self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
         self._write_row = redis.register_script(_WRITE_ROW)
         self._record_final = redis.register_script(_RECORD_FINAL)
-        self._claim_push = redis.register_script(_CLAIM_PUSH)
 
     @translated
     async def load_game(self, game_id: str) -> Game | None:
@@ -385,22 +363,6 @@ class SnapshotWriter(SnapshotReader):
                     pipe.hdel(key, event.event_id)
                 else:
                     pipe.hset(key, event.event_id, play_line(play))
-            await pipe.execute()
-
-    @translated
-    async def claim_push(self, game_id: str, version: int) -> int | None:
-        """The version pushed before ``version`` (0: none), if ``version`` may be pushed: only
-        when it is newer than every version of the game pushed before. ``None`` otherwise."""
-        previous = int(await self._claim_push(keys=[self.keys.pushed(game_id)], args=[version]))
-        return None if previous < 0 else previous
-
-    @translated
-    async def record_held(self, game_id: str, version: int, message_id: str, keep: int) -> None:
-        """Remember the stream tier's id of a pushed version; the newest ``keep`` are kept."""
-        key = self.keys.held(game_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {message_id: version})
-            pipe.zremrangebyrank(key, 0, -keep - 1)
             await pipe.execute()
 
     @translated

@@ -8,15 +8,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 
-from core.errors import ServiceError
 from core.models import GameEvent
-from core.settings import ReplaySettings
+from core.settings import KafkaSettings
 from feeds.adapters import Feed
-from runtime.kafka import event_message, producer_config
+from runtime.kafka import Delivery, producer_config
 
 Progress = Callable[[int, int], None]
+
+
+class ReplaySettings(KafkaSettings):
+    """``scorecast replay``: only where the events go."""
 
 
 @dataclass(frozen=True)
@@ -64,31 +67,19 @@ def replay(
 
     Pass a ``producer`` to keep one connection across replays (a new one spends its first
     hundred milliseconds or so connecting, which would count as pipeline latency)."""
-    failures: list[str] = []
-
-    def delivered(error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            failures.append(str(error))
-
-    producer = producer or Producer(producer_config(settings))
+    delivery = Delivery(producer or Producer(producer_config(settings)))
     started = time.monotonic()
     total = len(feed.events)
     for count, (at, event) in enumerate(timeline(feed.events, speed, max_gap), start=1):
         wait = started + at - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        key, value = event_message(event)
-        producer.produce(settings.events_topic, key=key, value=value, on_delivery=delivered)
-        producer.poll(0)
+        delivery.send_event(settings.events_topic, event)
         if progress is not None:
             progress(count, total)
-        if failures:
+        if delivery.failures:
             break
-    remaining = producer.flush(30)
-    if failures or remaining:
-        raise ServiceError(
-            f"replay of {feed.game_id} failed: {remaining} undelivered, errors: {failures[:3]}"
-        )
+    delivery.check(30, f"replay of {feed.game_id}")
     return ReplayResult(feed.game_id, total, time.monotonic() - started)
 
 

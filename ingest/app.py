@@ -13,6 +13,7 @@ poller: records are known by the provider's own ids, so one sent again changes n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -31,10 +32,10 @@ from starlette.routing import Route
 from core.connection import redis_client, translated
 from core.errors import FeedFormatError
 from core.keys import RedisKeys
-from core.settings import IngestSettings
 from feeds.adapters import FORMATS, parse
 from feeds.intake import BrokerUnavailableError, FeedIntake
 from feeds.ledger import FeedLedger
+from ingest.settings import IngestSettings
 from ingest.signature import valid
 from runtime.http_errors import HANDLERS, ApiError
 from runtime.http_server import HttpServer
@@ -45,6 +46,7 @@ from runtime.kafka import ensure_topics, producer_config
 class IngestState:
     settings: IngestSettings
     redis: Redis
+    keys: RedisKeys
     intake: FeedIntake
 
 
@@ -53,10 +55,11 @@ def create_app(settings: IngestSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = redis_client(settings)
         producer = Producer(producer_config(settings))
-        ledger = FeedLedger(redis, RedisKeys(settings.redis_prefix))
+        keys = RedisKeys(settings.redis_prefix)
+        ledger = FeedLedger(redis, keys)
         intake = FeedIntake(ledger, producer, settings, settings.produce_timeout_seconds)
         try:
-            yield {"ingest": IngestState(settings, redis, intake)}
+            yield {"ingest": IngestState(settings, redis, keys, intake)}
         finally:
             await asyncio.to_thread(producer.flush, 10)
             await redis.aclose()
@@ -94,7 +97,7 @@ async def receive(request: Request) -> Response:
     complete = request.query_params.get("complete", "false")
     if complete not in ("true", "false"):
         raise ApiError(400, "bad_parameter", "complete must be true or false")
-    seen = f"{settings.redis_prefix}:ingest:seen:{signature}"
+    seen = state.keys.ingest_seen(signature)
     if not await _claim(state, seen):
         raise ApiError(409, "replayed", "this request was already received")
     try:
@@ -162,5 +165,6 @@ class IngestService(HttpServer):
         super().__init__(create_app(settings), settings.host, settings.port, settings.drain_seconds)
         self.settings = settings
 
-    async def start(self) -> None:
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        await super().start(resources)
         await asyncio.to_thread(ensure_topics, self.settings)

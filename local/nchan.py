@@ -8,6 +8,7 @@ import resource
 import shutil
 from pathlib import Path
 
+from core import cors
 from core.errors import ServiceError
 from local.holder import HolderPorts
 from local.process import ManagedProcess, free_port
@@ -33,6 +34,11 @@ def render(values: dict[str, object]) -> str:
     if missing:
         raise ServiceError(f"stream tier config needs {', '.join(missing)}")
     return _PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), text)
+
+
+def preflight_directives() -> str:
+    """The CORS policy's preflight headers as nginx directives (one line)."""
+    return " ".join(f'add_header {k} "{v}";' for k, v in cors.preflight_headers().items())
 
 
 def nchan(
@@ -65,6 +71,7 @@ def nchan(
             "http_port": ports.http,
             "publish_port": ports.publish,
             "holder_key": holder_key,
+            "cors_preflight": preflight_directives(),
         }
     )
     (work / "nginx.conf").write_text(text)

@@ -1,5 +1,6 @@
-"""Our own processes (origin, publisher, purger) started the way an operator would start them:
-``python -m scorecast COMMAND`` with ``SCORECAST_*`` settings in the environment."""
+"""Our own processes (origin, publisher, purger…) started the way an operator would start them:
+``python -m scorecast COMMAND`` with each setting in the environment variable its component
+reads."""
 
 from __future__ import annotations
 
@@ -9,15 +10,32 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+from pydantic_settings import BaseSettings
 
 from core.errors import ServiceError
+from core.settings import environment
+from ingest.settings import IngestSettings
 from local.broker import broker
 from local.process import ManagedProcess, free_port
+from origin.settings import OriginSettings
+from poller.settings import PollerSettings
+from publisher.settings import PublisherSettings
+from purger.settings import PurgerSettings
+
+#: The settings each command reads.
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "origin": OriginSettings,
+    "publisher": PublisherSettings,
+    "purger": PurgerSettings,
+    "ingest": IngestSettings,
+    "poll": PollerSettings,
+}
 
 
-def child_env(settings: Mapping[str, object]) -> dict[str, str]:
+def child_env(command: str, settings: Mapping[str, object]) -> dict[str, str]:
+    """The environment of a ``command`` process given ``settings`` by field name."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
-    env.update({f"SCORECAST_{k.upper()}": str(v) for k, v in settings.items()})
+    env.update(environment(SETTINGS[command], dict(settings)))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -32,7 +50,7 @@ def scorecast_process(
         [sys.executable, "-m", "scorecast", command],
         run_dir / f"{name}.log",
         (lambda: _answers(url)) if url else (lambda: True),
-        env=child_env(settings),
+        env=child_env(command, settings),
     )
 
 

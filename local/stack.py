@@ -20,14 +20,14 @@ import httpx
 from core.errors import ServiceError
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
-from core.settings import ReplaySettings, StackSettings
 from feeds.adapters import load
-from feeds.replay import ProgressBar, replay
+from feeds.replay import ProgressBar, ReplaySettings, replay
 from local.nchan import nchan
 from local.process import ManagedProcess, Started, free_port
 from local.pushpin import pushpin
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
+from local.settings import StackSettings
 from local.varnish import EDGE_DIR, varnish
 from runtime.kafka import ensure_topics
 
@@ -49,7 +49,9 @@ class LocalStack(Started):
     origin_port: int = 0
     edge_port: int = 0
     purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: Pushpin's ``Grip-Sig`` key, and the secret Nchan proves itself to the origin with.
     grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    holder_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     holder: Literal["nchan", "pushpin"] = "nchan"
     #: nginx workers of the Nchan stream tier (one per core of this machine's two).
     holder_workers: int = 2
@@ -84,6 +86,12 @@ class LocalStack(Started):
         """What every service needs to share the store."""
         return {"redis_url": self.redis_url, "change_shards": self.change_shards}
 
+    def tier_settings(self) -> dict[str, object]:
+        """What the origin and the publisher both need to know of the stream tier."""
+        if self.holder == "pushpin":
+            return {"tier": "pushpin", "grip_key": self.grip_key}
+        return {"tier": "nchan", "holder_key": self.holder_key}
+
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
@@ -116,7 +124,7 @@ class LocalStack(Started):
         self.processes["broker"] = process
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
-        origin = {**self.redis_settings(), "port": self.origin_port, "grip_key": self.grip_key}
+        origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
         self._run("origin", scorecast_process("origin", origin, self.run_dir))
         self._start_holder()
         self._start_edge(self.holder_port)
@@ -131,7 +139,7 @@ class LocalStack(Started):
             proxy, ports = nchan(
                 self.origin_port,
                 self.redis_url,
-                self.grip_key,
+                self.holder_key,
                 self.run_dir,
                 self.holder_port,
                 self.stream_connects_per_minute,
@@ -166,16 +174,15 @@ class LocalStack(Started):
         settings = {**self.redis_settings(), **self.kafka_settings()}
         if group_id:
             settings["group_id"] = group_id
+        settings |= self.tier_settings()
         if self.holder == "pushpin":
-            settings["push_backend"] = "pushpin"
             settings["grip_publish_url"] = self.holder_publish_url
         else:
-            settings["push_backend"] = "nchan"
             settings["nchan_publish_url"] = self.holder_publish_url
         if self.push_max_age_seconds is not None:
             settings["push_max_age_seconds"] = self.push_max_age_seconds
         if self.push_keep_alive_seconds is not None:
-            settings["push_keep_alive_seconds"] = self.push_keep_alive_seconds
+            settings["keep_alive_seconds"] = self.push_keep_alive_seconds
         return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
 
     def start_purger(self) -> ManagedProcess:

@@ -16,18 +16,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core import cors
 from core.changes import ChangeFeed
 from core.connection import redis_client
 from core.keys import RedisKeys
-from core.settings import OriginSettings
 from core.store import SnapshotReader
 from origin import openapi
-from origin.hub import Hub
 from origin.metrics import MetricsMiddleware, OriginMetrics
 from origin.routes import ENDPOINTS
+from origin.settings import OriginSettings
 from origin.state import OriginState
 from runtime.http_errors import HANDLERS
 from runtime.http_server import HttpServer
+from streams.hub import Hub, HubTier
+from streams.records import PushRecords
+from streams.tiers import open_tier
 
 STATIC = Path(__file__).parent / "static"
 PAGE = STATIC / "live.html"
@@ -35,7 +38,9 @@ PAGE = STATIC / "live.html"
 CLIENT_SCRIPT = STATIC / "scorecast-client.js"
 
 
-def create_app(settings: OriginSettings) -> Starlette:
+def create_app(settings: OriginSettings, closing: asyncio.Event | None = None) -> Starlette:
+    """The origin's app; once ``closing`` is set, the streams it holds itself end (the server
+    can then drain: see :class:`OriginService`)."""
     metrics = OriginMetrics()
     spec = JSONResponse(openapi.document(ENDPOINTS))
 
@@ -44,22 +49,20 @@ def create_app(settings: OriginSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = redis_client(settings)
-        keys = RedisKeys(settings.redis_prefix, settings.change_shards)
-        store = SnapshotReader(redis, keys)
-        hub = Hub(store, ChangeFeed.every(redis, keys), settings.subscriber_buffer)
-        # The service ends the hub's streams before the server drains (see OriginService).
-        app.state.hub = hub
-        follower = asyncio.create_task(hub.run(), name="change-stream hub")
-        try:
-            state = OriginState(settings, store, hub, PAGE.read_bytes(), CLIENT_SCRIPT.read_bytes())
-            yield {"origin": state}
-        finally:
-            hub.close()
-            follower.cancel("origin shutting down")
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-            await redis.aclose()
+        async with contextlib.AsyncExitStack() as resources:
+            redis = redis_client(settings)
+            resources.push_async_callback(redis.aclose)
+            keys = RedisKeys(settings.redis_prefix, settings.change_shards)
+            store = SnapshotReader(redis, keys)
+            hub = Hub(store, ChangeFeed.every(redis, keys), settings.subscriber_buffer)
+            resources.callback(hub.close)
+            own = HubTier(hub, settings)
+            tier = open_tier(settings, PushRecords(redis, keys), own) or own
+            resources.push_async_callback(tier.aclose)
+            follower = asyncio.create_task(hub.run(closing), name="change-stream hub")
+            resources.push_async_callback(_cancelled, follower)
+            page, script = PAGE.read_bytes(), CLIENT_SCRIPT.read_bytes()
+            yield {"origin": OriginState(settings, store, tier, own, page, script)}
 
     routes = [Route(e.path, e.handler, methods=["GET"]) for e in ENDPOINTS]
     app = Starlette(
@@ -74,11 +77,11 @@ def create_app(settings: OriginSettings) -> Starlette:
             # (Cloudflare without Workers); Varnish and Fastly answer them at the edge.
             Middleware(
                 CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "HEAD", "OPTIONS"],
-                allow_headers=["If-None-Match", "Last-Event-ID", "Cache-Control"],
-                expose_headers=["ETag"],
-                max_age=86400,
+                allow_origins=[cors.ALLOW_ORIGIN],
+                allow_methods=list(cors.ALLOW_METHODS),
+                allow_headers=list(cors.ALLOW_HEADERS),
+                expose_headers=list(cors.EXPOSE_HEADERS),
+                max_age=cors.MAX_AGE_SECONDS,
             ),
         ],
         exception_handlers=HANDLERS,
@@ -90,16 +93,18 @@ def create_app(settings: OriginSettings) -> Starlette:
     return app
 
 
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel("origin shutting down")
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 class OriginService(HttpServer):
     """The origin as a service: on stop, the streams it holds end first, then it drains."""
 
     def __init__(self, settings: OriginSettings) -> None:
-        self.app = create_app(settings)
+        closing = asyncio.Event()
+        self.app = create_app(settings, closing)
         super().__init__(
-            self.app, settings.host, settings.port, settings.drain_seconds, self._end_streams
+            self.app, settings.host, settings.port, settings.drain_seconds, closing.set
         )
-
-    def _end_streams(self) -> None:
-        hub: Hub | None = getattr(self.app.state, "hub", None)
-        if hub is not None:
-            hub.close()

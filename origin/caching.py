@@ -8,8 +8,8 @@ every key the body depends on (from :mod:`core.keys`).
 
 from __future__ import annotations
 
-from core.settings import CachePolicy
 from core.versions import etag
+from origin.settings import CachePolicy
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

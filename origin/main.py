@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.settings import OriginSettings
 from origin.app import OriginService
+from origin.settings import OriginSettings
 from runtime.lifecycle import serve
 
 
 def main(settings: OriginSettings) -> None:
-    serve(OriginService(settings), settings.drain_seconds)
+    serve(OriginService(settings))

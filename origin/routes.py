@@ -18,7 +18,7 @@ from core.keys import (
     standings_surrogate_keys,
 )
 from core.store import GameView
-from origin import caching, nba_live, openapi, streams
+from origin import caching, documents, nba_live, openapi, resume
 from origin.openapi import (
     AFTER,
     ANY_OBJECT,
@@ -52,7 +52,7 @@ async def game(request: Request) -> Response:
     game_id = _game_id(request)
     after = request.query_params.get("after")
     if after is not None:
-        return await streams.long_poll(request, game_id, after)
+        return await resume.long_poll(request, game_id, after)
     snapshot = await state.store.latest(game_id)
     if snapshot is None:
         raise _unknown_game(state, game_id)
@@ -83,7 +83,7 @@ async def game_version(request: Request) -> Response:
 
 async def scoreboard(request: Request) -> Response:
     state: OriginState = request.state.origin
-    snapshot = await state.store.scoreboard()
+    snapshot = documents.scoreboard(await state.store.scoreboard())
     headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), snapshot.version)
     return _answer(request, snapshot.body, headers)
 
@@ -91,7 +91,7 @@ async def scoreboard(request: Request) -> Response:
 async def standings(request: Request) -> Response:
     state: OriginState = request.state.origin
     league = _league(request)
-    snapshot = await state.store.standings(league)
+    snapshot = documents.standings_table(league, await state.store.standings(league))
     headers = caching.live_headers(
         state.settings, standings_surrogate_keys(league), snapshot.version
     )
@@ -101,7 +101,8 @@ async def standings(request: Request) -> Response:
 async def leaders(request: Request) -> Response:
     state: OriginState = request.state.origin
     league = _league(request)
-    snapshot = await state.store.leaders(league, state.settings.leaders_top)
+    found = await state.store.leaders(league, state.settings.leaders_top)
+    snapshot = documents.leaders(league, found)
     headers = caching.live_headers(state.settings, leaders_surrogate_keys(league), snapshot.version)
     return _answer(request, snapshot.body, headers)
 
@@ -112,17 +113,18 @@ async def box_score(request: Request) -> Response:
     box = await state.store.box_score(game_id)
     if box is None:
         raise _unknown_game(state, game_id)
-    body = b'{"game_id":"%s","version":%d,"box":%s}' % (game_id.encode(), box.version, box.body)
+    body = documents.box_score(game_id, box)
     headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), box.version)
     return _answer(request, body, headers)
 
 
 async def nba_scoreboard(request: Request) -> Response:
     state: OriginState = request.state.origin
-    snapshot = await state.store.scoreboard()
-    rows = [row for row in json.loads(snapshot.body)["games"] if nba_live.shown(row)]
-    body = _json(nba_live.scoreboard(rows))
-    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), snapshot.version)
+    board = await state.store.scoreboard()
+    rows = [json.loads(row) for _, row in sorted(board.rows.items())]
+    rows = [row for row in rows if nba_live.shown(row)]
+    body = documents.render(nba_live.scoreboard(rows))
+    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), board.version)
     return _answer(request, body, headers)
 
 
@@ -131,7 +133,7 @@ async def nba_boxscore(request: Request) -> Response:
     headers = caching.live_headers(
         state.settings, game_surrogate_keys(view.game["game_id"]), view.version
     )
-    return _answer(request, _json(nba_live.boxscore(view)), headers)
+    return _answer(request, documents.render(nba_live.boxscore(view)), headers)
 
 
 async def nba_playbyplay(request: Request) -> Response:
@@ -139,7 +141,7 @@ async def nba_playbyplay(request: Request) -> Response:
     headers = caching.live_headers(
         state.settings, game_surrogate_keys(view.game["game_id"]), view.version
     )
-    return _answer(request, _json(nba_live.playbyplay(view)), headers)
+    return _answer(request, documents.render(nba_live.playbyplay(view)), headers)
 
 
 async def _nba_game(request: Request, plays: bool = True) -> tuple[OriginState, GameView]:
@@ -153,12 +155,8 @@ async def _nba_game(request: Request, plays: bool = True) -> tuple[OriginState, 
     return state, view
 
 
-def _json(document: object) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
 async def game_stream(request: Request) -> Response:
-    return await streams.game_stream(request, _game_id(request))
+    return await resume.game_stream(request, _game_id(request))
 
 
 async def live_page(request: Request) -> Response:
@@ -194,9 +192,9 @@ async def readyz(request: Request) -> Response:
     reader is down would hold streams that never move."""
     state: OriginState = request.state.origin
     await state.store.ping()
-    if not state.hub.healthy:
+    if not state.hub.hub.healthy:
         raise ApiError(
-            503, "unavailable", f"change stream reader down: {state.hub.failure}", _NO_STORE
+            503, "unavailable", f"change stream reader down: {state.hub.hub.failure}", _NO_STORE
         )
     return JSONResponse({"status": "ready"}, headers=_NO_STORE)
 
@@ -280,7 +278,7 @@ ENDPOINTS = [
         get(
             "Server-sent events of the scoreboard", [LAST_EVENT_ID], {**STREAM, **errors(400, 503)}
         ),
-        streams.scoreboard_stream,
+        resume.scoreboard_stream,
     ),
     Endpoint(
         "/v1/scoreboard",

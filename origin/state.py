@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import OriginSettings
 from core.store import SnapshotReader
-from origin.hub import Hub
+from origin.settings import OriginSettings
+from streams.hub import HubTier
+from streams.tier import StreamTier
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,10 @@ class OriginState:
     settings: OriginSettings
     #: Read-only: the request path never writes (architecture invariant 3).
     store: SnapshotReader
-    hub: Hub
+    #: The configured stream tier (the hub itself when the origin holds every stream).
+    tier: StreamTier
+    #: The origin's own: it holds what the tier does not, and follows the change streams.
+    hub: HubTier
     #: The live scoreboard page and the client script it uses (read once at start).
     page: bytes
     client_script: bytes

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 import httpx
 from confluent_kafka import Producer
 
-from core.connection import redis_client
+from core.connection import ping, redis_client
 from core.errors import FeedFormatError, ScorecastError, ServiceError
 from core.keys import RedisKeys
-from core.settings import PollerSettings
 from feeds.adapters import FORMATS, Feed, parse
 from feeds.intake import FeedIntake
 from feeds.ledger import FeedLedger
+from poller.settings import PollerSettings
 from runtime.kafka import ensure_topics, producer_config
 from runtime.lifecycle import Service
 
@@ -58,35 +58,38 @@ class Poller(Service):
     """``async with Poller(settings) as poller: await poller.run(stop)``."""
 
     def __init__(self, settings: PollerSettings, rng: random.Random | None = None) -> None:
-        if not settings.poll_url:
-            raise ServiceError("the poller needs a URL (SCORECAST_POLL_URL or the argument)")
-        if settings.poll_format != "auto" and settings.poll_format not in FORMATS:
+        if not settings.url:
+            raise ServiceError("the poller needs a URL (SCORECAST_POLLER_URL or the argument)")
+        if settings.format != "auto" and settings.format not in FORMATS:
             raise ServiceError(
-                f"unknown format {settings.poll_format!r}; known: auto, {', '.join(FORMATS)}"
+                f"unknown format {settings.format!r}; known: auto, {', '.join(FORMATS)}"
             )
         self.settings = settings
+        self.drain_seconds = settings.drain_seconds
         self.stats = PollerStats()
         self._rng = rng or random.Random()
         self._validators: dict[str, str] = {}
         self._modified: datetime | None = None
-        self._format: str | None = None if settings.poll_format == "auto" else settings.poll_format
+        self._format: str | None = None if settings.format == "auto" else settings.format
 
-    async def start(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self.settings.poll_timeout_seconds)
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        self._http = await resources.enter_async_context(
+            httpx.AsyncClient(timeout=self.settings.timeout_seconds)
+        )
         self._redis = redis_client(self.settings)
+        resources.push_async_callback(self._redis.aclose)
+        await ping(self._redis)
+        await asyncio.to_thread(ensure_topics, self.settings)
         self._producer = Producer(producer_config(self.settings))
+        resources.push_async_callback(
+            asyncio.to_thread, self._producer.flush, self.settings.produce_timeout_seconds
+        )
         self._intake = FeedIntake(
             FeedLedger(self._redis, RedisKeys(self.settings.redis_prefix)),
             self._producer,
             self.settings,
             self.settings.produce_timeout_seconds,
         )
-        await asyncio.to_thread(ensure_topics, self.settings)
-
-    async def close(self, failed: bool) -> None:
-        await asyncio.to_thread(self._producer.flush, self.settings.produce_timeout_seconds)
-        await self._redis.aclose()
-        await self._http.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -110,13 +113,13 @@ class Poller(Service):
     def wait_seconds(self, failures: int) -> float:
         """The interval, doubled per failure up to the backoff limit, jittered."""
         settings = self.settings
-        base: float = settings.poll_interval_seconds * 2.0 ** min(failures, 30)
-        base = min(base, max(settings.poll_backoff_max_seconds, settings.poll_interval_seconds))
-        return base * (1 + self._rng.uniform(-settings.poll_jitter, settings.poll_jitter))
+        base: float = settings.interval_seconds * 2.0 ** min(failures, 30)
+        base = min(base, max(settings.backoff_max_seconds, settings.interval_seconds))
+        return base * (1 + self._rng.uniform(-settings.jitter, settings.jitter))
 
     @property
     def _url(self) -> str:
-        return self.settings.poll_url
+        return self.settings.url
 
     async def poll(self) -> None:
         """One conditional request; whatever the document changes goes to Kafka."""

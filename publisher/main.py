@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.settings import PublisherSettings
 from publisher.service import Publisher
+from publisher.settings import PublisherSettings
 from runtime.lifecycle import serve
 
 
 def main(settings: PublisherSettings) -> None:
-    serve(Publisher(settings), settings.drain_seconds)
+    serve(Publisher(settings))

@@ -10,6 +10,7 @@ event gets its own, and either way a version's bytes depend only on the feed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,16 +24,16 @@ from core.connection import redis_client
 from core.errors import ScorecastError, VersionConflictError
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
-from core.settings import PublisherSettings
 from core.store import SnapshotWriter, Written
 from publisher.decode import InvalidEventError, decode
-from publisher.grip import FanoutPublisher, GripPublisher
-from publisher.nchan import NchanPublisher
 from publisher.offsets import OffsetTracker, Partition, Position
-from publisher.push import Pusher, PushError
 from publisher.reorder import ReorderBuffer
-from runtime.kafka import consumer_config, ensure_topics, producer_config
+from publisher.settings import PublisherSettings
+from runtime.kafka import Delivery, consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
+from streams.backlog import PushBacklog
+from streams.records import PushRecords
+from streams.tiers import open_tier
 
 logger = logging.getLogger("scorecast.publisher")
 
@@ -43,8 +44,6 @@ class PublisherError(ScorecastError):
 
 _POLL_SECONDS = 0.1
 _REPORT_SECONDS = 10.0
-#: Versions a down holder missed that are kept per game for when it is back.
-_UNPUSHED_KEPT = 64
 
 
 @dataclass
@@ -86,46 +85,52 @@ class Publisher(Service):
 
     def __init__(self, settings: PublisherSettings) -> None:
         self.settings = settings
+        self.drain_seconds = settings.drain_seconds
         self.redis = redis_client(settings)
+        keys = RedisKeys(settings.redis_prefix, settings.change_shards)
         self.store = SnapshotWriter(
             self.redis,
-            RedisKeys(settings.redis_prefix, settings.change_shards),
+            keys,
             settings.changes_maxlen,
             settings.redis_wait_replicas,
             settings.redis_wait_ms,
         )
+        self.push_records = PushRecords(self.redis, keys)
         self.stats = PublisherStats()
         self._offsets = OffsetTracker()
         self._games: dict[str, _GameSlot] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
-        self._grip: Pusher | None = None
-        #: Per game, versions claimed for pushing that the holder has not taken yet.
-        self._unpushed: dict[str, list[tuple[Written, int]]] = {}
-        self._push_retry_at = 0.0
+        #: In front of the stream tier (``None``: no tier to publish to).
+        self._backlog: PushBacklog | None = None
 
-    async def start(self) -> None:
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        resources.push_async_callback(self.redis.aclose)
+        await self.store.ping()
         await asyncio.to_thread(ensure_topics, self.settings)
-        self._producer = Producer(producer_config(self.settings))
-        self._grip = make_pusher(self.settings, self.store)
-        self._consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
-        self._consumer.subscribe(
+        producer = Producer(producer_config(self.settings))
+        resources.push_async_callback(asyncio.to_thread, producer.flush, 10.0)
+        self._producer = producer
+        tier = open_tier(self.settings, self.push_records)
+        if tier is not None:
+            resources.push_async_callback(tier.aclose)
+            self._backlog = PushBacklog(tier, self.push_records)
+        consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
+        resources.push_async_callback(self._close_consumer, consumer)
+        self._consumer = consumer
+        consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
+        resources.callback(self._forget_clients)
 
-    async def close(self, failed: bool) -> None:
-        consumer, producer, pusher = self._consumer, self._producer, self._grip
-        self._consumer = self._producer = self._grip = None
-        await self.redis.aclose()
-        if pusher is not None:
-            await pusher.aclose()
-        if producer is not None:
-            await asyncio.to_thread(producer.flush, 10.0)
-        if consumer is not None:
-            # Only what is already written may be committed; held events are re-read next time.
-            if not failed:
-                await asyncio.to_thread(self._commit, consumer)
-            await asyncio.to_thread(consumer.close)
+    def _forget_clients(self) -> None:
+        self._consumer = self._producer = self._backlog = None
+
+    async def _close_consumer(self, consumer: Consumer) -> None:
+        # Only what is already written may be committed; held events are re-read next time.
+        if not self.failed:
+            await asyncio.to_thread(self._commit, consumer)
+        await asyncio.to_thread(consumer.close)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until ``stop`` is set; the current batch is finished first."""
@@ -141,11 +146,9 @@ class Publisher(Service):
     async def step(self) -> int:
         """Poll once, fold and publish what is ready, commit. Returns messages consumed."""
         consumer = self._require(self._consumer)
-        if self._unpushed and time.monotonic() >= self._push_retry_at:
-            for game_id in list(self._unpushed):
-                await self._hand_over(game_id)
-        if self._grip is not None:
-            await self._grip.keep_alive()
+        if self._backlog is not None:
+            await self._backlog.retry()
+            self.stats.push_failures = self._backlog.failures
         messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
         touched: set[str] = set()
@@ -278,7 +281,7 @@ class Publisher(Service):
             await self._push(written, newest=drained and index == len(versions) - 1)
 
     async def _push(self, written: Written, newest: bool) -> None:
-        """Hand a new version to the push proxy.
+        """Hand a new version to the stream tier.
 
         Live versions go out as written. History (a version whose newest event entered the
         pipeline more than ``push_max_age_seconds`` ago: the publisher is catching up after a
@@ -287,38 +290,11 @@ class Publisher(Service):
         land on the current state, never on a version older than one they were shown before
         the store was lost (the store's own record of what was pushed goes with it).
         """
-        game = written.game
-        if self._grip is None:
+        if self._backlog is None:
             return
-        if not (newest or self._live(game)):
+        if not (newest or self._live(written.game)) or not await self._backlog.push(written):
             self.stats.push_skipped += 1
-            return
-        previous = await self.store.claim_push(game.game_id, game.version)
-        if previous is None:
-            self.stats.push_skipped += 1
-            return
-        self._unpushed.setdefault(game.game_id, []).append((written, previous))
-        await self._hand_over(game.game_id)
-
-    async def _hand_over(self, game_id: str) -> None:
-        """Push a game's versions the holder has not taken yet, oldest first, stopping at the
-        first failure: what a down holder missed reaches it, in order, before anything newer
-        (``step`` tries again every second), so that streams resuming there find no gap."""
-        pusher = self._require(self._grip)
-        waiting = self._unpushed.get(game_id, [])
-        while waiting:
-            written, previous = waiting[0]
-            try:
-                await pusher.publish(written, previous)
-            except PushError as exc:
-                self.stats.push_failures += 1
-                logger.warning("game %s v%d: %s", game_id, written.game.version, exc)
-                # A client further behind than this resumes from a full snapshot anyway.
-                del waiting[:-_UNPUSHED_KEPT]
-                self._push_retry_at = time.monotonic() + 1.0
-                return
-            waiting.pop(0)
-        self._unpushed.pop(game_id, None)
+        self.stats.push_failures = self._backlog.failures
 
     def _live(self, game: Game) -> bool:
         if game.ingested_at is None:
@@ -329,26 +305,22 @@ class Publisher(Service):
     # -- dead letters and offsets -------------------------------------------------------------
 
     async def _dead_letter(self, dead: list[DeadLetter]) -> None:
-        producer = self._require(self._producer)
+        delivery = Delivery(self._require(self._producer))
         for letter in dead:
             self.stats.dead_lettered += 1
             label = letter.reason.split(":", 1)[0]
             self.stats.reasons[label] = self.stats.reasons.get(label, 0) + 1
             source = "{}/{}@{}".format(*letter.source)
             logger.warning("dead letter %s: %s", source, letter.reason)
-            producer.produce(
-                self.settings.dead_letter_topic,
-                value=letter.value,
-                key=letter.key,
-                headers=[
-                    ("scorecast-error", letter.reason.encode()),
-                    ("scorecast-source", source.encode()),
-                ],
-            )
+            headers: list[tuple[str, str | bytes | None]] = [
+                ("scorecast-error", letter.reason.encode()),
+                ("scorecast-source", source.encode()),
+            ]
+            delivery.send(self.settings.dead_letter_topic, letter.key, letter.value, headers)
         # The dead letters must be stored before the offsets that skip them are committed.
-        remaining = await asyncio.to_thread(producer.flush, 10.0)
-        if remaining:
-            raise PublisherError(f"{remaining} dead letters not delivered; offsets not committed")
+        missing = await asyncio.to_thread(delivery.wait, 10.0)
+        if missing:
+            raise PublisherError(f"{missing} dead letters not delivered; offsets not committed")
 
     def _commit(
         self, consumer: Consumer, only: list[Partition] | None = None, asynchronous: bool = False
@@ -385,21 +357,6 @@ class Publisher(Service):
         if value is None:
             raise PublisherError("use the publisher inside 'async with'")
         return value
-
-
-def make_pusher(settings: PublisherSettings, store: SnapshotWriter) -> Pusher | None:
-    if settings.push_backend == "nchan":
-        return NchanPublisher(
-            settings.nchan_publish_url,
-            settings.grip_timeout,
-            store,
-            settings.push_keep_alive_seconds,
-        )
-    if settings.push_backend == "pushpin":
-        return GripPublisher(settings.grip_publish_url, settings.grip_timeout)
-    if settings.push_backend == "fanout":
-        return FanoutPublisher(settings, settings.grip_timeout)
-    return None
 
 
 def _position(message: Message) -> Position:

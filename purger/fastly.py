@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from fastly.api.purge_api import PurgeApi
 from fastly.model.purge_response import PurgeResponse
 
-from core.settings import FastlySettings
 from purger.backends import PurgeError, reason_for
-from runtime.fastly import ERRORS, describe, fastly_client
+from runtime.fastly import ERRORS, FastlySettings, describe, fastly_client
 
 
 class FastlyBackend:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from core.settings import PurgerSettings
 from purger.service import Purger
+from purger.settings import PurgerSettings
 from runtime.lifecycle import serve
 
 logger = logging.getLogger("scorecast.purger")
@@ -13,7 +13,7 @@ logger = logging.getLogger("scorecast.purger")
 
 def main(settings: PurgerSettings) -> None:
     purger = Purger(settings)
-    serve(purger, settings.drain_seconds)
+    serve(purger)
     logger.info(
         "purger stopped: %d changes purged (%d taken over) in %d calls, %d abandoned, failures %s",
         purger.purged,

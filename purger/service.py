@@ -22,12 +22,12 @@ import time
 from core.changes import Announcement, ChangeGroup
 from core.connection import redis_client
 from core.keys import RedisKeys
-from core.settings import PurgerSettings
 from purger.backends import PurgeBackend, PurgeError
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.metrics import PurgerMetrics, serving
 from purger.ratelimit import TokenBucket
+from purger.settings import PurgerSettings
 from purger.varnish import VarnishBackend
 from runtime.lifecycle import Service
 
@@ -40,7 +40,7 @@ def make_backend(settings: PurgerSettings) -> PurgeBackend:
     if settings.backend == "fastly":
         return FastlyBackend(settings, settings.http_timeout)
     if settings.backend == "cloudflare":
-        return CloudflareBackend(settings)
+        return CloudflareBackend(settings, settings.http_timeout)
     return VarnishBackend(settings)
 
 
@@ -49,6 +49,7 @@ class Purger(Service):
 
     def __init__(self, settings: PurgerSettings) -> None:
         self.settings = settings
+        self.drain_seconds = settings.drain_seconds
         self.redis = redis_client(settings)
         keys = RedisKeys(settings.redis_prefix, settings.change_shards)
         #: One per change stream, each read on its own: a cluster serves no read across slots.
@@ -64,22 +65,16 @@ class Purger(Service):
         self.abandoned = 0
         #: Announcement → purge acknowledged, of each acknowledged change (milliseconds).
         self.lags_ms: list[float] = []
-        self._resources = contextlib.AsyncExitStack()
 
-    async def start(self) -> None:
-        async with contextlib.AsyncExitStack() as resources:
-            await resources.enter_async_context(self.redis)
-            resources.push_async_callback(self.backend.aclose)
-            await resources.enter_async_context(serving(self.metrics, self.settings.metrics_port))
-            self._resources = resources.pop_all()
-
-    async def close(self, failed: bool) -> None:
-        await self._resources.aclose()
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        await resources.enter_async_context(self.redis)
+        resources.push_async_callback(self.backend.aclose)
+        await resources.enter_async_context(serving(self.metrics, self.settings.metrics_port))
+        for group in self.groups:
+            await group.ensure()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Purge until ``stop`` is set. What is being purged when it is set stays pending."""
-        for group in self.groups:
-            await group.ensure()
         logger.info(
             "purger started: backend %s, consumer %s, %d change streams",
             self.backend.name,

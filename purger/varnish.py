@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from core.settings import PurgerSettings
 from purger.backends import PurgeError, reason_for
+from purger.settings import PurgerSettings
 
 
 class VarnishBackend:

@@ -7,9 +7,29 @@ import time
 from dataclasses import dataclass
 
 import fastly
+from pydantic import Field, SecretStr, field_validator
 from urllib3.exceptions import HTTPError as TransportError
 
-from core.settings import FastlySettings
+from core.settings import ScorecastSettings, check_token
+
+
+class FastlySettings(ScorecastSettings):
+    """Fastly's API (purges, Fanout publishing). Tokens also come from ``*_file`` secrets."""
+
+    fastly_api_url: str = Field(
+        default="https://api.fastly.com", validation_alias="SCORECAST_FASTLY_API_URL"
+    )
+    fastly_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias="SCORECAST_FASTLY_TOKEN"
+    )
+    fastly_service_id: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9]{8,64})?$",
+        validation_alias="SCORECAST_FASTLY_SERVICE_ID",
+    )
+
+    _fastly_token = field_validator("fastly_token")(check_token)
+
 
 #: What the SDK raises: an API answer, a bad argument, or a transport failure.
 ERRORS = (fastly.ApiException, fastly.ApiValueError, TransportError)

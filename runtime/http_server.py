@@ -11,6 +11,10 @@ from starlette.types import ASGIApp
 
 from runtime.lifecycle import Service
 
+#: After uvicorn's drain, the time its lifespan shutdown may take before the service is
+#: cancelled: the lifecycle's clock only catches a server that hangs.
+_SHUTDOWN_SECONDS = 2.0
+
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
@@ -45,11 +49,12 @@ class HttpServer(Service):
             log_level="info",
             timeout_graceful_shutdown=max(1, round(drain_seconds)),
         )
+        self.drain_seconds = max(1, round(drain_seconds)) + _SHUTDOWN_SECONDS
         self._server = _Server(config)
         self._on_stop = on_stop
 
-    async def close(self, failed: bool) -> None:
-        self._server.should_exit = True
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        resources.callback(setattr, self._server, "should_exit", True)
 
     async def run(self, stop: asyncio.Event) -> None:
         serving = asyncio.create_task(self._server.serve(), name="uvicorn")
@@ -61,6 +66,8 @@ class HttpServer(Service):
                 self._server.should_exit = True
             await serving
         finally:
-            stopping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopping
+            # Cancelled (it did not drain in time): no task outlives the service.
+            for task in (stopping, serving):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -42,32 +42,78 @@ def event_message(event: GameEvent) -> tuple[bytes, bytes]:
     return event.game_id.encode(), stamped.model_dump_json(exclude_none=True).encode()
 
 
+class Delivery:
+    """Messages handed to a producer, and whether Kafka acknowledged every one: the one way
+    Scorecast produces (events, schedules, dead letters)."""
+
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+        #: Why messages were refused, as Kafka said it (delivery reports arrive as the producer
+        #: is polled).
+        self.failures: list[str] = []
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        self.producer.produce(
+            topic, key=key, value=value, headers=headers, on_delivery=self._delivered
+        )
+        self.producer.poll(0)
+
+    def send_event(self, topic: str, event: GameEvent) -> None:
+        key, value = event_message(event)
+        self.send(topic, key, value)
+
+    def wait(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for every message sent; the number not delivered (refused
+        or still waiting)."""
+        remaining = self.producer.flush(timeout)
+        return remaining + len(self.failures)
+
+    def check(self, timeout: float, what: str) -> None:
+        """:meth:`wait`, raising :class:`ServiceError` unless every message was delivered."""
+        missing = self.wait(timeout)
+        if missing:
+            raise ServiceError(f"{what}: {missing} not delivered, errors: {self.failures[:3]}")
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.failures.append(str(error))
+
+
 def deliver(producer: Producer, topic: str, events: list[GameEvent], timeout: float) -> bool:
     """Produce ``events`` and wait up to ``timeout`` s: True once Kafka acknowledged them all."""
-    failed: list[KafkaError] = []
-
-    def delivered(error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            failed.append(error)
-
+    delivery = Delivery(producer)
     for event in events:
-        key, value = event_message(event)
-        producer.produce(topic, key=key, value=value, on_delivery=delivered)
-        producer.poll(0)
-    return producer.flush(timeout) == 0 and not failed
+        delivery.send_event(topic, event)
+    return delivery.wait(timeout) == 0
 
 
-def ensure_topics(settings: KafkaSettings, partitions: int = 6, timeout: float = 10.0) -> None:
+def ensure_topics(settings: KafkaSettings, partitions: int = 6) -> None:
     """Create the events and dead-letter topics unless they exist."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    problem = _create_topics(admin, settings, partitions)
+    # The client's threads stop once it is gone: an error raised while it is in scope would
+    # keep it (and them) alive in the traceback.
+    del admin
+    if problem is not None:
+        raise ServiceError(problem)
+
+
+def _create_topics(admin: AdminClient, settings: KafkaSettings, partitions: int) -> str | None:
+    timeout = settings.kafka_admin_timeout_seconds
     wanted = [settings.events_topic, settings.dead_letter_topic]
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise ServiceError(f"broker at {settings.kafka_bootstrap} did not answer: {exc}") from exc
+        return f"broker at {settings.kafka_bootstrap} did not answer: {exc}"
     missing = [NewTopic(name, num_partitions=partitions) for name in wanted if name not in existing]
     if not missing:
-        return
+        return None
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
         try:
             future.result(timeout)
@@ -75,4 +121,5 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 6, timeout: float =
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            raise ServiceError(f"cannot create topic {name}: {exc}") from exc
+            return f"cannot create topic {name}: {exc}"
+    return None

@@ -12,6 +12,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from core.settings import env_name
 from scorecast.commands import positive_or_zero, run
 
 S = TypeVar("S", bound=BaseSettings)
@@ -36,16 +37,16 @@ def load_settings(kind: type[S], **given: str) -> S:
         # Only names and reasons: a value may be a secret.
         lines = []
         for error in exc.errors():
-            where = "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  SCORECAST_{where}: {error['msg']}" if where else f"  {error['msg']}")
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = env_name(kind, field) if field in kind.model_fields else field.upper()
+            lines.append(f"  {where}: {error['msg']}" if where else f"  {error['msg']}")
         print("scorecast: invalid settings\n" + "\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from core.settings import ReplaySettings
     from feeds.adapters import load
-    from feeds.replay import ProgressBar, replay
+    from feeds.replay import ProgressBar, ReplaySettings, replay
     from runtime.kafka import ensure_topics
 
     settings = load_settings(ReplaySettings)
@@ -73,52 +74,52 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _origin(args: argparse.Namespace) -> int:
-    from core.settings import OriginSettings
     from origin.main import main as origin
+    from origin.settings import OriginSettings
 
     origin(load_settings(OriginSettings))
     return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from core.settings import IngestSettings
     from ingest.app import IngestService
+    from ingest.settings import IngestSettings
     from runtime.lifecycle import serve
 
     settings = load_settings(IngestSettings)
-    serve(IngestService(settings), settings.drain_seconds)
+    serve(IngestService(settings))
     return 0
 
 
 def _publisher(args: argparse.Namespace) -> int:
-    from core.settings import PublisherSettings
     from publisher.main import main as publisher
+    from publisher.settings import PublisherSettings
 
     publisher(load_settings(PublisherSettings))
     return 0
 
 
 def _purger(args: argparse.Namespace) -> int:
-    from core.settings import PurgerSettings
     from purger.main import main as purger
+    from purger.settings import PurgerSettings
 
     purger(load_settings(PurgerSettings))
     return 0
 
 
 def _poll(args: argparse.Namespace) -> int:
-    from core.settings import PollerSettings
     from poller.service import Poller
+    from poller.settings import PollerSettings
     from runtime.lifecycle import serve
 
-    given = {"poll_url": args.url} | ({"poll_format": args.format} if args.format else {})
+    given = {"url": args.url} | ({"format": args.format} if args.format else {})
     settings = load_settings(PollerSettings, **given)
-    serve(Poller(settings), settings.drain_seconds)
+    serve(Poller(settings))
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    from core.settings import StackSettings
+    from local.settings import StackSettings
     from local.stack import run_stack
 
     file = Path(args.file) if args.file else None

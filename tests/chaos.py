@@ -28,14 +28,13 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bench.fans import PollingFan, published_versions, stored_versions, until_final
-from bench.sse import ResumingFan
 from core.errors import ServiceError
 from core.models import Game
 from core.reducer import apply
-from core.settings import ReplaySettings
 from feeds.adapters import Feed
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import PollingFan, published_versions, stored_versions, until_final
+from harness.sse import ResumingFan
 from local.stack import LocalStack
 
 #: Seconds the pipeline may take before a fan being shown an older version counts as stale.

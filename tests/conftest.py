@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
 from core.keys import RedisKeys
-from core.settings import KafkaSettings, OriginSettings
+from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from local.redis import redis_server, redis_url
@@ -30,10 +30,21 @@ from local.stack import (
 )
 from local.varnish import varnish
 from origin.app import create_app
+from origin.settings import OriginSettings
 from runtime.kafka import ensure_topics
 from tests.cdn_standin import CdnStandIn
 
 NBA_LIVEDATA = "basketball/nba-cdn-livedata_0022000001.json"
+
+#: Fixtures that start real services: a test that uses one (directly or through another) is
+#: marked ``stack``, so ``pytest -m "not stack"`` is the fast lane of pure tests.
+SERVICE_FIXTURES = {"run_dir", "redis_service", "broker_service", "stack", "cdn"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")

@@ -12,21 +12,26 @@ import multiprocessing
 import threading
 from pathlib import Path
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
-from bench.matchday import MatchdayOptions, matchday_feeds, run_matchday
+from bench.matchday import MatchdayOptions, run_matchday
 from bench.matchday import summary as matchday_summary
 from bench.nginx import compare, parse_wrk
 from bench.plots import plot_matchday, plot_spike
 from bench.spike import SpikeOptions, run_spike, summary
 from feeds.adapters import load
+from harness.timeline import matchday_feeds
 from local.process import free_port
 from local.stack import LocalStack
 from tests.conftest import ThreadedServer
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8080/game.json

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import CachePolicy
 from core.versions import etag
 from origin.caching import live_headers, not_modified
+from origin.settings import CachePolicy
 
 
 @pytest.mark.parametrize(

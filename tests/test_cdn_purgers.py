@@ -14,16 +14,19 @@ import pytest
 from redis.asyncio import Redis
 
 from core.keys import change_surrogate_keys
-from core.settings import PurgerSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from local.services import child_env
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.service import Purger
+from purger.settings import PurgerSettings
 from tests.cdn_standin import CdnStandIn
 from tests.factories import numbered_game
 from tests.helpers import eventually, running
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 CDN = tuple[CdnStandIn, str]
 
@@ -145,7 +148,7 @@ def _purger_process(
             [sys.executable, "-m", "scorecast", "purger"],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=child_env(settings),
+            env=child_env("purger", settings),
             start_new_session=True,
         )
 

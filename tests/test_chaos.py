@@ -15,13 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.fans import PollingFan
 from core.models import BoxScore, GameStatus
 from core.reducer import fold
 from feeds.adapters import Feed, load
+from harness.fans import PollingFan
 from local.stack import LocalStack
 from tests.chaos import ChaosRun, Fault, _report, play_with_faults, purger_caught_up
 from tests.factories import short_game
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 
 def _check_fans(run: ChaosRun) -> None:

@@ -16,33 +16,33 @@ import pytest
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
-from bench.sse import open_url
 from core import changes
 from core.connection import redis_client
 from core.errors import StoreUnavailableError
 from core.keys import RedisKeys, change_surrogate_keys
 from core.models import GameEvent, GameStatus
 from core.reducer import fold
-from core.settings import (
-    KafkaSettings,
-    OriginSettings,
-    PublisherSettings,
-    PurgerSettings,
-    RedisSettings,
-)
+from core.settings import KafkaSettings, RedisSettings
 from core.store import SnapshotWriter
 from feeds.adapters import load
 from feeds.ledger import FeedLedger, compare
+from harness.sse import open_url
 from local.process import ManagedProcess, free_port
 from local.redis import cluster_node, create_cluster
 from origin.app import create_app
+from origin.settings import OriginSettings
 from publisher.service import Publisher
+from publisher.settings import PublisherSettings
 from purger.service import Purger
+from purger.settings import PurgerSettings
 from runtime.kafka import event_message, producer_config
 from tests.cdn_standin import CdnStandIn
 from tests.conftest import ThreadedServer
 from tests.factories import numbered_game, short_game
 from tests.helpers import eventually, running
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")

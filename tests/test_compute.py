@@ -7,6 +7,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "edge" / "fastly" / "compute" / "pkg" / "scorecast-streams.tar.gz"
 

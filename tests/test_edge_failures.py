@@ -15,10 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import CachePolicy
 from local.process import free_port
 from local.varnish import varnish
 from origin.caching import live_headers
+from origin.settings import CachePolicy
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 
 @dataclass

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.e2e import run_e2e
 from local.stack import LocalStack
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 
 async def test_a_replayed_game_reaches_polling_fans_through_the_edge(

@@ -10,17 +10,17 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bench.sse import open_url
 from core.errors import ScorecastError, StoreUnavailableError, VersionConflictError
 from core.keys import RedisKeys
 from core.reducer import versions
-from core.settings import PurgerSettings
 from core.store import SnapshotReader, SnapshotWriter
-from origin.hub import SlowSubscriberError
-from publisher.push import PushError
+from harness.sse import open_url
 from publisher.service import PublisherError
 from purger.backends import PurgeError
 from purger.service import Purger
+from purger.settings import PurgerSettings
+from streams.hub import SlowSubscriberError
+from streams.tier import PushError
 from tests.conftest import Edge
 from tests.factories import short_game
 from tests.helpers import eventually, running

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.core.result import Ok
 
-from core.settings import OriginSettings
 from local.process import free_port
 from origin.app import create_app
+from origin.settings import OriginSettings
 from tests.conftest import ThreadedServer
 
 

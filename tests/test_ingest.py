@@ -13,13 +13,17 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
-from core.settings import IngestSettings, KafkaSettings
+from core.settings import KafkaSettings
 from ingest.app import create_app
+from ingest.settings import IngestSettings
 from ingest.signature import sign
 from local.process import free_port
 from local.services import start_broker
 from runtime.kafka import consumer_config, ensure_topics
 from tests.conftest import ThreadedServer
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 SECRET = secrets.token_urlsafe(32)
 

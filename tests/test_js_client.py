@@ -10,11 +10,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench.fans import schedule
-from core.settings import ReplaySettings
+import pytest
+
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import schedule
 from local.stack import LocalStack
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 CLIENT = Path(__file__).parent.parent / "clients" / "js"
 NODE = shutil.which("node") or "node"

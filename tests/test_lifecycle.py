@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.sse import open_url
 from core.reducer import versions
 from core.settings import KafkaSettings
 from core.store import SnapshotWriter
+from harness.sse import open_url
 from local.process import ManagedProcess, free_port
 from local.services import scorecast_process
 from tests.factories import short_game
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 # uvicorn's words when open requests outlive the drain and are cancelled.
 _CUT = "timeout graceful shutdown exceeded"

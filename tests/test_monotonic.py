@@ -10,11 +10,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from bench.sse import open_url
 from core.keys import RedisKeys
 from core.models import Game
 from core.reducer import versions
 from core.store import SnapshotWriter
+from harness.sse import open_url
+from streams.records import PushRecords
 from tests.factories import short_game
 
 
@@ -90,11 +91,10 @@ async def test_two_publishers_never_push_a_version_older_than_one_pushed(
     redis: Redis, prefix: str
 ) -> None:
     keys = RedisKeys(prefix)
-    first = SnapshotWriter(redis, keys, changes_maxlen=1000)
-    second = SnapshotWriter(redis, keys, changes_maxlen=1000)
-    assert await first.claim_push("g1", 5) == 0  # nothing pushed before
-    assert await second.claim_push("g1", 4) is None  # the stale member's older version
-    assert await second.claim_push("g1", 5) is None  # nor the same one twice
-    assert await second.claim_push("g1", 6) == 5  # its GRIP prev-id: what the proxy saw last
-    assert await first.claim_push("g1", 6) is None
-    assert await first.claim_push("g2", 1) == 0  # per game
+    first, second = PushRecords(redis, keys), PushRecords(redis, keys)
+    assert await first.claim("g1", 5) == 0  # nothing pushed before
+    assert await second.claim("g1", 4) is None  # the stale member's older version
+    assert await second.claim("g1", 5) is None  # nor the same one twice
+    assert await second.claim("g1", 6) == 5  # its GRIP prev-id: what the proxy saw last
+    assert await first.claim("g1", 6) is None
+    assert await first.claim("g2", 1) == 0  # per game

@@ -14,12 +14,11 @@ import pytest
 from nba_api.live.nba.endpoints import boxscore, playbyplay, scoreboard
 from nba_api.live.nba.library.http import NBALiveHTTP
 
-from bench.fans import origin_requests, until_served
 from core.models import Game
 from core.reducer import fold
-from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import origin_requests, until_served
 from local.stack import LocalStack
 from tests.helpers import eventually
 

@@ -10,10 +10,10 @@ import pytest
 
 from core.models import BoxScore, Game
 from core.reducer import fold
-from core.settings import OriginSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from origin.app import create_app
+from origin.settings import OriginSettings
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from core.settings import ReplaySettings
 from feeds.adapters import load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
 from local.stack import LocalStack
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # No sandbox as root; no GPU, QUIC or background calls out of this closed machine.

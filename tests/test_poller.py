@@ -16,13 +16,15 @@ from core import changes
 from core.keys import RedisKeys
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
-from core.settings import KafkaSettings, PollerSettings, PublisherSettings
+from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from feeds.adapters import Feed, load, parse
 from feeds.ledger import FeedLedger, compare
 from local.process import free_port
 from poller.service import Poller
+from poller.settings import PollerSettings
 from publisher.service import Publisher
+from publisher.settings import PublisherSettings
 from runtime.kafka import consumer_config
 from tests.conftest import ThreadedServer
 from tests.feed_documents import FeedStandIn, Step, document, plan
@@ -40,17 +42,17 @@ def _settings(
 ) -> PollerSettings:
     """A poller that polls fast and gives up on a request soon (the stand-in answers at once)."""
     fast: dict[str, float] = {
-        "poll_interval_seconds": 0.02,
-        "poll_backoff_max_seconds": 0.1,
-        "poll_timeout_seconds": 0.5,
+        "interval_seconds": 0.02,
+        "backoff_max_seconds": 0.1,
+        "timeout_seconds": 0.5,
         **extra,
     }
     return PollerSettings(
         **kafka.model_dump(),
         redis_url=redis_url,
         redis_prefix=prefix,
-        poll_url=url,
-        poll_format=format,
+        url=url,
+        format=format,
         **fast,  # type: ignore[arg-type]
     )
 
@@ -203,9 +205,9 @@ async def test_a_document_not_readable_yet_is_polled_at_the_interval(
                 redis_service,
                 prefix,
                 f"{server.url}/feed/{path.name}",
-                poll_interval_seconds=0.05,
-                poll_jitter=0,
-                poll_backoff_max_seconds=30,
+                interval_seconds=0.05,
+                jitter=0,
+                backoff_max_seconds=30,
             )
         )
         async with running(poller):

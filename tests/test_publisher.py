@@ -18,14 +18,17 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from redis.asyncio import Redis
 
-from bench.matchday import matchday_feeds
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
-from core.settings import KafkaSettings, PublisherSettings
+from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from feeds.adapters import load
+from harness.timeline import matchday_feeds
+from origin import documents
 from publisher.service import Publisher
+from publisher.settings import PublisherSettings
 from runtime.kafka import consumer_config, producer_config
+from streams.records import PushRecords
 from tests.cdn_standin import CdnStandIn
 from tests.factories import basket, noisy_delivery, scheduled, short_game
 
@@ -50,7 +53,7 @@ def _fanout_settings(
         kafka,
         redis_url,
         prefix,
-        push_backend="fanout",
+        tier="fanout",
         fastly_api_url=url,
         fastly_token=standin.fastly_token,
         fastly_service_id=standin.fastly_service_id,
@@ -219,7 +222,7 @@ async def test_a_final_counts_once_in_the_standings(
     settings = _settings(kafka, redis_service, prefix)
 
     async def table() -> bytes:
-        return (await store.standings("test")).body
+        return documents.standings_table("test", await store.standings("test")).body
 
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))
@@ -305,7 +308,9 @@ async def test_a_version_older_than_one_already_pushed_is_not_pushed(
     standin, url = cdn
     game = short_game("g2")
     _produce(kafka, [_encode(e) for e in game[:4]])
-    assert await store.claim_push("g2", 4) == 0  # the other member pushed version 4
+    assert (
+        await PushRecords(store.redis, store.keys).claim("g2", 4) == 0
+    )  # the other member pushed version 4
     settings = _fanout_settings(kafka, redis_service, prefix, standin, url)
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= 4)

@@ -7,9 +7,9 @@ import pytest
 from redis.asyncio import Redis
 
 from core.reducer import fold
-from core.settings import PurgerSettings
 from core.store import SnapshotWriter
 from purger.service import Purger
+from purger.settings import PurgerSettings
 from tests.conftest import Edge
 from tests.factories import short_game
 from tests.helpers import eventually, running

@@ -15,10 +15,9 @@ import jwt
 import pytest
 
 from bench.push import run_push
-from bench.sse import open_url
-from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.sse import open_url
 from local.stack import LocalStack
 from tests.helpers import eventually
 

@@ -13,12 +13,11 @@ import pytest
 from scorecast_client import AsyncFollower, ClientError, Follower, Mode, Settings
 from scorecast_client.policy import EventStream, Follow
 
-from bench.fans import schedule
 from core.models import Game
 from core.reducer import fold
-from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import schedule
 from local.stack import LocalStack
 from tests.helpers import eventually
 

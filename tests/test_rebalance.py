@@ -16,16 +16,19 @@ import pytest
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
-from bench.fans import PollingFan
-from bench.matchday import MatchdayOptions, TimelineProducer, matchday_feeds, schedule_of
 from core.models import Game, GameStatus
 from core.reducer import apply, fold
-from core.settings import ReplaySettings
 from core.store import SnapshotReader
 from feeds.adapters import Feed
+from feeds.replay import ReplaySettings
+from harness.fans import PollingFan
+from harness.timeline import TimelineProducer, matchday_feeds, schedule_of
 from local.stack import LocalStack
 from runtime.kafka import event_message, producer_config
 from tests.helpers import eventually
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 GAMES = [
     "basketball/nba-cdn-livedata_0022000001.json",
@@ -81,10 +84,8 @@ async def test_a_publisher_killed_mid_game_and_another_started_loses_and_doubles
     members = ("publisher", "publisher-2")
     await eventually(lambda: all(_holds_partitions(stack, name) for name in members))
 
-    options = MatchdayOptions(speed=300, max_gap=0.02, stagger=1.0)
-    producing = TimelineProducer(
-        producer, settings.events_topic, schedule_of(feeds, options), lambda _: None
-    )
+    events = schedule_of(feeds, speed=300, max_gap=0.02, stagger=1.0)
+    producing = TimelineProducer(producer, settings.events_topic, events, lambda _: None)
     replaying = threading.Thread(target=producing.run)
     fans = [PollingFan(f"/v1/games/{feed.game_id}", interval=(0.02, 0.05)) for feed in feeds * 2]
     stop = asyncio.Event()

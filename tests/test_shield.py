@@ -12,16 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.fans import origin_requests
 from core.models import Game, GameStatus, Sport, TeamScore
-from core.settings import OriginSettings, PurgerSettings
 from core.store import SnapshotWriter
+from harness.fans import origin_requests
 from local.process import free_port
 from local.varnish import Tier, varnish
 from origin.app import create_app
+from origin.settings import OriginSettings
 from purger.service import Purger
+from purger.settings import PurgerSettings
 from tests.conftest import ThreadedServer
 from tests.helpers import eventually, running
+
+#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
+pytestmark = pytest.mark.stack
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from core.models import Game
 from core.reducer import fold
 from core.store import SnapshotWriter
 from feeds.adapters import load
+from origin import documents
 from tests.test_adapters import FILES
 
 
@@ -30,7 +31,7 @@ def finals(data_dir: Path) -> list[Game]:
 
 
 async def _table(store: SnapshotWriter, league: str) -> dict[str, tuple[int, ...]]:
-    body = (await store.standings(league)).body
+    body = await _body(store, league)
     rows = json.loads(body)["teams"]
     return {
         row["code"]: (
@@ -62,18 +63,18 @@ async def test_standings_after_every_game_and_after_replayed_finals(
     }  # fmt: skip
     for league, table in expected.items():
         assert await _table(store, league) == table, league
-    before = {league: (await store.standings(league)).body for league in expected}
+    before = {league: await _body(store, league) for league in expected}
     for game in finals:  # every final delivered again
         assert await store.record_final(game) is False
     for league in expected:
-        assert (await store.standings(league)).body == before[league]
+        assert await _body(store, league) == before[league]
 
 
 async def test_leaders_rank_the_top_scorers(store: SnapshotWriter, finals: list[Game]) -> None:
     nba = [game for game in finals if game.league == "NBA"]
     for game in nba:
         await store.record_final(game)
-    body = json.loads((await store.leaders("nba", top=5)).body)
+    body = json.loads(documents.leaders("nba", await store.leaders("nba", top=5)).body)
     season: Counter[str] = Counter()  # a player of two of these games scores in both
     for game in nba:
         for player_id, line in game.box.players.items():
@@ -143,8 +144,13 @@ async def test_a_corrected_final_is_counted_once_as_corrected(
     assert await store.record_final(corrected) is True
     table = await _table(store, "nhl")
     assert table == {"NSH": (1, 1, 1, 0, 0, 2), "TBL": (2, 1, 0, 1, 0, 0)}
-    row = {t["code"]: t for t in json.loads((await store.standings("nhl")).body)["teams"]}
+    row = {t["code"]: t for t in json.loads(await _body(store, "nhl"))["teams"]}
     assert (row["TBL"]["points_for"], row["TBL"]["points_against"]) == (2, 3)
     assert await store.record_final(corrected) is False  # delivered again: counted once
     assert await store.record_final(hockey) is False  # an older version never wins back
     assert await _table(store, "nhl") == table
+
+
+async def _body(store: SnapshotWriter, league: str) -> bytes:
+    """The standings document the origin serves."""
+    return documents.standings_table(league, await store.standings(league)).body

@@ -11,11 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.fans import published_versions, schedule
-from bench.sse import ResumingFan, open_stream, open_url
-from core.settings import ReplaySettings
 from feeds.adapters import Feed, load
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
+from harness.fans import published_versions, schedule
+from harness.sse import ResumingFan, open_stream, open_url
 from local.stack import LocalStack
 
 #: The origin's default ``resume_max_versions``.
@@ -100,10 +99,10 @@ async def test_the_origin_sends_only_its_stream_tier_to_nchan(
     await schedule(stack.edge_url, stack.bootstrap, feed)
     path = f"/v1/games/{feed.game_id}/stream"
     async with httpx.AsyncClient(base_url=stack.origin_url, timeout=5) as http:
-        sent = await http.get(path, headers={"Scorecast-Holder": stack.grip_key})
+        sent = await http.get(path, headers={"Scorecast-Holder": stack.holder_key})
         assert sent.headers["X-Accel-Redirect"].startswith(f"/.holder/stream/game-{feed.game_id}")
         assert sent.headers["X-Accel-Buffering"] == "no"
-        for guess in ("guess", stack.grip_key[:-1], ""):
+        for guess in ("guess", stack.holder_key[:-1], ""):
             direct = http.stream("GET", path, headers={"Scorecast-Holder": guess}, timeout=2)
             async with direct as answer:
                 assert answer.headers["content-type"].startswith("text/event-stream")

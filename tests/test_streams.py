@@ -8,12 +8,12 @@ import json
 import httpx
 import pytest
 
-from bench.sse import open_url
 from core.changes import ChangeFeed
 from core.models import Game
 from core.reducer import change_kind, fold
 from core.store import SnapshotWriter
-from origin.hub import Hub, Push, SlowSubscriberError
+from harness.sse import open_url
+from streams.hub import Hub, Push, SlowSubscriberError
 from tests.factories import short_game
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import hcl2
 import pytest
 
-from core.settings import CachePolicy, OriginSettings
 from origin.app import create_app
 from origin.caching import live_headers
 from origin.routes import ENDPOINTS
+from origin.settings import CachePolicy, OriginSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"

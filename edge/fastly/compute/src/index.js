@@ -28,7 +28,7 @@ function handle(request) {
       headers: {
         "Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-        "Access-Control-Allow-Headers": "Last-Event-ID, If-None-Match",
+        "Access-Control-Allow-Headers": "If-None-Match, Last-Event-ID, Cache-Control",
         "Access-Control-Max-Age": "86400",
       },
     });

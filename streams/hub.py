@@ -1,5 +1,7 @@
-"""Direct-mode push: one reader of each change stream per origin process, fanning out to the
-streams and long-polls this process holds (when no GRIP proxy holds them instead).
+"""The origin holds streams itself: one reader of each change stream per origin process, fanning
+out to the streams and long-polls this process holds. Every origin runs one: it holds what the
+configured tier does not (:attr:`streams.tier.StreamTier.holds`), and requests that did not come
+through the tier. Its publishing half is the change streams the publisher already writes.
 
 Each subscriber has a bounded buffer. A subscriber that falls that far behind is cut off rather
 than buffered without limit: memory stays flat whatever the clients do, and a cut-off client
@@ -14,16 +16,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+
+from sse_starlette import EventSourceResponse
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from core import changes, sse
 from core.changes import Announcement, ChangeFeed
+from core.cors import STREAM_HEADERS
 from core.errors import ScorecastError, StoreUnavailableError
 from core.keys import SCOREBOARD_CHANNEL, game_channel
-from core.store import SnapshotReader
+from core.store import Snapshot, SnapshotReader, Written
+from core.versions import newer
+from streams.settings import StreamTierSettings
+from streams.tier import Held, PollHold, StreamHold, no_newer_version, snapshot_response
 
-logger = logging.getLogger("scorecast.origin.hub")
+logger = logging.getLogger("scorecast.streams.hub")
 
 _BLOCK_MS = 1000
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
@@ -116,11 +128,18 @@ class Hub:
                 subscription.end()
         self._subscribers.clear()
 
-    async def run(self) -> None:
-        """Follow every change stream until cancelled (the origin's lifespan owns this task)."""
+    async def run(self, closing: asyncio.Event | None = None) -> None:
+        """Follow every change stream until cancelled (the origin's lifespan owns this task);
+        once ``closing`` is set, end every stream held (the origin is stopping)."""
         async with asyncio.TaskGroup() as readers:
             for feed in self.feeds:
                 readers.create_task(self._follow(feed), name=f"hub {feed.stream}")
+            if closing is not None:
+                readers.create_task(self._close_on(closing), name="hub closing")
+
+    async def _close_on(self, closing: asyncio.Event) -> None:
+        await closing.wait()
+        self.close()
 
     async def _follow(self, feed: ChangeFeed) -> None:
         last: str | None = None
@@ -173,3 +192,79 @@ class Hub:
             if not subscription.offer(push):
                 self.cut_off += 1
                 self._subscribers[channel].discard(subscription)
+
+
+class HubTier:
+    """The hub as a stream tier: it holds everything, for any request."""
+
+    name = "hub"
+    holds = frozenset(Held)
+
+    def __init__(self, hub: Hub, settings: StreamTierSettings) -> None:
+        self.hub = hub
+        self.settings = settings
+
+    def proves(self, headers: Headers) -> bool:
+        return True
+
+    async def stream(self, hold: StreamHold) -> Response:
+        hub = self.hub
+
+        async def events() -> AsyncIterator[bytes]:
+            # Subscribed before reading what was missed, so nothing published in between is
+            # lost; what the client already holds is skipped.
+            with hub.subscribe(hold.channel) as subscription:
+                held = hold.held
+                yield sse.retry()
+                for event_id, event in await hold.missed():
+                    if newer(event_id, held):
+                        yield event
+                        held = event_id
+                while True:
+                    try:
+                        push = await subscription.next()
+                    except SlowSubscriberError:
+                        return  # too slow: cut off; it resumes from its Last-Event-ID
+                    if push is None:
+                        return  # the origin is shutting down; the client reconnects elsewhere
+                    if newer(push.event_id, held):
+                        yield push.event
+                        held = push.event_id
+
+        # Heartbeats jittered per stream, so that idle clients' timers do not line up.
+        heartbeat = self.settings.heartbeat_seconds * random.uniform(0.7, 1.0)
+        return EventSourceResponse(
+            events(), ping=heartbeat, send_timeout=2 * heartbeat, headers=STREAM_HEADERS
+        )
+
+    async def long_poll(self, hold: PollHold) -> Response:
+        with self.hub.subscribe(hold.channel) as subscription:
+            latest = await hold.latest()
+            if newer(latest.version, hold.after):
+                return snapshot_response(latest)
+            push = await _newer_within(subscription, hold.after, hold.seconds)
+        if push is None:
+            return no_newer_version()
+        return snapshot_response(Snapshot(push.event_id, push.body))
+
+    async def publish(self, written: Written, previous_version: int) -> None:
+        return None  # the hub follows the change streams the publisher writes anyway
+
+    async def keep_alive(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _newer_within(subscription: Subscription, held: int, seconds: float) -> Push | None:
+    """The first push newer than ``held`` within ``seconds``; ``None`` if none came."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            push = await asyncio.wait_for(subscription.next(), left)
+        except (TimeoutError, SlowSubscriberError):
+            return None
+        if push is None or newer(push.event_id, held):
+            return push
+    return None

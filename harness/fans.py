@@ -18,10 +18,9 @@ from redis.asyncio import Redis
 
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
-from core.settings import ReplaySettings
 from core.store import SnapshotReader
 from feeds.adapters import Feed
-from feeds.replay import replay
+from feeds.replay import ReplaySettings, replay
 
 
 @dataclass

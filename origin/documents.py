@@ -1,0 +1,48 @@
+"""The API's documents, rendered from the records the store returns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core import standings
+from core.keys import league_key
+from core.store import Leaders, Records, Snapshot
+
+
+def render(document: object) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def scoreboard(board: Records) -> Snapshot:
+    """Every game's row, by game id; its version is the board's."""
+    games = [json.loads(board.rows[game_id]) for game_id in sorted(board.rows)]
+    return Snapshot(board.version, render({"version": board.version, "games": games}))
+
+
+def standings_table(league: str, table: Records) -> Snapshot:
+    """A league's teams ranked by its sport's rule (:func:`core.standings.rank`)."""
+    ranked = standings.rank([json.loads(row) for row in table.rows.values()])
+    body = {"league": league_key(league), "version": table.version, "teams": ranked}
+    return Snapshot(table.version, render(body))
+
+
+def leaders(league: str, found: Leaders) -> Snapshot:
+    rows: list[dict[str, Any]] = []
+    for place, (player_id, score, record) in enumerate(found.ranked, start=1):
+        player = json.loads(record) if record else {}
+        rows.append(
+            {
+                "rank": place,
+                "player_id": player_id,
+                "name": player.get("name", ""),
+                "team_id": player.get("team_id"),
+                "pts": score,
+            }
+        )
+    body = {"league": league_key(league), "version": found.version, "leaders": rows}
+    return Snapshot(found.version, render(body))
+
+
+def box_score(game_id: str, box: Snapshot) -> bytes:
+    return render({"game_id": game_id, "version": box.version, "box": json.loads(box.body)})

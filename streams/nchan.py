@@ -1,0 +1,122 @@
+"""Nchan (nginx) holds game streams: the self-hosted stream tier (``edge/nchan``).
+
+The publisher's half posts each version's SSE event to the game's channel exactly as streams
+show it (``id:`` = version) and records Nchan's id for it (:class:`PushRecords`). The origin's
+half answers a stream request the tier proved it sent (``Scorecast-Holder``) with an internal
+redirect into the channel, right after the message of the version the client resumes after (or,
+when that one is not recorded yet, an older one: the client skips what it already holds). The
+scoreboard stream and long-polls are held by the origin's hub on this tier.
+
+Nchan sends nothing on a quiet stream, so the publisher keeps each game's channel alive with an
+SSE comment every ``keep_alive_seconds`` for an hour after its last version: clients with a read
+timeout and proxies that cut idle connections then keep the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+
+import httpx
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from core import sse
+from core.keys import game_channel
+from core.store import Written
+from streams.records import PushRecords
+from streams.settings import StreamTierSettings
+from streams.tier import Held, PollHold, PushError, StreamHold
+
+#: Versions whose Nchan ids are kept per game: as many as a channel keeps messages
+#: (``nchan_message_buffer_length`` in ``edge/nchan/nginx.conf``).
+HELD_IDS = 256
+#: How long after its last version a channel is kept alive.
+KEEP_ALIVE_FOR_SECONDS = 3600.0
+#: Where the tier's internal redirect lands (``edge/nchan/nginx.conf``).
+HOLDER_LOCATION = "/.holder/stream/"
+_KEEP_ALIVE = b":\n\n"
+
+logger = logging.getLogger("scorecast.streams")
+
+
+class NchanTier:
+    name = "nchan"
+    holds = frozenset({Held.GAME_STREAM})
+
+    def __init__(self, settings: StreamTierSettings, records: PushRecords) -> None:
+        self.settings = settings
+        self.records = records
+        self.publish_url = settings.nchan_publish_url.rstrip("/") + "/"
+        self._client: httpx.AsyncClient | None = None
+        #: Channel → (its last version's time, its last message's time), monotonic.
+        self._channels: dict[str, tuple[float, float]] = {}
+
+    def proves(self, headers: Headers) -> bool:
+        key = self.settings.holder_key.get_secret_value()
+        sent = headers.get("scorecast-holder", "")
+        return bool(key) and hmac.compare_digest(sent.encode(), key.encode())
+
+    async def stream(self, hold: StreamHold) -> Response:
+        if hold.game_id is None:
+            raise PushError("Nchan holds game streams only")
+        message = await self.records.held_message(hold.game_id, hold.after)
+        target = HOLDER_LOCATION + hold.channel
+        if message is not None:
+            target += "?after=" + message
+        # Nothing else: the tier sets the stream's own headers (CORS, caching).
+        headers = {"X-Accel-Redirect": target, "X-Accel-Buffering": "no"}
+        return Response(status_code=200, headers=headers)
+
+    async def long_poll(self, hold: PollHold) -> Response:
+        raise PushError("Nchan holds no long-polls: the origin's hub does")
+
+    async def publish(self, written: Written, previous_version: int) -> None:
+        game = written.game
+        channel = game_channel(game.game_id)
+        response = await self._post(channel, sse.event(game.version, game.change, written.body))
+        now = time.monotonic()
+        self._channels[channel] = (now, now)
+        # 201: the channel was created by this message; 202: it had one already.
+        if response.status_code not in (200, 201, 202):
+            raise PushError(f"Nchan publish answered {response.status_code}")
+        try:
+            message_id = str(response.json()["last_message_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PushError("Nchan publish answered without a message id") from exc
+        await self.records.record_held(game.game_id, game.version, message_id, HELD_IDS)
+
+    async def keep_alive(self) -> None:
+        now = time.monotonic()
+        due = []
+        for channel, (version_at, sent_at) in list(self._channels.items()):
+            if now - version_at > KEEP_ALIVE_FOR_SECONDS:
+                del self._channels[channel]
+            elif now - sent_at >= self.settings.keep_alive_seconds:
+                self._channels[channel] = (version_at, now)
+                due.append(channel)
+        # Together: a tier that hangs costs the publisher one timeout, not one per game.
+        sent = await asyncio.gather(
+            *(self._post(channel, _KEEP_ALIVE) for channel in due), return_exceptions=True
+        )
+        for channel, result in zip(due, sent, strict=True):
+            if isinstance(result, PushError):
+                logger.warning("keep-alive of %s: %s", channel, result)
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _post(self, channel: str, content: bytes) -> httpx.Response:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.settings.publish_timeout)
+        try:
+            return await self._client.post(
+                self.publish_url + channel, content=content, headers={"Accept": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise PushError(f"Nchan publish failed: {type(exc).__name__}") from exc
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
