@@ -38,8 +38,9 @@ class ScorecastSettings(BaseSettings):
         hide_input_in_errors=True,
         populate_by_name=True,
     )
-    #: Fields whose name in the release before was not ``SCORECAST_`` + the field's name.
-    legacy_names: ClassVar[dict[str, str]] = {}
+    #: Fields whose name in the release before was not ``SCORECAST_`` + the field's name
+    #: (``None``: none to read, the old name now means something else).
+    legacy_names: ClassVar[dict[str, str | None]] = {}
 
     @classmethod
     def settings_customise_sources(
@@ -62,9 +63,9 @@ def env_name(kind: type[BaseSettings], field: str) -> str:
     return (str(kind.model_config.get("env_prefix", "")) + field).upper()
 
 
-def legacy_name(kind: type[BaseSettings], field: str) -> str:
+def legacy_name(kind: type[BaseSettings], field: str) -> str | None:
     """The variable the release before read the field from."""
-    renamed: dict[str, str] = getattr(kind, "legacy_names", {})
+    renamed: dict[str, str | None] = getattr(kind, "legacy_names", {})
     return renamed.get(field, f"SCORECAST_{field.upper()}")
 
 
@@ -83,7 +84,7 @@ class _LegacyNames(PydanticBaseSettingsSource):
         found: dict[str, Any] = {}
         for field in self.settings_cls.model_fields:
             new, old = env_name(self.settings_cls, field), legacy_name(self.settings_cls, field)
-            if old == new or old not in os.environ or new in os.environ:
+            if old is None or old == new or old not in os.environ or new in os.environ:
                 continue
             logger.warning("%s is read as %s for one more release: rename it", old, new)
             found[field] = os.environ[old]

@@ -13,7 +13,8 @@ from core.settings import ScorecastSettings
 
 class StackSettings(ScorecastSettings):
     model_config = SettingsConfigDict(env_prefix="SCORECAST_STACK_")
-    legacy_names: ClassVar[dict[str, str]] = {"run_dir": "SCORECAST_RUN_DIR"}
+    # SCORECAST_ORIGIN_PORT is the origin's own port now.
+    legacy_names: ClassVar[dict[str, str | None]] = {"origin_port": None}
 
     redis_port: int = Field(default=0, ge=0, le=65535)
     broker_port: int = Field(default=0, ge=0, le=65535)

@@ -42,7 +42,7 @@ def last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     if raw is None or raw == "":
         return None
-    if not _HELD_VERSION.match(raw):
+    if not _HELD_VERSION.fullmatch(raw):
         raise ApiError(400, "bad_last_event_id", "Last-Event-ID must be a version number")
     return int(raw)
 
@@ -98,7 +98,7 @@ async def scoreboard_stream(request: Request) -> Response:
 async def long_poll(request: Request, game_id: str, raw_after: str) -> Response:
     """``?after=N``: answer as soon as a version above N exists, or 204 after a while."""
     state: OriginState = request.state.origin
-    if not _HELD_VERSION.match(raw_after):
+    if not _HELD_VERSION.fullmatch(raw_after):
         raise ApiError(400, "bad_after", "after must be a version number")
     # Deadlines are jittered so that clients polling together drift apart.
     seconds = state.settings.long_poll_seconds * random.uniform(0.8, 1.0)

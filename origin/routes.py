@@ -64,7 +64,7 @@ async def game_version(request: Request) -> Response:
     state: OriginState = request.state.origin
     game_id = _game_id(request)
     raw = request.path_params["version"]
-    if not _VERSION.match(raw):
+    if not _VERSION.fullmatch(raw):
         raise ApiError(400, "bad_version", "version must be a positive whole number")
     number = int(raw)
     body = await state.store.version(game_id, number)
@@ -208,14 +208,14 @@ def _answer(request: Request, body: bytes, headers: dict[str, str]) -> Response:
 
 def _game_id(request: Request) -> str:
     game_id: str = request.path_params["game_id"]
-    if not _GAME_ID.match(game_id):
+    if not _GAME_ID.fullmatch(game_id):
         raise ApiError(400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'")
     return game_id
 
 
 def _league(request: Request) -> str:
     league: str = request.path_params["league"]
-    if not _LEAGUE.match(league):
+    if not _LEAGUE.fullmatch(league):
         raise ApiError(400, "bad_league", "league must be 1-32 lowercase letters, digits or '-'")
     return league
 

@@ -28,7 +28,7 @@ class CachePolicy(ScorecastSettings):
 
 class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePolicy):
     model_config = SettingsConfigDict(env_prefix="SCORECAST_ORIGIN_")
-    legacy_names: ClassVar[dict[str, str]] = {
+    legacy_names: ClassVar[dict[str, str | None]] = {
         "holder_key": "SCORECAST_GRIP_KEY",
     }
 

@@ -14,7 +14,7 @@ class PollerSettings(ServiceSettings, RedisSettings, KafkaSettings):
     """``scorecast poll``: one provider URL polled for one game's document."""
 
     model_config = SettingsConfigDict(env_prefix="SCORECAST_POLLER_")
-    legacy_names: ClassVar[dict[str, str]] = {
+    legacy_names: ClassVar[dict[str, str | None]] = {
         "url": "SCORECAST_POLL_URL",
         "format": "SCORECAST_POLL_FORMAT",
         "interval_seconds": "SCORECAST_POLL_INTERVAL_SECONDS",

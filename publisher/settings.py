@@ -14,7 +14,7 @@ from streams.settings import StreamTierSettings
 
 class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, StreamTierSettings):
     model_config = SettingsConfigDict(env_prefix="SCORECAST_PUBLISHER_")
-    legacy_names: ClassVar[dict[str, str]] = {
+    legacy_names: ClassVar[dict[str, str | None]] = {
         "tier": "SCORECAST_PUSH_BACKEND",
         "publish_timeout": "SCORECAST_GRIP_TIMEOUT",
         "keep_alive_seconds": "SCORECAST_PUSH_KEEP_ALIVE_SECONDS",

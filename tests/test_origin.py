@@ -104,7 +104,7 @@ async def test_versions_are_immutable_and_bounded(
     assert ahead.headers["Surrogate-Key"] == "game-g1"
 
 
-@pytest.mark.parametrize("version", ["0", "-1", "abc", "1.5", "01", "9" * 13, "%00"])
+@pytest.mark.parametrize("version", ["0", "-1", "abc", "1.5", "01", "9" * 13, "%00", "2%0A"])
 async def test_bad_versions_are_400(
     store: SnapshotWriter, client: httpx.AsyncClient, version: str
 ) -> None:
@@ -115,13 +115,17 @@ async def test_bad_versions_are_400(
 
 
 @pytest.mark.parametrize(
-    "game_id", ["a%20b", "x" * 65, "-lead", "%2e%2e", "g1%00", "%F0%9F%8F%80", "a;b", "a%2Fb"]
+    "game_id",
+    ["a%20b", "x" * 65, "-lead", "%2e%2e", "g1%00", "%F0%9F%8F%80", "a;b", "a%2Fb", "g1%0A"],
 )
 async def test_hostile_game_ids_are_400(client: httpx.AsyncClient, game_id: str) -> None:
-    response = await client.get(f"/v1/games/{game_id}")
-    assert response.status_code in (400, 404)
-    body = response.json()["error"]
-    assert body["code"] in ("bad_game_id", "not_found")
+    for path in (f"/v1/games/{game_id}", f"/v1/games/{game_id}/stream"):
+        response = await client.get(path)
+        assert response.status_code in (400, 404)
+        body = response.json()["error"]
+        assert body["code"] in ("bad_game_id", "not_found")
+        # Never echoed into a header: a newline there would break the answer.
+        assert "\n" not in "".join(response.headers.values())
 
 
 async def test_unknown_game_is_a_short_lived_404(client: httpx.AsyncClient) -> None:

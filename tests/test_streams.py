@@ -79,6 +79,8 @@ async def test_a_client_too_far_behind_gets_one_full_snapshot(
         ("/v1/games/g1/stream", {"Last-Event-ID": "-1"}, 400, "bad_last_event_id"),
         ("/v1/games/g1/stream?lastEventId=9999999999999", {}, 400, "bad_last_event_id"),
         ("/v1/games/g1?after=abc", {}, 400, "bad_after"),
+        ("/v1/games/g1?after=1%0A", {}, 400, "bad_after"),
+        ("/v1/games/g1/stream?lastEventId=1%0A", {}, 400, "bad_last_event_id"),
         ("/v1/games/nope?after=1", {}, 404, "unknown_game"),
     ],
 )
