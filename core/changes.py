@@ -158,7 +158,6 @@ class ChangeGroup:
         return [cls(redis, stream, group, consumer) for stream in keys.change_streams]
 
     @translated
-    @translated
     async def ensure(self) -> None:
         """Create the group (reading from the start of the stream) unless it exists."""
         try:

@@ -5,6 +5,7 @@ ScorecastError
 ├── EventError               an event that cannot be applied (goes to the dead-letter topic)
 │   └── UnknownGameError     an event for a game that was never scheduled
 ├── FeedFormatError          a recorded or pushed feed that no adapter can read
+│   └── NotJsonError         not even JSON (or nested too deep to read)
 ├── VersionOrderError        a version that is not above the one before it (a bug, never data)
 ├── StoreError               the score store (Redis)
 │   ├── StoreUnavailableError    it did not answer, or answered with an error
@@ -12,7 +13,7 @@ ScorecastError
 └── ServiceError             a service or dependency that would not start or answer
 
 Components add their own branches under the root: ``PurgeError`` (purger),
-``GripPublishError`` and ``PublisherError`` (publisher), ``SlowSubscriberError`` (origin).
+``PublisherError`` (publisher), ``PushError`` and ``SlowSubscriberError`` (the stream tier).
 """
 
 
@@ -30,6 +31,10 @@ class UnknownGameError(EventError):
 
 class FeedFormatError(ScorecastError):
     """A feed file or payload that no adapter can read."""
+
+
+class NotJsonError(FeedFormatError):
+    """A payload that is not JSON, or nested too deep to read."""
 
 
 class VersionOrderError(ScorecastError):

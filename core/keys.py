@@ -123,7 +123,7 @@ class RedisKeys:
         return self.change_streams[zlib.crc32(game_id.encode()) % self.change_shards]
 
     def pushed(self, game_id: str) -> str:
-        """The newest version of a game handed to the push proxy (never goes back)."""
+        """The newest version of a game handed to the stream tier (never goes back)."""
         return f"{self.prefix}:{{game:{game_id}}}:pushed"
 
     def held(self, game_id: str) -> str:

@@ -51,8 +51,9 @@ class ScorecastSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The old names come last: any new name, in the environment or a secret file, wins.
         legacy = _LegacyNames(settings_cls)
-        return init_settings, env_settings, legacy, dotenv_settings, file_secret_settings
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, legacy
 
 
 def env_name(kind: type[BaseSettings], field: str) -> str:
@@ -87,7 +88,9 @@ class _LegacyNames(PydanticBaseSettingsSource):
             if old is None or old == new or old not in os.environ or new in os.environ:
                 continue
             logger.warning("%s is read as %s for one more release: rename it", old, new)
-            found[field] = os.environ[old]
+            # Under the name the other sources use, so that theirs win where they have one.
+            alias = self.settings_cls.model_fields[field].validation_alias
+            found[alias if isinstance(alias, str) else field] = os.environ[old]
         return found
 
 

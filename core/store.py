@@ -128,7 +128,7 @@ class Leaders:
 
 @dataclass(frozen=True)
 class Written:
-    """What :meth:`SnapshotWriter.write` stored, for the push proxy to reuse as is."""
+    """What :meth:`SnapshotWriter.write` stored, for the stream tier to reuse as is."""
 
     game: Game
     body: bytes

@@ -43,6 +43,15 @@ class Changes:
     #: An older copy of the document (a stale cache): it lacks the newest record and brings
     #: nothing new. Ignored whole; nothing in it is taken as a removal or an edit.
     stale: bool = False
+    #: A "complete" document missing more records than a provider ever takes back at once
+    #: (a cut-off or paginated answer): what it adds or edits counts, nothing is removed.
+    truncated: bool = False
+
+
+#: Records a complete document may remove at once. Providers take back a record or two (a
+#: reviewed basket, a goal given to another player); a document missing more than this is
+#: read as cut off, not as that many corrections.
+MOST_REMOVED = 5
 
 
 def content(event: GameEvent) -> dict[str, Any]:
@@ -68,6 +77,9 @@ def compare(
     fresh = [record for record in latest.values() if record.event_id not in known]
     live = {key: record for key, record in known.items() if record.revision is None}
     gone = [record for key, record in live.items() if key not in latest] if complete else []
+    truncated = len(gone) > MOST_REMOVED
+    if truncated:
+        gone = []
     if gone and not fresh and live:
         newest = max(live.values(), key=lambda record: record.sequence)
         if newest.event_id not in latest:
@@ -104,6 +116,7 @@ def compare(
         removed=revisions[Revision.REMOVED],
         restored=revisions[Revision.RESTORED],
         unchanged=unchanged,
+        truncated=truncated,
     )
 
 

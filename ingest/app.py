@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,13 +30,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.connection import redis_client, translated
-from core.errors import FeedFormatError
+from core.errors import FeedFormatError, NotJsonError
 from core.keys import RedisKeys
-from feeds.adapters import FORMATS, parse
+from feeds.adapters import FORMATS, decode, parse
 from feeds.intake import BrokerUnavailableError, FeedIntake
 from feeds.ledger import FeedLedger
 from ingest.settings import IngestSettings
-from ingest.signature import valid
+from ingest.signature import SCHEME, valid
 from runtime.http_errors import HANDLERS, ApiError
 from runtime.http_server import HttpServer
 from runtime.kafka import ensure_topics, producer_config
@@ -71,32 +71,45 @@ def create_app(settings: IngestSettings) -> Starlette:
     )
 
 
+_SECONDS = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(re.escape(SCHEME) + r"[0-9a-f]{64}")
+
+
 async def receive(request: Request) -> Response:
     state: IngestState = request.state.ingest
     settings = state.settings
     name = request.path_params["format"]
     if name != "auto" and name not in FORMATS:
         raise ApiError(400, "unknown_format", f"known formats: auto, {', '.join(FORMATS)}")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise ApiError(413, "too_large", f"at most {settings.max_body_bytes} bytes")
-    body = await _read(request, settings.max_body_bytes)
-    stamp = request.headers.get("scorecast-timestamp", "")
-    signature = request.headers.get("scorecast-signature", "")
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > settings.tolerance_seconds:
-        raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
-    if not valid(settings.webhook_secret.get_secret_value(), int(stamp), body, signature):
-        raise ApiError(401, "bad_signature", "Scorecast-Signature does not match")
-    try:
-        payload = json.loads(body)
-        feed = parse(payload, None if name == "auto" else name)
-    except ValueError as exc:
-        raise ApiError(400, "not_json", "the body is not JSON") from exc
-    except FeedFormatError as exc:
-        raise ApiError(422, "unreadable_feed", str(exc)) from exc
     complete = request.query_params.get("complete", "false")
     if complete not in ("true", "false"):
         raise ApiError(400, "bad_parameter", "complete must be true or false")
+    # Everything that can be checked before the body is read is checked first: an unsigned or
+    # stale upload costs nothing but its headers.
+    stamp = request.headers.get("scorecast-timestamp", "")
+    signature = request.headers.get("scorecast-signature", "")
+    if not _SECONDS.fullmatch(stamp) or abs(time.time() - int(stamp)) > settings.tolerance_seconds:
+        raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
+    if not _SIGNATURE.fullmatch(signature):
+        raise ApiError(401, "bad_signature", "Scorecast-Signature missing or malformed")
+    declared = request.headers.get("content-length", "")
+    if _SECONDS.fullmatch(declared) is None and declared:
+        raise ApiError(400, "bad_length", "Content-Length must be a number")
+    if declared and int(declared) > settings.max_body_bytes:
+        raise ApiError(413, "too_large", f"at most {settings.max_body_bytes} bytes")
+    try:
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            body = await _read(request, settings.max_body_bytes)
+    except TimeoutError:
+        raise ApiError(408, "slow_body", "the body did not arrive in time") from None
+    if not valid(settings.webhook_secret.get_secret_value(), int(stamp), body, signature):
+        raise ApiError(401, "bad_signature", "Scorecast-Signature does not match")
+    try:
+        feed = parse(decode(body), None if name == "auto" else name)
+    except NotJsonError as exc:
+        raise ApiError(400, "not_json", f"the body is {exc}") from exc
+    except FeedFormatError as exc:
+        raise ApiError(422, "unreadable_feed", str(exc)) from exc
     seen = state.keys.ingest_seen(signature)
     if not await _claim(state, seen):
         raise ApiError(409, "replayed", "this request was already received")

@@ -20,6 +20,8 @@ class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):
     #: How far a request's timestamp may be from our clock.
     tolerance_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: How long the whole body may take to arrive once its headers did.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     #: How long a push waits for Kafka to acknowledge its events before it is answered 503.
     produce_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 

@@ -11,17 +11,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import cors
 from core.changes import ChangeFeed
 from core.connection import redis_client
 from core.keys import RedisKeys
 from core.store import SnapshotReader
 from origin import openapi
+from origin.cors import PublicCorsMiddleware
 from origin.metrics import MetricsMiddleware, OriginMetrics
 from origin.routes import ENDPOINTS
 from origin.settings import OriginSettings
@@ -75,14 +74,7 @@ def create_app(settings: OriginSettings, closing: asyncio.Event | None = None) -
             Middleware(MetricsMiddleware, metrics=metrics),
             # Preflights are answered here too, for a CDN that cannot answer them itself
             # (Cloudflare without Workers); Varnish and Fastly answer them at the edge.
-            Middleware(
-                CORSMiddleware,
-                allow_origins=[cors.ALLOW_ORIGIN],
-                allow_methods=list(cors.ALLOW_METHODS),
-                allow_headers=list(cors.ALLOW_HEADERS),
-                expose_headers=list(cors.EXPOSE_HEADERS),
-                max_age=cors.MAX_AGE_SECONDS,
-            ),
+            Middleware(PublicCorsMiddleware),
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

@@ -67,7 +67,10 @@ async def game_stream(request: Request, game_id: str) -> Response:
         if not newer(current.version, held):
             return []
         after = resume_after(current.version, held, behind)
-        found = await state.store.versions(game_id, after + 1, current.version)
+        if after == current.version - 1:
+            found = [(current.version, current.body)]  # the latest alone: read already
+        else:
+            found = await state.store.versions(game_id, after + 1, current.version)
         return [(number, sse.event(number, _stored_change(body), body)) for number, body in found]
 
     hold = StreamHold(

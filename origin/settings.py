@@ -46,4 +46,13 @@ class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePo
         problem = self.holding_problem()
         if problem:
             raise ValueError(problem)
+        if self.tier == "hub" and (
+            self.grip_key.get_secret_value() or self.holder_key.get_secret_value()
+        ):
+            # The release before guessed the tier from each request; a key without a tier is
+            # an upgrade that would otherwise quietly hold every stream at the origin.
+            raise ValueError(
+                "a stream tier key is set but SCORECAST_STREAMS_TIER is hub: "
+                "set it to nchan, pushpin or fanout"
+            )
         return self

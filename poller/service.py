@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
+import zlib
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 from core.connection import ping, redis_client
 from core.errors import FeedFormatError, ScorecastError, ServiceError
 from core.keys import RedisKeys
-from feeds.adapters import FORMATS, Feed, parse
+from feeds.adapters import FORMATS, Feed, decode, parse
 from feeds.intake import FeedIntake
 from feeds.ledger import FeedLedger
 from poller.settings import PollerSettings
@@ -45,6 +45,8 @@ class PollerStats:
     not_modified: int = 0
     documents: int = 0
     stale: int = 0
+    #: Documents missing too many records to be read as complete (cut off): nothing removed.
+    truncated: int = 0
     failures: int = 0
     unreadable: int = 0
     added: int = 0
@@ -71,6 +73,8 @@ class Poller(Service):
         self._validators: dict[str, str] = {}
         self._modified: datetime | None = None
         self._format: str | None = None if settings.format == "auto" else settings.format
+        #: The game the URL is (set, or the first document's): another one is refused.
+        self._game_id: str | None = settings.game_id or None
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
         self._http = await resources.enter_async_context(
@@ -103,7 +107,7 @@ class Poller(Service):
                 failures = 0
                 self.stats.unreadable += 1
                 logger.warning("document at %s not readable: %s", self._url, exc)
-            except (httpx.HTTPError, ScorecastError) as exc:
+            except (httpx.HTTPError, ScorecastError, TimeoutError) as exc:
                 failures += 1
                 self.stats.failures += 1
                 logger.warning("poll of %s failed (%d in a row): %s", self._url, failures, exc)
@@ -124,33 +128,42 @@ class Poller(Service):
     async def poll(self) -> None:
         """One conditional request; whatever the document changes goes to Kafka."""
         self.stats.polls += 1
-        response = await self._http.get(self._url, headers=self._validators)
-        if response.status_code == 304:
+        # One deadline for the whole request, body included: a provider that drips a byte at a
+        # time holds a poll (and a drain on SIGTERM) no longer than the timeout.
+        async with asyncio.timeout(self.settings.timeout_seconds):
+            status, headers, body = await self._fetch()
+        if status == 304:
             self.stats.not_modified += 1
             return
-        if response.status_code != 200:
-            raise PollError(f"{self._url} answered {response.status_code}")
-        modified = _date(response.headers.get("last-modified"))
+        if status != 200:
+            raise PollError(f"{self._url} answered {status}")
+        modified = _date(headers.get("last-modified"))
         if modified is not None and self._modified is not None and modified < self._modified:
             self.stats.stale += 1
             logger.info("ignored a copy of %s older than one read before", self._url)
             return
-        feed = self._parse(response.content)
+        feed = self._parse(body)
         self.stats.documents += 1
         if await self._produce(feed):
-            self._remember_validators(response, modified)
+            self._remember_validators(headers, modified)
+
+    async def _fetch(self) -> tuple[int, httpx.Headers, bytes]:
+        """The answer, its body read up to the limit, on the wire and decompressed: nothing
+        larger is ever held in memory."""
+        headers = {**self._validators, "Accept-Encoding": "gzip, deflate"}
+        async with self._http.stream("GET", self._url, headers=headers) as response:
+            body = b""
+            if response.status_code == 200:
+                body = await _read_bounded(response, self.settings.max_document_bytes)
+            return response.status_code, response.headers, body
 
     def _parse(self, body: bytes) -> Feed:
-        if len(body) > self.settings.max_document_bytes:
-            raise PollError(
-                f"document of {len(body)} bytes, limit {self.settings.max_document_bytes}"
-            )
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise PollError(f"{self._url} is not JSON: {exc}") from exc
         source = urlsplit(self._url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or None
-        feed = parse(payload, self._format, source)
+        feed = parse(decode(body), self._format, source)
+        if self._game_id is None:
+            self._game_id = feed.game_id
+        elif feed.game_id != self._game_id:
+            raise PollError(f"{self._url} answered game {feed.game_id[:64]!r}, not {self._game_id}")
         if self._format is None:
             self._format = feed.format  # one URL, one format: no guessing on later polls
         return feed
@@ -162,6 +175,12 @@ class Poller(Service):
             self.stats.stale += 1
             logger.info("ignored a stale copy of %s (lacks its newest record)", self._url)
             return False
+        if changes.truncated:
+            self.stats.truncated += 1
+            logger.warning(
+                "%s lacks more records than a correction takes back: none removed",
+                self._url,
+            )
         self.stats.added += changes.added
         self.stats.edited += changes.edited
         self.stats.removed += changes.removed
@@ -169,20 +188,59 @@ class Poller(Service):
         self.stats.produced += len(changes.events)
         return True
 
-    def _remember_validators(self, response: httpx.Response, modified: datetime | None) -> None:
+    def _remember_validators(self, headers: httpx.Headers, modified: datetime | None) -> None:
         validators = {}
-        if etag := response.headers.get("etag"):
+        if etag := headers.get("etag"):
             validators["If-None-Match"] = etag
-        if last_modified := response.headers.get("last-modified"):
-            validators["If-Modified-Since"] = last_modified
-        self._validators = validators
         if modified is not None:
+            # A date we trust, in one form; a future one is never sent back.
+            validators["If-Modified-Since"] = format_datetime(modified, usegmt=True)
             self._modified = modified
+        self._validators = validators
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    """The body, decompressed here a bounded step at a time (a small gzip can hold gigabytes),
+    or a :class:`PollError` as soon as it passes ``limit`` on the wire or decompressed."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+        raise PollError(f"{response.url}: unsupported Content-Encoding {encoding[:32]!r}")
+    # gzip or zlib, told apart by their headers.
+    inflate = None if encoding == "identity" else zlib.decompressobj(zlib.MAX_WBITS | 32)
+    body = bytearray()
+    wire = 0
+    try:
+        async for chunk in response.aiter_raw():
+            wire += len(chunk)
+            data = chunk
+            while data and len(body) <= limit and wire <= limit:
+                if inflate is None:
+                    body += data
+                    break
+                body += inflate.decompress(data, limit + 1 - len(body))
+                data = inflate.unconsumed_tail
+            if len(body) > limit or wire > limit:
+                raise PollError(f"{response.url}: document over {limit} bytes")
+    except zlib.error as exc:
+        raise PollError(f"{response.url}: a corrupt {encoding} body: {exc}") from None
+    return bytes(body)
+
+
+#: How far ahead of ours a provider's clock may run before its dates are not trusted.
+_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _date(value: str | None) -> datetime | None:
+    """An HTTP date in one form (UTC), or ``None``: absent, unreadable, or in the future (one
+    future date trusted would make every later document look older)."""
     if not value:
         return None
-    with contextlib.suppress(TypeError, ValueError):
-        return parsedate_to_datetime(value)
-    return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # "-0000": UTC (RFC 5322 section 3.3)
+    if parsed > datetime.now(UTC) + _CLOCK_SKEW:
+        return None
+    return parsed.astimezone(UTC)

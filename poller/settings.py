@@ -24,6 +24,8 @@ class PollerSettings(ServiceSettings, RedisSettings, KafkaSettings):
     }
 
     url: str = Field(default="", pattern=r"^https?://")
+    #: The game the URL serves (empty: the first document's); a document of another is refused.
+    game_id: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$")
     #: A format name, or ``auto`` to tell it from the first document.
     format: str = "auto"
     interval_seconds: float = Field(default=2.0, gt=0, le=3600)

@@ -105,6 +105,8 @@ class Publisher(Service):
         self._backlog: PushBacklog | None = None
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        # Last out: once everything is closed, nothing refers to the clients any more.
+        resources.callback(self._forget_clients)
         resources.push_async_callback(self.redis.aclose)
         await self.store.ping()
         await asyncio.to_thread(ensure_topics, self.settings)
@@ -121,7 +123,6 @@ class Publisher(Service):
         consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        resources.callback(self._forget_clients)
 
     def _forget_clients(self) -> None:
         self._consumer = self._producer = self._backlog = None

@@ -55,14 +55,16 @@ class Service:
         if self._state is not ServiceState.UNOPENED:
             raise ServiceError(f"{type(self).__name__} runs once: build a new one to run again")
         self._state = ServiceState.OPENED
+        resources = contextlib.AsyncExitStack()
         try:
-            async with contextlib.AsyncExitStack() as resources:
-                await self.start(resources)
-                self._resources = resources.pop_all()
+            await self.start(resources)
         except BaseException:
+            # Failed before its callbacks run: what they give back sees a failed service.
             self._state = ServiceState.CLOSED
             self.failed = True
+            await resources.aclose()
             raise
+        self._resources = resources
         return self
 
     async def __aexit__(

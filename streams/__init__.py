@@ -11,6 +11,6 @@ origin's resume rule decided what the client lacks. One module per tier:
 - :mod:`streams.grip`: a GRIP proxy holds everything: Pushpin locally, Fastly Fanout in
   production.
 
-Which tier holds which resource is :data:`streams.tier.Tier.holds`; a resource a tier does not
+Which tier holds which resource is :attr:`streams.tier.StreamTier.holds`; a resource a tier does not
 hold, or a request that did not come through it, is held by the origin's own hub.
 """

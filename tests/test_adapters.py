@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from core.errors import FeedFormatError
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import apply, fold
-from feeds.adapters import Feed, load, parse
+from feeds.adapters import Feed, decode, load, parse
 from feeds.adapters.common import free_throw_points
 from feeds.validate import validate
 from publisher.reorder import ReorderBuffer
@@ -389,3 +389,73 @@ def test_a_scoring_record_that_cannot_be_read_is_reported_by_kind(
     assert re.search(kind, reported), reported
     assert not result.ok  # the score may be off: validate says so
     assert "UNREADABLE scoring records" in result.text()
+
+
+def test_what_the_model_refuses_is_a_feed_format_error_never_a_crash(data_dir: Path) -> None:
+    """A document whose game the model refuses (a hostile id) or that is nested too deep is
+    unreadable, said as such: the webhook answers 422, the poller counts it and goes on."""
+    payload = json.loads((data_dir / "basketball/nba-cdn-livedata_0022000001.json").read_bytes())
+    payload["game"]["gameId"] = "../../etc"
+    with pytest.raises(FeedFormatError, match="nba-livedata"):
+        parse(payload, "nba-livedata")
+    with pytest.raises(FeedFormatError, match="nested too deep"):
+        decode(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(FeedFormatError, match="not JSON"):
+        decode(b"{not json")
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "basketball/nba-stats-playbyplayv2_0021900001.json",
+        "basketball/nba-stats-playbyplayv2_0022100732.json",
+    ],
+)
+def test_a_playbyplayv2_game_ends_whatever_the_order_of_its_last_rows(
+    data_dir: Path, file: str
+) -> None:
+    """Rows recorded at 0:00 of the last period may come after its end marker: the game still
+    ends, on the provider's final."""
+    payload = json.loads((data_dir / file).read_bytes())
+    table = payload["resultSets"][0]
+    headers, rows = table["headers"], table["rowSet"]
+    columns = ("EVENTMSGTYPE", "PERIOD", "PCTIMESTRING", "EVENTNUM", "SCORE")
+    kind, period, clock, number, score = (headers.index(c) for c in columns)
+    last_period = max(row[period] for row in rows)
+    # A rebound recorded at 0:00 of the last period, listed after the end marker.
+    late = list(next(r for r in reversed(rows) if r[kind] == 4 and r[period] == last_period))
+    late[number] = max(row[number] for row in rows) + 1
+    late[clock] = "0:00"
+    late[score] = None
+    table["rowSet"] = [*rows, late]
+    game = fold(parse(payload, "nba-stats-playbyplayv2").events)
+    expected = fold(load(data_dir / file).events)
+    assert game is not None
+    assert expected is not None
+    assert game.status is GameStatus.FINAL
+    assert (game.home.score, game.away.score) == (expected.home.score, expected.away.score)
+
+
+def test_a_scoring_play_whose_type_names_no_score_counts_as_the_provider_states(
+    data_dir: Path,
+) -> None:
+    """ESPN lists some scoring plays (safeties) with a type that names no score; its running
+    score and its scoring list win over what the play's text lets us infer, and the
+    disagreement is flagged."""
+    file = data_dir / "american_football/espn-cfb-summary_401628358.json"
+    payload = json.loads(file.read_bytes())
+    goal_id = next(
+        p["id"] for p in payload["scoringPlays"] if p["type"]["text"] == "Field Goal Good"
+    )
+    for drive in payload["drives"]["previous"]:
+        for play in drive["plays"]:
+            if play["id"] == goal_id:
+                play["type"]["text"] = "Tackle"
+                play["text"] = "Tackled in the end zone."
+    feed = parse(payload, "espn-summary")
+    game = fold(feed.events)
+    expected = fold(load(file).events)
+    assert game is not None
+    assert expected is not None
+    assert (game.home.score, game.away.score) == (expected.home.score, expected.away.score)
+    assert any(goal_id in problem and "counted as stated" in problem for problem in feed.problems)

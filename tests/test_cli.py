@@ -64,6 +64,8 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_PORT is read as SCORECAST_ORIGIN_PORT"),
         ("origin", {"SCORECAST_CHANGE_SHARDS": "0"}, "SCORECAST_REDIS_CHANGE_SHARDS: Input"),
         ("purger", {"SCORECAST_BACKEND": "fastly"}, "needs SCORECAST_FASTLY_TOKEN"),
+        # The release before guessed the tier from each request: a key alone no longer does.
+        ("origin", {"SCORECAST_GRIP_KEY": "k" * 40}, "SCORECAST_STREAMS_TIER is hub"),
     ],
 )
 def test_bad_settings_stop_a_service_at_startup(

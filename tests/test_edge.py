@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
@@ -15,6 +14,7 @@ import pytest
 from core.models import Game
 from core.reducer import fold
 from core.store import SnapshotWriter
+from harness.fans import origin_requests
 from tests.conftest import Edge
 from tests.factories import short_game
 
@@ -23,15 +23,6 @@ async def _publish(store: SnapshotWriter, upto: int, version: int, game_id: str 
     game = fold(short_game(game_id)[:upto])
     assert game is not None
     await store.write(game.model_copy(update={"version": version}))
-
-
-async def _origin_requests(origin: str, route: str) -> int:
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(f"{origin}/metrics")).text
-    pattern = (
-        rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="(\d+)"\}} (\S+)'
-    )
-    return sum(int(float(count)) for _, count in re.findall(pattern, text))
 
 
 @pytest.fixture
@@ -167,7 +158,7 @@ async def test_concurrent_misses_collapse_into_one_origin_request(
         answers = await asyncio.gather(*[many.get("/v1/games/g1") for _ in range(200)])
     assert {a.status_code for a in answers} == {200}
     assert {a.headers["ETag"] for a in answers} == {'"v1"'}
-    assert await _origin_requests(origin, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
 
 
 async def test_stale_copy_is_served_while_the_origin_fails(
@@ -213,13 +204,13 @@ async def test_the_edge_never_goes_back_to_an_older_version(
     assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
     await store.redis.delete(store.keys.latest("g1"), store.keys.version("g1", 5))
     await _publish(store, 3, 2)
-    before = await _origin_requests(origin, "/v1/games/{game_id}")
+    before = await origin_requests(origin, "/v1/games/{game_id}")
     await _purge(edge, "game-g1")
     for _ in range(20):
         assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
         await asyncio.sleep(0.02)
     # The edge did ask: it refused the older answer and kept its copy.
-    assert await _origin_requests(origin, "/v1/games/{game_id}") > before
+    assert await origin_requests(origin, "/v1/games/{game_id}") > before
     # Once the rebuild passes the edge's version, the newer one is served.
     await _publish(store, 8, 7)
     await _purge(edge, "game-g1")
@@ -287,7 +278,7 @@ async def test_junk_query_parameters_share_one_cache_object(
         response = await fan.get(f"/v1/games/g1{query}")
         assert response.status_code == 200
         assert response.headers["ETag"] == '"v1"'
-    assert await _origin_requests(origin, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
 
 
 async def test_an_encoded_long_poll_parameter_is_not_a_long_poll(
@@ -330,3 +321,39 @@ async def test_overlong_or_non_ascii_requests_get_the_json_error(
     got, body = await _raw(edge, target)
     assert got == status
     assert json.loads(body)["error"]["status"] == status
+
+
+#: Request headers a client controls, each sent with a value of its own on every request.
+_ANY_HEADERS = [
+    "Origin",
+    "Accept",
+    "Accept-Language",
+    "Accept-Encoding",
+    "User-Agent",
+    "Cookie",
+    "Authorization",
+    "If-None-Match",
+    "X-Forwarded-For",
+    "X-Scorecast-Anything",
+]
+
+
+async def test_distinct_request_headers_never_split_a_resource(
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
+) -> None:
+    """10,000 requests, each with its own value of some request header (a made-up Origin
+    among them): one origin fetch per resource, the CDN is not bypassed."""
+    await _publish(store, 3, 1)
+    paths = ["/v1/games/g1", "/v1/scoreboard"]
+
+    async def one(index: int) -> None:
+        name = _ANY_HEADERS[index % len(_ANY_HEADERS)]
+        value = f"https://fan{index}.example" if name == "Origin" else f"v{index}"
+        response = await fan.get(paths[index % 2], headers={name: value})
+        assert response.status_code in (200, 304), (name, response.status_code)
+        assert "vary" not in response.headers
+
+    for start in range(0, 10_000, 200):
+        await asyncio.gather(*(one(i) for i in range(start, start + 200)))
+    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin, "/v1/scoreboard") == 1

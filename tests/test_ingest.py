@@ -117,6 +117,10 @@ def test_records_pushed_again_change_nothing_and_a_whole_document_removes(
         ("future", 401, "bad_timestamp"),
         ("no timestamp", 401, "bad_timestamp"),
         ("tampered body", 401, "bad_signature"),
+        ("superscript timestamp", 401, "bad_timestamp"),
+        ("endless timestamp", 401, "bad_timestamp"),
+        ("malformed signature", 401, "bad_signature"),
+        ("unsigned and large", 401, "bad_signature"),
     ],
 )
 def test_unsigned_stale_or_tampered_pushes_are_refused(
@@ -130,8 +134,14 @@ def test_unsigned_stale_or_tampered_pushes_are_refused(
         "future": _signed(body, at=int(time.time()) + 3600),
         "no timestamp": {"Scorecast-Signature": sign(SECRET, 0, body)},
         "tampered body": _signed(body),
+        "superscript timestamp": {**_signed(body), "Scorecast-Timestamp": "\u00b2"},
+        "endless timestamp": {**_signed(body), "Scorecast-Timestamp": "9" * 5000},
+        "malformed signature": {**_signed(body), "Scorecast-Signature": "v1=zz"},
+        "unsigned and large": {"Scorecast-Timestamp": str(int(time.time()))},
     }[case]
     sent = body + b" " if case == "tampered body" else body
+    if case == "unsigned and large":
+        sent = b"x" * (3 * 1024 * 1024)  # refused on its headers, before its size matters
     response = httpx.post(f"{ingest}/v1/ingest/auto", content=sent, headers=headers)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
@@ -158,6 +168,13 @@ def test_a_replayed_push_is_refused(ingest: str, nba_file: Path) -> None:
         ("/v1/ingest/auto", b'{"events": []}', 422, "unreadable_feed"),
         ("/v1/ingest/nhl-apiweb", b'{"game": {"actions": []}}', 422, "unreadable_feed"),
         ("/v1/ingest/auto", b"x" * (3 * 1024 * 1024), 413, "too_large"),
+        ("/v1/ingest/auto", b"[" * 100_000 + b"]" * 100_000, 400, "not_json"),
+        (
+            "/v1/ingest/nba-livedata",
+            b'{"game": {"gameId": "../x", "actions": []}}',
+            422,
+            "unreadable_feed",
+        ),
     ],
 )
 def test_bad_pushes_get_clear_answers(

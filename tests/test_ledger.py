@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.models import GameEvent, Revision, Scoring
 from core.reducer import fold
-from feeds.ledger import Changes, compare, remembered
+from feeds.adapters import load
+from feeds.ledger import MOST_REMOVED, Changes, compare, remembered
 from tests.factories import short_game
 
 
@@ -88,3 +91,25 @@ def test_a_partial_push_never_edits_the_schedule() -> None:
     assert [e.revision for e in push.events] == [None, None, None]
     whole = compare(known_after(first, push), 8, [moved, *game[1:]])
     assert [e.revision for e in whole.events] == [Revision.EDITED]  # a whole document may
+
+
+def test_a_cut_off_complete_document_removes_nothing(nba_file: Path) -> None:
+    """A "complete" document with its newest records but most of the rest missing (a cut-off
+    or paginated answer) is no mass removal: one such push took a live game to 0-0."""
+    events = load(nba_file).events
+    first = compare({}, 0, events[:300])
+    known = known_after(first)
+    cut = compare(known, 300, [events[0], *events[280:310]], complete=True)
+    assert cut.truncated
+    assert cut.removed == 0
+    assert cut.added == 10
+    before = fold(first.events)
+    after = fold(first.events + cut.events)
+    assert before is not None
+    assert after is not None
+    assert after.home.score >= before.home.score
+    assert after.away.score >= before.away.score
+    # A real correction takes back a record or two: still read as complete.
+    corrected = compare(known, 300, [e for e in events[:300] if e not in events[100:102]])
+    assert (corrected.truncated, corrected.removed) == (False, 2)
+    assert compare(known, 300, events[:300][: 300 - MOST_REMOVED - 1]).truncated

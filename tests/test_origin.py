@@ -216,9 +216,10 @@ async def test_a_preflight_is_answered_by_the_origin_too(origin: str) -> None:
                 "Access-Control-Request-Headers": "If-None-Match",
             },
         )
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "vary" not in preflight.headers
 
 
 async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(

@@ -3,16 +3,26 @@ grows, repeats itself, goes stale, fails, times out and gets corrected."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import gzip
 import json
 import random
 import time
+import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from core import changes
+from core.errors import FeedFormatError
 from core.keys import RedisKeys
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
@@ -21,7 +31,7 @@ from core.store import SnapshotWriter
 from feeds.adapters import Feed, load, parse
 from feeds.ledger import FeedLedger, compare
 from local.process import free_port
-from poller.service import Poller
+from poller.service import Poller, PollError
 from poller.settings import PollerSettings
 from publisher.service import Publisher
 from publisher.settings import PublisherSettings
@@ -213,4 +223,93 @@ async def test_a_document_not_readable_yet_is_polled_at_the_interval(
         async with running(poller):
             await eventually(lambda: poller.stats.added > 0, 10)
     assert (poller.stats.unreadable, poller.stats.failures) == (3, 0)
+    assert poller.stats.added == len(load(path).events)
+
+
+class _Hostile:
+    """A provider stand-in that answers each GET with the next of a list of raw answers."""
+
+    def __init__(self) -> None:
+        self.answers: list[Response] = []
+        self.app = Starlette(routes=[Route("/feed/{name}", self._feed)])
+
+    async def _feed(self, request: Request) -> Response:
+        return self.answers.pop(0)
+
+
+def _drip() -> StreamingResponse:
+    async def forever() -> AsyncIterator[bytes]:
+        yield b'{"game": '
+        while True:
+            await asyncio.sleep(0.05)
+            yield b" "
+
+    return StreamingResponse(forever(), media_type="application/json")
+
+
+async def test_no_provider_document_stops_the_poller(
+    data_dir: Path, kafka: KafkaSettings, redis_service: str, prefix: str, store: SnapshotWriter
+) -> None:
+    """Hostile answers, one after the other, then the good document: each is refused with a
+    clear error and bounded memory and time; the good one still makes the game right."""
+    path = data_dir / GAMES[0][0]
+    good = json.loads(path.read_bytes())
+    refused = copy.deepcopy(good)
+    refused["game"]["gameId"] = "../../etc"  # the model refuses the game
+    bomb = gzip.compress(b" " * (64 * 1024 * 1024))  # 64 MiB of JSON white space, gzipped
+    stand_in = _Hostile()
+    json_type = "application/json"
+    stand_in.answers = [
+        Response(json.dumps(refused), media_type=json_type),
+        Response(bomb, media_type=json_type, headers={"Content-Encoding": "gzip"}),
+        _drip(),
+        Response(b"[" * 100_000 + b"]" * 100_000, media_type=json_type),
+        # One date in the future, then the same document dated in the two forms HTTP allows.
+        Response(
+            json.dumps(good),
+            media_type=json_type,
+            headers={"Last-Modified": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        ),
+        Response(
+            json.dumps(good),
+            media_type=json_type,
+            headers={"Last-Modified": "Thu, 03 Dec 2026 10:00:00 -0000"},
+        ),
+        Response(
+            json.dumps(good),
+            media_type=json_type,
+            headers={"Last-Modified": "Thu, 03 Dec 2026 10:00:01 GMT"},
+        ),
+    ]
+    with ThreadedServer(stand_in.app, free_port()) as server:
+        settings = _settings(
+            kafka,
+            redis_service,
+            prefix,
+            f"{server.url}/feed/{path.name}",
+            max_document_bytes=1024 * 1024,
+            timeout_seconds=1.0,
+        )
+        async with Poller(settings) as poller:
+            with pytest.raises(FeedFormatError, match="nba-livedata"):
+                await poller.poll()
+            tracemalloc.start()
+            try:
+                with pytest.raises(PollError, match="over 1048576 bytes"):
+                    await poller.poll()
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            print(f"peak memory while refusing a 64 MiB gzip bomb: {peak / 2**20:.1f} MiB")
+            assert peak < 8 * 1024 * 1024
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await poller.poll()
+            assert time.monotonic() - started < 3  # the deadline covers the whole body
+            with pytest.raises(FeedFormatError, match="nested too deep"):
+                await poller.poll()
+            for _ in range(3):
+                await poller.poll()
+            # The future date was never trusted nor sent back; the later ones were.
+            assert poller._validators.get("If-Modified-Since") == "Thu, 03 Dec 2026 10:00:01 GMT"
     assert poller.stats.added == len(load(path).events)

@@ -1,3 +1,7 @@
+# One object per resource whatever the request's headers (Fastly honours Vary): no answer of
+# the API depends on them.
+unset beresp.http.Vary;
+
 # Fastly "fetch" snippet: stale-if-error. A failing origin answer is replaced by the stale copy
 # while the object is within its stale-if-error window (from Surrogate-Control).
 if (beresp.status >= 500 && beresp.status < 600) {

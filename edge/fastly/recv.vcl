@@ -3,6 +3,11 @@
 if (req.method == "OPTIONS") {
     error 604 "preflight";
 }
+# A URL purge needs a Fastly API token (Fastly lets anyone purge a URL otherwise, which would also
+# drop the stale-if-error copy); the purger purges by surrogate key with its token anyway.
+if (req.method == "FASTLYPURGE") {
+    set req.http.Fastly-Purge-Requires-Auth = "1";
+}
 if (req.method != "GET" && req.method != "HEAD" && req.method != "FASTLYPURGE") {
     error 605 "only GET, HEAD and OPTIONS are served";
 }
@@ -15,9 +20,11 @@ if (req.url.path !~ "^/[A-Za-z0-9._/-]*$" || req.url.path ~ "(//|/[.][.]?(/|$))"
 if (req.url.path ~ "^/metrics") {
     error 607 "not found";
 }
-# The API is public and the same for everyone: nothing per user may split the cache.
+# The API is public and the same for everyone: nothing per user may split the cache, nor reach
+# the origin (the edge answers CORS for every origin alike).
 unset req.http.Cookie;
 unset req.http.Authorization;
+unset req.http.Origin;
 # Held connections live on the Compute service with Fanout (its own hostname): a delivery
 # service cannot hold them. Clients that try here fall back to conditional polling.
 if (req.url.path ~ "^/v1/(games/[^/]+|scoreboard)/stream$"

@@ -78,9 +78,11 @@ sub vcl_recv {
         return (synth(307, "held at the stream tier"));
     }
 
-    # The API is public and the same for everyone: nothing per user may split the cache.
+    # The API is public and the same for everyone: nothing per user may split the cache, nor
+    # reach the origin (the edge answers CORS for every origin alike).
     unset req.http.Cookie;
     unset req.http.Authorization;
+    unset req.http.Origin;
     set req.url = std.querysort(req.url);
 
     if (req.restarts > 0 && req.http.X-Scorecast-Stale) {
@@ -153,6 +155,10 @@ sub scorecast_failed {
 }
 
 sub vcl_backend_response {
+    # One object per resource whatever the request's headers: no answer of the API depends on
+    # them, and a Vary from the origin (a CORS library's "Vary: Origin") would make every
+    # distinct value a new object and an origin fetch.
+    unset beresp.http.Vary;
     if (beresp.status >= 500) {
         # Never cache a failure, nor let it replace a stale copy (stale-if-error): a background
         # refresh just stops; a client's own fetch ends in vcl_synth, which looks for that copy.

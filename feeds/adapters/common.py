@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from core.models import EventType, GameEvent, GameInfo
 
 T = TypeVar("T")
@@ -137,6 +139,18 @@ class Unreadable:
         self.count += 1
         if scoring_kind:
             self.scoring[scoring_kind[:64]] += 1
+
+    def build(
+        self, make: Callable[..., T], *args: Any, scoring_kind: str | None = None
+    ) -> T | None:
+        """``make(*args)``, or ``None``, counted, when the model refuses what the record says
+        (an out-of-range period, an overlong name): that record alone is refused, the rest of
+        the document is still read."""
+        try:
+            return make(*args)
+        except ValidationError:
+            self.add(scoring_kind)
+            return None
 
     def counted(self) -> dict[str, Any]:
         """The :class:`~feeds.adapters.feed.Feed` fields this fills in."""

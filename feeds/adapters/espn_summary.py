@@ -82,9 +82,11 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         if now_home is not None and now_away is not None:
             moved = (now_home - home_score, now_away - away_score)
             home_score, away_score = now_home, now_away
-        events.append(
-            _event(game_id, len(events), play, home, away, moved, credited, problems, final)
+        event = unreadable.build(
+            _event, game_id, len(events), play, home, away, moved, credited, problems, final
         )
+        if event is not None:
+            events.append(event)
     return Feed(
         format=FORMAT,
         game_id=game_id,
@@ -219,6 +221,26 @@ def _event(
             scoring=Scoring(kind=label, points=points),
             **base,
         )
+    stated_points = _stated(moved)
+    if stated_points is not None and str(play.get("id")) in credited:
+        # The provider lists the play among its scoring plays and its running score moved, but
+        # the play's type and text name no score (a safety ESPN types as a tackle): its word
+        # wins over what we infer from the text. Flagged so that someone looks.
+        team = _scorer(play, kind, home, away, moved, credited)
+        problems.append(
+            f"play {play_id}: listed as scoring and the running score moved "
+            f"{moved[0]}-{moved[1]}, but its type names no score ({kind}); counted as stated"
+        )
+        return GameEvent(
+            event_id=event_id,
+            sequence=sequence,
+            event_type=EventType.SCORE,
+            team_id=team.team_id if team else None,
+            scoring=Scoring(
+                kind="safety" if stated_points == 2 else "points", points=stated_points
+            ),
+            **base,
+        )
     if any(moved):
         problems.append(
             f"play {play_id}: the running score moved {moved[0]}-{moved[1]} on a play that "
@@ -235,6 +257,16 @@ def _event(
         team_id=safe_id(offense) if offense else None,
         **base,
     )
+
+
+def _stated(moved: tuple[int, int]) -> int | None:
+    """The points the running score says one side scored on a play (``None``: not one side,
+    or not a score a play can make)."""
+    home, away = moved
+    if home < 0 or away < 0 or (home > 0) == (away > 0):
+        return None
+    points = home or away
+    return points if points <= 8 else None
 
 
 def _event_type(kind: str) -> EventType:

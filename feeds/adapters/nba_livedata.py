@@ -76,8 +76,12 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         start_time=to_time(actions[0].get("timeActual")) if actions else None,
     )
     events = [scheduled(game_id, info)]
-    for number, action in enumerate(actions, start=1):
-        events.append(_event(game_id, number, action))
+    for action in actions:
+        event = unreadable.build(
+            _event, game_id, len(events), action, scoring_kind=_scoring_kind(action)
+        )
+        if event is not None:
+            events.append(event)
     return Feed(
         FORMAT,
         game_id,

@@ -73,24 +73,28 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     ]
     score: tuple[int, int] | None = None
     for row in rows:
-        event = _event(game_id, len(events), row, home, away)
+        event = unreadable.build(
+            _event, game_id, len(events), row, home, away, scoring_kind=_scoring_kind(row)
+        )
+        if event is None:
+            continue
         events.append(event)
         if event.home_score is not None and event.away_score is not None:
             score = (event.home_score, event.away_score)
-    last = rows[-1]
-    if (
-        last["EVENTMSGTYPE"] == _PERIOD_END
-        and last["PERIOD"] >= _REGULATION_PERIODS
-        and score is not None
-        and score[0] != score[1]
-    ):
+    # The end is the final period's end marker wherever it sorts: rows recorded at 0:00 may
+    # come after it in the provider's order.
+    final_period = rows[-1]["PERIOD"]
+    ended = any(
+        row["EVENTMSGTYPE"] == _PERIOD_END and row["PERIOD"] == final_period for row in rows
+    )
+    if ended and final_period >= _REGULATION_PERIODS and score is not None and score[0] != score[1]:
         events.append(
             GameEvent(
                 event_id=f"{game_id}:end",
                 game_id=game_id,
                 sequence=len(events),
                 event_type=EventType.GAME_END,
-                period=last["PERIOD"],
+                period=final_period,
                 clock_seconds=0.0,
                 description="Game End",
             )

@@ -75,7 +75,9 @@ def parse(payload: Any, source: str | None = None) -> Feed:
         final = (to_int(payload["homeTeam"].get("score")), to_int(payload["awayTeam"].get("score")))
     events = [scheduled(game_id, info)]
     for play in plays:
-        events.append(_event(game_id, len(events), play, names, final))
+        event = unreadable.build(_event, game_id, len(events), play, names, final)
+        if event is not None:
+            events.append(event)
     return Feed(
         FORMAT,
         game_id,

@@ -67,7 +67,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     if last_half_end is not None and records[last_half_end]["period"] < _SECOND_HALF:
         last_half_end = None
     for position, record in enumerate(records):
-        event = _event(game_id, len(events), record)
+        event = unreadable.build(_event, game_id, len(events), record)
         if event is None:
             ignored += 1
             continue

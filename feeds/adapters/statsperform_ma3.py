@@ -75,7 +75,7 @@ def parse(payload: Any, source: str | None = None) -> Feed:
     events = [scheduled(game_id, game)]
     ignored = 0
     for _, record in records:
-        event = _event(game_id, len(events), record, home, away, final)
+        event = unreadable.build(_event, game_id, len(events), record, home, away, final)
         if event is None:
             ignored += 1
         else:

@@ -4,7 +4,7 @@ output "service_id" {
 }
 
 output "stream_service_id" {
-  description = "The Compute service with Fanout: give it to the publisher (push backend fanout) as SCORECAST_FASTLY_SERVICE_ID."
+  description = "The Compute service with Fanout: give it to the publisher (SCORECAST_STREAMS_TIER=fanout) as SCORECAST_FASTLY_SERVICE_ID."
   value       = fastly_service_compute.streams.id
 }
 

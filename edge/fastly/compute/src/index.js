@@ -3,8 +3,9 @@
 // service cannot hand a request to it. Streams (/v1/games/{id}/stream, /v1/scoreboard/stream)
 // and long-polls (/v1/games/{id}?after=N) are handed to Fanout, which asks the origin once per
 // connect and holds the connection (GRIP: the origin answers with Grip-Hold and Grip-Channel);
-// the publisher publishes each version to this service's Fanout. Everything else is passed to
-// the origin unchanged (the cacheable API lives on the VCL service's hostname).
+// the publisher publishes each version to this service's Fanout. Nothing else is served here:
+// the cacheable API lives on the VCL service's hostname, and this one passes nothing to the
+// origin uncached.
 import { createFanoutHandoff } from "fastly:fanout";
 
 const BACKEND = "origin";
@@ -16,7 +17,11 @@ addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
 function error(status, code, message) {
   return new Response(JSON.stringify({ error: { code, message } }), {
     status,
-    headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+    headers: {
+      "Content-Type": "application/json",
+      "Cache-Control": "no-store",
+      "Access-Control-Allow-Origin": "*",
+    },
   });
 }
 
@@ -49,5 +54,5 @@ function handle(request) {
   if (STREAM.test(path) || (LONG_POLL.test(path) && url.searchParams.has("after"))) {
     return createFanoutHandoff(request, BACKEND);
   }
-  return fetch(request, { backend: BACKEND });
+  return error(404, "not_found", "only streams and long-polls are served on this hostname");
 }
