@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from harness.timeline import recorded_games
 from local.stack import SAMPLE_GAME, default_data_dir
 from scorecast.commands import count, count_or_zero, counts, positive, positive_or_zero, run
 
@@ -57,7 +58,7 @@ def _matchday(args: argparse.Namespace) -> int:
     chosen = {
         f.name: getattr(args, f.name) for f in fields(MatchdayOptions) if hasattr(args, f.name)
     }
-    files = [Path(name) for name in args.files] or sorted(default_data_dir().glob("*/*.json"))
+    files = [Path(name) for name in args.files] or recorded_games(default_data_dir())
     plots = Path(args.plots) if args.plots else None
     return bench_main(files, args.games, MatchdayOptions(**chosen), _json(args), plots)
 

@@ -187,7 +187,8 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         published = await published_versions(stack.redis_url, feed.game_id)
         for conductor, _ in crowds:
             conductor.send(("stop", published))
-        reports = list(await asyncio.to_thread(await_all, crowds, "report", 120))
+        stop = ("stop", published)
+        reports = list(await asyncio.to_thread(await_all, crowds, "report", 120, stop))
     finally:
         close_crowds(crowds)
     seconds = time.monotonic() - started

@@ -77,13 +77,13 @@ def compare(
     fresh = [record for record in latest.values() if record.event_id not in known]
     live = {key: record for key, record in known.items() if record.revision is None}
     gone = [record for key, record in live.items() if key not in latest] if complete else []
-    truncated = len(gone) > MOST_REMOVED
-    if truncated:
-        gone = []
     if gone and not fresh and live:
         newest = max(live.values(), key=lambda record: record.sequence)
         if newest.event_id not in latest:
             return Changes(stale=True)
+    truncated = len(gone) > MOST_REMOVED
+    if truncated:
+        gone = []
     corrections: list[tuple[int, GameEvent]] = []
     unchanged = 0
     for key, record in latest.items():

@@ -15,6 +15,14 @@ from feeds.adapters import Feed, load
 from feeds.replay import timeline
 from runtime.kafka import Delivery
 
+#: Where the data folder keeps documents that are not one game's play-by-play.
+_NOT_GAMES = {"schedules"}
+
+
+def recorded_games(data_dir: Path) -> list[Path]:
+    """Every recorded game: one play-by-play document per file, in a folder per sport."""
+    return sorted(p for p in data_dir.glob("*/*.json") if p.parent.name not in _NOT_GAMES)
+
 
 def matchday_feeds(files: list[Path], games: int) -> list[Feed]:
     """``games`` feeds: the recorded games in turn, each under an id of its own."""

@@ -53,7 +53,8 @@ def create_app(settings: OriginSettings, closing: asyncio.Event | None = None) -
             resources.push_async_callback(redis.aclose)
             keys = RedisKeys(settings.redis_prefix, settings.change_shards)
             store = SnapshotReader(redis, keys)
-            hub = Hub(store, ChangeFeed.every(redis, keys), settings.subscriber_buffer)
+            feeds = ChangeFeed.every(redis, keys)
+            hub = Hub(store, feeds, settings.subscriber_buffer, settings.max_held)
             resources.callback(hub.close)
             own = HubTier(hub, settings)
             tier = open_tier(settings, PushRecords(redis, keys), own) or own
@@ -98,5 +99,11 @@ class OriginService(HttpServer):
         closing = asyncio.Event()
         self.app = create_app(settings, closing)
         super().__init__(
-            self.app, settings.host, settings.port, settings.drain_seconds, closing.set
+            self.app,
+            settings.host,
+            settings.port,
+            settings.drain_seconds,
+            closing.set,
+            max_connections=settings.max_connections,
+            idle_seconds=settings.idle_seconds,
         )

@@ -38,6 +38,11 @@ class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePo
     leaders_top: int = Field(default=10, ge=1, le=100)
     #: A stream resumed from a version more than this far behind gets one full snapshot.
     resume_max_versions: int = Field(default=50, ge=1)
+    #: Connections the origin holds at most (held streams among them); past it a new one is
+    #: answered 503 at once. Lowered to what the process may open.
+    max_connections: int = Field(default=12_000, ge=16, le=1_000_000)
+    #: An idle keep-alive connection is closed after this long.
+    idle_seconds: float = Field(default=5.0, gt=0, le=300)
     #: How long a long-poll (``?after=``) waits for a newer version.
     long_poll_seconds: float = Field(default=20.0, gt=0, le=120)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import resource
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -11,9 +13,33 @@ from starlette.types import ASGIApp
 
 from runtime.lifecycle import Service
 
+logger = logging.getLogger("scorecast.http")
+
 #: After uvicorn's drain, the time its lifespan shutdown may take before the service is
 #: cancelled: the lifecycle's clock only catches a server that hangs.
 _SHUTDOWN_SECONDS = 2.0
+
+
+#: File handles kept free for everything but client connections (Redis, logs, the listener).
+_RESERVED_FILES = 256
+
+
+def _within_file_limit(wanted: int | None) -> int | None:
+    """``wanted``, lowered to what this process may open (its soft limit raised to the hard one
+    first); ``None``: no limit wanted."""
+    if wanted is None:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    allowed = max(1, soft - _RESERVED_FILES)
+    if wanted > allowed:
+        logger.warning(
+            "%d connections wanted; this process may open %d files: %d", wanted, soft, allowed
+        )
+    return min(wanted, allowed)
 
 
 class _Server(uvicorn.Server):
@@ -38,6 +64,8 @@ class HttpServer(Service):
         port: int,
         drain_seconds: float,
         on_stop: Callable[[], None] = lambda: None,
+        max_connections: int | None = None,
+        idle_seconds: float = 5.0,
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -48,6 +76,11 @@ class HttpServer(Service):
             lifespan="on",
             log_level="info",
             timeout_graceful_shutdown=max(1, round(drain_seconds)),
+            # Past this many connections a new one is answered 503 at once: the process never
+            # runs out of file handles (it would then stop answering, health checks included).
+            limit_concurrency=_within_file_limit(max_connections),
+            # An idle keep-alive connection is closed after this long.
+            timeout_keep_alive=max(1, round(idle_seconds)),
         )
         self.drain_seconds = max(1, round(drain_seconds)) + _SHUTDOWN_SECONDS
         self._server = _Server(config)

@@ -32,6 +32,7 @@ from core.errors import ScorecastError, StoreUnavailableError
 from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.store import Snapshot, SnapshotReader, Written
 from core.versions import newer
+from runtime.http_errors import ApiError
 from streams.settings import StreamTierSettings
 from streams.tier import Held, PollHold, StreamHold, no_newer_version, snapshot_response
 
@@ -81,10 +82,14 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, reader: SnapshotReader, feeds: list[ChangeFeed], buffer: int) -> None:
+    def __init__(
+        self, reader: SnapshotReader, feeds: list[ChangeFeed], buffer: int, most: int = 10_000
+    ) -> None:
         self.reader = reader
         self.feeds = feeds
         self.buffer = buffer
+        #: Subscriptions held at most (streams and long-polls).
+        self.most = most
         self._subscribers: dict[str, set[Subscription]] = {}
         self.cut_off = 0
         #: Why each stream's reader is down (absent while it follows its stream).
@@ -100,6 +105,10 @@ class Hub:
     def failure(self) -> str | None:
         """Why a reader is down (``None`` while every one follows its stream)."""
         return "; ".join(f"{stream}: {why}" for stream, why in self._failures.items()) or None
+
+    @property
+    def full(self) -> bool:
+        return self.subscribers() >= self.most
 
     def subscribers(self) -> int:
         return sum(len(group) for group in self._subscribers.values())
@@ -207,7 +216,17 @@ class HubTier:
     def proves(self, headers: Headers) -> bool:
         return True
 
+    def _refuse_when_full(self) -> None:
+        if self.hub.full:
+            raise ApiError(
+                503,
+                "streams_full",
+                f"this origin holds {self.hub.most} streams already; retry",
+                {"Retry-After": str(random.randint(2, 10)), **STREAM_HEADERS},
+            )
+
     async def stream(self, hold: StreamHold) -> Response:
+        self._refuse_when_full()
         hub = self.hub
 
         async def events() -> AsyncIterator[bytes]:
@@ -238,6 +257,7 @@ class HubTier:
         )
 
     async def long_poll(self, hold: PollHold) -> Response:
+        self._refuse_when_full()
         with self.hub.subscribe(hold.channel) as subscription:
             latest = await hold.latest()
             if newer(latest.version, hold.after):

@@ -61,6 +61,10 @@ class StreamTierSettings(FastlySettings):
         # The release before called the origin holding its streams itself "none".
         return "hub" if value == "none" else value
 
+    #: Streams and long-polls one origin's hub holds at most; one more is answered 503 with
+    #: Retry-After (the client's retry lands on another origin, or later), never a dead socket.
+    max_held: int = Field(default=10_000, ge=1, validation_alias="SCORECAST_STREAMS_MAX_HELD")
+
     _grip_key = field_validator("grip_key")(_long_key)
     _holder_key = field_validator("holder_key")(_long_key)
 

@@ -459,3 +459,24 @@ def test_a_scoring_play_whose_type_names_no_score_counts_as_the_provider_states(
     assert expected is not None
     assert (game.home.score, game.away.score) == (expected.home.score, expected.away.score)
     assert any(goal_id in problem and "counted as stated" in problem for problem in feed.problems)
+
+
+def test_a_record_the_model_refuses_is_counted_and_the_rest_still_read(data_dir: Path) -> None:
+    """One record with an out-of-range period and one with an overlong player name: both are
+    counted as unreadable (the made basket among them as unreadable scoring), every other
+    record is read, and no sequence is skipped."""
+    file = data_dir / "basketball/nba-cdn-livedata_0022000001.json"
+    payload = json.loads(file.read_bytes())
+    actions = payload["game"]["actions"]
+    rebound = next(i for i, a in enumerate(actions) if a["actionType"] == "rebound")
+    actions[rebound]["period"] = 99
+    made = next(
+        i for i, a in enumerate(actions) if a.get("shotResult") == "Made" and a.get("personId")
+    )
+    actions[made]["playerNameI"] = "x" * 5000
+    feed = parse(payload, "nba-livedata")
+    clean = load(file)
+    assert feed.unrecognized == clean.unrecognized + 2
+    assert sum(feed.unreadable_scoring.values()) == sum(clean.unreadable_scoring.values()) + 1
+    assert len(feed.events) == len(clean.events) - 2
+    assert [e.sequence for e in feed.events] == list(range(len(feed.events)))

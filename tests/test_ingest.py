@@ -134,6 +134,7 @@ def test_unsigned_stale_or_tampered_pushes_are_refused(
         "future": _signed(body, at=int(time.time()) + 3600),
         "no timestamp": {"Scorecast-Signature": sign(SECRET, 0, body)},
         "tampered body": _signed(body),
+        # "²" is a digit to str.isdigit(), not to int(); sent as its UTF-8 bytes.
         "superscript timestamp": {**_signed(body), "Scorecast-Timestamp": "\u00b2"},
         "endless timestamp": {**_signed(body), "Scorecast-Timestamp": "9" * 5000},
         "malformed signature": {**_signed(body), "Scorecast-Signature": "v1=zz"},
@@ -142,7 +143,8 @@ def test_unsigned_stale_or_tampered_pushes_are_refused(
     sent = body + b" " if case == "tampered body" else body
     if case == "unsigned and large":
         sent = b"x" * (3 * 1024 * 1024)  # refused on its headers, before its size matters
-    response = httpx.post(f"{ingest}/v1/ingest/auto", content=sent, headers=headers)
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+    response = httpx.post(f"{ingest}/v1/ingest/auto", content=sent, headers=raw)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
     assert SECRET not in response.text

@@ -112,4 +112,9 @@ def test_a_cut_off_complete_document_removes_nothing(nba_file: Path) -> None:
     # A real correction takes back a record or two: still read as complete.
     corrected = compare(known, 300, [e for e in events[:300] if e not in events[100:102]])
     assert (corrected.truncated, corrected.removed) == (False, 2)
-    assert compare(known, 300, events[:300][: 300 - MOST_REMOVED - 1]).truncated
+    # One record more than a correction takes back, the newest kept: cut off.
+    cut_inside = [e for e in events[:300] if e not in events[100 : 101 + MOST_REMOVED]]
+    assert compare(known, 300, cut_inside).truncated
+    # The newest missing and nothing new: an older copy, as before (stale, not cut off).
+    older = compare(known, 300, events[: 300 - MOST_REMOVED - 1])
+    assert (older.stale, older.truncated) == (True, False)

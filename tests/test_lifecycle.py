@@ -4,10 +4,12 @@ set time and exits 0; the origin ends the streams it holds cleanly instead of cu
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core.reducer import versions
@@ -88,3 +90,31 @@ def test_sigterm_stops_each_service_cleanly(
         code = process.stop(30)
     assert code == 0, process.tail()
     assert words[command] in process.log.read_text()
+
+
+def test_the_origin_answers_past_its_connection_limit(
+    redis_service: str, prefix: str, tmp_path: Path
+) -> None:
+    """Idle clients past ``SCORECAST_ORIGIN_MAX_CONNECTIONS`` cannot starve it of file handles:
+    one more is answered 503 at once, and it answers again as soon as they leave."""
+    port = free_port()
+    settings = {"redis_url": redis_service, "redis_prefix": prefix, "port": port}
+    process = scorecast_process("origin", {**settings, "max_connections": 16}, tmp_path)
+    process.start()
+    idle: list[socket.socket] = []
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        time.sleep(0.5)
+        crowded = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert crowded.status_code == 503
+        for sock in idle:
+            sock.close()
+        idle = []
+        deadline = time.monotonic() + 10
+        while httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        for sock in idle:
+            sock.close()
+        process.stop()

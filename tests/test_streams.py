@@ -13,7 +13,11 @@ from core.models import Game
 from core.reducer import change_kind, fold
 from core.store import SnapshotWriter
 from harness.sse import open_url
+from local.process import free_port
+from origin.app import create_app
+from origin.settings import OriginSettings
 from streams.hub import Hub, Push, SlowSubscriberError
+from tests.conftest import ThreadedServer
 from tests.factories import short_game
 
 
@@ -149,3 +153,25 @@ async def test_a_subscriber_that_stops_reading_is_cut_off_and_memory_stays_bound
             await slow.next()
         assert hub.subscribers() == 1
         assert hub.cut_off == 1
+
+
+async def test_an_origin_holding_its_most_streams_answers_503_and_stays_healthy(
+    store: SnapshotWriter, origin_settings: OriginSettings
+) -> None:
+    """Past ``SCORECAST_STREAMS_MAX_HELD`` a stream or long-poll is a clear 503 with
+    Retry-After (the client retries elsewhere or later), and health checks still answer."""
+    await _publish(store, 2, 1)
+    settings = origin_settings.model_copy(update={"max_held": 2})
+    with ThreadedServer(create_app(settings), free_port()) as server:
+        held = [await open_url(server.url, "/v1/games/g1/stream") for _ in range(2)]
+        for stream in held:
+            assert len(await stream.take(1)) == 1
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
+            for path in ("/v1/games/g1/stream", "/v1/games/g1?after=1"):
+                refused = await http.get(path)
+                assert refused.status_code == 503
+                assert refused.json()["error"]["code"] == "streams_full"
+                assert 2 <= int(refused.headers["Retry-After"]) <= 10
+            assert (await http.get("/healthz")).status_code == 200
+        for stream in held:
+            stream.close()
