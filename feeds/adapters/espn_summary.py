@@ -203,6 +203,16 @@ def _event(
     play_id = safe_id(play.get("id", play["sequenceNumber"]))
     event_id = f"{game_id}:{play_id}"
     flagged = _flagged_points(kind, words)
+    stated_points = _stated(moved)
+    if flagged is None and stated_points is not None and str(play.get("id")) in credited:
+        # The provider lists the play among its scoring plays and its running score moved, but
+        # the play's type and text name no score (a safety ESPN types as a tackle): its word
+        # wins over what we infer from the text. Flagged so that someone looks.
+        problems.append(
+            f"play {play_id}: listed as scoring and the running score moved "
+            f"{moved[0]}-{moved[1]}, but its type names no score ({kind}); counted as stated"
+        )
+        flagged = ("safety" if stated_points == 2 else "points", stated_points)
     if flagged is not None:
         label, points = flagged
         team = _scorer(play, kind, home, away, moved, credited)
@@ -219,26 +229,6 @@ def _event(
             event_type=EventType.SCORE,
             team_id=team.team_id if team else None,
             scoring=Scoring(kind=label, points=points),
-            **base,
-        )
-    stated_points = _stated(moved)
-    if stated_points is not None and str(play.get("id")) in credited:
-        # The provider lists the play among its scoring plays and its running score moved, but
-        # the play's type and text name no score (a safety ESPN types as a tackle): its word
-        # wins over what we infer from the text. Flagged so that someone looks.
-        team = _scorer(play, kind, home, away, moved, credited)
-        problems.append(
-            f"play {play_id}: listed as scoring and the running score moved "
-            f"{moved[0]}-{moved[1]}, but its type names no score ({kind}); counted as stated"
-        )
-        return GameEvent(
-            event_id=event_id,
-            sequence=sequence,
-            event_type=EventType.SCORE,
-            team_id=team.team_id if team else None,
-            scoring=Scoring(
-                kind="safety" if stated_points == 2 else "points", points=stated_points
-            ),
             **base,
         )
     if any(moved):
