@@ -91,6 +91,8 @@ class Hub:
         #: Subscriptions held at most (streams and long-polls).
         self.most = most
         self._subscribers: dict[str, set[Subscription]] = {}
+        #: Subscriptions held now, counted as they come and go: every connect asks.
+        self._held = 0
         self.cut_off = 0
         #: Why each stream's reader is down (absent while it follows its stream).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
@@ -108,10 +110,10 @@ class Hub:
 
     @property
     def full(self) -> bool:
-        return self.subscribers() >= self.most
+        return self._held >= self.most
 
     def subscribers(self) -> int:
-        return sum(len(group) for group in self._subscribers.values())
+        return self._held
 
     @contextlib.contextmanager
     def subscribe(self, channel: str) -> Iterator[Subscription]:
@@ -120,12 +122,15 @@ class Hub:
             subscription.end()
         else:
             self._subscribers.setdefault(channel, set()).add(subscription)
+            self._held += 1
         try:
             yield subscription
         finally:
             group = self._subscribers.get(channel)
             if group is not None:
-                group.discard(subscription)
+                if subscription in group:  # not cut off, nor ended by close()
+                    group.remove(subscription)
+                    self._held -= 1
                 if not group:
                     del self._subscribers[channel]
 
@@ -136,6 +141,7 @@ class Hub:
             for subscription in group:
                 subscription.end()
         self._subscribers.clear()
+        self._held = 0
 
     async def run(self, closing: asyncio.Event | None = None) -> None:
         """Follow every change stream until cancelled (the origin's lifespan owns this task);
@@ -200,7 +206,8 @@ class Hub:
         for subscription in list(self._subscribers.get(channel, ())):
             if not subscription.offer(push):
                 self.cut_off += 1
-                self._subscribers[channel].discard(subscription)
+                self._subscribers[channel].remove(subscription)
+                self._held -= 1
 
 
 class HubTier:
