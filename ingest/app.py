@@ -71,7 +71,7 @@ def create_app(settings: IngestSettings) -> Starlette:
     )
 
 
-_SECONDS = re.compile(r"[0-9]{1,12}")
+_NUMBER = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(re.escape(SCHEME) + r"[0-9a-f]{64}")
 
 
@@ -88,12 +88,12 @@ async def receive(request: Request) -> Response:
     # stale upload costs nothing but its headers.
     stamp = request.headers.get("scorecast-timestamp", "")
     signature = request.headers.get("scorecast-signature", "")
-    if not _SECONDS.fullmatch(stamp) or abs(time.time() - int(stamp)) > settings.tolerance_seconds:
+    if not _NUMBER.fullmatch(stamp) or abs(time.time() - int(stamp)) > settings.tolerance_seconds:
         raise ApiError(401, "bad_timestamp", "Scorecast-Timestamp missing, stale or in the future")
     if not _SIGNATURE.fullmatch(signature):
         raise ApiError(401, "bad_signature", "Scorecast-Signature missing or malformed")
     declared = request.headers.get("content-length", "")
-    if _SECONDS.fullmatch(declared) is None and declared:
+    if _NUMBER.fullmatch(declared) is None and declared:
         raise ApiError(400, "bad_length", "Content-Length must be a number")
     if declared and int(declared) > settings.max_body_bytes:
         raise ApiError(413, "too_large", f"at most {settings.max_body_bytes} bytes")
@@ -107,7 +107,7 @@ async def receive(request: Request) -> Response:
     try:
         feed = parse(decode(body), None if name == "auto" else name)
     except NotJsonError as exc:
-        raise ApiError(400, "not_json", f"the body is {exc}") from exc
+        raise ApiError(400, "not_json", f"the body: {exc}") from exc
     except FeedFormatError as exc:
         raise ApiError(422, "unreadable_feed", str(exc)) from exc
     seen = state.keys.ingest_seen(signature)
