@@ -11,3 +11,5 @@ LEAGUE = r"^[a-z0-9][a-z0-9-]{0,31}$"
 VERSION = r"^[1-9][0-9]{0,11}$"
 #: A version a client says it holds (``?after=``, ``Last-Event-ID``): 0 means none yet.
 HELD_VERSION = r"^[0-9]{1,12}$"
+#: A scoreboard day: a date in UTC (``2024-01-05``), or ``undated`` for games with no start.
+DAY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|undated)$"

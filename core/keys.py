@@ -3,14 +3,23 @@
 The keys a response carries and the keys a change purges both come from here, so they cannot
 drift apart. A game's Redis keys share the hash tag ``{game:ID}`` so Redis Cluster keeps them on
 one slot; the scoreboard's keys share ``{scoreboard}``.
+
+The scoreboard is kept in parts, one per league and day (:func:`board_part`): no key is shared
+by every game, a change purges only its own part, and a match day spreads over a cluster. A
+view of several parts is composed from them and carries every part's key.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
+from datetime import UTC, datetime
 
 SCOREBOARD_KEY = "scoreboard"
+#: Key of every view composed of several board parts: purged when a part first appears.
+BOARDS_KEY = "boards"
+#: The day of a game with no stated start.
+UNDATED = "undated"
 
 
 def league_key(league: str) -> str:
@@ -41,8 +50,24 @@ def game_surrogate_keys(game_id: str) -> list[str]:
     return [game_key(game_id)]
 
 
-def scoreboard_surrogate_keys() -> list[str]:
-    return [SCOREBOARD_KEY]
+def board_part(league: str, start: datetime | None) -> str:
+    """The scoreboard part a game is shown on: ``LEAGUE:DAY``, the day of its start in UTC
+    (:data:`UNDATED` without one). A moved start can move the game to another part."""
+    day = start.astimezone(UTC).date().isoformat() if start is not None else UNDATED
+    return f"{league_key(league)}:{day}"
+
+
+def part_day(part: str) -> str:
+    return part.rsplit(":", 1)[1]
+
+
+def part_league(part: str) -> str:
+    return part.rsplit(":", 1)[0]
+
+
+def board_surrogate_key(part: str) -> str:
+    """Key of every board that shows the part ``LEAGUE:DAY``."""
+    return "board-" + part.replace(":", "-")
 
 
 #: Push channels are named by the surrogate key of what they carry, so a purge and a publish
@@ -54,9 +79,9 @@ def game_channel(game_id: str) -> str:
     return game_key(game_id)
 
 
-def change_surrogate_keys(game_id: str) -> list[str]:
-    """Keys to purge when a game gets a new version: the game and every list that shows it."""
-    return [*game_surrogate_keys(game_id), *scoreboard_surrogate_keys()]
+def change_surrogate_keys(game_id: str, part: str) -> list[str]:
+    """Keys to purge when a game gets a new version: the game and the boards that show it."""
+    return [*game_surrogate_keys(game_id), board_surrogate_key(part)]
 
 
 class RedisKeys:
@@ -91,20 +116,19 @@ class RedisKeys:
         text = key.decode() if isinstance(key, bytes) else key
         return int(text.rsplit(":v:", 1)[1])
 
-    @property
-    def scoreboard_games(self) -> str:
-        """Hash game id → scoreboard row (JSON)."""
-        return f"{self.prefix}:{{scoreboard}}:games"
+    def board_games(self, part: str) -> str:
+        """Set: the games a scoreboard part shows (their rows live with each game's latest)."""
+        return f"{self.prefix}:{{board:{part}}}:games"
+
+    def board_gone(self, part: str) -> str:
+        """Counter: the versions of games that left the part (a moved start), so that the
+        part's version (the sum of its games' versions and this) never goes back."""
+        return f"{self.prefix}:{{board:{part}}}:gone"
 
     @property
-    def scoreboard_versions(self) -> str:
-        """Hash game id → the game version its row shows."""
-        return f"{self.prefix}:{{scoreboard}}:versions"
-
-    @property
-    def scoreboard_version(self) -> str:
-        """Counter: grows whenever any row changes; the scoreboard's ETag."""
-        return f"{self.prefix}:{{scoreboard}}:version"
+    def board_parts(self) -> str:
+        """Set of every scoreboard part (written when a game first shows on one)."""
+        return f"{self.prefix}:{{boards}}:parts"
 
     def league(self, league: str, part: str) -> str:
         """A league's keys share the hash tag ``{league:KEY}``: finals, teams, leaders…"""

@@ -15,5 +15,11 @@ def event(event_id: int, kind: str, data: bytes) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), data)
 
 
+def row_event(kind: str, data: bytes) -> bytes:
+    """An event with no ``id``: a client's last id stays the one of the whole it holds (the
+    scoreboard), so a reconnect asks for what changed since that."""
+    return b"event: %s\ndata: %s\n\n" % (kind.encode(), data)
+
+
 def retry(milliseconds: int = RETRY_MS) -> bytes:
     return b"retry: %d\n\n" % milliseconds

@@ -24,34 +24,68 @@ from redis.typing import EncodableT, FieldT
 from core import changes, standings
 from core.connection import translated
 from core.errors import VersionConflictError
-from core.keys import RedisKeys, change_surrogate_keys, final_surrogate_keys
+from core.keys import BOARDS_KEY, RedisKeys, board_part, change_surrogate_keys, final_surrogate_keys
 from core.models import Game, Revision
 from core.reducer import Play
 
 logger = logging.getLogger("scorecast.store")
 
-# KEYS: latest hash, version key. ARGV: version, body, box score.
-# Refuses a version that is not newer than latest, so versions only grow and are never reused.
-_WRITE_SNAPSHOT = """
+# KEYS: the game's latest hash, plays hash, pushed marker, then one key per version written.
+# ARGV: the number of play lines P; P pairs (record id, line; an empty line removes the record);
+# then per version: number, body, box score, scoreboard row, 1 to claim it for the stream tier.
+# Everything a game's batch writes on its own slot, in one call: the play lines, every version
+# (immutable, in order), the push claims (never a version older than one the tier has), and
+# ``latest`` last. Refuses the batch when its first version is not newer than ``latest``, so
+# versions only grow and are never reused: returns {-1, latest} then, else {0, previous
+# pushed version of each claimed version or -1 where not claimed, ...}.
+_WRITE_GAME = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-local version = tonumber(ARGV[1])
-if version <= current then
-  return current
+local plays = tonumber(ARGV[1])
+local at = 2 + 2 * plays
+if tonumber(ARGV[at]) <= current then
+  return {-1, current}
 end
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'body', ARGV[2], 'box', ARGV[3])
-return 0
+for i = 0, plays - 1 do
+  local line = ARGV[3 + 2 * i]
+  if line == '' then
+    redis.call('HDEL', KEYS[2], ARGV[2 + 2 * i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[2 + 2 * i], line)
+  end
+end
+local pushed = tonumber(redis.call('GET', KEYS[3]) or '0')
+local claimed = pushed
+local answer = {0}
+local last = at
+local key = 4
+while at <= #ARGV do
+  redis.call('SET', KEYS[key], ARGV[at + 1], 'NX')
+  local version = tonumber(ARGV[at])
+  if ARGV[at + 4] == '1' and version > claimed then
+    answer[#answer + 1] = claimed
+    claimed = version
+  else
+    answer[#answer + 1] = -1
+  end
+  last = at
+  at = at + 5
+  key = key + 1
+end
+if claimed ~= pushed then
+  redis.call('SET', KEYS[3], claimed)
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[last], 'body', ARGV[last + 1], 'box', ARGV[last + 2],
+           'row', ARGV[last + 3])
+return answer
 """
 
-# KEYS: rows hash, row versions hash, scoreboard version counter. ARGV: game id, version, row.
-_WRITE_ROW = """
-local shown = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if tonumber(ARGV[2]) <= shown then
-  return 0
+# KEYS: the part a game left (its games, its gone counter). ARGV: game id, the game's version.
+# The part's version (its games' versions and gone, summed) must not go back when one leaves.
+_LEAVE_PART = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('INCRBY', KEYS[2], ARGV[2])
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return redis.call('INCR', KEYS[3])
+return 0
 """
 
 
@@ -128,12 +162,24 @@ class Leaders:
 
 @dataclass(frozen=True)
 class Written:
-    """What :meth:`SnapshotWriter.write` stored, for the stream tier to reuse as is."""
+    """What :meth:`SnapshotWriter.write_game` stored, for the stream tier to reuse as is."""
 
     game: Game
     body: bytes
     row: bytes
-    scoreboard_version: int
+    #: The version pushed before this one, when this one was claimed for the stream tier
+    #: (0: none); ``None`` when it is not to be pushed (a newer one was pushed already).
+    previous_pushed: int | None = None
+
+
+@dataclass(frozen=True)
+class Board:
+    """Scoreboard parts read together: every shown game's row by game id, and a version that
+    grows whenever a row does (the sum of the games' versions and of those that left)."""
+
+    version: int
+    parts: list[str]
+    rows: dict[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -172,14 +218,32 @@ class SnapshotReader:
         return cast(bytes | None, body)
 
     @translated
-    async def scoreboard(self) -> Records:
-        """Every game's scoreboard row (JSON as stored), by game id; the version changes whenever
-        a row does."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(self.keys.scoreboard_version)
-            pipe.hgetall(self.keys.scoreboard_games)
-            version, rows = await pipe.execute()
-        return Records(int(version or 0), {key.decode(): row for key, row in rows.items()})
+    async def board_parts(self) -> list[str]:
+        """Every scoreboard part (``LEAGUE:DAY``), sorted."""
+        found = cast(set[bytes], await self.redis.smembers(self.keys.board_parts))
+        return sorted(part.decode() for part in found)
+
+    @translated
+    async def board(self, parts: list[str]) -> Board:
+        """The rows of every game the ``parts`` show, read from each game's latest."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in parts:
+                pipe.smembers(self.keys.board_games(part))
+                pipe.get(self.keys.board_gone(part))
+            found = await pipe.execute()
+        games = sorted({game.decode() for members in found[0::2] for game in members})
+        version = sum(int(gone or 0) for gone in found[1::2])
+        rows: dict[str, bytes] = {}
+        if games:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for game_id in games:
+                    pipe.hmget(self.keys.latest(game_id), ["version", "row"])
+                latest = await pipe.execute()
+            for game_id, (number, row) in zip(games, latest, strict=True):
+                version += int(number or 0)
+                if row is not None:
+                    rows[game_id] = row
+        return Board(version, parts, rows)
 
     @translated
     async def version_numbers(self, game_id: str) -> list[int]:
@@ -190,7 +254,7 @@ class SnapshotReader:
 
     @translated
     async def scoreboard_row(self, game_id: str) -> bytes | None:
-        row = await self.redis.hget(self.keys.scoreboard_games, game_id)
+        row = await self.redis.hget(self.keys.latest(game_id), "row")
         return cast(bytes | None, row)
 
     @translated
@@ -273,8 +337,8 @@ class SnapshotWriter(SnapshotReader):
         #: publisher commits past its events): a master that dies then loses no version.
         self.replicas = replicas
         self.replica_wait_ms = replica_wait_ms
-        self._write_snapshot = redis.register_script(_WRITE_SNAPSHOT)
-        self._write_row = redis.register_script(_WRITE_ROW)
+        self._write_game = redis.register_script(_WRITE_GAME)
+        self._leave_part = redis.register_script(_LEAVE_PART)
         self._record_final = redis.register_script(_RECORD_FINAL)
 
     @translated
@@ -288,19 +352,54 @@ class SnapshotWriter(SnapshotReader):
         return Game.model_validate(state)
 
     @translated
-    async def write(self, game: Game) -> Written:
-        """Write ``game`` (numbered already) and announce it; return what was written."""
-        body = snapshot_body(game)
-        current = await self._write_snapshot(
-            keys=[self.keys.latest(game.game_id), self.keys.version(game.game_id, game.version)],
-            args=[game.version, body, game.box.model_dump_json().encode()],
-        )
-        if current:
-            raise VersionConflictError(game.game_id, int(current))
+    async def write_game(
+        self,
+        before: Game | None,
+        plays: list[Play],
+        versions: list[Game],
+        claims: list[bool] | None = None,
+    ) -> list[Written]:
+        """Write a game's batch (numbered already, in order) and announce it: its play lines,
+        every version and ``latest`` in one call on the game's slot, then, once those are
+        readable, the board's membership and one announcement per version in one pipeline.
+        ``before`` is the game's state before the batch (it tells which board part it leaves).
+
+        ``claims`` marks the versions to claim for the stream tier (see
+        :class:`Written.previous_pushed`)."""
+        if not versions:
+            return []
+        game_id = versions[0].game_id
+        wanted = claims if claims is not None else [False] * len(versions)
+        args: list[EncodableT] = [len(plays)]
+        for play in plays:
+            removed = play.event.revision is Revision.REMOVED
+            args += [play.event.event_id, b"" if removed else play_line(play)]
+        written: list[Written] = []
+        for game, claim in zip(versions, wanted, strict=True):
+            body, row = snapshot_body(game), scoreboard_row(game)
+            args += [game.version, body, game.box.model_dump_json().encode(), row, int(claim)]
+            written.append(Written(game, body, row))
+        keys = [
+            self.keys.latest(game_id),
+            self.keys.plays(game_id),
+            self.keys.pushed(game_id),
+            *(self.keys.version(game_id, game.version) for game in versions),
+        ]
+        status, *previous = await self._write_game(keys=keys, args=args)
+        if int(status) < 0:
+            raise VersionConflictError(game_id, int(previous[0]))
         if self.replicas:
-            await self._replicated(self.keys.latest(game.game_id))
-        row = scoreboard_row(game)
-        return Written(game, body, row, await self._announce(game, row))
+            await self._replicated(self.keys.latest(game_id))
+        await self._show(before, versions)
+        return [
+            Written(w.game, w.body, w.row, None if int(p) < 0 else int(p))
+            for w, p in zip(written, previous, strict=True)
+        ]
+
+    @translated
+    async def write(self, game: Game) -> Written:
+        """Write and announce one version (see :meth:`write_game`)."""
+        return (await self.write_game(None, [], [game]))[0]
 
     async def _replicated(self, key: str) -> None:
         """``WAIT`` on the node holding ``key`` until ``replicas`` have the writes so far."""
@@ -316,54 +415,45 @@ class SnapshotWriter(SnapshotReader):
             logger.warning("%s reached %s of %d replicas in time", key, acked, self.replicas)
 
     @translated
-    async def announce(self, game: Game) -> int:
-        """Show ``game`` on the scoreboard and announce it again. Safe to repeat after a crash.
+    async def announce(self, game: Game) -> None:
+        """Show ``game`` (its latest) on its board and announce it again: safe to repeat after
+        a crash between writing and announcing."""
+        await self.redis.hsetnx(self.keys.latest(game.game_id), "row", scoreboard_row(game))
+        await self._show(None, [game])
 
-        Returns the scoreboard's version (unchanged when the row already showed this version).
-        """
-        return await self._announce(game, scoreboard_row(game))
-
-    async def _announce(self, game: Game, row: bytes) -> int:
-        changed = await self._write_row(
-            keys=[
-                self.keys.scoreboard_games,
-                self.keys.scoreboard_versions,
-                self.keys.scoreboard_version,
-            ],
-            args=[game.game_id, game.version, row],
-        )
-        board = int(changed) or int(await self.redis.get(self.keys.scoreboard_version) or 0)
-        entry = changes.fields(
-            changes.VERSION,
-            game.game_id,
-            game.version,
-            change_surrogate_keys(game.game_id),
-            game.change,
-            board,
-        )
-        await self._tell(game.game_id, entry)
-        return board
+    async def _show(self, before: Game | None, versions: list[Game]) -> None:
+        """Board membership where it changes, then each version's announcement, in order."""
+        last = versions[-1]
+        part = board_part(last.league, last.start_time)
+        left = board_part(before.league, before.start_time) if before is not None else None
+        boards: list[str] = []
+        if left != part:
+            # A game's first batch, or a moved start: rare, so its own round trip.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(self.keys.board_games(part), last.game_id)
+                pipe.sadd(self.keys.board_parts, part)
+                _, new_part = await pipe.execute()
+            if left is not None:
+                await self._leave_part(
+                    keys=[self.keys.board_games(left), self.keys.board_gone(left)],
+                    args=[last.game_id, last.version],
+                )
+            if new_part:
+                boards = [BOARDS_KEY]  # the views composed of parts now have one more
+        stream = self.keys.change_stream(last.game_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for game in versions:
+                keys = change_surrogate_keys(game.game_id, board_part(game.league, game.start_time))
+                entry = changes.fields(
+                    changes.VERSION, game.game_id, game.version, keys + boards, game.change
+                )
+                pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
+            await pipe.execute()
 
     async def _tell(self, game_id: str, entry: dict[FieldT, EncodableT]) -> None:
         """Add an announcement to the change stream of its game's shard."""
         stream = self.keys.change_stream(game_id)
         await self.redis.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
-
-    @translated
-    async def write_plays(self, game_id: str, plays: list[Play]) -> None:
-        """Keep each applied event as a line of the play-by-play (before the versions that
-        include them are written); a removed record's line goes."""
-        if not plays:
-            return
-        key = self.keys.plays(game_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for play in plays:
-                event = play.event
-                if event.revision is Revision.REMOVED:
-                    pipe.hdel(key, event.event_id)
-                else:
-                    pipe.hset(key, event.event_id, play_line(play))
-            await pipe.execute()
 
     @translated
     async def record_final(self, game: Game) -> bool:

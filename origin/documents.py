@@ -7,15 +7,15 @@ from typing import Any
 
 from core import standings
 from core.keys import league_key
-from core.store import Leaders, Records, Snapshot
+from core.store import Board, Leaders, Records, Snapshot
 
 
 def render(document: object) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def scoreboard(board: Records) -> Snapshot:
-    """Every game's row, by game id; its version is the board's."""
+def scoreboard(board: Board) -> Snapshot:
+    """Every game's row of the parts read, by game id; its version is theirs."""
     games = [json.loads(board.rows[game_id]) for game_id in sorted(board.rows)]
     return Snapshot(board.version, render({"version": board.version, "games": games}))
 

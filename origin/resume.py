@@ -89,7 +89,8 @@ async def scoreboard_stream(request: Request) -> Response:
     held = last_event_id(request)
 
     async def missed() -> list[tuple[int, bytes]]:
-        board = documents.scoreboard(await state.store.scoreboard())
+        parts = await state.store.board_parts()
+        board = documents.scoreboard(await state.store.board(parts))
         if not newer(board.version, held):
             return []
         return [(board.version, sse.event(board.version, "scoreboard", board.body))]

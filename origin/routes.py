@@ -12,16 +12,20 @@ from starlette.responses import JSONResponse, Response
 
 from core import ids
 from core.keys import (
+    BOARDS_KEY,
+    board_surrogate_key,
     game_surrogate_keys,
     leaders_surrogate_keys,
-    scoreboard_surrogate_keys,
+    part_day,
+    part_league,
     standings_surrogate_keys,
 )
-from core.store import GameView
+from core.store import Board, GameView
 from origin import caching, documents, nba_live, openapi, resume
 from origin.openapi import (
     AFTER,
     ANY_OBJECT,
+    DAY,
     GAME,
     GAME_ID,
     IF_NONE_MATCH,
@@ -42,6 +46,7 @@ from runtime.http_errors import ApiError
 _GAME_ID = re.compile(ids.ID)
 _VERSION = re.compile(ids.VERSION)
 _LEAGUE = re.compile(ids.LEAGUE)
+_DAY = re.compile(ids.DAY)
 
 JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -82,10 +87,41 @@ async def game_version(request: Request) -> Response:
 
 
 async def scoreboard(request: Request) -> Response:
+    """Every game: composed of every part of the board."""
     state: OriginState = request.state.origin
-    snapshot = documents.scoreboard(await state.store.scoreboard())
-    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), snapshot.version)
-    return _answer(request, snapshot.body, headers)
+    return await _board(request, state, await state.store.board_parts(), composed=True)
+
+
+async def day_board(request: Request) -> Response:
+    """A day's games across leagues: the parts of that day."""
+    state: OriginState = request.state.origin
+    day = _day(request)
+    parts = [part for part in await state.store.board_parts() if part_day(part) == day]
+    return await _board(request, state, parts, composed=True)
+
+
+async def league_board(request: Request) -> Response:
+    """One part of the board: a league's games on a day."""
+    state: OriginState = request.state.origin
+    day, league = _day(request), _league(request)
+    return await _board(request, state, [f"{league}:{day}"])
+
+
+async def _board(
+    request: Request, state: OriginState, parts: list[str], composed: bool = False
+) -> Response:
+    board = await state.store.board(parts)
+    snapshot = documents.scoreboard(board)
+    return _answer(request, snapshot.body, _board_headers(state, board, composed))
+
+
+def _board_headers(state: OriginState, board: Board, composed: bool) -> dict[str, str]:
+    # Tagged with every part it shows: a change purges its own part and every view of it. A
+    # view composed of parts also goes when a part first appears.
+    keys = [board_surrogate_key(part) for part in board.parts]
+    if composed:
+        keys.append(BOARDS_KEY)
+    return caching.live_headers(state.settings, keys, board.version)
 
 
 async def standings(request: Request) -> Response:
@@ -120,12 +156,12 @@ async def box_score(request: Request) -> Response:
 
 async def nba_scoreboard(request: Request) -> Response:
     state: OriginState = request.state.origin
-    board = await state.store.scoreboard()
+    parts = [part for part in await state.store.board_parts() if part_league(part) == "nba"]
+    board = await state.store.board(parts)
     rows = [json.loads(row) for _, row in sorted(board.rows.items())]
     rows = [row for row in rows if nba_live.shown(row)]
     body = documents.render(nba_live.scoreboard(rows))
-    headers = caching.live_headers(state.settings, scoreboard_surrogate_keys(), board.version)
-    return _answer(request, body, headers)
+    return _answer(request, body, _board_headers(state, board, composed=True))
 
 
 async def nba_boxscore(request: Request) -> Response:
@@ -213,6 +249,13 @@ def _game_id(request: Request) -> str:
     return game_id
 
 
+def _day(request: Request) -> str:
+    day: str = request.path_params["day"]
+    if not _DAY.fullmatch(day):
+        raise ApiError(400, "bad_day", "day must be a date (YYYY-MM-DD) or 'undated'")
+    return day
+
+
 def _league(request: Request) -> str:
     league: str = request.path_params["league"]
     if not _LEAGUE.fullmatch(league):
@@ -282,8 +325,26 @@ ENDPOINTS = [
     ),
     Endpoint(
         "/v1/scoreboard",
-        get("Every current game", [IF_NONE_MATCH], cached("the scoreboard", ANY_OBJECT, 503)),
+        get("Every game stored", [IF_NONE_MATCH], cached("the scoreboard", ANY_OBJECT, 503)),
         scoreboard,
+    ),
+    Endpoint(
+        "/v1/scoreboard/{day}",
+        get(
+            "A day's games in every league (the day of each game's start in UTC)",
+            [DAY, IF_NONE_MATCH],
+            cached("the day's board", ANY_OBJECT, 400, 503),
+        ),
+        day_board,
+    ),
+    Endpoint(
+        "/v1/scoreboard/{day}/{league}",
+        get(
+            "A league's games on a day (the day of each game's start in UTC)",
+            [DAY, LEAGUE, IF_NONE_MATCH],
+            cached("the league's board of the day", ANY_OBJECT, 400, 503),
+        ),
+        league_board,
     ),
     Endpoint(
         "/v1/leagues/{league}/standings",

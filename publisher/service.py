@@ -116,7 +116,8 @@ class Publisher(Service):
         tier = open_tier(self.settings, self.push_records)
         if tier is not None:
             resources.push_async_callback(tier.aclose)
-            self._backlog = PushBacklog(tier, self.push_records)
+            backlog = PushBacklog(tier, self.settings.drain_seconds)
+            self._backlog = await resources.enter_async_context(backlog)
         consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
         resources.push_async_callback(self._close_consumer, consumer)
         self._consumer = consumer
@@ -148,7 +149,6 @@ class Publisher(Service):
         """Poll once, fold and publish what is ready, commit. Returns messages consumed."""
         consumer = self._require(self._consumer)
         if self._backlog is not None:
-            await self._backlog.retry()
             self.stats.push_failures = self._backlog.failures
         messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
@@ -267,21 +267,26 @@ class Publisher(Service):
         return dead
 
     async def _publish(self, slot: _GameSlot, folded: reducer.Folded, drained: bool) -> None:
-        """Write the plays, then each version, and push it before the next is written: a
-        stream that connects meanwhile is shown at most the version being pushed, never a newer
-        one followed by older pushes."""
+        """Write the batch's plays and versions in one call (then announce them), count a
+        final, and queue what is to be pushed: the stream tier takes it in the background."""
         versions = folded.versions
-        if versions:
-            await self.store.write_plays(versions[0].game_id, folded.plays)
-        for index, version in enumerate(versions):
-            written = await self.store.write(version)
-            slot.state = version
-            self.stats.versions += 1
+        if not versions:
+            return
+        last = len(versions) - 1
+        claims = [
+            self._backlog is not None and ((drained and index == last) or self._live(version))
+            for index, version in enumerate(versions)
+        ]
+        written = await self.store.write_game(slot.state, folded.plays, versions, claims)
+        slot.state = versions[-1]
+        self.stats.versions += len(versions)
+        for version in versions:
             if version.status is GameStatus.FINAL:  # the final, or a correction after it
                 await self.store.record_final(version)
-            await self._push(written, newest=drained and index == len(versions) - 1)
+        for one in written:
+            self._push(one)
 
-    async def _push(self, written: Written, newest: bool) -> None:
+    def _push(self, written: Written) -> None:
         """Hand a new version to the stream tier.
 
         Live versions go out as written. History (a version whose newest event entered the
@@ -289,13 +294,13 @@ class Publisher(Service):
         restart, or rebuilding an emptied Redis from the feed) is written and announced but not
         pushed, except a game's newest once the member has drained the broker: held streams
         land on the current state, never on a version older than one they were shown before
-        the store was lost (the store's own record of what was pushed goes with it).
+        the store was lost (the store's own record of what was pushed goes with it). Which
+        versions go is decided before writing: the store claims them in the same call.
         """
         if self._backlog is None:
             return
-        if not (newest or self._live(written.game)) or not await self._backlog.push(written):
+        if not self._backlog.push(written):
             self.stats.push_skipped += 1
-        self.stats.push_failures = self._backlog.failures
 
     def _live(self, game: Game) -> bool:
         if game.ingested_at is None:

@@ -1,20 +1,29 @@
 """The publisher's queue in front of the stream tier: each game's versions reach the tier once,
-in order, with no gap, whatever the tier does meanwhile.
+in order, with no gap, whatever the tier does meanwhile, and off the path of every other game.
 
-A version is claimed first (:meth:`PushRecords.claim`: never one older than a version the tier
-already has), then queued behind the game's versions the tier has not taken yet. A failure stops
-that game's queue at the version that failed; :meth:`PushBacklog.retry` tries again a second
-later, oldest first, so streams resuming at the tier find no gap. A client further behind than
-the versions kept resumes from a full snapshot anyway.
+A version reaches the queue claimed already (the store claims it in the same call that writes
+it: never one older than a version the tier has, see :class:`core.store.Written`). Each game
+with versions waiting has one task handing them over, oldest first; the publisher goes on with
+its next batch meanwhile, so a slow publish delays only its own game's stream. A failure stops
+that game's queue at the version that failed and tries again a second later, so streams
+resuming at the tier find no gap; a client further behind than the versions kept resumes from
+a full snapshot anyway.
+
+Use as ``async with PushBacklog(tier) as backlog``: the tasks (handing over, keeping quiet
+channels alive) live inside the block; leaving it gives them ``drain_seconds`` to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
+from collections import deque
+from collections.abc import Coroutine
+from types import TracebackType
 
+from core.errors import StoreUnavailableError
 from core.store import Written
-from streams.records import PushRecords
 from streams.tier import PushError, StreamTier
 
 logger = logging.getLogger("scorecast.streams")
@@ -22,50 +31,99 @@ logger = logging.getLogger("scorecast.streams")
 #: Versions a down tier missed that are kept per game for when it is back.
 KEPT = 64
 RETRY_SECONDS = 1.0
+KEEP_ALIVE_EVERY_SECONDS = 1.0
 
 
 class PushBacklog:
-    def __init__(self, tier: StreamTier, records: PushRecords) -> None:
+    def __init__(self, tier: StreamTier, drain_seconds: float = 5.0) -> None:
         self.tier = tier
-        self.records = records
+        self.drain_seconds = drain_seconds
         #: Publishes the tier refused (each retried until it takes it).
         self.failures = 0
-        #: Per game, versions claimed for pushing that the tier has not taken yet.
-        self._waiting: dict[str, list[tuple[Written, int]]] = {}
-        self._retry_at = 0.0
+        #: Per game, claimed versions the tier has not taken yet, oldest first.
+        self._waiting: dict[str, deque[Written]] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        #: Set while no version waits.
+        self._idle = asyncio.Event()
+        self._idle.set()
 
-    async def push(self, written: Written) -> bool:
-        """Claim ``written`` and hand it over after the game's older ones; False when a newer
-        version of the game was pushed already (it is not pushed then)."""
-        game_id = written.game.game_id
-        previous = await self.records.claim(game_id, written.game.version)
-        if previous is None:
+    async def __aenter__(self) -> PushBacklog:
+        self._tasks = await asyncio.TaskGroup().__aenter__()
+        self._start(self._keep_alive(), "stream tier keep-alive")
+        return self
+
+    def _start(self, work: Coroutine[None, None, None], name: str) -> None:
+        if self._tasks is None:
+            raise RuntimeError("use the push backlog inside 'async with'")
+        task = self._tasks.create_task(work, name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        tasks, self._tasks = self._tasks, None
+        if tasks is None:
+            return
+        self._stopping.set()
+        # What is queued gets a while to reach the tier; a tier that hangs does not hold the
+        # publisher's shutdown longer than that.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.drain_seconds):
+                await self._idle.wait()
+        if self._waiting:
+            logger.warning("%d versions never reached the stream tier", len(self))
+        for task in self._running:
+            task.cancel()
+        await tasks.__aexit__(kind, error, trace)
+
+    def push(self, written: Written) -> bool:
+        """Queue ``written`` behind the game's older versions; False when it was not claimed
+        (a newer version of the game was pushed already: it is not pushed then)."""
+        if written.previous_pushed is None:
             return False
-        self._waiting.setdefault(game_id, []).append((written, previous))
-        await self._hand_over(game_id)
+        game_id = written.game.game_id
+        waiting = self._waiting.get(game_id)
+        if waiting is None:
+            waiting = self._waiting[game_id] = deque()
+            self._idle.clear()
+            self._start(self._hand_over(game_id, waiting), f"push {game_id}")
+        waiting.append(written)
         return True
-
-    async def retry(self) -> None:
-        """Hand over what the tier missed, once the retry time has come."""
-        if self._waiting and time.monotonic() >= self._retry_at:
-            for game_id in list(self._waiting):
-                await self._hand_over(game_id)
-        await self.tier.keep_alive()
 
     def __len__(self) -> int:
         return sum(len(waiting) for waiting in self._waiting.values())
 
-    async def _hand_over(self, game_id: str) -> None:
-        waiting = self._waiting.get(game_id, [])
-        while waiting:
-            written, previous = waiting[0]
-            try:
-                await self.tier.publish(written, previous)
-            except PushError as exc:
-                self.failures += 1
-                logger.warning("game %s v%d: %s", game_id, written.game.version, exc)
-                del waiting[:-KEPT]
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                return
-            waiting.pop(0)
-        self._waiting.pop(game_id, None)
+    async def _hand_over(self, game_id: str, waiting: deque[Written]) -> None:
+        try:
+            while waiting:
+                written = waiting[0]
+                try:
+                    await self.tier.publish(written, written.previous_pushed or 0)
+                except (PushError, StoreUnavailableError) as exc:
+                    self.failures += 1
+                    logger.warning("game %s v%d: %s", game_id, written.game.version, exc)
+                    while len(waiting) > KEPT:
+                        waiting.popleft()
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
+                waiting.popleft()
+        finally:
+            del self._waiting[game_id]
+            if not self._waiting:
+                self._idle.set()
+
+    async def _keep_alive(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), KEEP_ALIVE_EVERY_SECONDS)
+            if not self._stopping.is_set():
+                try:
+                    await self.tier.keep_alive()
+                except PushError as exc:
+                    logger.warning("keep-alive: %s", exc)

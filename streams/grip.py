@@ -58,11 +58,7 @@ def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
         {
             "channel": SCOREBOARD_CHANNEL,
             "formats": {
-                "http-stream": {
-                    "content": sse.event(
-                        written.scoreboard_version, game.change, written.row
-                    ).decode()
-                }
+                "http-stream": {"content": sse.row_event(game.change, written.row).decode()}
             },
         },
     ]

@@ -48,7 +48,9 @@ class SlowSubscriberError(ScorecastError):
 
 @dataclass(frozen=True)
 class Push:
-    event_id: int
+    #: The version pushed; ``None`` for a scoreboard row, sent to every subscriber as it comes
+    #: (the board's version is only known for the whole board, which a stream starts with).
+    event_id: int | None
     #: The SSE event, ready to send.
     event: bytes
     #: The JSON document itself (long-polls answer with it).
@@ -94,6 +96,8 @@ class Hub:
         #: Subscriptions held now, counted as they come and go: every connect asks.
         self._held = 0
         self.cut_off = 0
+        #: The newest version of each game whose scoreboard row was pushed.
+        self._rows_pushed: dict[str, int] = {}
         #: Why each stream's reader is down (absent while it follows its stream).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
         self.restarts = 0
@@ -197,10 +201,13 @@ class Hub:
                 event = sse.event(announcement.version, kind, body)
                 self._deliver(channel, Push(announcement.version, event, body))
         if SCOREBOARD_CHANNEL in self._subscribers:
-            row = await self.reader.scoreboard_row(announcement.game_id)
-            if row is not None:
-                board = announcement.scoreboard_version
-                self._deliver(SCOREBOARD_CHANNEL, Push(board, sse.event(board, kind, row), row))
+            game_id, version = announcement.game_id, announcement.version
+            # Announcements repeated by a restarted publisher push the row once.
+            if newer(version, self._rows_pushed.get(game_id)):
+                row = await self.reader.scoreboard_row(game_id)
+                if row is not None:
+                    self._rows_pushed[game_id] = version
+                    self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(kind, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:
         for subscription in list(self._subscribers.get(channel, ())):
@@ -253,7 +260,9 @@ class HubTier:
                         return  # too slow: cut off; it resumes from its Last-Event-ID
                     if push is None:
                         return  # the origin is shutting down; the client reconnects elsewhere
-                    if newer(push.event_id, held):
+                    if push.event_id is None:
+                        yield push.event  # a row: it carries its game's version
+                    elif newer(push.event_id, held):
                         yield push.event
                         held = push.event_id
 
@@ -269,10 +278,10 @@ class HubTier:
             latest = await hold.latest()
             if newer(latest.version, hold.after):
                 return snapshot_response(latest)
-            push = await _newer_within(subscription, hold.after, hold.seconds)
-        if push is None:
+            found = await _newer_within(subscription, hold.after, hold.seconds)
+        if found is None:
             return no_newer_version()
-        return snapshot_response(Snapshot(push.event_id, push.body))
+        return snapshot_response(found)
 
     async def publish(self, written: Written, previous_version: int) -> None:
         return None  # the hub follows the change streams the publisher writes anyway
@@ -284,14 +293,17 @@ class HubTier:
         return None
 
 
-async def _newer_within(subscription: Subscription, held: int, seconds: float) -> Push | None:
-    """The first push newer than ``held`` within ``seconds``; ``None`` if none came."""
+async def _newer_within(subscription: Subscription, held: int, seconds: float) -> Snapshot | None:
+    """The first version pushed newer than ``held`` within ``seconds``; ``None`` if none came
+    (or the hub is shutting down)."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
             push = await asyncio.wait_for(subscription.next(), left)
         except (TimeoutError, SlowSubscriberError):
             return None
-        if push is None or newer(push.event_id, held):
-            return push
+        if push is None:
+            return None
+        if push.event_id is not None and newer(push.event_id, held):
+            return Snapshot(push.event_id, push.body)
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from core.keys import BOARDS_KEY, board_part, change_surrogate_keys
 from core.models import (
     EventType,
     Game,
@@ -79,6 +80,12 @@ def noisy_delivery(events: list[GameEvent], rng: random.Random, window: int) -> 
         at = min(len(out), out.index(event) + rng.randrange(window))
         out.insert(at, event)
     return out
+
+
+def changed_keys(game_id: str) -> list[str]:
+    """The surrogate keys new versions of a :func:`numbered_game` purge (the first adds its
+    board part, and with it the key of the views composed of parts)."""
+    return [*change_surrogate_keys(game_id, board_part("TEST", None)), BOARDS_KEY]
 
 
 def numbered_game(game_id: str, version: int) -> Game:

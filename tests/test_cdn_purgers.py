@@ -13,7 +13,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from core.keys import change_surrogate_keys
 from core.store import SnapshotWriter
 from local.process import free_port
 from local.services import child_env
@@ -22,7 +21,7 @@ from purger.fastly import FastlyBackend
 from purger.service import Purger
 from purger.settings import PurgerSettings
 from tests.cdn_standin import CdnStandIn
-from tests.factories import numbered_game
+from tests.factories import changed_keys, numbered_game
 from tests.helpers import eventually, running
 
 #: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
@@ -75,7 +74,7 @@ async def test_a_thousand_changes_across_fifty_games_take_a_few_bulk_fastly_call
         published_in = time.monotonic() - started
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     calls = standin.fastly_calls
-    keys = {key for game in range(50) for key in change_surrogate_keys(f"g{game}")}
+    keys = {key for game in range(50) for key in changed_keys(f"g{game}")}
     assert purger.purged == 1000
     assert {key for call in calls for key in call} == keys
     assert all(len(call) <= 256 for call in calls)
@@ -100,7 +99,7 @@ async def test_no_purge_is_lost_while_cloudflare_answers_429(
             await store.write(numbered_game(f"g{game}", 1))
         await eventually(lambda: _all_acknowledged(redis, store, settings.group))
     purged = {tag for call in standin.cloudflare_calls for tag in call}
-    assert purged == {key for g in range(10) for key in change_surrogate_keys(f"g{g}")}
+    assert purged == {key for g in range(10) for key in changed_keys(f"g{g}")}
     assert all(len(call) <= 100 for call in standin.cloudflare_calls)
     assert purger.metrics.failure_counts().get("rate_limited", 0) >= 1
     assert purger.abandoned == 0

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from core import changes
 from core.connection import redis_client
 from core.errors import StoreUnavailableError
-from core.keys import RedisKeys, change_surrogate_keys
+from core.keys import RedisKeys
 from core.models import GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import KafkaSettings, RedisSettings
@@ -38,7 +38,7 @@ from purger.settings import PurgerSettings
 from runtime.kafka import event_message, producer_config
 from tests.cdn_standin import CdnStandIn
 from tests.conftest import ThreadedServer
-from tests.factories import numbered_game, short_game
+from tests.factories import changed_keys, numbered_game, short_game
 from tests.helpers import eventually, running
 
 #: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
@@ -292,7 +292,7 @@ async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_
                 stream.close()
     assert purger.purged == 2 * len(games)
     purged = {key for call in standin.fastly_calls for key in call}
-    assert purged == {key for game in games for key in change_surrogate_keys(game)}
+    assert purged == {key for game in games for key in changed_keys(game)}
     for key in keys.change_streams:
         pending = await cluster_redis.xpending(key, purger.settings.group)
         assert pending["pending"] == 0

@@ -5,18 +5,19 @@ at or below the one it holds."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from core.errors import VersionConflictError
 from core.keys import RedisKeys
 from core.models import Game
 from core.reducer import versions
 from core.store import SnapshotWriter
 from harness.sse import open_url
-from streams.records import PushRecords
-from tests.factories import short_game
+from tests.factories import numbered_game, short_game
 
 
 async def _published(store: SnapshotWriter, written: int) -> list[Game]:
@@ -79,22 +80,37 @@ async def test_the_scoreboard_stream_skips_repeated_announcements(
     board = await stream.take(1)
     assert board[0].event == "scoreboard"
     await asyncio.sleep(0.3)
-    await _announce_again(store, game[1], game[0])  # rows unchanged: the board keeps its version
+    # The origin's hub pushed no row yet: the first repeat shows the current row once; the
+    # older one after it shows nothing.
+    await _announce_again(store, game[1], game[0])
     await store.write(game[2])
-    rows = await stream.take(1)
+    rows = await stream.take(2)
     stream.close()
     assert board[0].id is not None
-    assert [e.id for e in rows] == [board[0].id + 1]
+    # A row carries its game's version, not an id: the client's last id stays the board's.
+    shown = [(e.id, json.loads(e.data)["version"]) for e in rows]
+    assert shown == [(None, game[1].version), (None, game[2].version)]
 
 
 async def test_two_publishers_never_push_a_version_older_than_one_pushed(
     redis: Redis, prefix: str
 ) -> None:
     keys = RedisKeys(prefix)
-    first, second = PushRecords(redis, keys), PushRecords(redis, keys)
-    assert await first.claim("g1", 5) == 0  # nothing pushed before
-    assert await second.claim("g1", 4) is None  # the stale member's older version
-    assert await second.claim("g1", 5) is None  # nor the same one twice
-    assert await second.claim("g1", 6) == 5  # its GRIP prev-id: what the proxy saw last
-    assert await first.claim("g1", 6) is None
-    assert await first.claim("g2", 1) == 0  # per game
+    first, second = SnapshotWriter(redis, keys, 1000), SnapshotWriter(redis, keys, 1000)
+    g1 = [numbered_game("g1", version) for version in range(1, 9)]
+
+    async def claimed(
+        writer: SnapshotWriter, versions: list[Game], claims: list[bool]
+    ) -> list[int | None]:
+        written = await writer.write_game(None, [], versions, claims)
+        return [w.previous_pushed for w in written]
+
+    assert await claimed(first, g1[4:5], [True]) == [0]  # nothing pushed before
+    with pytest.raises(VersionConflictError):  # the stale member's older version: refused
+        await claimed(second, g1[3:4], [True])
+    await redis.set(keys.pushed("g1"), 6)  # a member pushed version 6 it never wrote
+    assert await claimed(second, g1[5:6], [True]) == [None]  # the same one twice: not pushed
+    # Its GRIP prev-id: what the proxy saw last; a version not to push is not claimed.
+    assert await claimed(first, g1[6:8], [False, True]) == [None, 6]
+    assert await redis.get(keys.pushed("g1")) == b"8"
+    assert await claimed(first, [numbered_game("g2", 1)], [True]) == [0]  # per game

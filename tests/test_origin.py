@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -152,8 +153,56 @@ async def test_scoreboard_lists_every_game_with_its_own_key(
         ("g1", "FINAL"),
         ("g2", "LIVE"),
     ]
-    assert response.headers["Surrogate-Key"] == "scoreboard"
+    assert response.headers["Surrogate-Key"] == "board-test-undated boards"
     assert response.headers["ETag"] == '"v2"'
+
+
+async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
+    store: SnapshotWriter, client: httpx.AsyncClient
+) -> None:
+    """A league's day is one part; a day and every game are composed of parts, tagged with
+    each; a game whose start moves to another day leaves its part, and no version goes back."""
+
+    shown: dict[str, Game] = {}
+
+    async def play(game_id: str, league: str, start: str, version: int) -> None:
+        game = fold(short_game(game_id)[:3])
+        assert game is not None
+        moved = {"league": league, "start_time": datetime.fromisoformat(start), "version": version}
+        game = game.model_copy(update=moved)
+        await store.write_game(shown.get(game_id), [], [game])  # as the publisher writes
+        shown[game_id] = game
+
+    async def games(path: str) -> list[str]:
+        return [game["game_id"] for game in (await client.get(path)).json()["games"]]
+
+    await play("n1", "NHL", "2024-03-02T00:30:00+00:00", 1)  # 7:30 pm in New York on the 1st
+    await play("n2", "NHL", "2024-03-01T23:00:00+00:00", 2)
+    await play("b1", "NBA", "2024-03-01T20:00:00-05:00", 4)  # the 2nd in UTC
+    nhl_first = await client.get("/v1/scoreboard/2024-03-01/nhl")
+    assert [g["game_id"] for g in nhl_first.json()["games"]] == ["n2"]
+    assert nhl_first.headers["Surrogate-Key"] == "board-nhl-2024-03-01"
+    assert nhl_first.headers["ETag"] == '"v2"'
+    second = await client.get("/v1/scoreboard/2024-03-02")
+    assert [g["game_id"] for g in second.json()["games"]] == ["b1", "n1"]
+    assert second.headers["Surrogate-Key"] == "board-nba-2024-03-02 board-nhl-2024-03-02 boards"
+    assert second.json()["version"] == 5
+    assert await games("/v1/scoreboard") == ["b1", "n1", "n2"]
+    # A moved start: n1 goes to the 1st; neither part's version goes back.
+    await play("n1", "NHL", "2024-03-01T19:00:00+00:00", 3)
+    assert await games("/v1/scoreboard/2024-03-01") == ["n1", "n2"]
+    after = (await client.get("/v1/scoreboard/2024-03-02/nhl")).json()
+    assert after == {"version": 3, "games": []}  # n1's version stays counted
+    empty = await client.get("/v1/scoreboard/2031-01-01/nhl")
+    assert empty.json() == {"version": 0, "games": []}
+    for bad in (
+        "/v1/scoreboard/yesterday",
+        "/v1/scoreboard/2024-3-1/nhl",
+        "/v1/scoreboard/2024-03-01/NHL",
+    ):
+        response = await client.get(bad)
+        assert response.status_code == 400, bad
+        assert response.json()["error"]["code"] in {"bad_day", "bad_league"}
 
 
 async def test_errors_are_json_not_500(client: httpx.AsyncClient) -> None:

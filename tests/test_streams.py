@@ -134,8 +134,16 @@ async def test_scoreboard_stream_starts_with_the_board_then_rows(
     row = await stream.take(1)
     stream.close()
     assert first[0].id is not None
-    assert row[0].id == first[0].id + 1
+    assert row[0].id is None  # a row; the board's version is the stream's last id
     assert json.loads(row[0].data)["game_id"] == "g2"
+    # Reconnecting with the board's id: the whole board again, since it changed.
+    again = await open_url(origin, "/v1/scoreboard/stream", {"Last-Event-ID": str(first[0].id)})
+    board = await again.take(1)
+    again.close()
+    assert board[0].event == "scoreboard"
+    assert board[0].id is not None
+    assert board[0].id > first[0].id
+    assert [g["game_id"] for g in json.loads(board[0].data)["games"]] == ["g1", "g2"]
 
 
 async def test_a_subscriber_that_stops_reading_is_cut_off_and_memory_stays_bounded(
