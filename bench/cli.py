@@ -63,6 +63,13 @@ def _matchday(args: argparse.Namespace) -> int:
     return bench_main(files, args.games, MatchdayOptions(**chosen), _json(args), plots)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from bench.publish import main as bench_main
+
+    files = [Path(name) for name in args.files] or recorded_games(default_data_dir())
+    return bench_main(files, args.games, args.batch_size, _json(args))
+
+
 def holders(text: str) -> list[str]:
     chosen = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(chosen) - {"nchan", "pushpin"})
@@ -133,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
     spike.add_argument("--json", help="also write the figures to this file")
     spike.add_argument("--plots", default="artifacts/spike", help="directory for PNG plots")
     spike.set_defaults(handler=_spike)
+
+    publish = benches.add_parser(
+        "publish", help="one publisher draining a match day's events: versions/s, round trips"
+    )
+    publish.add_argument(
+        "files", nargs="*", help="recorded games to replay in turn (default: every one)"
+    )
+    publish.add_argument(
+        "--games", type=counts, default=[300], help="games at once, comma-separated"
+    )
+    publish.add_argument("--batch-size", type=count, default=500, help="the publisher's poll size")
+    publish.add_argument("--json", help="also write the figures to this file")
+    publish.set_defaults(handler=_publish)
 
     matchday = benches.add_parser(
         "matchday", help="many games at once: publishers, shards, freshness, origin load"

@@ -29,6 +29,10 @@ class UnknownGameError(EventError):
     """An event for a game that has no GAME_SCHEDULED event before it."""
 
 
+class GameRetiredError(EventError):
+    """The game finished and retired (its feed ledger is gone): no feed may add to it."""
+
+
 class FeedFormatError(ScorecastError):
     """A feed file or payload that no adapter can read."""
 

@@ -138,13 +138,38 @@ class RedisKeys:
     def change_streams(self) -> list[str]:
         """Every stream of change announcements: purgers and origins read them all. The first
         keeps the name of the single stream of one shard, so one shard is what it always was."""
-        first = f"{self.prefix}:changes"
-        return [first] + [f"{first}:{shard}" for shard in range(1, self.change_shards)]
+        return self._sharded("changes")
 
     def change_stream(self, game_id: str) -> str:
-        """The stream that carries the announcements of ``game_id``: the same in every process
-        (a checksum of the id, not Python's per-process ``hash``)."""
-        return self.change_streams[zlib.crc32(game_id.encode()) % self.change_shards]
+        """The stream that carries the announcements of ``game_id``."""
+        return self.change_streams[self._shard(game_id)]
+
+    def _sharded(self, name: str) -> list[str]:
+        first = f"{self.prefix}:{name}"
+        return [first] + [f"{first}:{shard}" for shard in range(1, self.change_shards)]
+
+    def _shard(self, game_id: str) -> int:
+        """A game's shard: the same in every process (a checksum of the id, not Python's
+        per-process ``hash``)."""
+        return zlib.crc32(game_id.encode()) % self.change_shards
+
+    @property
+    def retiring_sets(self) -> list[str]:
+        """Sorted sets of finished games by when they retire (see :meth:`retiring`)."""
+        return self._sharded("retiring")
+
+    def retiring(self, game_id: str) -> str:
+        """The set that holds ``game_id`` once it is final: spread over the change shards like
+        the announcements, so no one key takes every game's final."""
+        return self.retiring_sets[self._shard(game_id)]
+
+    def packed_plays(self, game_id: str) -> str:
+        """A retired game's play lines, compressed into one string (see :meth:`plays`)."""
+        return f"{self.prefix}:{{game:{game_id}}}:plays:packed"
+
+    def feed_retired(self, game_id: str) -> str:
+        """Set when a game retired: its feed ledger is gone, so no feed may add to it."""
+        return f"{self.prefix}:{{game:{game_id}}}:feed:retired"
 
     def pushed(self, game_id: str) -> str:
         """The newest version of a game handed to the stream tier (never goes back)."""

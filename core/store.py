@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,7 +27,7 @@ from core import changes, standings
 from core.connection import translated
 from core.errors import VersionConflictError
 from core.keys import BOARDS_KEY, RedisKeys, board_part, change_surrogate_keys, final_surrogate_keys
-from core.models import Game, Revision
+from core.models import Game, GameStatus, Revision
 from core.reducer import Play
 
 logger = logging.getLogger("scorecast.store")
@@ -77,6 +79,24 @@ end
 redis.call('HSET', KEYS[1], 'version', ARGV[last], 'body', ARGV[last + 1], 'box', ARGV[last + 2],
            'row', ARGV[last + 3])
 return answer
+"""
+
+# KEYS: the game's latest hash, plays hash, packed plays, held ids, feed records, feed outbox,
+# feed retired marker, then every version key but the latest's. ARGV: the latest version when
+# the plays were read, the packed plays. Nothing is done (0) when a newer version came meanwhile
+# (a correction after the final): the game retires at its next turn.
+_RETIRE = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+redis.call('SET', KEYS[7], '1')
+for i = 8, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+redis.call('HSET', KEYS[1], 'retired', '1')
+return 1
 """
 
 # KEYS: the part a game left (its games, its gone counter). ARGV: game id, the game's version.
@@ -300,6 +320,11 @@ class SnapshotReader:
         return Snapshot(int(version), cast(bytes, box))
 
     @translated
+    async def retired(self, game_id: str) -> bool:
+        """Has the game retired (its intermediate versions are gone)?"""
+        return bool(await self.redis.hexists(self.keys.latest(game_id), "retired"))
+
+    @translated
     async def game_view(self, game_id: str, plays: bool = True) -> GameView | None:
         """The latest version, its box score and (``plays``) its play-by-play, read at one
         instant."""
@@ -307,11 +332,12 @@ class SnapshotReader:
             pipe.hmget(self.keys.latest(game_id), ["version", "body", "box"])
             if plays:
                 pipe.hgetall(self.keys.plays(game_id))
+                pipe.get(self.keys.packed_plays(game_id))
             (version, body, box), *found = await pipe.execute()
         if version is None or body is None:
             return None
         game = json.loads(body)
-        lines = [json.loads(line) for line in found[0].values()] if found else []
+        lines = [json.loads(line) for line in _play_lines(*found).values()] if found else []
         # Lines written ahead of this version (the publisher writes them first) wait for it.
         shown = sorted(
             (line for line in lines if line["applied"] <= game["sequence"]),
@@ -330,15 +356,19 @@ class SnapshotWriter(SnapshotReader):
         changes_maxlen: int,
         replicas: int = 0,
         replica_wait_ms: int = 100,
+        retention_seconds: float = 86_400.0,
     ) -> None:
         super().__init__(redis, keys)
         self.changes_maxlen = changes_maxlen
+        #: How long after its final a game keeps every version (see :meth:`retire`).
+        self.retention_seconds = retention_seconds
         #: Replicas that must have each snapshot before it is announced (and before the
         #: publisher commits past its events): a master that dies then loses no version.
         self.replicas = replicas
         self.replica_wait_ms = replica_wait_ms
         self._write_game = redis.register_script(_WRITE_GAME)
         self._leave_part = redis.register_script(_LEAVE_PART)
+        self._retire = redis.register_script(_RETIRE)
         self._record_final = redis.register_script(_RECORD_FINAL)
 
     @translated
@@ -442,6 +472,10 @@ class SnapshotWriter(SnapshotReader):
                 boards = [BOARDS_KEY]  # the views composed of parts now have one more
         stream = self.keys.change_stream(last.game_id)
         async with self.redis.pipeline(transaction=False) as pipe:
+            if last.status is GameStatus.FINAL:
+                # A correction after the final moves the game's retirement later, never sooner.
+                due = time.time() + self.retention_seconds
+                pipe.zadd(self.keys.retiring(last.game_id), {last.game_id: due}, gt=True)
             for game in versions:
                 keys = change_surrogate_keys(game.game_id, board_part(game.league, game.start_time))
                 entry = changes.fields(
@@ -454,6 +488,47 @@ class SnapshotWriter(SnapshotReader):
         """Add an announcement to the change stream of its game's shard."""
         stream = self.keys.change_stream(game_id)
         await self.redis.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
+
+    @translated
+    async def retiring(self, now: float, most: int) -> list[str]:
+        """Finished games whose retention ended by ``now`` (epoch seconds), ``most`` at most."""
+        due: list[str] = []
+        for key in self.keys.retiring_sets:
+            found = await self.redis.zrangebyscore(key, "-inf", now, start=0, num=most)
+            due += [cast(bytes, game_id).decode() for game_id in found]
+        return due[:most]
+
+    @translated
+    async def retire(self, game_id: str) -> bool:
+        """Keep of a finished game only what its views read: ``latest`` (snapshot, box score,
+        row), the final version, its play lines packed into one string, the board's and the
+        standings' records. Intermediate versions, the stream tier's ids and the feed's ledger
+        go; the feed is closed (:meth:`FeedLedger.load` refuses it). False when a newer
+        version came meanwhile: the game stays due and retires at its next turn."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.latest(game_id), "version")
+            pipe.hgetall(self.keys.plays(game_id))
+            pipe.get(self.keys.packed_plays(game_id))
+            version, lines, packed = await pipe.execute()
+        if version is None:
+            await self.redis.zrem(self.keys.retiring(game_id), game_id)
+            return False
+        kept = {key.decode(): line.decode() for key, line in _play_lines(lines, packed).items()}
+        keys = [
+            self.keys.latest(game_id),
+            self.keys.plays(game_id),
+            self.keys.packed_plays(game_id),
+            self.keys.held(game_id),
+            self.keys.feed_records(game_id),
+            self.keys.feed_outbox(game_id),
+            self.keys.feed_retired(game_id),
+            *(self.keys.version(game_id, n) for n in range(1, int(version))),
+        ]
+        packed_now = zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 9)
+        if not await self._retire(keys=keys, args=[version, packed_now]):
+            return False
+        await self.redis.zrem(self.keys.retiring(game_id), game_id)
+        return True
 
     @translated
     async def record_final(self, game: Game) -> bool:
@@ -483,6 +558,16 @@ class SnapshotWriter(SnapshotReader):
         )
         await self._tell(game.game_id, entry)
         return True
+
+
+def _play_lines(lines: dict[bytes, bytes], packed: bytes | None) -> dict[bytes, bytes]:
+    """A game's play lines by record id: those packed when it retired, then any written after
+    (a correction of a retired game) over them."""
+    found = {}
+    if packed is not None:
+        unpacked = json.loads(zlib.decompress(packed))
+        found = {key.encode(): line.encode() for key, line in unpacked.items()}
+    return found | lines
 
 
 def play_line(play: Play) -> bytes:

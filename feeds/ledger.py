@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from core.connection import translated
+from core.errors import GameRetiredError
 from core.keys import RedisKeys
 from core.models import EventType, GameEvent, Revision
 
@@ -163,7 +164,12 @@ class FeedLedger:
             pipe.hgetall(self.keys.feed_records(game_id))
             pipe.get(self.keys.feed_next(game_id))
             pipe.lrange(self.keys.feed_outbox(game_id), 0, -1)
-            records, next_sequence, outbox = await pipe.execute()
+            pipe.exists(self.keys.feed_retired(game_id))
+            records, next_sequence, outbox, retired = await pipe.execute()
+        if retired:
+            # Its records are gone: compared with nothing, every record would look new and be
+            # counted twice.
+            raise GameRetiredError(f"game {game_id} is final and retired; its feed is closed")
         return Known(
             records={
                 key.decode(): GameEvent.model_validate_json(value) for key, value in records.items()
@@ -180,7 +186,8 @@ class FeedLedger:
         next_key = self.keys.feed_next(game_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(next_key)
+                # A game that retires meanwhile makes this fail too: loaded again, it is refused.
+                await pipe.watch(next_key, self.keys.feed_retired(game_id))
                 if int(await pipe.get(next_key) or 0) != expected_next:
                     return False
                 pipe.multi()  # type: ignore[no-untyped-call]

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.connection import redis_client, translated
-from core.errors import FeedFormatError, NotJsonError
+from core.errors import FeedFormatError, GameRetiredError, NotJsonError
 from core.keys import RedisKeys
 from feeds.adapters import FORMATS, decode, parse
 from feeds.intake import BrokerUnavailableError, FeedIntake
@@ -122,6 +122,8 @@ async def receive(request: Request) -> Response:
             raise ApiError(
                 503, "broker_unavailable", "events not stored; retry", {"Retry-After": "1"}
             ) from exc
+        if isinstance(exc, GameRetiredError):
+            raise ApiError(409, "game_retired", str(exc)) from exc
         raise
     await _remember(state, seen, stamp)
     summary = {

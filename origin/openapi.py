@@ -39,6 +39,7 @@ def errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "bad identifier or parameter",
         404: "unknown game or version",
+        410: "a version of a finished game that retired; Link points at the latest",
         503: "score store unavailable; retry shortly",
     }
     return {str(status): answer(texts[status], _ERROR) for status in statuses}

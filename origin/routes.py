@@ -77,6 +77,18 @@ async def game_version(request: Request) -> Response:
         latest = await state.store.latest(game_id)
         if latest is None:
             raise _unknown_game(state, game_id)
+        if number < latest.version and await state.store.retired(game_id):
+            # Gone for good: cacheable as long as an immutable version would be (no ETag: it
+            # is not the version's).
+            headers = caching.immutable_headers(game_surrogate_keys(game_id), number)
+            del headers["ETag"]
+            headers["Link"] = f'</v1/games/{game_id}>; rel="latest-version"'
+            raise ApiError(
+                410,
+                "version_retired",
+                f"game {game_id} is final and keeps only its latest version, {latest.version}",
+                headers,
+            )
         raise ApiError(
             404,
             "version_not_found",
@@ -294,7 +306,7 @@ ENDPOINTS = [
         get(
             "One immutable version",
             [GAME_ID, VERSION, IF_NONE_MATCH],
-            cached("the version", GAME, 400, 404, 503),
+            cached("the version", GAME, 400, 404, 410, 503),
         ),
         game_version,
     ),

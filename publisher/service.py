@@ -28,6 +28,7 @@ from core.store import SnapshotWriter, Written
 from publisher.decode import InvalidEventError, decode
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
+from publisher.retirement import Retirement
 from publisher.settings import PublisherSettings
 from runtime.kafka import Delivery, consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
@@ -60,6 +61,8 @@ class PublisherStats:
     #: Games whose state this member holds in memory, and finished ones it let go.
     games_held: int = 0
     games_released: int = 0
+    #: Finished games whose retention ended (see :mod:`publisher.retirement`).
+    games_retired: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -94,8 +97,10 @@ class Publisher(Service):
             settings.changes_maxlen,
             settings.redis_wait_replicas,
             settings.redis_wait_ms,
+            settings.retention_seconds,
         )
         self.push_records = PushRecords(self.redis, keys)
+        self.retirement = Retirement(self.store, settings.retire_every_seconds)
         self.stats = PublisherStats()
         self._offsets = OffsetTracker()
         self._games: dict[str, _GameSlot] = {}
@@ -118,6 +123,7 @@ class Publisher(Service):
             resources.push_async_callback(tier.aclose)
             backlog = PushBacklog(tier, self.settings.drain_seconds)
             self._backlog = await resources.enter_async_context(backlog)
+        await resources.enter_async_context(self.retirement)
         consumer = Consumer(consumer_config(self.settings, self.settings.group_id))
         resources.push_async_callback(self._close_consumer, consumer)
         self._consumer = consumer
@@ -194,6 +200,7 @@ class Publisher(Service):
         for task in tasks:
             dead.extend(task.result())
         self._release_finished(now)
+        self.stats.games_retired = self.retirement.retired
         if dead:
             await self._dead_letter(dead)
         if messages or dead:

@@ -40,6 +40,11 @@ class PublisherSettings(ServiceSettings, RedisSettings, KafkaSettings, StreamTie
     #: Games of one poll batch written at once (each game's versions stay in order). Within
     #: ``redis_max_connections``: every game written takes a connection.
     games_at_once: int = Field(default=32, ge=1, le=1000)
+    #: How long after its final a game keeps every version; it then keeps only what its views
+    #: read (see :meth:`core.store.SnapshotWriter.retire`).
+    retention_seconds: float = Field(default=86_400.0, ge=0)
+    #: How often this member looks for games whose retention is over.
+    retire_every_seconds: float = Field(default=60.0, gt=0)
     #: A finished game leaves the publisher's memory this long after its last event.
     finished_game_seconds: float = Field(default=600.0, ge=0)
 

@@ -1,0 +1,148 @@
+"""``scripts/bench publish``: how fast one publisher turns a match day's events into versions.
+
+Every event of N games (the recorded games in turn, each under an id of its own) is in the
+broker before the publisher starts; one publisher, in this process, drains them into a real
+Redis. Printed: versions per second, CPU microseconds per version (this process: the fold,
+serialization, the Kafka client's threads and the Redis client), and Redis round trips per game
+per batch, counted where the client sends them (a pipeline or a script is one). No stream tier:
+what is pushed leaves the publisher's path (see :mod:`streams.backlog`) and is the push
+benchmarks' to measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+from redis.asyncio.connection import Connection
+
+from bench.table import print_table
+from harness.timeline import matchday_feeds
+from local.process import free_port
+from local.redis import redis_server, redis_url
+from local.services import start_broker
+from publisher.service import Publisher
+from publisher.settings import PublisherSettings
+from runtime.kafka import Delivery, ensure_topics, producer_config
+
+
+class _CountingConnection(Connection):
+    """A Redis connection that counts what it sends: one packed send is one round trip."""
+
+    sent = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        _CountingConnection.sent += 1
+        await super().send_packed_command(command, check_health)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    games: int
+    events: int
+    versions: int
+    seconds: float
+    versions_per_second: float
+    cpu_us_per_version: float
+    #: Each game's versions written from one poll batch.
+    game_batches: int
+    round_trips: int
+    round_trips_per_game_batch: float
+    #: Of those, the ones a game pays once (loading its state when it is first seen).
+    games_first_seen: int
+
+
+async def run_publish(files: list[Path], games: int, batch_size: int) -> PublishResult:
+    feeds = matchday_feeds(files, games)
+    events = sum(len(feed.events) for feed in feeds)
+    with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as tmp:
+        run_dir = Path(tmp)
+        port = free_port()
+        with redis_server(port, run_dir):
+            broker, broker_port = start_broker(run_dir)
+            with broker:
+                settings = PublisherSettings(
+                    redis_url=redis_url(port),
+                    kafka_bootstrap=f"127.0.0.1:{broker_port}",
+                    batch_size=batch_size,
+                    group_id="bench-publish",
+                )
+                await asyncio.to_thread(ensure_topics, settings)
+                await asyncio.to_thread(_preload, settings, feeds)
+                return await _drain(settings, games, events)
+
+
+def _preload(settings: PublisherSettings, feeds: Any) -> None:
+    delivery = Delivery(Producer(producer_config(settings)))
+    # Interleaved as a match day is: every game's first event, then every second one…
+    longest = max(len(feed.events) for feed in feeds)
+    for index in range(longest):
+        for feed in feeds:
+            if index < len(feed.events):
+                delivery.send_event(settings.events_topic, feed.events[index])
+    delivery.check(120.0, "bench events")
+
+
+async def _drain(settings: PublisherSettings, games: int, events: int) -> PublishResult:
+    publisher = Publisher(settings)
+    publisher.redis.connection_pool.connection_class = _CountingConnection
+    written = 0
+    original = publisher.store.write_game
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal written
+        written += 1
+        return await original(*args, **kwargs)
+
+    publisher.store.write_game = counted  # type: ignore[method-assign]
+    async with publisher:
+        # The group's join and the first fetch are not the publisher's work.
+        while publisher.stats.consumed == 0:
+            await publisher.step()
+        sent, cpu, started = _CountingConnection.sent, time.process_time(), time.monotonic()
+        stats = publisher.stats
+        while stats.applied + stats.duplicates + stats.dead_lettered < events:
+            await publisher.step()
+        seconds = time.monotonic() - started
+        cpu = time.process_time() - cpu
+        round_trips = _CountingConnection.sent - sent
+    versions = stats.versions
+    return PublishResult(
+        games=games,
+        events=events,
+        versions=versions,
+        seconds=round(seconds, 2),
+        versions_per_second=round(versions / seconds, 0),
+        cpu_us_per_version=round(cpu / versions * 1e6, 0),
+        game_batches=written,
+        round_trips=round_trips,
+        round_trips_per_game_batch=round(round_trips / max(written, 1), 2),
+        games_first_seen=games,
+    )
+
+
+def main(files: list[Path], games: list[int], batch_size: int, json_path: Path | None) -> int:
+    runs = [asyncio.run(run_publish(files, count, batch_size)) for count in games]
+    print_table(
+        [
+            ("games", lambda r: str(r.games)),
+            ("events / versions", lambda r: f"{r.events} / {r.versions}"),
+            ("drained in", lambda r: f"{r.seconds:.1f} s"),
+            ("versions / s", lambda r: f"{r.versions_per_second:.0f}"),
+            ("CPU per version", lambda r: f"{r.cpu_us_per_version:.0f} µs"),
+            ("game batches", lambda r: str(r.game_batches)),
+            ("Redis round trips", lambda r: str(r.round_trips)),
+            ("round trips / game batch", lambda r: f"{r.round_trips_per_game_batch:.2f}"),
+        ],
+        runs,
+        18,
+    )
+    if json_path is not None:
+        json_path.write_text(json.dumps([asdict(run) for run in runs], indent=2) + "\n")
+    return 0
