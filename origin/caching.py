@@ -14,10 +14,14 @@ from origin.settings import CachePolicy
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def live_headers(policy: CachePolicy, keys: list[str], version: int) -> dict[str, str]:
-    """Headers of a resource that changes with every version (latest snapshot, scoreboard)."""
+def live_headers(
+    policy: CachePolicy, keys: list[str], version: int, edge_ttl: int | None = None
+) -> dict[str, str]:
+    """Headers of a resource that changes with every version (latest snapshot, scoreboard);
+    ``edge_ttl`` for one that no purge keeps fresh."""
+    ttl = policy.edge_ttl if edge_ttl is None else edge_ttl
     edge = (
-        f"max-age={policy.edge_ttl}, stale-while-revalidate={policy.edge_stale_while_revalidate}"
+        f"max-age={ttl}, stale-while-revalidate={policy.edge_stale_while_revalidate}"
         f", stale-if-error={policy.stale_if_error}"
     )
     return {

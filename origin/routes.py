@@ -47,6 +47,8 @@ _GAME_ID = re.compile(ids.ID)
 _VERSION = re.compile(ids.VERSION)
 _LEAGUE = re.compile(ids.LEAGUE)
 _DAY = re.compile(ids.DAY)
+#: Board parts whose keys one response names at most (each key up to ~60 bytes).
+MOST_PART_KEYS = 100
 
 JSON = "application/json"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -129,7 +131,11 @@ async def _board(
 
 def _board_headers(state: OriginState, board: Board, composed: bool) -> dict[str, str]:
     # Tagged with every part it shows: a change purges its own part and every view of it. A
-    # view composed of parts also goes when a part first appears.
+    # view composed of parts also goes when a part first appears. One of more parts than a
+    # response header may name (Varnish's 8 KB) lives briefly at the edge instead.
+    if len(board.parts) > MOST_PART_KEYS:
+        ttl = state.settings.edge_composed_ttl
+        return caching.live_headers(state.settings, [BOARDS_KEY], board.version, ttl)
     keys = [board_surrogate_key(part) for part in board.parts]
     if composed:
         keys.append(BOARDS_KEY)

@@ -24,6 +24,9 @@ class CachePolicy(ScorecastSettings):
     stale_if_error: int = Field(default=86400, ge=0)
     #: Answers that may change as soon as a game appears (404s) stay at the edge only briefly.
     edge_missing_ttl: int = Field(default=5, ge=0)
+    #: A board composed of more parts than one response may name keys for (a season's every
+    #: game) is not purged part by part: it stays at the edge this long.
+    edge_composed_ttl: int = Field(default=5, ge=1)
 
 
 class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePolicy):

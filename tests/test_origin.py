@@ -195,6 +195,13 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     assert after == {"version": 3, "games": []}  # n1's version stays counted
     empty = await client.get("/v1/scoreboard/2031-01-01/nhl")
     assert empty.json() == {"version": 0, "games": []}
+    # A season's board names no part (too many for one header): it lives briefly instead.
+    for day in range(1, 102):
+        await play(f"s{day}", "NHL", f"2023-{1 + day // 28:02d}-{1 + day % 28:02d}T19:00:00Z", 1)
+    season = await client.get("/v1/scoreboard")
+    assert len(season.json()["games"]) == 104
+    assert season.headers["Surrogate-Key"] == "boards"
+    assert season.headers["Surrogate-Control"].startswith("max-age=5,")
     for bad in (
         "/v1/scoreboard/yesterday",
         "/v1/scoreboard/2024-3-1/nhl",

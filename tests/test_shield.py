@@ -126,9 +126,14 @@ async def test_purges_reach_both_tiers_and_the_origins_see_one_fetch_per_change(
             purge_token=tiers.purge_token,
             window_seconds=0,
         )
-        async with running(Purger(settings)):
+        purger = Purger(settings)
+        async with running(purger):
+            await eventually(lambda: purger.purged == 1)  # version 1's, read from the start
             for version in (2, 3):
                 await store.write(_game(version))
+                # Fans ask once the change is purged: one that asked before the purge would
+                # get the new version and then, after the purge, fetch it once more.
+                await eventually(lambda version=version: purger.purged == version)
 
                 async def fresh(version: int = version) -> bool:
                     seen = await _versions(http, tiers.edges)
