@@ -352,7 +352,8 @@ async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int
         for entry in read.announcements:
             if entry.kind == changes.VERSION:
                 at = int(entry.id.split("-")[0]) / 1000
-                found.setdefault(entry.game_id, {})[entry.version] = at
+                for version in entry.versions:  # a batch's versions share one entry
+                    found.setdefault(entry.game_id, {})[version] = at
     return found
 
 

@@ -65,8 +65,8 @@ async def run_publish(files: list[Path], games: int, batch_size: int) -> Publish
         run_dir = Path(tmp)
         port = free_port()
         with redis_server(port, run_dir):
-            broker, broker_port = start_broker(run_dir)
-            with broker:
+            broker, broker_port = start_broker(run_dir)  # started already
+            try:
                 settings = PublisherSettings(
                     redis_url=redis_url(port),
                     kafka_bootstrap=f"127.0.0.1:{broker_port}",
@@ -76,6 +76,8 @@ async def run_publish(files: list[Path], games: int, batch_size: int) -> Publish
                 await asyncio.to_thread(ensure_topics, settings)
                 await asyncio.to_thread(_preload, settings, feeds)
                 return await _drain(settings, games, events)
+            finally:
+                broker.stop()
 
 
 def _preload(settings: PublisherSettings, feeds: Any) -> None:

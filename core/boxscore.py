@@ -61,7 +61,8 @@ def update(
         players[player.player_id] = _add(
             players.get(player.player_id), own, game.sport, player.name, player.team_id
         )
-    return BoxScore(teams=teams, players=players)
+    # Built from lines this module made: nothing to validate again (every event makes one).
+    return BoxScore.model_construct(teams=teams, players=players)
 
 
 def _add(
@@ -74,7 +75,7 @@ def _add(
     stats = dict(line.stats) if line else {}
     for key, value in changes.items():
         stats[key] = stats.get(key, 0) + value
-    return BoxLine(
+    return BoxLine.model_construct(
         name=line.name if line and line.name else name,
         team_id=line.team_id if line and line.team_id else team_id,
         stats=stats,

@@ -6,9 +6,9 @@ Announcements are spread over ``change_shards`` streams by game (:meth:`RedisKey
 a game's stay in order on one stream; readers follow every stream, one read each, since a
 cluster cannot serve a read of keys on different slots.
 
-An entry carries everything its readers need: the game, the version, what it changed, the
-scoreboard's version after it and the surrogate keys to purge. Nobody re-reads a body to learn
-what an announcement means.
+An entry carries everything its readers need: the game, the versions it announces (a game's
+batch in one entry: its first and its newest), what the newest changed and the surrogate keys
+to purge. A reader that pushes each version reads their bodies in one read.
 """
 
 from __future__ import annotations
@@ -38,10 +38,17 @@ class Announcement:
     id: str
     kind: str
     game_id: str
+    #: The newest version announced; ``first`` the oldest (a batch's versions in one entry).
     version: int
     keys: list[str]
+    #: What the newest version changed.
     change: ChangeKind = ChangeKind.STATE
-    scoreboard_version: int = 0
+    first: int = 0
+
+    @property
+    def versions(self) -> range:
+        """Every version this entry announces, oldest first."""
+        return range(self.first or self.version, self.version + 1)
 
 
 def fields(
@@ -50,17 +57,20 @@ def fields(
     version: int,
     keys: list[str],
     change: ChangeKind = ChangeKind.STATE,
-    scoreboard_version: int = 0,
+    first: int | None = None,
 ) -> dict[FieldT, EncodableT]:
-    """The stream entry of an announcement."""
-    return {
+    """The stream entry of an announcement: of versions ``first`` to ``version`` (one entry
+    for a game's batch: readers and purgers do one thing per batch, not per version)."""
+    entry: dict[FieldT, EncodableT] = {
         "kind": kind,
         "game_id": game_id,
         "version": version,
         "change": change.value,
-        "scoreboard_version": scoreboard_version,
         "keys": " ".join(keys),
     }
+    if first is not None and first != version:
+        entry["first"] = first
+    return entry
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def _announcement(entry_id: str, values: dict[bytes, bytes] | None) -> Announcem
             version=int(values[b"version"]),
             keys=values[b"keys"].decode().split(),
             change=ChangeKind(values.get(b"change", b"state").decode()),
-            scoreboard_version=int(values.get(b"scoreboard_version", 0)),
+            first=int(values.get(b"first", 0)),
         )
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         logger.error("change stream entry %s unreadable (%r); skipped", entry_id, exc)

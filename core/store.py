@@ -405,9 +405,12 @@ class SnapshotWriter(SnapshotReader):
             removed = play.event.revision is Revision.REMOVED
             args += [play.event.event_id, b"" if removed else play_line(play)]
         written: list[Written] = []
+        last = versions[-1]
         for game, claim in zip(versions, wanted, strict=True):
             body, row = snapshot_body(game), scoreboard_row(game)
-            args += [game.version, body, game.box.model_dump_json().encode(), row, int(claim)]
+            # Only the newest box score and row are kept (in ``latest``): not sent for the rest.
+            box = game.box.model_dump_json().encode() if game is last else b""
+            args += [game.version, body, box, row if game is last else b"", int(claim)]
             written.append(Written(game, body, row))
         keys = [
             self.keys.latest(game_id),
@@ -452,7 +455,7 @@ class SnapshotWriter(SnapshotReader):
         await self._show(None, [game])
 
     async def _show(self, before: Game | None, versions: list[Game]) -> None:
-        """Board membership where it changes, then each version's announcement, in order."""
+        """Board membership where it changes, then the batch's announcement."""
         last = versions[-1]
         part = board_part(last.league, last.start_time)
         left = board_part(before.league, before.start_time) if before is not None else None
@@ -470,18 +473,20 @@ class SnapshotWriter(SnapshotReader):
                 )
             if new_part:
                 boards = [BOARDS_KEY]  # the views composed of parts now have one more
+        keys = list(boards)
+        for game in versions:
+            part = board_part(game.league, game.start_time)
+            keys += [key for key in change_surrogate_keys(game.game_id, part) if key not in keys]
+        entry = changes.fields(
+            changes.VERSION, last.game_id, last.version, keys, last.change, versions[0].version
+        )
         stream = self.keys.change_stream(last.game_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             if last.status is GameStatus.FINAL:
                 # A correction after the final moves the game's retirement later, never sooner.
                 due = time.time() + self.retention_seconds
                 pipe.zadd(self.keys.retiring(last.game_id), {last.game_id: due}, gt=True)
-            for game in versions:
-                keys = change_surrogate_keys(game.game_id, board_part(game.league, game.start_time))
-                entry = changes.fields(
-                    changes.VERSION, game.game_id, game.version, keys + boards, game.change
-                )
-                pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
+            pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
             await pipe.execute()
 
     async def _tell(self, game_id: str, entry: dict[FieldT, EncodableT]) -> None:
@@ -576,14 +581,20 @@ def play_line(play: Play) -> bytes:
     the record it edits)."""
     event = play.event
     order = event.previous.sequence if event.previous is not None else event.sequence
-    line = {
-        "applied": event.sequence,
-        "order": order,
-        "home": play.home_score,
-        "away": play.away_score,
-        "event": event.model_dump(mode="json", exclude={"previous", "revision", "game"}),
-    }
-    return json.dumps(line, separators=(",", ":")).encode()
+    # Serialized by pydantic, not through a dict and json.dumps: a match day writes every play.
+    body = event.model_dump_json(exclude={"previous", "revision", "game"}).encode()
+    return b'{"applied":%d,"order":%d,"home":%d,"away":%d,"event":%s}' % (
+        event.sequence,
+        order,
+        play.home_score,
+        play.away_score,
+        body,
+    )
+
+
+def snapshot_change(body: bytes) -> str:
+    """What a stored version changed (its SSE event type), read back from its body."""
+    return str(json.loads(body).get("change", "state"))
 
 
 def snapshot_body(game: Game) -> bytes:

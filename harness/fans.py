@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
+from core import changes
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
 from core.store import SnapshotReader
@@ -153,10 +154,11 @@ async def announce_times(redis_url: str, keys: RedisKeys, game_id: str) -> dict[
     found: dict[int, float] = {}
     async with Redis.from_url(redis_url) as redis:
         stream = keys.change_stream(game_id)
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
-        for entry_id, fields in entries:
-            if fields.get(b"kind") == b"version" and fields.get(b"game_id") == game_id.encode():
-                found[int(fields[b"version"])] = int(entry_id.split(b"-")[0]) / 1000
+        read = changes.parse([(stream, await redis.xrange(stream))])
+    for entry in read.announcements:
+        if entry.kind == changes.VERSION and entry.game_id == game_id:
+            for version in entry.versions:  # a batch's versions share one entry
+                found[version] = int(entry.id.split("-")[0]) / 1000
     return found
 
 

@@ -8,7 +8,6 @@ never take a client backwards.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 
@@ -18,7 +17,7 @@ from starlette.responses import Response
 from core import ids, sse
 from core.cors import STREAM_HEADERS
 from core.keys import SCOREBOARD_CHANNEL, game_channel
-from core.store import Snapshot
+from core.store import Snapshot, snapshot_change
 from core.versions import newer
 from origin import documents
 from origin.state import OriginState
@@ -71,7 +70,7 @@ async def game_stream(request: Request, game_id: str) -> Response:
             found = [(current.version, current.body)]  # the latest alone: read already
         else:
             found = await state.store.versions(game_id, after + 1, current.version)
-        return [(number, sse.event(number, _stored_change(body), body)) for number, body in found]
+        return [(number, sse.event(number, snapshot_change(body), body)) for number, body in found]
 
     hold = StreamHold(
         Held.GAME_STREAM,
@@ -119,8 +118,3 @@ async def _latest_or_404(state: OriginState, game_id: str) -> Snapshot:
     if latest is None:
         raise ApiError(404, "unknown_game", f"no game {game_id}", STREAM_HEADERS)
     return latest
-
-
-def _stored_change(body: bytes) -> str:
-    """The SSE event type of a stored version (live pushes take it from the announcement)."""
-    return str(json.loads(body).get("change", "state"))

@@ -30,7 +30,7 @@ from core.changes import Announcement, ChangeFeed
 from core.cors import STREAM_HEADERS
 from core.errors import ScorecastError, StoreUnavailableError
 from core.keys import SCOREBOARD_CHANNEL, game_channel
-from core.store import Snapshot, SnapshotReader, Written
+from core.store import Snapshot, SnapshotReader, Written, snapshot_change
 from core.versions import newer
 from runtime.http_errors import ApiError
 from streams.settings import StreamTierSettings
@@ -196,10 +196,15 @@ class Hub:
         channel = game_channel(announcement.game_id)
         kind = announcement.change.value
         if channel in self._subscribers:
-            body = await self.reader.version(announcement.game_id, announcement.version)
-            if body is not None:
-                event = sse.event(announcement.version, kind, body)
-                self._deliver(channel, Push(announcement.version, event, body))
+            versions = announcement.versions
+            if len(versions) == 1:
+                body = await self.reader.version(announcement.game_id, announcement.version)
+                found = [] if body is None else [(announcement.version, body)]
+            else:  # a batch: every version in order, read at once
+                found = await self.reader.versions(announcement.game_id, versions[0], versions[-1])
+            for number, body in found:
+                change = kind if number == announcement.version else snapshot_change(body)
+                self._deliver(channel, Push(number, sse.event(number, change, body), body))
         if SCOREBOARD_CHANNEL in self._subscribers:
             game_id, version = announcement.game_id, announcement.version
             # Announcements repeated by a restarted publisher push the row once.

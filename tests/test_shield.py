@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,10 @@ async def _versions(http: httpx.AsyncClient, urls: list[str]) -> list[tuple[int,
     return found
 
 
+def _purged(purger: Purger, changes: int) -> bool:
+    return purger.purged == changes
+
+
 async def _fetches(tiers: Tiers) -> int:
     """Snapshot requests the origins answered, all of them together."""
     return sum([await origin_requests(url, "/v1/games/{game_id}") for url in tiers.origins])
@@ -133,7 +138,7 @@ async def test_purges_reach_both_tiers_and_the_origins_see_one_fetch_per_change(
                 await store.write(_game(version))
                 # Fans ask once the change is purged: one that asked before the purge would
                 # get the new version and then, after the purge, fetch it once more.
-                await eventually(lambda version=version: purger.purged == version)
+                await eventually(partial(_purged, purger, version))
 
                 async def fresh(version: int = version) -> bool:
                     seen = await _versions(http, tiers.edges)

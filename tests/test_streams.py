@@ -10,7 +10,7 @@ import pytest
 
 from core.changes import ChangeFeed
 from core.models import Game
-from core.reducer import change_kind, fold
+from core.reducer import change_kind, fold, versions
 from core.store import SnapshotWriter
 from harness.sse import open_url
 from local.process import free_port
@@ -47,6 +47,30 @@ async def test_stream_sends_the_current_version_then_each_new_one(
     assert [e.id for e in first + rest] == [1, 2, 3, 4]
     assert [e.event for e in rest] == ["score", "score", "final"]
     assert Game.model_validate_json(rest[-1].data).status == "FINAL"
+
+
+async def test_a_batch_announced_once_reaches_the_stream_version_by_version(
+    store: SnapshotWriter, origin: str
+) -> None:
+    """The publisher announces a game's batch in one entry: a held stream still gets every
+    version, in order, each with what it changed."""
+    events = short_game("g1")
+    first = versions(None, events[:2])
+    await store.write_game(None, first.plays, first.versions)
+    stream = await open_url(origin, "/v1/games/g1/stream")
+    shown = await stream.take(1)
+    await asyncio.sleep(0.2)
+    batch = versions(first.versions[-1], events[2:])
+    assert len(batch.versions) >= 3
+    await store.write_game(first.versions[-1], batch.plays, batch.versions)
+    pushed = await stream.take(len(batch.versions))
+    stream.close()
+    assert [e.id for e in shown + pushed] == [first.versions[-1].version] + [
+        v.version for v in batch.versions
+    ]
+    assert [e.event for e in pushed] == [v.change.value for v in batch.versions]
+    entries = await store.redis.xlen(store.keys.change_stream("g1"))
+    assert entries == 2  # one announcement per batch
 
 
 async def test_last_event_id_resumes_with_exactly_what_was_missed(
