@@ -67,7 +67,7 @@ def _publish(args: argparse.Namespace) -> int:
     from bench.publish import main as bench_main
 
     files = [Path(name) for name in args.files] or recorded_games(default_data_dir())
-    return bench_main(files, args.games, args.batch_size, _json(args))
+    return bench_main(files, args.games, args.batch_size, _json(args), args.profile, args.retire)
 
 
 def holders(text: str) -> list[str]:
@@ -151,6 +151,14 @@ def _parser() -> argparse.ArgumentParser:
         "--games", type=counts, default=[300], help="games at once, comma-separated"
     )
     publish.add_argument("--batch-size", type=count, default=500, help="the publisher's poll size")
+    publish.add_argument(
+        "--profile", type=count_or_zero, default=0, help="also profile: print the top N functions"
+    )
+    publish.add_argument(
+        "--retire",
+        action="store_true",
+        help="then retire every finished game: Redis per game, finals still right",
+    )
     publish.add_argument("--json", help="also write the figures to this file")
     publish.set_defaults(handler=_publish)
 

@@ -4,7 +4,8 @@ Every event of N games (the recorded games in turn, each under an id of its own)
 broker before the publisher starts; one publisher, in this process, drains them into a real
 Redis. Printed: versions per second, CPU microseconds per version (this process: the fold,
 serialization, the Kafka client's threads and the Redis client), and Redis round trips per game
-per batch, counted where the client sends them (a pipeline or a script is one). No stream tier:
+per batch, counted where the client sends them (a pipeline or a script is one); with
+``--profile N`` the N functions that took the most time. No stream tier:
 what is pushed leaves the publisher's path (see :mod:`streams.backlog`) and is the push
 benchmarks' to measure.
 """
@@ -12,10 +13,12 @@ benchmarks' to measure.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
+import pstats
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,17 @@ from confluent_kafka import Producer
 from redis.asyncio.connection import Connection
 
 from bench.table import print_table
+from core.connection import redis_client
+from core.keys import RedisKeys
+from core.models import GameStatus
+from core.reducer import fold
+from core.store import SnapshotWriter
+from feeds.adapters import Feed
 from harness.timeline import matchday_feeds
 from local.process import free_port
 from local.redis import redis_server, redis_url
 from local.services import start_broker
+from publisher.retirement import Retirement
 from publisher.service import Publisher
 from publisher.settings import PublisherSettings
 from runtime.kafka import Delivery, ensure_topics, producer_config
@@ -56,9 +66,18 @@ class PublishResult:
     round_trips_per_game_batch: float
     #: Of those, the ones a game pays once (loading its state when it is first seen).
     games_first_seen: int
+    #: With ``--retire``: Redis used per game once every finished game retired, and games
+    #: whose latest differs from a clean fold of their feed (before and after).
+    games_final: int = 0
+    games_retired: int = 0
+    redis_kb_per_game_before: float = 0.0
+    redis_kb_per_game_retired: float = 0.0
+    games_diverged: int = 0
 
 
-async def run_publish(files: list[Path], games: int, batch_size: int) -> PublishResult:
+async def run_publish(
+    files: list[Path], games: int, batch_size: int, profile: int = 0, retire: bool = False
+) -> PublishResult:
     feeds = matchday_feeds(files, games)
     events = sum(len(feed.events) for feed in feeds)
     with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as tmp:
@@ -72,15 +91,20 @@ async def run_publish(files: list[Path], games: int, batch_size: int) -> Publish
                     kafka_bootstrap=f"127.0.0.1:{broker_port}",
                     batch_size=batch_size,
                     group_id="bench-publish",
+                    retention_seconds=0.0,  # retired only when the bench sweeps (--retire)
+                    retire_every_seconds=3600.0,
                 )
                 await asyncio.to_thread(ensure_topics, settings)
                 await asyncio.to_thread(_preload, settings, feeds)
-                return await _drain(settings, games, events)
+                result = await _drain(settings, games, events, profile)
+                if retire:
+                    result = await _retire(settings, feeds, result)
+                return result
             finally:
                 broker.stop()
 
 
-def _preload(settings: PublisherSettings, feeds: Any) -> None:
+def _preload(settings: PublisherSettings, feeds: list[Feed]) -> None:
     delivery = Delivery(Producer(producer_config(settings)))
     # Interleaved as a match day is: every game's first event, then every second one…
     longest = max(len(feed.events) for feed in feeds)
@@ -91,7 +115,9 @@ def _preload(settings: PublisherSettings, feeds: Any) -> None:
     delivery.check(120.0, "bench events")
 
 
-async def _drain(settings: PublisherSettings, games: int, events: int) -> PublishResult:
+async def _drain(
+    settings: PublisherSettings, games: int, events: int, profile: int
+) -> PublishResult:
     publisher = Publisher(settings)
     publisher.redis.connection_pool.connection_class = _CountingConnection
     written = 0
@@ -107,13 +133,21 @@ async def _drain(settings: PublisherSettings, games: int, events: int) -> Publis
         # The group's join and the first fetch are not the publisher's work.
         while publisher.stats.consumed == 0:
             await publisher.step()
+        profiler = cProfile.Profile() if profile else None
         sent, cpu, started = _CountingConnection.sent, time.process_time(), time.monotonic()
         stats = publisher.stats
+        if profiler is not None:
+            profiler.enable()
         while stats.applied + stats.duplicates + stats.dead_lettered < events:
             await publisher.step()
+        if profiler is not None:
+            profiler.disable()
         seconds = time.monotonic() - started
         cpu = time.process_time() - cpu
         round_trips = _CountingConnection.sent - sent
+    if profiler is not None:
+        # Where the time goes (a profiled run is slower: its figures are not the run's).
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(profile)
     versions = stats.versions
     return PublishResult(
         games=games,
@@ -129,8 +163,68 @@ async def _drain(settings: PublisherSettings, games: int, events: int) -> Publis
     )
 
 
-def main(files: list[Path], games: list[int], batch_size: int, json_path: Path | None) -> int:
-    runs = [asyncio.run(run_publish(files, count, batch_size)) for count in games]
+async def _retire(
+    settings: PublisherSettings, feeds: list[Feed], result: PublishResult
+) -> PublishResult:
+    """Every finished game retired: what Redis keeps per game, and every final still right."""
+    redis = redis_client(settings)
+    store = SnapshotWriter(redis, RedisKeys(settings.redis_prefix, settings.change_shards), 1000)
+    async with redis:
+        before = await _used(redis)
+        diverged = await _diverged(store, feeds)
+        retirement = Retirement(store, 3600.0)
+        while await retirement.sweep():
+            pass
+        after = await _used(redis)
+        diverged += await _diverged(store, feeds)
+        finals = sum(
+            1
+            for game in [await store.load_game(f.game_id) for f in feeds]
+            if game is not None and game.status is GameStatus.FINAL
+        )
+    return replace(
+        result,
+        games_final=finals,
+        games_retired=retirement.retired,
+        redis_kb_per_game_before=round(before / len(feeds) / 1000, 1),
+        redis_kb_per_game_retired=round(after / len(feeds) / 1000, 1),
+        games_diverged=diverged,
+    )
+
+
+async def _used(redis: Any) -> int:
+    """Redis memory used by data (``used_memory`` less the server's own at start)."""
+    info = await redis.info("memory")
+    return int(info["used_memory"]) - int(info.get("used_memory_startup", 0))
+
+
+async def _diverged(store: SnapshotWriter, feeds: list[Feed]) -> int:
+    """Games whose stored latest differs from a clean fold of the feed."""
+    wrong = 0
+    for feed in feeds:
+        expected = fold(feed.events)
+        stored = await store.load_game(feed.game_id)
+        if expected is None or stored is None:
+            wrong += expected is not stored
+            continue
+        same = (stored.home.score, stored.away.score, stored.status) == (
+            expected.home.score,
+            expected.away.score,
+            expected.status,
+        )
+        wrong += not same
+    return wrong
+
+
+def main(
+    files: list[Path],
+    games: list[int],
+    batch_size: int,
+    json_path: Path | None,
+    profile: int = 0,
+    retire: bool = False,
+) -> int:
+    runs = [asyncio.run(run_publish(files, count, batch_size, profile, retire)) for count in games]
     print_table(
         [
             ("games", lambda r: str(r.games)),
@@ -141,6 +235,21 @@ def main(files: list[Path], games: list[int], batch_size: int, json_path: Path |
             ("game batches", lambda r: str(r.game_batches)),
             ("Redis round trips", lambda r: str(r.round_trips)),
             ("round trips / game batch", lambda r: f"{r.round_trips_per_game_batch:.2f}"),
+            *(
+                [
+                    ("finals / retired", lambda r: f"{r.games_final} / {r.games_retired}"),
+                    (
+                        "Redis per game before / retired",
+                        lambda r: (
+                            f"{r.redis_kb_per_game_before:.0f} / "
+                            f"{r.redis_kb_per_game_retired:.1f} KB"
+                        ),
+                    ),
+                    ("games diverged from their feed", lambda r: str(r.games_diverged)),
+                ]
+                if retire
+                else []
+            ),
         ],
         runs,
         18,

@@ -175,6 +175,10 @@ class RedisKeys:
         """The newest version of a game handed to the stream tier (never goes back)."""
         return f"{self.prefix}:{{game:{game_id}}}:pushed"
 
+    def delivered(self, game_id: str) -> str:
+        """The newest version of a game the stream tier took (the claimed ones before it too)."""
+        return f"{self.prefix}:{{game:{game_id}}}:delivered"
+
     def held(self, game_id: str) -> str:
         """Sorted set: the stream tier's message id (member) of each pushed version (score),
         so that a resuming stream starts right after the version it holds."""

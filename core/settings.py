@@ -150,9 +150,12 @@ class KafkaSettings(ScorecastSettings):
         default=1000, ge=100, validation_alias="SCORECAST_KAFKA_HEARTBEAT_INTERVAL_MS"
     )
     #: How long the broker may hold a fetch open when it has nothing new. Kafka answers as soon
-    #: as data arrives; the local broker waits the full time, so keep it short.
+    #: as data arrives. Measured on the local broker (two idle consumers; one event every
+    #: 37 ms): 10 ms costs it 9.5% of a core idle and 32% at 430 events/s, 50 ms 3.9% and 17%
+    #: with an event still consumed ~2 ms after it was produced; from 100 ms on it answers
+    #: late (p50 15 ms at 100, 65 ms at 200).
     kafka_fetch_wait_max_ms: int = Field(
-        default=10, ge=0, validation_alias="SCORECAST_KAFKA_FETCH_WAIT_MAX_MS"
+        default=50, ge=0, validation_alias="SCORECAST_KAFKA_FETCH_WAIT_MAX_MS"
     )
     #: How long a service waits at start for the broker to list and create its topics.
     kafka_admin_timeout_seconds: float = Field(

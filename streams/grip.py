@@ -30,6 +30,7 @@ from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.store import Written
 from core.versions import etag, newer
 from runtime.fastly import ERRORS, describe, fastly_client
+from streams.records import PushRecords
 from streams.settings import StreamTierSettings
 from streams.tier import Held, PollHold, PushError, StreamHold, snapshot_response
 
@@ -71,8 +72,9 @@ class GripTier:
     name = "pushpin"
     holds = frozenset(Held)
 
-    def __init__(self, settings: StreamTierSettings) -> None:
+    def __init__(self, settings: StreamTierSettings, records: PushRecords) -> None:
         self.settings = settings
+        self.records = records
         self._client: httpx.AsyncClient | None = None
 
     def proves(self, headers: Headers) -> bool:
@@ -97,7 +99,15 @@ class GripTier:
             "Grip-Keep-Alive": f":\\n\\n; format=cstring; timeout={heartbeat}",
             **STREAM_HEADERS,
         }
-        body = sse.retry() + b"".join(event for _, event in await hold.missed())
+        missed = await hold.missed()
+        if hold.game_id is not None:
+            # The proxy relays what it is handed as is: while a batch is on its way to it, the
+            # connect answer stops at what it has taken, or the older versions still coming
+            # would follow a newer one.
+            taken = await self.records.in_flight(hold.game_id)
+            if taken is not None:
+                missed = [(number, event) for number, event in missed if number <= taken]
+        body = sse.retry() + b"".join(event for _, event in missed)
         return Response(body, media_type=STREAM_TYPE, headers=headers)
 
     async def long_poll(self, hold: PollHold) -> Response:
@@ -122,6 +132,7 @@ class GripTier:
             raise PushError(f"GRIP publish failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise PushError(f"GRIP publish answered {response.status_code}")
+        await self.records.record_delivered(written.game.game_id, written.game.version)
 
     async def keep_alive(self) -> None:
         return None  # the proxy sends them (Grip-Keep-Alive)
@@ -137,8 +148,8 @@ class FanoutTier(GripTier):
 
     name = "fanout"
 
-    def __init__(self, settings: StreamTierSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: StreamTierSettings, records: PushRecords) -> None:
+        super().__init__(settings, records)
         self._api: PublishApi | None = None
 
     async def publish(self, written: Written, previous_version: int) -> None:
@@ -155,6 +166,7 @@ class FanoutTier(GripTier):
             )
         except ERRORS as exc:
             raise PushError(describe(exc, "fanout publish").message) from None
+        await self.records.record_delivered(written.game.game_id, written.game.version)
 
     async def aclose(self) -> None:
         if self._api is not None:

@@ -12,11 +12,37 @@ from redis.asyncio import Redis
 from core.connection import translated
 from core.keys import RedisKeys
 
+# KEYS: the game's delivered marker. ARGV: a version the tier took. Only ever grows (two
+# publishers during a rebalance may report out of order).
+_DELIVERED = """
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
 
 class PushRecords:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
+        self._delivered = redis.register_script(_DELIVERED)
+
+    @translated
+    async def record_delivered(self, game_id: str, version: int) -> None:
+        """The tier took ``version`` (and every claimed version before it)."""
+        await self._delivered(keys=[self.keys.delivered(game_id)], args=[version])
+
+    @translated
+    async def in_flight(self, game_id: str) -> int | None:
+        """The newest version the tier took when newer claimed ones are still on their way to
+        it (a batch being handed over); ``None`` when none is."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.pushed(game_id))
+            pipe.get(self.keys.delivered(game_id))
+            pushed, delivered = await pipe.execute()
+        taken = int(delivered or 0)
+        return taken if int(pushed or 0) > taken else None
 
     @translated
     async def record_held(self, game_id: str, version: int, message_id: str, keep: int) -> None:

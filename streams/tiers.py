@@ -18,7 +18,7 @@ def open_tier(
     if settings.tier == "nchan":
         return NchanTier(settings, records)
     if settings.tier == "pushpin":
-        return GripTier(settings)
+        return GripTier(settings, records)
     if settings.tier == "fanout":
-        return FanoutTier(settings)
+        return FanoutTier(settings, records)
     return hub

@@ -17,6 +17,10 @@ from core.models import Game
 from core.reducer import versions
 from core.store import SnapshotWriter
 from harness.sse import open_url
+from streams.grip import GripTier
+from streams.records import PushRecords
+from streams.settings import StreamTierSettings
+from streams.tier import Held, StreamHold
 from tests.factories import numbered_game, short_game
 
 
@@ -114,3 +118,29 @@ async def test_two_publishers_never_push_a_version_older_than_one_pushed(
     assert await claimed(first, g1[6:8], [False, True]) == [None, 6]
     assert await redis.get(keys.pushed("g1")) == b"8"
     assert await claimed(first, [numbered_game("g2", 1)], [True]) == [0]  # per game
+
+
+async def test_a_grip_connect_answer_stops_at_what_the_proxy_took_while_a_batch_is_on_its_way(
+    store: SnapshotWriter,
+) -> None:
+    """Pushpin and Fanout relay what they are handed as is: a stream that connects while a
+    batch's versions are still on their way to the proxy is not shown a newer version than
+    the proxy took, or the older ones still coming would follow it."""
+    records = PushRecords(store.redis, store.keys)
+    tier = GripTier(StreamTierSettings(tier="pushpin", grip_key="k" * 40), records)
+    folded = versions(None, short_game()).versions
+    written = await store.write_game(None, [], folded, [True] * len(folded))
+    numbers = [w.game.version for w in written]
+
+    async def missed() -> list[tuple[int, bytes]]:
+        return [(n, b"id: %d\n\n" % n) for n in numbers]
+
+    async def connect() -> bytes:
+        hold = StreamHold(Held.GAME_STREAM, "game-g1", "g1", None, 0, missed)
+        return bytes((await tier.stream(hold)).body)
+
+    await records.record_delivered("g1", numbers[0])  # the rest on their way
+    assert b"id: %d\n" % numbers[0] in await connect()
+    assert b"id: %d\n" % numbers[-1] not in await connect()
+    await records.record_delivered("g1", numbers[-1])  # all taken: the connect shows the latest
+    assert b"id: %d\n" % numbers[-1] in await connect()
