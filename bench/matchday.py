@@ -96,6 +96,9 @@ class MatchdayResult:
     #: announced → first probe answer carrying the version (purger, edge, origin refetch).
     announce_p50_ms: float
     announce_p99_ms: float
+    #: Ingest → announced p99 of the versions whose event entered in each 30 s of the replay:
+    #: when the pipeline fell behind, and whether it caught up.
+    announce_p99_by_30s_ms: list[float]
     purge_to_fresh_p50_ms: float
     purge_to_fresh_p99_ms: float
     #: The per-game p99s: their median and the worst game's.
@@ -197,6 +200,8 @@ async def run_matchday(
         fresh_all: list[float] = []
         announced_all = await _announce_times(redis, stack)
         pipeline: list[float] = []
+        #: (seconds into the replay the version's event entered, ingest → announced ms).
+        pipeline_at: list[tuple[float, float]] = []
         purge: list[float] = []
         for index, feed in enumerate(feeds):
             bodies = await reader.versions(feed.game_id, before[index] + 1, last[index])
@@ -210,6 +215,11 @@ async def run_matchday(
             fresh_all += fresh
             announced = announced_all.get(feed.game_id, {})
             pipeline += since(ingested, announced)
+            pipeline_at += [
+                (stamp - ready_at, (announced[v] - stamp) * 1000)
+                for v, stamp in ingested.items()
+                if v in announced
+            ]
             purge += since({v: announced[v] for v in ingested if v in announced}, seen)
             latest = await reader.latest(feed.game_id)
             per_game.append(
@@ -246,6 +256,7 @@ async def run_matchday(
         fresh_p99_ms=percentile(fresh_all, 0.99),
         announce_p50_ms=percentile(pipeline, 0.50),
         announce_p99_ms=percentile(pipeline, 0.99),
+        announce_p99_by_30s_ms=_by_window(pipeline_at, 30.0),
         purge_to_fresh_p50_ms=percentile(purge, 0.50),
         purge_to_fresh_p99_ms=percentile(purge, 0.99),
         game_fresh_p99_median_ms=percentile(game_p99, 0.50),
@@ -357,6 +368,14 @@ async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int
     return found
 
 
+def _by_window(samples: list[tuple[float, float]], seconds: float) -> list[float]:
+    """The p99 of the values in each ``seconds`` of time, in order."""
+    windows: dict[int, list[float]] = {}
+    for at, value in samples:
+        windows.setdefault(max(0, int(at // seconds)), []).append(value)
+    return [round(percentile(windows[w], 0.99), 0) for w in sorted(windows)]
+
+
 async def _used_memory(redis: Redis) -> int:
     info = await redis.info("memory")
     return int(info["used_memory"])
@@ -440,6 +459,10 @@ def _print(results: list[MatchdayResult]) -> None:
         ("events/s / versions/s", lambda r: f"{r.events_per_second:.0f} / {r.versions_per_second:.0f}"),  # noqa: E501
         ("ingest → edge-fresh p50/p99", lambda r: ms(r.fresh_p50_ms, r.fresh_p99_ms)),
         ("  ingest → announced p50/p99", lambda r: ms(r.announce_p50_ms, r.announce_p99_ms)),
+        (
+            "  … p99 per 30 s of replay",
+            lambda r: " ".join(f"{v / 1000:.1f}" for v in r.announce_p99_by_30s_ms) + " s",
+        ),
         ("  announced → fresh p50/p99", lambda r: ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
         ("  per-game p99 median/worst", lambda r: ms(r.game_fresh_p99_median_ms, r.game_fresh_p99_worst_ms)),  # noqa: E501
         ("origin fetches (per change)", lambda r: f"{r.origin_fetches} ({r.origin_fetches_per_change:.3f})"),  # noqa: E501

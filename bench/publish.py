@@ -63,9 +63,9 @@ class PublishResult:
     #: Each game's versions written from one poll batch.
     game_batches: int
     round_trips: int
+    #: Every round trip over every game batch, a game's first included (it loads its state
+    #: and joins its board part once).
     round_trips_per_game_batch: float
-    #: Of those, the ones a game pays once (loading its state when it is first seen).
-    games_first_seen: int
     #: With ``--retire``: Redis used per game once every finished game retired, and games
     #: whose latest differs from a clean fold of their feed (before and after).
     games_final: int = 0
@@ -159,7 +159,6 @@ async def _drain(
         game_batches=written,
         round_trips=round_trips,
         round_trips_per_game_batch=round(round_trips / max(written, 1), 2),
-        games_first_seen=games,
     )
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from confluent_kafka import Consumer
 
+from core.keys import RedisKeys
 from core.settings import KafkaSettings
+from feeds.adapters import load
 from ingest.app import create_app
 from ingest.settings import IngestSettings
 from ingest.signature import sign
@@ -160,6 +163,26 @@ def test_a_replayed_push_is_refused(ingest: str, nba_file: Path) -> None:
     again = httpx.post(f"{ingest}/v1/ingest/nba-livedata", content=body, headers=headers)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "replayed"
+
+
+def test_a_push_for_a_retired_game_is_refused_and_not_counted_again(
+    ingest: str, nba_file: Path, redis_service: str, prefix: str
+) -> None:
+    """A finished game that retired has no ledger left: compared with nothing, every record
+    would count again. Its feed is closed instead, and a retry once it is open still counts."""
+    game_id = load(nba_file).game_id
+    keys = RedisKeys(prefix)
+    body = nba_file.read_bytes()
+    url = f"{ingest}/v1/ingest/nba-livedata"
+    with redis.Redis.from_url(redis_service) as sync:
+        sync.set(keys.feed_retired(game_id), "1")  # as SnapshotWriter.retire leaves it
+        refused = httpx.post(url, content=body, headers=_signed(body))
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "game_retired"
+        assert sync.get(keys.feed_next(game_id)) is None  # nothing numbered
+        sync.delete(keys.feed_retired(game_id))
+    retried = httpx.post(url, content=body, headers=_signed(body))
+    assert retried.status_code == 202  # not refused as a replay: the refusal stored nothing
 
 
 @pytest.mark.parametrize(
