@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -168,6 +169,10 @@ def _master_of(port: int, key: str) -> int:
 _RUN: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 5, "check": True}
 
 
+# The cluster client's connections to the master killed here are found unclosed when they are
+# collected (redis-py's, after it learns the new topology): collected within this test, where
+# they are expected, not in whichever test runs next.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_master_killed_mid_game_loses_nothing_and_nothing_goes_back(
     cluster_nodes: list[ManagedProcess],
     cluster: str,
@@ -223,7 +228,17 @@ async def test_a_master_killed_mid_game_loses_nothing_and_nothing_goes_back(
             await asyncio.wait_for(task, 15)
     if not await at(expected.sequence):
         # It exited on the lost store (as it does): its supervisor starts it again, given a
-        # node that is alive to start from; it resumes from Redis and its committed offsets.
+        # node that is alive to start from, once the replica took over (a supervisor retries
+        # until then); it resumes from Redis and its committed offsets.
+        key = store.keys.latest(feed.game_id)
+
+        def promoted() -> bool:
+            try:
+                return _master_of(survivor_port, key) != port
+            except AssertionError:
+                return False  # no master serves the slot yet
+
+        await eventually(promoted, 60)
         restarted = settings.model_copy(
             update={"redis_url": f"redis://127.0.0.1:{survivor_port}/0"}
         )
@@ -243,6 +258,7 @@ async def test_a_master_killed_mid_game_loses_nothing_and_nothing_goes_back(
     assert versions == sorted(versions)  # never backwards, across the failover
     for version in versions:  # every announced version is still there to serve
         assert await store.version(feed.game_id, version) is not None, version
+    gc.collect()
 
 
 async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_each_shard(
