@@ -1,10 +1,10 @@
 """Snapshots in Redis: the one place the publisher writes and the origin reads.
 
-Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body, box}`` and one
-immutable string per version; a scoreboard hash of rows; streams of change announcements, a
-game's always on the same one (:mod:`core.changes`). Writes keep the order the architecture
-requires: snapshot N, then ``latest`` = N (atomically, in one script), then the scoreboard row,
-then the announcement.
+Layout (see :mod:`core.keys`): per game a hash ``latest = {version, body, box, row}`` and one
+immutable string per version; per board part (league and day) the set of its games; streams of
+change announcements, a game's always on the same one (:mod:`core.changes`). Writes keep the
+order the architecture requires: a batch's versions, then ``latest`` (atomically, in one
+script), then the announcement.
 
 The origin gets a :class:`SnapshotReader`, which cannot write; the publisher a
 :class:`SnapshotWriter`. redis-py's errors leave both as :class:`StoreUnavailableError`.
@@ -26,7 +26,14 @@ from redis.typing import EncodableT, FieldT
 from core import changes, standings
 from core.connection import translated
 from core.errors import VersionConflictError
-from core.keys import BOARDS_KEY, RedisKeys, board_part, change_surrogate_keys, final_surrogate_keys
+from core.keys import (
+    BOARDS_KEY,
+    RedisKeys,
+    board_part,
+    board_surrogate_key,
+    change_surrogate_keys,
+    final_surrogate_keys,
+)
 from core.models import Game, GameStatus, Revision
 from core.reducer import Play
 
@@ -391,7 +398,8 @@ class SnapshotWriter(SnapshotReader):
     ) -> list[Written]:
         """Write a game's batch (numbered already, in order) and announce it: its play lines,
         every version and ``latest`` in one call on the game's slot, then, once those are
-        readable, the board's membership and one announcement per version in one pipeline.
+        readable, one announcement for the whole batch (a game's first batch also joins its
+        board part first).
         ``before`` is the game's state before the batch (it tells which board part it leaves).
 
         ``claims`` marks the versions to claim for the stream tier (see
@@ -473,10 +481,12 @@ class SnapshotWriter(SnapshotReader):
                 )
             if new_part:
                 boards = [BOARDS_KEY]  # the views composed of parts now have one more
+            if left is not None:
+                boards.append(board_surrogate_key(left))  # it shows the game no more
         keys = list(boards)
         for game in versions:
-            part = board_part(game.league, game.start_time)
-            keys += [key for key in change_surrogate_keys(game.game_id, part) if key not in keys]
+            shown = board_part(game.league, game.start_time)
+            keys += [key for key in change_surrogate_keys(game.game_id, shown) if key not in keys]
         entry = changes.fields(
             changes.VERSION, last.game_id, last.version, keys, last.change, versions[0].version
         )

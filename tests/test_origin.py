@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from core import changes
 from core.models import BoxScore, Game
 from core.reducer import fold
 from core.store import SnapshotWriter
@@ -191,6 +192,9 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     # A moved start: n1 goes to the 1st; neither part's version goes back.
     await play("n1", "NHL", "2024-03-01T19:00:00+00:00", 3)
     assert await games("/v1/scoreboard/2024-03-01") == ["n1", "n2"]
+    entries = await store.redis.xrevrange(store.keys.change_stream("n1"), count=1)
+    (moved,) = changes.parse([("changes", entries)]).announcements
+    assert {"board-nhl-2024-03-01", "board-nhl-2024-03-02"} <= set(moved.keys)  # both parts
     after = (await client.get("/v1/scoreboard/2024-03-02/nhl")).json()
     assert after == {"version": 3, "games": []}  # n1's version stays counted
     empty = await client.get("/v1/scoreboard/2031-01-01/nhl")
