@@ -45,7 +45,7 @@ async def run_e2e(
     feed = load(game_file)
     crowd = [PollingFan(f"/v1/games/{feed.game_id}") for _ in range(fans)]
     stop = asyncio.Event()
-    before = await origin_requests(stack.origin_url)
+    before = await origin_requests(stack.metrics_url())
     started = time.monotonic()
     limits = httpx.Limits(max_connections=fans)
     async with httpx.AsyncClient(base_url=stack.edge_url, limits=limits, timeout=10) as http:
@@ -57,7 +57,7 @@ async def run_e2e(
         finally:
             stop.set()
             await asyncio.gather(*polling)
-    origin = await origin_requests(stack.origin_url) - before
+    origin = await origin_requests(stack.metrics_url()) - before
     edge = sum(fan.requests for fan in crowd)
     versions = len(await published_versions(stack.redis_url, feed.game_id))
     fresh = [lag * 1000 for fan in crowd for lag in fan.freshness]

@@ -144,7 +144,7 @@ async def run_matchday(
         redis_before = await _used_memory(redis)
         await _schedule(reader, feeds, producer, settings.events_topic)
         before = await _latest_versions(reader, feeds)
-        fetches_before = await origin_requests(stack.origin_url, GAME_ROUTE)
+        fetches_before = await origin_requests(stack.metrics_url(), GAME_ROUTE)
         cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
         host, port = address(stack.edge_url)
         # Not more often than every 10 ms a game: a probe finds what the edge serves, not load.
@@ -194,7 +194,7 @@ async def run_matchday(
             for name, p in stack.processes.items()
             if name.startswith("publisher")
         }
-        fetches = await origin_requests(stack.origin_url, GAME_ROUTE) - fetches_before
+        fetches = await origin_requests(stack.metrics_url(), GAME_ROUTE) - fetches_before
         redis_after = await _used_memory(redis)
         per_game: list[GameFigures] = []
         fresh_all: list[float] = []

@@ -78,7 +78,7 @@ async def run_push(
     host, port = address(stack.edge_url)
     path = f"/v1/games/{feed.game_id}/stream"
     await schedule(stack.edge_url, stack.bootstrap, feed)
-    before = await origin_requests(stack.origin_url, STREAM_ROUTE)
+    before = await origin_requests(stack.metrics_url(), STREAM_ROUTE)
     fans = [_Fan() for _ in range(clients)]
     tasks = []
     # Ramp the connects: Pushpin's queue to its HTTP client holds 100 requests at a time.
@@ -89,7 +89,7 @@ async def run_push(
             tasks.append(asyncio.create_task(_listen(host, port, path, fan, connected)))
             batch.append(connected.wait())
         await asyncio.wait_for(asyncio.gather(*batch), 60)
-    connects = await origin_requests(stack.origin_url, STREAM_ROUTE) - before
+    connects = await origin_requests(stack.metrics_url(), STREAM_ROUTE) - before
     await asyncio.to_thread(replay, feed, settings, speed, max_gap)
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     # How long each version took, from the event entering the pipeline to the fans.

@@ -135,8 +135,8 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
     game_path = f"/v1/games/{feed.game_id}"
     producer = Producer(producer_config(settings))
     await schedule(stack.edge_url, stack.bootstrap, feed, producer)
-    game_before = await origin_requests(stack.origin_url, GAME_ROUTE)
-    stream_before = await origin_requests(stack.origin_url, STREAM_ROUTE)
+    game_before = await origin_requests(stack.metrics_url(), GAME_ROUTE)
+    stream_before = await origin_requests(stack.metrics_url(), STREAM_ROUTE)
     cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
     holder = stack.processes["holder"]
     idle_rss = holder.rss_bytes()
@@ -196,8 +196,8 @@ async def run_spike(stack: LocalStack, feed: Feed, fans: int, options: SpikeOpti
         name: round(p.cpu_seconds() - cpu_before.get(name, 0.0), 2)
         for name, p in stack.processes.items()
     }
-    origin = await origin_requests(stack.origin_url, GAME_ROUTE) - game_before
-    connects = await origin_requests(stack.origin_url, STREAM_ROUTE) - stream_before
+    origin = await origin_requests(stack.metrics_url(), GAME_ROUTE) - game_before
+    connects = await origin_requests(stack.metrics_url(), STREAM_ROUTE) - stream_before
     # Versions published before the crowd was ready are not the crowd's to see fresh.
     ingested = {
         version: at

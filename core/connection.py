@@ -60,3 +60,21 @@ def translated(call: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 async def ping(redis: Redis) -> None:
     """Check that Redis answers (a service's start: fail there, not in its first request)."""
     await redis.ping()
+
+
+@translated
+async def memory(redis: Redis) -> tuple[int, int]:
+    """Bytes Redis uses and its ``maxmemory`` (0: no limit); on a cluster, of its fullest
+    master (the one that fails writes first)."""
+    if isinstance(redis, RedisCluster):
+        nodes = await redis.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        infos = list(nodes.values())
+    else:
+        infos = [await redis.info("memory")]
+
+    def fullness(info: dict[str, int]) -> float:
+        limit = int(info.get("maxmemory", 0))
+        return int(info.get("used_memory", 0)) / limit if limit else 0.0
+
+    fullest = max(infos, key=fullness)
+    return int(fullest.get("used_memory", 0)), int(fullest.get("maxmemory", 0))

@@ -97,6 +97,10 @@ class _LegacyNames(PydanticBaseSettingsSource):
 class ServiceSettings(ScorecastSettings):
     #: After SIGTERM, how long a service may take to finish its work before it is cancelled.
     drain_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: The service's private listener (``/metrics``, ``/ready``: :mod:`runtime.metrics`), apart
+    #: from anything public; port 0: none. Bind it where only the monitoring network reaches.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
 
 class RedisSettings(ScorecastSettings):

@@ -122,10 +122,11 @@ async def published_versions(redis_url: str, game_id: str) -> list[int]:
         return await SnapshotReader(redis, RedisKeys()).version_numbers(game_id)
 
 
-async def origin_requests(origin_url: str, route: str = "/v1/games/{game_id}") -> int:
-    """Requests the origin answered on ``route``, from its own counters."""
+async def origin_requests(metrics_url: str, route: str = "/v1/games/{game_id}") -> int:
+    """Requests the origin answered on ``route``, from its own counters (read on its private
+    listener, ``metrics_url``)."""
     async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(f"{origin_url}/metrics")).text
+        text = (await http.get(f"{metrics_url}/metrics")).text
     pattern = rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="\d+"\}} (\S+)'
     return sum(int(float(count)) for count in re.findall(pattern, text))
 

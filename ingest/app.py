@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +41,27 @@ from ingest.signature import SCHEME, valid
 from runtime.http_errors import HANDLERS, ApiError
 from runtime.http_server import HttpServer
 from runtime.kafka import ensure_topics, producer_config
+from runtime.metrics import exporting
+
+
+class IngestMetrics:
+    """What the webhook took and refused (by the code of the refusal), on its private listener
+    (:mod:`runtime.metrics`)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "scorecast_ingest_requests",
+            "Provider pushes answered: accepted, or refused by the code of the refusal.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.records = Counter(
+            "scorecast_ingest_records",
+            "Records of accepted pushes, by what they were to the feed's ledger.",
+            ["change"],
+            registry=self.registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,9 +70,12 @@ class IngestState:
     redis: Redis
     keys: RedisKeys
     intake: FeedIntake
+    metrics: IngestMetrics
 
 
 def create_app(settings: IngestSettings) -> Starlette:
+    metrics = IngestMetrics()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = redis_client(settings)
@@ -58,14 +83,20 @@ def create_app(settings: IngestSettings) -> Starlette:
         keys = RedisKeys(settings.redis_prefix)
         ledger = FeedLedger(redis, keys)
         intake = FeedIntake(ledger, producer, settings, settings.produce_timeout_seconds)
+
+        async def unready() -> str | None:
+            await redis.ping()
+            return None
+
         try:
-            yield {"ingest": IngestState(settings, redis, keys, intake)}
+            async with exporting(metrics.registry, settings, unready):
+                yield {"ingest": IngestState(settings, redis, keys, intake, metrics)}
         finally:
             await asyncio.to_thread(producer.flush, 10)
             await redis.aclose()
 
     return Starlette(
-        routes=[Route("/v1/ingest/{format}", receive, methods=["POST"])],
+        routes=[Route("/v1/ingest/{format}", counted, methods=["POST"])],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
@@ -73,6 +104,20 @@ def create_app(settings: IngestSettings) -> Starlette:
 
 _NUMBER = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(re.escape(SCHEME) + r"[0-9a-f]{64}")
+
+
+async def counted(request: Request) -> Response:
+    metrics = request.state.ingest.metrics
+    try:
+        response = await receive(request)
+    except ApiError as refused:
+        metrics.requests.labels(refused.code).inc()
+        raise
+    except Exception:
+        metrics.requests.labels("error").inc()
+        raise
+    metrics.requests.labels("accepted").inc()
+    return response
 
 
 async def receive(request: Request) -> Response:
@@ -126,6 +171,8 @@ async def receive(request: Request) -> Response:
             raise ApiError(409, "game_retired", str(exc)) from exc
         raise
     await _remember(state, seen, stamp)
+    for change in ("added", "edited", "removed", "restored", "unchanged", "stale"):
+        state.metrics.records.labels(change).inc(getattr(changes, change))
     summary = {
         "game_id": feed.game_id,
         "events": len(changes.events),

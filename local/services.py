@@ -44,7 +44,11 @@ def scorecast_process(
     command: str, settings: Mapping[str, object], run_dir: Path, name: str | None = None
 ) -> ManagedProcess:
     name = name or command
-    url = f"http://127.0.0.1:{settings['port']}/healthz" if command == "origin" else None
+    # Started once its private listener says it is ready (:mod:`runtime.metrics`).
+    port = settings.get("metrics_port")
+    url = f"http://127.0.0.1:{port}/ready" if port else None
+    if url is None and command == "origin":
+        url = f"http://127.0.0.1:{settings['port']}/healthz"
     return ManagedProcess(
         name,
         [sys.executable, "-m", "scorecast", command],

@@ -24,6 +24,7 @@ from feeds.adapters import load
 from feeds.replay import ProgressBar, ReplaySettings, replay
 from local.nchan import nchan
 from local.process import ManagedProcess, Started, free_port
+from local.prometheus import prometheus_server, write_targets
 from local.pushpin import pushpin
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
@@ -67,6 +68,11 @@ class LocalStack(Started):
     #: Streams the change announcements are spread over (``change_shards`` of every service).
     change_shards: int = 1
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    #: Each of our services' private listener (``/metrics``, ``/ready``), by process name.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    #: Start a Prometheus scraping every service (``prometheus_url``), alert rules loaded.
+    prometheus: bool = False
+    prometheus_port: int = 0
 
     @classmethod
     def for_load(cls, run_dir: Path, **options: Any) -> LocalStack:
@@ -100,6 +106,14 @@ class LocalStack(Started):
     def origin_url(self) -> str:
         return f"http://127.0.0.1:{self.origin_port}"
 
+    def metrics_url(self, name: str = "origin") -> str:
+        """The private listener of one of our services (by process name)."""
+        return f"http://127.0.0.1:{self.metrics_ports[name]}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
     @property
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.edge_port}"
@@ -125,11 +139,17 @@ class LocalStack(Started):
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
         origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
-        self._run("origin", scorecast_process("origin", origin, self.run_dir))
+        self._service("origin", origin)
         self._start_holder()
         self._start_edge(self.holder_port)
         self.start_publisher()
         self.start_purger()
+        if self.prometheus:
+            self.prometheus_port = self.prometheus_port or free_port()
+            self._run(
+                "prometheus",
+                prometheus_server(self.prometheus_port, self.run_dir, self.metrics_ports),
+            )
 
     def _start_holder(self) -> None:
         if self.holder == "pushpin":
@@ -183,7 +203,7 @@ class LocalStack(Started):
             settings["push_max_age_seconds"] = self.push_max_age_seconds
         if self.push_keep_alive_seconds is not None:
             settings["keep_alive_seconds"] = self.push_keep_alive_seconds
-        return self._run(name, scorecast_process("publisher", settings, self.run_dir, name))
+        return self._service("publisher", settings, name)
 
     def start_purger(self) -> ManagedProcess:
         settings = {
@@ -191,7 +211,7 @@ class LocalStack(Started):
             "varnish_url": self.edge_url,
             "purge_token": self.purge_token,
         }
-        return self._run("purger", scorecast_process("purger", settings, self.run_dir))
+        return self._service("purger", settings)
 
     def stop(self) -> None:
         """Stop every process, newest first; one that fails to stop does not keep the others
@@ -223,6 +243,15 @@ class LocalStack(Started):
 
     def dead(self) -> list[str]:
         return [name for name, process in self.processes.items() if not process.alive()]
+
+    def _service(self, kind: str, settings: dict[str, object], name: str = "") -> ManagedProcess:
+        """One of our services, with its private listener on a port of its own."""
+        name = name or kind
+        settings["metrics_port"] = self.metrics_ports.setdefault(name, free_port())
+        process = self._run(name, scorecast_process(kind, settings, self.run_dir, name))
+        if "prometheus" in self.processes:
+            write_targets(self.run_dir, self.metrics_ports)  # scraped from now on
+        return process
 
     def _run(self, name: str, process: ManagedProcess) -> ManagedProcess:
         process.start()

@@ -27,6 +27,7 @@ from origin.settings import OriginSettings
 from origin.state import OriginState
 from runtime.http_errors import HANDLERS
 from runtime.http_server import HttpServer
+from runtime.metrics import exporting
 from streams.hub import Hub, HubTier
 from streams.records import PushRecords
 from streams.tiers import open_tier
@@ -62,13 +63,17 @@ def create_app(settings: OriginSettings, closing: asyncio.Event | None = None) -
             follower = asyncio.create_task(hub.run(closing), name="change-stream hub")
             resources.push_async_callback(_cancelled, follower)
             page, script = PAGE.read_bytes(), CLIENT_SCRIPT.read_bytes()
-            yield {"origin": OriginState(settings, store, tier, own, page, script)}
+            state = OriginState(settings, store, tier, own, page, script)
+            # Its figures on the private listener only: no edge has a path to them.
+            await resources.enter_async_context(
+                exporting(metrics.registry, settings, state.unready)
+            )
+            yield {"origin": state}
 
     routes = [Route(e.path, e.handler, methods=["GET"]) for e in ENDPOINTS]
     app = Starlette(
         routes=[
             *routes,
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
             Route("/openapi.json", api_document, methods=["GET"]),
         ],
         middleware=[

@@ -1,11 +1,9 @@
-"""Request counters per route, served as Prometheus text on ``/metrics`` (blocked at the edge)."""
+"""Request counters per route, served on the origin's private listener (:mod:`runtime.metrics`),
+never on its public app."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -18,9 +16,6 @@ class OriginMetrics:
             ["route", "status"],
             registry=self.registry,
         )
-
-    async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class MetricsMiddleware:

@@ -242,14 +242,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when Redis answers and the change-stream reader follows the stream: an origin whose
-    reader is down would hold streams that never move."""
+    """For the load balancer in front of the origins (see :meth:`OriginState.unready`)."""
     state: OriginState = request.state.origin
-    await state.store.ping()
-    if not state.hub.hub.healthy:
-        raise ApiError(
-            503, "unavailable", f"change stream reader down: {state.hub.hub.failure}", _NO_STORE
-        )
+    reason = await state.unready()
+    if reason is not None:
+        raise ApiError(503, "unavailable", reason, _NO_STORE)
     return JSONResponse({"status": "ready"}, headers=_NO_STORE)
 
 

@@ -22,3 +22,11 @@ class OriginState:
     #: The live scoreboard page and the client script it uses (read once at start).
     page: bytes
     client_script: bytes
+
+    async def unready(self) -> str | None:
+        """Why the origin is not ready, or ``None``: Redis must answer and the change streams
+        be followed (an origin whose reader is down would hold streams that never move)."""
+        await self.store.ping()
+        if not self.hub.hub.healthy:
+            return f"change stream reader down: {self.hub.hub.failure}"
+        return None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
 
 from core.connection import ping, redis_client
 from core.errors import FeedFormatError, ScorecastError, ServiceError
@@ -31,6 +34,7 @@ from feeds.ledger import FeedLedger
 from poller.settings import PollerSettings
 from runtime.kafka import ensure_topics, producer_config
 from runtime.lifecycle import Service
+from runtime.metrics import counted, exporting
 
 logger = logging.getLogger("scorecast.poller")
 
@@ -56,6 +60,19 @@ class PollerStats:
     produced: int = 0
 
 
+_HELP = {
+    "polls": "Requests made to the provider.",
+    "not_modified": "Polls answered 304 Not Modified.",
+    "documents": "Documents read.",
+    "stale": "Documents older than one already read (dropped).",
+    "truncated": "Documents cut off (read as partial: nothing removed).",
+    "failures": "Polls that failed (the provider, the network or the broker).",
+    "unreadable": "Documents not readable yet (polled again at the interval).",
+    "produced": "Events sent to the broker.",
+    "failing": "Polls failed in a row: above 0 the poller is backing off.",
+}
+
+
 class Poller(Service):
     """``async with Poller(settings) as poller: await poller.run(stop)``."""
 
@@ -69,6 +86,18 @@ class Poller(Service):
         self.settings = settings
         self.drain_seconds = settings.drain_seconds
         self.stats = PollerStats()
+        #: Polls failed in a row (the backoff), and when the last poll ended (monotonic).
+        self.failing = 0
+        self._polled: float | None = None
+        self.registry = CollectorRegistry()
+        self.registry.register(
+            counted(
+                "scorecast_poller",
+                lambda: dataclasses.asdict(self.stats),
+                lambda: {"failing": self.failing},
+                _HELP,
+            )
+        )
         self._rng = rng or random.Random()
         self._validators: dict[str, str] = {}
         self._modified: datetime | None = None
@@ -94,25 +123,34 @@ class Poller(Service):
             self.settings,
             self.settings.produce_timeout_seconds,
         )
+        await resources.enter_async_context(exporting(self.registry, self.settings, self.ready))
+
+    async def ready(self) -> str | None:
+        """Ready while it polls: its provider failing is a figure (``failing``), not unreadiness
+        (restarting the poller would not mend the provider)."""
+        if self._polled is None:
+            return "not polling yet"
+        await ping(self._redis)
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
-        failures = 0
         while not stop.is_set():
             try:
                 await self.poll()
-                failures = 0
+                self.failing = 0
             except FeedFormatError as exc:
                 # Not the provider failing: a document we cannot read yet (a game not started
                 # has no plays to tell home from away). Keep polling at the interval.
-                failures = 0
+                self.failing = 0
                 self.stats.unreadable += 1
                 logger.warning("document at %s not readable: %s", self._url, exc)
             except (httpx.HTTPError, ScorecastError, TimeoutError) as exc:
-                failures += 1
+                self.failing += 1
                 self.stats.failures += 1
-                logger.warning("poll of %s failed (%d in a row): %s", self._url, failures, exc)
+                logger.warning("poll of %s failed (%d in a row): %s", self._url, self.failing, exc)
+            self._polled = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.wait_seconds(failures))
+                await asyncio.wait_for(stop.wait(), self.wait_seconds(self.failing))
 
     def wait_seconds(self, failures: int) -> float:
         """The interval, doubled per failure up to the backoff limit, jittered."""

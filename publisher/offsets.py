@@ -17,10 +17,13 @@ class OffsetTracker:
         self._next: dict[Partition, int] = {}
         self._held: dict[Partition, Counter[int]] = {}
         self._committed: dict[Partition, int] = {}
+        #: The first offset read per partition (what counts as committed before any commit).
+        self._first: dict[Partition, int] = {}
 
     def consumed(self, position: Position) -> None:
         topic, partition, offset = position
         key = (topic, partition)
+        self._first.setdefault(key, offset)
         self._next[key] = max(self._next.get(key, 0), offset + 1)
 
     def hold(self, position: Position) -> None:
@@ -49,8 +52,16 @@ class OffsetTracker:
     def committed(self, offsets: dict[Partition, int]) -> None:
         self._committed.update(offsets)
 
+    def lag(self) -> dict[Partition, int]:
+        """Per partition, offsets read and not committed yet."""
+        return {
+            key: following - self._committed.get(key, self._first.get(key, following))
+            for key, following in self._next.items()
+        }
+
     def forget(self, partitions: list[Partition]) -> None:
         for key in partitions:
+            self._first.pop(key, None)
             self._next.pop(key, None)
             self._held.pop(key, None)
             self._committed.pop(key, None)

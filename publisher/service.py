@@ -20,18 +20,20 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from core import reducer
-from core.connection import redis_client
-from core.errors import ScorecastError, VersionConflictError
+from core.connection import memory, redis_client
+from core.errors import ScorecastError, StoreUnavailableError, VersionConflictError
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
 from core.store import SnapshotWriter, Written
 from publisher.decode import InvalidEventError, decode
+from publisher.metrics import PublisherMetrics
 from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
 from publisher.retirement import Retirement
 from publisher.settings import PublisherSettings
 from runtime.kafka import Delivery, consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
+from runtime.metrics import exporting
 from streams.backlog import PushBacklog
 from streams.records import PushRecords
 from streams.tiers import open_tier
@@ -45,6 +47,8 @@ class PublisherError(ScorecastError):
 
 _POLL_SECONDS = 0.1
 _REPORT_SECONDS = 10.0
+#: A loop that has not come back from a batch for this long is reported not ready.
+_STALLED_SECONDS = 30.0
 
 
 @dataclass
@@ -103,6 +107,11 @@ class Publisher(Service):
         self.retirement = Retirement(self.store, settings.retire_every_seconds)
         self.stats = PublisherStats()
         self._offsets = OffsetTracker()
+        self.metrics = PublisherMetrics(
+            self._counts, self._gauges, lambda: dict(self.stats.reasons), self._offsets.lag
+        )
+        #: When the loop last polled the broker (time.monotonic()); ``None`` outside ``run``.
+        self._polled: float | None = None
         self._games: dict[str, _GameSlot] = {}
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -130,6 +139,47 @@ class Publisher(Service):
         consumer.subscribe(
             [self.settings.events_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
+        await resources.enter_async_context(
+            exporting(self.metrics.registry, self.settings, self.ready)
+        )
+
+    async def ready(self) -> str | None:
+        """Ready while its loop polls the broker and Redis answers."""
+        if self._polled is None:
+            return "not consuming"
+        if time.monotonic() - self._polled > _STALLED_SECONDS:
+            return f"no poll for {time.monotonic() - self._polled:.0f} s"
+        await self.store.ping()
+        return None
+
+    async def _sample_redis(self) -> None:
+        try:
+            used, limit = await memory(self.redis)
+        except StoreUnavailableError as exc:
+            logger.warning("redis memory not sampled: %s", exc)
+            return
+        self.metrics.redis_used.set(used)
+        self.metrics.redis_limit.set(limit)
+
+    def _counts(self) -> dict[str, int]:
+        stats = self.stats
+        return {
+            "consumed": stats.consumed,
+            "applied": stats.applied,
+            "duplicates": stats.duplicates,
+            "gaps": stats.gaps,
+            "versions": stats.versions,
+            "push_failures": self._backlog.failures if self._backlog else stats.push_failures,
+            "push_skipped": stats.push_skipped,
+            "games_released": stats.games_released,
+            "games_retired": self.retirement.retired,
+        }
+
+    def _gauges(self) -> dict[str, int]:
+        return {
+            "games_held": len(self._games),
+            "push_waiting": len(self._backlog) if self._backlog else 0,
+        }
 
     def _forget_clients(self) -> None:
         self._consumer = self._producer = self._backlog = None
@@ -144,11 +194,17 @@ class Publisher(Service):
         """Process batches until ``stop`` is set; the current batch is finished first."""
         logger.info("publisher started: group %s", self.settings.group_id)
         reported = time.monotonic()
-        while not stop.is_set():
-            await self.step()
-            if time.monotonic() - reported > _REPORT_SECONDS:
-                reported = time.monotonic()
-                logger.info("publisher: %s", self.stats)
+        await self._sample_redis()
+        try:
+            while not stop.is_set():
+                await self.step()
+                self._polled = time.monotonic()
+                if time.monotonic() - reported > _REPORT_SECONDS:
+                    reported = time.monotonic()
+                    logger.info("publisher: %s", self.stats)
+                    await self._sample_redis()
+        finally:
+            self._polled = None
         logger.info("publisher stopped: %s", self.stats)
 
     async def step(self) -> int:
@@ -285,6 +341,9 @@ class Publisher(Service):
             for index, version in enumerate(versions)
         ]
         written = await self.store.write_game(slot.state, folded.plays, versions, claims)
+        announced = datetime.now(UTC)
+        for version in versions:
+            self.metrics.announced(version.ingested_at, announced)
         slot.state = versions[-1]
         self.stats.versions += len(versions)
         for version in versions:

@@ -1,14 +1,9 @@
 """The purger's figures: purge lag (announce → acknowledged), queue depth, calls and failures by
-reason. Prometheus text on ``/metrics``, served by a tiny asyncio server the purger owns."""
+reason; served on the purger's private listener (:mod:`runtime.metrics`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
 class PurgerMetrics:
@@ -54,33 +49,3 @@ class PurgerMetrics:
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
-
-
-@contextlib.asynccontextmanager
-async def serving(metrics: PurgerMetrics, port: int) -> AsyncIterator[None]:
-    """Serve ``/metrics`` on 127.0.0.1:``port`` while the block runs (port 0: not at all)."""
-    if not port:
-        yield
-        return
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            body = metrics.text()
-            head = (
-                f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE_LATEST}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", port)
-    try:
-        yield
-    finally:
-        server.close()
-        await server.wait_closed()

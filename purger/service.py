@@ -25,11 +25,12 @@ from core.keys import RedisKeys
 from purger.backends import PurgeBackend, PurgeError
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
-from purger.metrics import PurgerMetrics, serving
+from purger.metrics import PurgerMetrics
 from purger.ratelimit import TokenBucket
 from purger.settings import PurgerSettings
 from purger.varnish import VarnishBackend
 from runtime.lifecycle import Service
+from runtime.metrics import exporting
 
 logger = logging.getLogger("scorecast.purger")
 
@@ -65,11 +66,15 @@ class Purger(Service):
         self.abandoned = 0
         #: Announcement → purge acknowledged, of each acknowledged change (milliseconds).
         self.lags_ms: list[float] = []
+        #: Set while ``run`` follows the change streams.
+        self._following = False
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
         await resources.enter_async_context(self.redis)
         resources.push_async_callback(self.backend.aclose)
-        await resources.enter_async_context(serving(self.metrics, self.settings.metrics_port))
+        await resources.enter_async_context(
+            exporting(self.metrics.registry, self.settings, self.ready)
+        )
         for group in self.groups:
             await group.ensure()
 
@@ -82,6 +87,7 @@ class Purger(Service):
             len(self.groups),
         )
         # The streams share the backend and its rate limit; each is read on its own.
+        self._following = True
         try:
             async with asyncio.TaskGroup() as readers:
                 for group in self.groups:
@@ -89,6 +95,15 @@ class Purger(Service):
         except ExceptionGroup as failed:
             # The others were cancelled by then: the service fails as with one stream.
             raise failed.exceptions[0] from None
+        finally:
+            self._following = False
+
+    async def ready(self) -> str | None:
+        """Ready while it follows every change stream and Redis answers."""
+        if not self._following:
+            return "not following the change streams"
+        await self.redis.ping()
+        return None
 
     async def _follow(self, group: ChangeGroup, stop: asyncio.Event) -> None:
         # First what this consumer read but never acknowledged (it died mid-purge), then new.

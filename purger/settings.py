@@ -40,8 +40,6 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings, CloudflareS
     #: Changes another purger has held unacknowledged this long are taken over (it died or
     #: hangs). Above the time one purge call may take, so a busy purger keeps its own.
     claim_idle_seconds: float = Field(default=30.0, gt=0)
-    #: Prometheus metrics on 127.0.0.1:PORT (0: none).
-    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     _purge_token = field_validator("purge_token")(check_token)
 

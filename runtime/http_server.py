@@ -42,7 +42,7 @@ def _within_file_limit(wanted: int | None) -> int | None:
     return min(wanted, allowed)
 
 
-class _Server(uvicorn.Server):
+class SignalFreeServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # The service's lifecycle owns the signals: it must act before uvicorn drains (end the
@@ -83,7 +83,7 @@ class HttpServer(Service):
             timeout_keep_alive=max(1, round(idle_seconds)),
         )
         self.drain_seconds = max(1, round(drain_seconds)) + _SHUTDOWN_SECONDS
-        self._server = _Server(config)
+        self._server = SignalFreeServer(config)
         self._on_stop = on_stop
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:

@@ -118,6 +118,16 @@ def _poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from probe.service import Probe
+    from probe.settings import ProbeSettings
+    from runtime.lifecycle import serve
+
+    given = {"edge_url": args.edge_url} if args.edge_url else {}
+    serve(Probe(load_settings(ProbeSettings, **given)))
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from local.settings import StackSettings
     from local.stack import run_stack
@@ -166,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("url", help="the provider's URL of one game's document")
     poll.add_argument("--format", help="the feed format (detected from the first document)")
     poll.set_defaults(handler=_poll)
+
+    probe = commands.add_parser(
+        "probe", help="poll the edge like a fan; export how fresh each game is there"
+    )
+    probe.add_argument("edge_url", nargs="?", help="the public hostname (SCORECAST_PROBE_EDGE_URL)")
+    probe.set_defaults(handler=_probe)
 
     up = commands.add_parser("up", help="run the whole stack locally and replay a game")
     up.add_argument("file", nargs="?", default=None, help="a recorded game (default: the sample)")

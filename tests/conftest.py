@@ -143,13 +143,21 @@ class ThreadedServer:
 
 @pytest.fixture
 def origin_settings(redis_service: str, prefix: str) -> OriginSettings:
-    return OriginSettings(redis_url=redis_service, redis_prefix=prefix, port=free_port())
+    return OriginSettings(
+        redis_url=redis_service, redis_prefix=prefix, port=free_port(), metrics_port=free_port()
+    )
 
 
 @pytest.fixture
 def origin(origin_settings: OriginSettings) -> Iterator[str]:
     with ThreadedServer(create_app(origin_settings), origin_settings.port) as server:
         yield server.url
+
+
+@pytest.fixture
+def origin_metrics(origin: str, origin_settings: OriginSettings) -> str:
+    """The origin fixture's private listener (``/metrics``, ``/ready``)."""
+    return f"http://127.0.0.1:{origin_settings.metrics_port}"
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ async def test_only_reads_are_public(fan: httpx.AsyncClient) -> None:
 
 
 async def test_concurrent_misses_collapse_into_one_origin_request(
-    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin_metrics: str
 ) -> None:
     await _publish(store, 3, 1)
     limits = httpx.Limits(max_connections=200)
@@ -158,7 +158,7 @@ async def test_concurrent_misses_collapse_into_one_origin_request(
         answers = await asyncio.gather(*[many.get("/v1/games/g1") for _ in range(200)])
     assert {a.status_code for a in answers} == {200}
     assert {a.headers["ETag"] for a in answers} == {'"v1"'}
-    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}") == 1
 
 
 async def test_stale_copy_is_served_while_the_origin_fails(
@@ -197,20 +197,20 @@ async def test_stale_copy_outlives_the_short_grace_while_a_healthy_origin_fails(
 
 
 async def test_the_edge_never_goes_back_to_an_older_version(
-    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, origin_metrics: str
 ) -> None:
     """Redis lost and being rebuilt from the feed: the origin serves v2 while the edge has v5."""
     await _publish(store, 6, 5)
     assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
     await store.redis.delete(store.keys.latest("g1"), store.keys.version("g1", 5))
     await _publish(store, 3, 2)
-    before = await origin_requests(origin, "/v1/games/{game_id}")
+    before = await origin_requests(origin_metrics, "/v1/games/{game_id}")
     await _purge(edge, "game-g1")
     for _ in range(20):
         assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v5"'
         await asyncio.sleep(0.02)
     # The edge did ask: it refused the older answer and kept its copy.
-    assert await origin_requests(origin, "/v1/games/{game_id}") > before
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}") > before
     # Once the rebuild passes the edge's version, the newer one is served.
     await _publish(store, 8, 7)
     await _purge(edge, "game-g1")
@@ -271,14 +271,14 @@ async def test_no_spelling_of_a_path_gets_around_the_rules(
 
 
 async def test_junk_query_parameters_share_one_cache_object(
-    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin_metrics: str
 ) -> None:
     await _publish(store, 3, 1)
     for query in ("", "?x=1", "?x=2", "?utm_source=feed&y=3", "?", "?%61fter=1&z"):
         response = await fan.get(f"/v1/games/g1{query}")
         assert response.status_code == 200
         assert response.headers["ETag"] == '"v1"'
-    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}") == 1
 
 
 async def test_an_encoded_long_poll_parameter_is_not_a_long_poll(
@@ -339,7 +339,7 @@ _ANY_HEADERS = [
 
 
 async def test_distinct_request_headers_never_split_a_resource(
-    store: SnapshotWriter, fan: httpx.AsyncClient, origin: str
+    store: SnapshotWriter, fan: httpx.AsyncClient, origin_metrics: str
 ) -> None:
     """10,000 requests, each with its own value of some request header (a made-up Origin
     among them): one origin fetch per resource, the CDN is not bypassed."""
@@ -355,5 +355,5 @@ async def test_distinct_request_headers_never_split_a_resource(
 
     for start in range(0, 10_000, 200):
         await asyncio.gather(*(one(i) for i in range(start, start + 200)))
-    assert await origin_requests(origin, "/v1/games/{game_id}") == 1
-    assert await origin_requests(origin, "/v1/scoreboard") == 1
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}") == 1
+    assert await origin_requests(origin_metrics, "/v1/scoreboard") == 1

@@ -74,7 +74,7 @@ async def _stage(stack: LocalStack, feed: Feed, upto: int) -> Game:
 
 
 async def _origin_fetches(stack: LocalStack) -> list[int]:
-    return [await origin_requests(stack.origin_url, route) for route in ROUTES]
+    return [await origin_requests(stack.metrics_url(), route) for route in ROUTES]
 
 
 async def test_nba_api_reads_a_replayed_game_through_the_edge_mid_game_and_at_the_final(

@@ -233,13 +233,15 @@ async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_callers_host(
     assert response.json()["error"]["code"] == "not_found"
 
 
-async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
+async def test_health_and_metrics(client: httpx.AsyncClient, origin_metrics: str) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     await client.get("/v1/games/nope")
     await client.get("/v1/games/nope/versions/3")
     await client.get("/no/such/path")
-    metrics = (await client.get("/metrics")).text
+    async with httpx.AsyncClient(base_url=origin_metrics, timeout=5) as private:
+        assert (await private.get("/ready")).json() == {"ready": True}
+        metrics = (await private.get("/metrics")).text
     for route, status in [
         ("/v1/games/{game_id}", 404),
         ("/v1/games/{game_id}/versions/{version}", 404),
@@ -247,6 +249,8 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     ]:
         line = f'scorecast_origin_requests_total{{route="{route}",status="{status}"}} 1.0'
         assert line in metrics
+    # The figures are on the private listener only: the public app has no such path.
+    assert (await client.get("/metrics")).status_code == 404
 
 
 async def test_redis_down_is_503_json(prefix: str) -> None:

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.stack
 @dataclass(frozen=True)
 class Tiers:
     origins: list[str]
+    #: Each origin's private listener.
+    metrics: list[str]
     shield: str
     edges: list[str]
     purge_token: str
@@ -40,7 +42,7 @@ class Tiers:
 @pytest.fixture
 def tiers(origin: str, origin_settings: OriginSettings, tmp_path: Path) -> Iterator[Tiers]:
     purge, tier = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    second = origin_settings.model_copy(update={"port": free_port()})
+    second = origin_settings.model_copy(update={"port": free_port(), "metrics_port": free_port()})
     origin_ports = [int(origin.rsplit(":", 1)[1]), second.port]
     shield_port = free_port()
     shield = varnish(
@@ -63,6 +65,10 @@ def tiers(origin: str, origin_settings: OriginSettings, tmp_path: Path) -> Itera
         with nodes[0], nodes[1]:
             yield Tiers(
                 [origin, other.url],
+                [
+                    f"http://127.0.0.1:{settings.metrics_port}"
+                    for settings in (origin_settings, second)
+                ],
                 f"http://127.0.0.1:{shield_port}",
                 [f"http://127.0.0.1:{port}" for port in edge_ports],
                 purge,
@@ -97,7 +103,7 @@ def _purged(purger: Purger, changes: int) -> bool:
 
 async def _fetches(tiers: Tiers) -> int:
     """Snapshot requests the origins answered, all of them together."""
-    return sum([await origin_requests(url, "/v1/games/{game_id}") for url in tiers.origins])
+    return sum([await origin_requests(url, "/v1/games/{game_id}") for url in tiers.metrics])
 
 
 async def test_purges_reach_both_tiers_and_the_origins_see_one_fetch_per_change(

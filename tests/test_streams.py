@@ -193,7 +193,7 @@ async def test_an_origin_holding_its_most_streams_answers_503_and_stays_healthy(
     """Past ``SCORECAST_STREAMS_MAX_HELD`` a stream or long-poll is a clear 503 with
     Retry-After (the client retries elsewhere or later), and health checks still answer."""
     await _publish(store, 2, 1)
-    settings = origin_settings.model_copy(update={"max_held": 2})
+    settings = origin_settings.model_copy(update={"max_held": 2, "metrics_port": 0})
     with ThreadedServer(create_app(settings), free_port()) as server:
         held = [await open_url(server.url, "/v1/games/g1/stream") for _ in range(2)]
         for stream in held:
