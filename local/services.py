@@ -19,6 +19,7 @@ from local.broker import broker
 from local.process import ManagedProcess, free_port
 from origin.settings import OriginSettings
 from poller.settings import PollerSettings
+from probe.settings import ProbeSettings
 from publisher.settings import PublisherSettings
 from purger.settings import PurgerSettings
 
@@ -29,6 +30,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "purger": PurgerSettings,
     "ingest": IngestSettings,
     "poll": PollerSettings,
+    "probe": ProbeSettings,
 }
 
 

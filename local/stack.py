@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import signal
 import sys
@@ -139,7 +140,7 @@ class LocalStack(Started):
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
         origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
-        self._service("origin", origin)
+        self.start_service("origin", origin)
         self._start_holder()
         self._start_edge(self.holder_port)
         self.start_publisher()
@@ -203,7 +204,7 @@ class LocalStack(Started):
             settings["push_max_age_seconds"] = self.push_max_age_seconds
         if self.push_keep_alive_seconds is not None:
             settings["keep_alive_seconds"] = self.push_keep_alive_seconds
-        return self._service("publisher", settings, name)
+        return self.start_service("publisher", settings, name)
 
     def start_purger(self) -> ManagedProcess:
         settings = {
@@ -211,7 +212,7 @@ class LocalStack(Started):
             "varnish_url": self.edge_url,
             "purge_token": self.purge_token,
         }
-        return self._service("purger", settings)
+        return self.start_service("purger", settings)
 
     def stop(self) -> None:
         """Stop every process, newest first; one that fails to stop does not keep the others
@@ -244,7 +245,9 @@ class LocalStack(Started):
     def dead(self) -> list[str]:
         return [name for name, process in self.processes.items() if not process.alive()]
 
-    def _service(self, kind: str, settings: dict[str, object], name: str = "") -> ManagedProcess:
+    def start_service(
+        self, kind: str, settings: dict[str, object], name: str = ""
+    ) -> ManagedProcess:
         """One of our services, with its private listener on a port of its own."""
         name = name or kind
         settings["metrics_port"] = self.metrics_ports.setdefault(name, free_port())
@@ -360,9 +363,16 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             broker_port=settings.broker_port,
             origin_port=settings.origin_port,
             edge_port=settings.edge_port,
+            prometheus=True,
         )
-        print("starting Redis, broker, origin, Nchan, Varnish, publisher, purger…", flush=True)
+        print(
+            "starting Redis, broker, origin, Nchan, Varnish, publisher, purger, Prometheus…",
+            flush=True,
+        )
         stack.enter_context(local)
+        # The freshness probe follows the game at the edge, as the operator's SLO is measured.
+        probe: dict[str, object] = {"edge_url": local.edge_url, "games": json.dumps([feed.game_id])}
+        local.start_service("probe", probe)
         supervisor = stack.enter_context(Supervisor(local))
         game_url = f"{local.edge_url}/v1/games/{feed.game_id}"
         print(
@@ -372,6 +382,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             f"live page:  {local.edge_url}/live/{feed.game_id}\n"
             f"streams:    {local.stream_url}  (the edge redirects streams and long-polls here)\n"
             f"origin:     {local.origin_url}  (logs in {run_dir})\n"
+            f"prometheus: {local.prometheus_url}  (every service scraped, alert rules loaded)\n"
             f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
             flush=True,
         )

@@ -112,7 +112,9 @@ def _poll(args: argparse.Namespace) -> int:
     from poller.settings import PollerSettings
     from runtime.lifecycle import serve
 
-    given = {"url": args.url} | ({"format": args.format} if args.format else {})
+    given = ({"url": args.url} if args.url else {}) | (
+        {"format": args.format} if args.format else {}
+    )
     settings = load_settings(PollerSettings, **given)
     serve(Poller(settings))
     return 0
@@ -173,7 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).set_defaults(handler=handler)
 
     poll = commands.add_parser("poll", help="poll a provider's live document into Kafka")
-    poll.add_argument("url", help="the provider's URL of one game's document")
+    poll.add_argument(
+        "url", nargs="?", help="the provider's URL of one game's document (SCORECAST_POLLER_URL)"
+    )
     poll.add_argument("--format", help="the feed format (detected from the first document)")
     poll.set_defaults(handler=_poll)
 

@@ -64,7 +64,12 @@ def test_up_replays_the_sample_game_restarts_a_crash_and_stops_on_ctrl_c(
             assert time.monotonic() < deadline, "".join(lines)
         assert final is not None, "".join(lines)
         children = [pid for pid in descendants(up.pid) if _alive(pid)]
-        assert len(children) >= 7  # redis, broker, origin, pushpin, varnish, publisher, purger
+        # redis, broker, origin, the stream tier, varnish, publisher, purger, prometheus, probe
+        assert len(children) >= 9
+        assert any(
+            (Path("/proc") / str(pid) / "exe").resolve().name == "prometheus" for pid in children
+        )
+        assert _running("scorecast probe", children)
         # A crashed service is restarted, as a supervisor would in a deployment.
         [purger] = _running("scorecast purger", children)
         os.kill(purger, signal.SIGKILL)
@@ -94,5 +99,6 @@ def test_up_replays_the_sample_game_restarts_a_crash_and_stops_on_ctrl_c(
     output = "".join(lines) + rest
     assert up.returncode == 0, output
     assert "edge:       http://127.0.0.1:" in output
+    assert "prometheus: http://127.0.0.1:" in output
     assert (final["home"]["score"], final["away"]["score"], final["status"]) == (125, 99, "FINAL")
     assert not [pid for pid in children if _alive(pid)]
