@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import hcl2
 import pytest
@@ -252,7 +254,8 @@ def test_cloudflare_rules_respect_the_origin(cloudflare: dict[str, Any]) -> None
     # Cloudflare holds no streams: the same connections go to the self-hosted push tier.
     origin = _resource("cloudflare_ruleset", "scorecast_origin", "cloudflare")
     assert origin["phase"] == "http_request_origin"
-    (route,) = origin["rules"]
+    routes = {rule["ref"]: rule for rule in origin["rules"]}
+    route = routes["scorecast_push_tier"]
     assert route["action"] == "route"
     assert _expanded(route["expression"], "cloudflare") == streams["expression"]
     assert route["action_parameters"][0]["origin"][0]["host"] == "${var.push_host}"
@@ -271,3 +274,108 @@ def test_tokens_are_sensitive_variables(folder: str, secret: str) -> None:
     assert "default" not in variables[secret]
     text = (TERRAFORM / folder / "main.tf").read_text()
     assert re.search(r"(api_key|api_token)\s*=\s*var\.", text)
+
+
+def _cloudflare_matches(expression: str, path: str, args: tuple[str, ...] = ()) -> bool:
+    """Evaluate one of our Cloudflare expressions for a request to ``var.domain`` (only the
+    few functions and fields our rules use; anything else fails the translation)."""
+    text = _expanded(expression, "cloudflare")
+    text = re.sub(r'http\.host eq "\$\{var\.domain\}"', "True", text)
+    text = re.sub(
+        r'any\(http\.request\.uri\.args\.names\[\*\] == "([^"]+)"\)', r'("\1" in args)', text
+    )
+    text = re.sub(
+        r'starts_with\(http\.request\.uri\.path, ("[^"]*")\)', r"path.startswith(\1)", text
+    )
+    text = re.sub(r'ends_with\(http\.request\.uri\.path, ("[^"]*")\)', r"path.endswith(\1)", text)
+    text = re.sub(r'http\.request\.uri\.path contains ("[^"]*")', r"(\1 in path)", text)
+    text = re.sub(
+        r"http\.request\.uri\.path in \{([^}]*)\}",
+        lambda m: "path in (" + ", ".join(m.group(1).split()) + ",)",
+        text,
+    )
+    assert "http." not in text, text  # a field the translation does not know
+    return bool(eval(text, {}, {"path": path, "args": args}))  # our own rules, translated
+
+
+def _normalized(target: str) -> str:
+    """The path Cloudflare's rules see with its default URL normalization: unreserved
+    characters decoded, dot segments removed, successive slashes merged (RFC 3986 §6)."""
+    path = urlsplit(target).path if "://" in target else target.split("?")[0]
+    path = re.sub(
+        r"%([0-9A-Fa-f]{2})",
+        lambda m: (
+            chr(int(m.group(1), 16))
+            if re.fullmatch(r"[A-Za-z0-9._~-]", chr(int(m.group(1), 16)))
+            else m.group(0)
+        ),
+        path,
+    )
+    path = re.sub(r"/{2,}", "/", path)
+    return posixpath.normpath(path) if path not in ("", "/") else "/"
+
+
+def _cloudflare_rule(resource: str, ref: str) -> dict[str, Any]:
+    rules = _resource("cloudflare_ruleset", resource, "cloudflare")["rules"]
+    (rule,) = [rule for rule in rules if rule["ref"] == ref]
+    return dict(rule)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/metrics",
+        "/%6detrics",
+        "/metric%73",
+        "http://x/metrics",
+        "https://x/metrics?a=1",
+        "/v1/../metrics",
+        "//metrics",
+        "/.holder/stream/game-1",
+        "/anything/else",
+    ],
+)
+def test_behind_cloudflare_no_private_path_reaches_anything(target: str) -> None:
+    """Every spelling the edge tests use, as Cloudflare sees it normalized or not: refused with
+    the JSON 404 before any origin or tier is asked, unless it is one of the public paths."""
+    block = _cloudflare_rule("scorecast_firewall", "scorecast_public_only")
+    assert block["action"] == "block"
+    assert block["action_parameters"][0]["response"][0]["status_code"] == 404
+    for path in {_normalized(target), target.split("?")[0]}:
+        if path.startswith("/v1/"):  # reaches the origin's router, which has no such route
+            assert not any(e.path.endswith("metrics") for e in ENDPOINTS)
+        else:
+            assert _cloudflare_matches(block["expression"], path), path
+    # The public paths themselves pass.
+    for public in ("/v1/games/g1", "/v1/games/g1/stream", "/live/g1", "/openapi.json", "/readyz"):
+        assert not _cloudflare_matches(block["expression"], public), public
+
+
+def test_behind_cloudflare_stream_connects_and_pushes_are_rate_limited() -> None:
+    """Within what every paying plan accepts (Cloudflare's rate-limiting availability table:
+    counting period and mitigation timeout 10 s on every plan; characteristics cf.colo.id
+    (mandatory) and ip.src; two rules need Pro or above)."""
+    limits = _resource("cloudflare_ruleset", "scorecast_rate_limits", "cloudflare")
+    assert limits["phase"] == "http_ratelimit"
+    rules = {rule["ref"]: rule for rule in limits["rules"]}
+    assert len(rules) <= 2  # Pro's number of rate-limiting rules
+    for rule in rules.values():
+        (limit,) = rule["ratelimit"]
+        assert limit["characteristics"] == ["cf.colo.id", "ip.src"]
+        assert limit["period"] == 10
+        assert limit["mitigation_timeout"] == 10
+        assert rule["action_parameters"][0]["response"][0]["status_code"] == 429
+    connects = rules["scorecast_stream_connects"]["expression"]
+    assert _cloudflare_matches(connects, "/v1/games/g1/stream")
+    assert _cloudflare_matches(connects, "/v1/scoreboard/stream")
+    assert _cloudflare_matches(connects, "/v1/games/g1", ("after",))
+    assert not _cloudflare_matches(connects, "/v1/games/g1")
+    pushes = rules["scorecast_ingest_pushes"]["expression"]
+    assert _cloudflare_matches(pushes, "/v1/ingest/auto")
+    assert not _cloudflare_matches(pushes, "/v1/games/g1")
+    # Pushes reach the webhook, and are never treated as a cacheable read.
+    ingest = _cloudflare_rule("scorecast_origin", "scorecast_ingest")
+    assert ingest["action_parameters"][0]["origin"][0]["host"] == "${var.ingest_host}"
+    api = _cloudflare_rule("scorecast_cache", "scorecast_api")
+    assert not _cloudflare_matches(api["expression"], "/v1/ingest/auto")
+    assert _cloudflare_matches(api["expression"], "/v1/games/g1")

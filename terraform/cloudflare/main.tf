@@ -30,6 +30,12 @@ locals {
   # Everything cacheable the origin serves: the API, the NBA liveData view, the live page and
   # the client script it loads.
   cacheable = "(starts_with(http.request.uri.path, \"/v1/\") or starts_with(http.request.uri.path, \"/liveData/\") or starts_with(http.request.uri.path, \"/live/\") or starts_with(http.request.uri.path, \"/client/\"))"
+  # Providers' signed pushes, routed to the webhook (never cached: POST).
+  ingest = "starts_with(http.request.uri.path, \"/v1/ingest/\")"
+  # Everything else the public hostname answers: the API's description and the origin's
+  # liveness and readiness. No other path reaches anything (a service's figures live on its
+  # private listener; this refuses any path that could lead elsewhere).
+  public = "(${local.cacheable} or http.request.uri.path in {\"/openapi.json\" \"/healthz\" \"/readyz\"})"
 }
 
 resource "cloudflare_ruleset" "scorecast_cache" {
@@ -52,7 +58,7 @@ resource "cloudflare_ruleset" "scorecast_cache" {
   rules {
     ref         = "scorecast_api"
     description = "Snapshots, versions, scoreboard, standings, views, page: TTL from the origin, kept fresh by purges"
-    expression  = "(${local.host} and ${local.cacheable} and not ${local.held})"
+    expression  = "(${local.host} and ${local.cacheable} and not ${local.held} and not ${local.ingest})"
     action      = "set_cache_settings"
     action_parameters {
       cache = true
@@ -99,6 +105,97 @@ resource "cloudflare_ruleset" "scorecast_origin" {
         host = var.push_host
         port = var.push_port
       }
+    }
+  }
+
+  rules {
+    ref         = "scorecast_ingest"
+    description = "Providers' signed pushes go to the webhook"
+    expression  = "(${local.host} and ${local.ingest})"
+    action      = "route"
+    action_parameters {
+      host_header = var.ingest_host
+      origin {
+        host = var.ingest_host
+        port = var.ingest_port
+      }
+    }
+  }
+}
+
+# Nothing but the public paths: the hostname answers the API, the page and the origin's probes
+# with a JSON 404 for the rest, before any origin or tier is asked.
+resource "cloudflare_ruleset" "scorecast_firewall" {
+  zone_id     = var.zone_id
+  name        = "scorecast public paths"
+  description = "Only the public paths reach Scorecast"
+  kind        = "zone"
+  phase       = "http_request_firewall_custom"
+
+  rules {
+    ref         = "scorecast_public_only"
+    description = "Any path outside the API, the page, the webhook and the probes is refused"
+    expression  = "(${local.host} and not ${local.public} and not ${local.ingest})"
+    action      = "block"
+    action_parameters {
+      response {
+        status_code  = 404
+        content_type = "application/json"
+        content      = "{\"error\":{\"status\":404,\"code\":\"not_found\",\"message\":\"no such resource\"}}"
+      }
+    }
+  }
+}
+
+# Rate limits per client address (counted per Cloudflare data centre, as Cloudflare always
+# does), over 10 s, the one counting period and mitigation timeout every plan accepts. Stream
+# and long-poll connects: 5 per 10 s (the self-hosted edge allows 30 a minute). Signed pushes:
+# var.ingest_requests_per_10s per provider address. Two rules: a Pro plan or above (Free has
+# one, and only the path in its expressions).
+resource "cloudflare_ruleset" "scorecast_rate_limits" {
+  zone_id     = var.zone_id
+  name        = "scorecast rate limits"
+  description = "Stream connects and signed pushes per client"
+  kind        = "zone"
+  phase       = "http_ratelimit"
+
+  rules {
+    ref         = "scorecast_stream_connects"
+    description = "Stream and long-poll connects per client"
+    expression  = "(${local.host} and ${local.held})"
+    action      = "block"
+    action_parameters {
+      response {
+        status_code  = 429
+        content_type = "application/json"
+        content      = "{\"error\":{\"status\":429,\"code\":\"too_many_connects\",\"message\":\"too many stream connects; retry later\"}}"
+      }
+    }
+    ratelimit {
+      characteristics     = ["cf.colo.id", "ip.src"]
+      period              = 10
+      requests_per_period = var.stream_connects_per_10s
+      mitigation_timeout  = 10
+    }
+  }
+
+  rules {
+    ref         = "scorecast_ingest_pushes"
+    description = "Signed pushes per provider address"
+    expression  = "(${local.host} and ${local.ingest})"
+    action      = "block"
+    action_parameters {
+      response {
+        status_code  = 429
+        content_type = "application/json"
+        content      = "{\"error\":{\"status\":429,\"code\":\"too_many_pushes\",\"message\":\"too many pushes; retry later\"}}"
+      }
+    }
+    ratelimit {
+      characteristics     = ["cf.colo.id", "ip.src"]
+      period              = 10
+      requests_per_period = var.ingest_requests_per_10s
+      mitigation_timeout  = 10
     }
   }
 }

@@ -24,3 +24,26 @@ variable "push_port" {
   type        = number
   default     = 443
 }
+
+variable "ingest_host" {
+  description = "Hostname of the webhook providers push to (scorecast ingest), reached through Cloudflare at /v1/ingest/."
+  type        = string
+}
+
+variable "ingest_port" {
+  description = "Port of the webhook."
+  type        = number
+  default     = 443
+}
+
+variable "stream_connects_per_10s" {
+  description = "Stream and long-poll connects one client address may open per 10 s (5: the self-hosted edge's 30 a minute)."
+  type        = number
+  default     = 5
+}
+
+variable "ingest_requests_per_10s" {
+  description = "Signed pushes one provider address may send per 10 s."
+  type        = number
+  default     = 200
+}
