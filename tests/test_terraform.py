@@ -379,3 +379,28 @@ def test_behind_cloudflare_stream_connects_and_pushes_are_rate_limited() -> None
     api = _cloudflare_rule("scorecast_cache", "scorecast_api")
     assert not _cloudflare_matches(api["expression"], "/v1/ingest/auto")
     assert _cloudflare_matches(api["expression"], "/v1/games/g1")
+
+
+def test_on_fastly_a_stream_asked_at_the_public_hostname_is_redirected_to_fanout(
+    fastly: dict[str, Any],
+) -> None:
+    """The delivery service cannot hold a stream: it answers 307 to the Compute service's
+    hostname (with the query, so a long-poll's ?after= goes along), as the self-hosted edge
+    redirects to its stream tier; the hostname is written into the snippet by Terraform."""
+    snippets = {s["name"]: s for s in fastly["snippet"]}
+    content = snippets["scorecast_error"]["content"]
+    assert "__SCORECAST_STREAM_DOMAIN__" in content
+    assert "var.stream_domain" in content
+    error = _file_argument(content, "fastly").read_text()
+    assert 'set obj.http.Location = "https://__SCORECAST_STREAM_DOMAIN__" req.url;' in error
+    assert error.count("__SCORECAST_STREAM_DOMAIN__") == 1
+    redirect = error[error.index("if (obj.status == 608)") :]
+    assert "set obj.status = 307;" in redirect.split("return(deliver);")[0]
+    recv = _file_argument(snippets["scorecast_recv"]["content"], "fastly").read_text()
+    held = recv[recv.index("Held connections") :]
+    assert 'error 608 "held at the stream hostname";' in held
+    # Before the query is dropped for the cache key: the redirect keeps ?after=.
+    assert held.index("error 608") < held.index("set req.url = req.url.path;")
+    # The stream hostname holds what it is sent: the Compute program hands it to Fanout.
+    compute = (ROOT / "edge" / "fastly" / "compute" / "src" / "index.js").read_text()
+    assert "createFanoutHandoff(request" in compute

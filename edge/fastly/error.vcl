@@ -13,6 +13,17 @@ if (obj.status == 604) {
     set obj.http.Access-Control-Max-Age = "86400";
     return(deliver);
 }
+if (obj.status == 608) {
+    # The stream hostname is written in by Terraform (terraform/fastly: var.stream_domain).
+    set obj.status = 307;
+    set obj.response = "Temporary Redirect";
+    set obj.http.Location = "https://__SCORECAST_STREAM_DOMAIN__" req.url;
+    set obj.http.Access-Control-Allow-Origin = "*";
+    set obj.http.Cache-Control = "no-store";
+    set obj.http.Content-Type = "application/json";
+    synthetic {"{"location":""} obj.http.Location {""}"};
+    return(deliver);
+}
 declare local var.code STRING;
 if (obj.status == 605) {
     set obj.status = 405;
@@ -21,7 +32,7 @@ if (obj.status == 605) {
 } elsif (obj.status == 606) {
     set obj.status = 400;
     set var.code = "bad_path";
-} elsif (obj.status == 607 || obj.status == 608) {
+} elsif (obj.status == 607) {
     set obj.status = 404;
     set var.code = "not_found";
 } elsif (obj.status == 503) {

@@ -26,10 +26,12 @@ unset req.http.Cookie;
 unset req.http.Authorization;
 unset req.http.Origin;
 # Held connections live on the Compute service with Fanout (its own hostname): a delivery
-# service cannot hold them. Clients that try here fall back to conditional polling.
+# service cannot hold them. A fan pointed here is redirected there (307, error.vcl), as the
+# self-hosted edge redirects to its stream tier: EventSource and fetch follow it, and each
+# reconnect comes back here first.
 if (req.url.path ~ "^/v1/(games/[^/]+|scoreboard)/stream$"
     || (req.url.path ~ "^/v1/games/[^/]+$" && req.url.qs ~ "(^|&)after=")) {
-    error 608 "streams and long-polls are served at the stream hostname";
+    error 608 "held at the stream hostname";
 }
 # No query parameter is part of a cacheable resource: drop them all, so that no junk query
 # string makes a new object (and an origin fetch).

@@ -3,6 +3,8 @@
 # - var.domain → the VCL (delivery) service: every cacheable read, shielded. Fastly reads
 #   Surrogate-Control (TTL, stale-while-revalidate, stale-if-error) and Surrogate-Key from the
 #   origin; the purger purges by key through the API (SCORECAST_FASTLY_SERVICE_ID = this one).
+#   A stream or long-poll asked here is redirected (307) to var.stream_domain, so a fan given
+#   the one public hostname streams.
 # - var.stream_domain → the Compute service with Fanout (Fanout is a Compute product; a VCL
 #   service cannot hand a request to it): edge/fastly/compute hands streams and long-polls to
 #   Fanout, which asks the origin once per connect (GRIP); the publisher publishes to this
@@ -67,7 +69,12 @@ resource "fastly_service_vcl" "scorecast" {
     name     = "scorecast_error"
     type     = "error"
     priority = 100
-    content  = file("${path.module}/../../edge/fastly/error.vcl")
+    # Streams and long-polls asked here are redirected to the Compute service's hostname.
+    content = replace(
+      file("${path.module}/../../edge/fastly/error.vcl"),
+      "__SCORECAST_STREAM_DOMAIN__",
+      var.stream_domain,
+    )
   }
 
   snippet {

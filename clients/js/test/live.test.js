@@ -29,7 +29,7 @@ test("follows a replayed game to its final through the real edge", { skip: !edge
       onError: reject,
     });
   });
-  console.log(JSON.stringify({ versions: versions.length, modes: [...modes], final: [final.home.score, final.away.score] }));
+  console.log(JSON.stringify({ versions, modes: [...modes], final: [final.home.score, final.away.score] }));
   assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b));
   assert.ok(modes.has("stream"));
 });
