@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import resource
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from core import cors
@@ -41,6 +43,22 @@ def preflight_directives() -> str:
     return " ".join(f'add_header {k} "{v}";' for k, v in cors.preflight_headers().items())
 
 
+def real_ip_directives(trusted_proxies: Sequence[str], header: str) -> str:
+    """nginx's realip directives: the client address from ``header`` when a connection comes
+    from one of ``trusted_proxies`` (CIDRs: a CDN's published ranges), else none."""
+    if not trusted_proxies:
+        return "# (no proxy in front: each connection's own address is the client's)"
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ServiceError(f"not a header name: {header!r}")
+    for cidr in trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            raise ServiceError(f"not an address range: {cidr!r}") from None
+    lines = [f"set_real_ip_from {cidr};" for cidr in trusted_proxies]
+    return " ".join([*lines, f"real_ip_header {header};"])
+
+
 def nchan(
     origin_port: int,
     redis_url: str,
@@ -49,6 +67,8 @@ def nchan(
     http_port: int = 0,
     connects_per_minute: int = 30,
     workers: int = 1,
+    trusted_proxies: Sequence[str] = (),
+    client_ip_header: str = "CF-Connecting-IP",
 ) -> tuple[ManagedProcess, HolderPorts]:
     module = next((path for path in _MODULES if Path(path).exists()), None)
     if module is None:
@@ -72,6 +92,7 @@ def nchan(
             "publish_port": ports.publish,
             "holder_key": holder_key,
             "cors_preflight": preflight_directives(),
+            "real_ip": real_ip_directives(trusted_proxies, client_ip_header),
         }
     )
     (work / "nginx.conf").write_text(text)

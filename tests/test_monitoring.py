@@ -170,6 +170,8 @@ async def test_prometheus_scrapes_every_component_and_each_figure_moves_with_its
     await _moves(stack, "scorecast_purge_changes_total", 5)
     await _moves(stack, 'scorecast_origin_requests_total{route="/v1/games/{game_id}"}', 1)
     await _moves(stack, "scorecast_redis_used_memory_bytes", 1)
+    # Consumer lag is exported for every partition the publisher reads.
+    await _moves(stack, 'count(scorecast_publisher_consumer_lag{process="publisher"})', 0)
     # The poller polls its provider; the second poll onward is a 304.
     await _moves(stack, "scorecast_poller_polls_total", 2)
     await _moves(stack, "scorecast_poller_not_modified_total", 0)

@@ -31,3 +31,21 @@ def test_forgotten_partitions_are_not_committed() -> None:
     tracker.consumed(("t", 3, 9))
     tracker.forget([("t", 3)])
     assert tracker.to_commit() == {}
+
+
+def test_lag_is_what_was_read_and_not_committed_per_partition() -> None:
+    """The consumer lag the publisher exports: its own knowledge, never the broker's end
+    offsets (which some Kafka-compatible brokers report wrong)."""
+    tracker = OffsetTracker()
+    for offset in range(100, 110):  # a member joining at a committed offset of 100
+        tracker.consumed(("t", 0, offset))
+    tracker.consumed(("t", 1, 0))
+    assert tracker.lag() == {("t", 0): 10, ("t", 1): 1}
+    tracker.hold(("t", 0, 104))
+    tracker.committed(tracker.to_commit())
+    assert tracker.lag() == {("t", 0): 6, ("t", 1): 0}  # 104..109 wait behind the held one
+    tracker.release(("t", 0, 104))
+    tracker.committed(tracker.to_commit())
+    assert tracker.lag() == {("t", 0): 0, ("t", 1): 0}
+    tracker.forget([("t", 1)])
+    assert tracker.lag() == {("t", 0): 0}

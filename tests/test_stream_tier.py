@@ -11,10 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.errors import ServiceError
 from feeds.adapters import Feed, load
 from feeds.replay import ReplaySettings, replay
 from harness.fans import published_versions, schedule
 from harness.sse import ResumingFan, open_stream, open_url
+from local.nchan import nchan, real_ip_directives
+from local.process import free_port
 from local.stack import LocalStack
 
 #: The origin's default ``resume_max_versions``.
@@ -230,3 +233,36 @@ async def test_a_holder_restart_mid_game_loses_no_version(
         assert fan.reconnects >= 1
         assert fan.went_back_at == []
         assert fan.ids == [v for v in published if v >= fan.ids[0]]
+
+
+def test_behind_a_cdn_each_client_has_its_own_connect_limit(
+    redis_service: str, tmp_path: Path
+) -> None:
+    """Routed through Cloudflare, every connect comes from Cloudflare's addresses: the tier
+    counts by the client address the CDN states (``CF-Connecting-IP``), trusted only from the
+    CDN's ranges, so one client cannot use up the limit of everyone sharing an egress."""
+    dead_origin = free_port()  # an allowed connect is passed on and answers 502; a refused one 429
+    proxy, ports = nchan(
+        dead_origin, redis_service, "k" * 32, tmp_path, connects_per_minute=2,
+        trusted_proxies=["127.0.0.1/32"], client_ip_header="CF-Connecting-IP",
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{ports.http}/v1/games/g1/stream"
+    with proxy:
+
+        def statuses(client: str, count: int) -> list[int]:
+            return [
+                httpx.get(url, headers={"CF-Connecting-IP": client}, timeout=5).status_code
+                for _ in range(count)
+            ]
+
+        first = statuses("203.0.113.7", 6)
+        assert 429 in first  # this client used its share (2 a minute, burst 2)
+        assert 429 not in statuses("198.51.100.9", 2)  # another client behind the same egress
+
+
+def test_a_bad_trusted_proxy_or_header_is_refused_before_start(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="not an address range"):
+        real_ip_directives(["10.0.0.0/33"], "CF-Connecting-IP")
+    with pytest.raises(ServiceError, match="not a header name"):
+        real_ip_directives(["10.0.0.0/8"], "CF-Connecting-IP; evil")
+    assert "set_real_ip_from" not in real_ip_directives([], "CF-Connecting-IP")
