@@ -404,3 +404,42 @@ def test_on_fastly_a_stream_asked_at_the_public_hostname_is_redirected_to_fanout
     # The stream hostname holds what it is sent: the Compute program hands it to Fanout.
     compute = (ROOT / "edge" / "fastly" / "compute" / "src" / "index.js").read_text()
     assert "createFanoutHandoff(request" in compute
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/metrics",
+        "/%6detrics",
+        "/metric%73",
+        "/v1/../metrics",
+        "//metrics",
+        "/v1/games/g1%2fstream",
+    ],
+)
+def test_on_fastly_no_spelling_of_a_private_path_passes_the_delivery_rules(target: str) -> None:
+    """The delivery service's own checks (edge/fastly/recv.vcl, its regular expressions read
+    from the file and applied to the path Fastly's ``req.url.path`` holds, still encoded):
+    each spelling is refused before the cache or the origin is asked."""
+    recv = (ROOT / "edge" / "fastly" / "recv.vcl").read_text()
+    allowed, dotted = re.search(
+        r'req\.url\.path !~ "([^"]+)" \|\| req\.url\.path ~ "([^"]+)"', recv
+    ).groups()  # type: ignore[union-attr]
+    private = re.search(r'req\.url\.path ~ "(\^/metrics)"', recv).group(1)  # type: ignore[union-attr]
+    path = target.split("?")[0]
+    refused = not re.search(allowed, path) or re.search(dotted, path) or re.search(private, path)
+    assert refused, target
+    # And the public paths pass.
+    for public in ("/v1/games/g1", "/v1/games/g1/stream", "/live/g1"):
+        assert re.search(allowed, public)
+        assert not re.search(dotted, public)
+        assert not re.search(private, public)
+
+
+def test_on_cloudflare_held_connections_are_routed_to_the_push_tier() -> None:
+    route = _cloudflare_rule("scorecast_origin", "scorecast_push_tier")
+    assert _cloudflare_matches(route["expression"], "/v1/games/g1/stream")
+    assert _cloudflare_matches(route["expression"], "/v1/scoreboard/stream")
+    assert _cloudflare_matches(route["expression"], "/v1/games/g1", ("after",))
+    assert not _cloudflare_matches(route["expression"], "/v1/games/g1")
+    assert not _cloudflare_matches(route["expression"], "/v1/games/g1/versions/3", ("after",))
