@@ -128,7 +128,9 @@ async def exporting(
         access_log=False,
         server_header=False,
         lifespan="off",
-        log_level="warning",
+        # The service's own logging stays as it is (uvicorn would configure the process's).
+        log_config=None,
+        log_level=None,
         timeout_keep_alive=5,
     )
     server = SignalFreeServer(config)
