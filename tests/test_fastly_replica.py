@@ -7,12 +7,8 @@ stream there (never falling back to polling) and get every version, in order."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,9 +20,9 @@ from feeds.replay import ReplaySettings, replay
 from harness.fans import published_versions, schedule
 from local.stack import LocalStack
 from tests.helpers import eventually
-from tests.test_js_client import CLIENT, NODE
+from tests.test_js_client import following, report
 from tests.test_page import CHROMIUM, FLAGS
-from tests.test_python_client import FAST
+from tests.test_python_client import FAST, collecting
 
 #: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
 pytestmark = pytest.mark.stack
@@ -69,21 +65,14 @@ async def test_the_js_client_streams_at_the_public_hostname(
 ) -> None:
     feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
     await schedule(stack.edge_url, stack.bootstrap, feed)
-    env = {**os.environ, "SCORECAST_EDGE_URL": stack.edge_url, "SCORECAST_GAME_ID": feed.game_id}
-    node = await asyncio.create_subprocess_exec(
-        NODE, "--test", "--test-reporter=tap", "test/live.test.js",
-        cwd=CLIENT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    node = await following(stack.edge_url, feed.game_id)
     await asyncio.sleep(1.0)  # connected before the game moves
     await _replay(stack, feed)
-    out, err = await asyncio.wait_for(node.communicate(), 120)
-    text = out.decode()
-    assert node.returncode == 0, text[-3000:] + err.decode()[-2000:]
-    report = json.loads(next(line[2:] for line in text.splitlines() if line.startswith("# {")))
-    assert report["modes"] == ["stream"]  # never fell back to polling
-    assert report["final"] == [5, 3]
+    saw = await report(node)
+    assert saw["modes"] == ["stream"]  # never fell back to polling
+    assert saw["final"] == [5, 3]
     published = await published_versions(stack.redis_url, feed.game_id)
-    versions: list[int] = report["versions"]
+    versions: list[int] = saw["versions"]
     assert versions == [v for v in published if v >= versions[0]]  # every one, in order
 
 
@@ -93,23 +82,10 @@ async def test_the_python_client_streams_at_the_public_hostname(
     feed = load(data_dir / "basketball/nba-stats-playbyplayv2_0021900001.json")
     await schedule(stack.edge_url, stack.bootstrap, feed)
     follower = AsyncFollower(stack.edge_url, feed.game_id, FAST)
-    seen: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        async for snapshot in follower.snapshots():
-            seen.append(snapshot)
-            if snapshot["status"] == "FINAL":
-                return
-
-    task = asyncio.create_task(follow())
-    try:
+    async with collecting(follower) as seen:
         await eventually(lambda: seen, 20)
         await _replay(stack, feed)
-        await asyncio.wait_for(task, 120)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await eventually(lambda: seen[-1]["status"] == "FINAL", 120)
     assert set(follower.modes_used) == {Mode.STREAM}
     published = await published_versions(stack.redis_url, feed.game_id)
     versions = [snapshot["version"] for snapshot in seen]

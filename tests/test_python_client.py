@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +40,35 @@ async def _replay(stack: LocalStack, feed: Feed, upto: int) -> Game:
     return game
 
 
-async def test_the_async_client_rides_out_a_stream_cut_and_an_edge_restart(
-    stack: LocalStack, data_dir: Path
-) -> None:
-    feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
-    await schedule(stack.edge_url, stack.bootstrap, feed)
-    follower = AsyncFollower(stack.edge_url, feed.game_id, FAST)
+@contextlib.asynccontextmanager
+async def collecting(follower: AsyncFollower) -> AsyncIterator[list[dict[str, Any]]]:
+    """The snapshots ``follower`` yields, gathered in the background while the block runs."""
     seen: list[dict[str, Any]] = []
 
     async def follow() -> None:
         async for snapshot in follower.snapshots():
             seen.append(snapshot)
 
+    task = asyncio.create_task(follow())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_the_async_client_rides_out_a_stream_cut_and_an_edge_restart(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    follower = AsyncFollower(stack.edge_url, feed.game_id, FAST)
+
     def holds(game: Game) -> bool:
         return bool(seen) and seen[-1]["sequence"] == game.sequence
 
-    task = asyncio.create_task(follow())
-    try:
+    async with collecting(follower) as seen:
         await eventually(lambda: seen, 20)
         assert follower.modes_used[0] is Mode.STREAM
         game = await _replay(stack, feed, 100)
@@ -72,10 +85,6 @@ async def test_the_async_client_rides_out_a_stream_cut_and_an_edge_restart(
         await eventually(lambda: holds(game), 30)
         game = await _replay(stack, feed, len(feed.events))
         await eventually(lambda: holds(game), 30)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     versions = [snapshot["version"] for snapshot in seen]
     assert versions == sorted(set(versions))  # strictly increasing: never backwards or twice
     assert seen[-1]["status"] == "FINAL"
