@@ -38,3 +38,18 @@ async def running(service: Service) -> AsyncIterator[None]:
         finally:
             stop.set()
             await asyncio.wait_for(task, 10)
+
+
+#: Spellings of a path that must never get around an edge's rules (encoded letters, dot
+#: segments, doubled slashes, absolute forms, an encoded slash before ``stream``): every edge's
+#: tests run them.
+SPELLINGS = [
+    "/%6detrics",
+    "/metric%73",
+    "http://x/metrics",
+    "https://x/metrics?a=1",
+    "/v1/../metrics",
+    "//metrics",
+    "/v1/games/g1%2fstream",
+    "/v1/games/g1/%73tream",
+]
