@@ -11,6 +11,7 @@ carries the SSE event for held streams (``http-stream``) and the whole answer fo
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -35,6 +36,9 @@ from streams.settings import StreamTierSettings
 from streams.tier import Held, PollHold, PushError, StreamHold, snapshot_response
 
 STREAM_TYPE = "text/event-stream"
+#: How long a connect answer waits for versions on their way to the proxy (the hand-over
+#: takes milliseconds; a tier that is down is not waited for longer).
+CATCH_UP_SECONDS = 1.0
 
 
 def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
@@ -100,15 +104,27 @@ class GripTier:
             **STREAM_HEADERS,
         }
         missed = await hold.missed()
-        if hold.game_id is not None:
+        if hold.game_id is not None and missed:
             # The proxy relays what it is handed as is: while a batch is on its way to it, the
             # connect answer stops at what it has taken, or the older versions still coming
-            # would follow a newer one.
-            taken = await self.records.in_flight(hold.game_id)
+            # would follow a newer one. It waits a moment for the hand-over first: a version
+            # handed over before the proxy subscribes this connection would never reach it
+            # (a game that then goes quiet would leave the fan with nothing).
+            taken = await self._taken(hold.game_id, missed[-1][0])
             if taken is not None:
                 missed = [(number, event) for number, event in missed if number <= taken]
         body = sse.retry() + b"".join(event for _, event in missed)
         return Response(body, media_type=STREAM_TYPE, headers=headers)
+
+    async def _taken(self, game_id: str, wanted: int) -> int | None:
+        """The newest version the proxy took when older than ``wanted`` still after
+        ``CATCH_UP_SECONDS``; ``None`` when nothing is on its way (or it arrived meanwhile)."""
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while True:
+            taken = await self.records.in_flight(game_id)
+            if taken is None or taken >= wanted or time.monotonic() >= deadline:
+                return taken
+            await asyncio.sleep(0.02)
 
     async def long_poll(self, hold: PollHold) -> Response:
         latest = await hold.latest()

@@ -141,6 +141,15 @@ async def test_a_grip_connect_answer_stops_at_what_the_proxy_took_while_a_batch_
 
     await records.record_delivered("g1", numbers[0])  # the rest on their way
     assert b"id: %d\n" % numbers[0] in await connect()
-    assert b"id: %d\n" % numbers[-1] not in await connect()
-    await records.record_delivered("g1", numbers[-1])  # all taken: the connect shows the latest
+    assert b"id: %d\n" % numbers[-1] not in await connect()  # still not taken after a wait
+
+    # The hand-over lands while the connect waits: the connect shows it (a version handed
+    # over before the proxy subscribes the connection would otherwise never reach it).
+    async def hand_over() -> None:
+        await asyncio.sleep(0.2)
+        await records.record_delivered("g1", numbers[-1])
+
+    delivering = asyncio.create_task(hand_over())
     assert b"id: %d\n" % numbers[-1] in await connect()
+    await delivering
+    assert b"id: %d\n" % numbers[-1] in await connect()  # all taken: the latest, at once
