@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -40,6 +41,43 @@ def _within_file_limit(wanted: int | None) -> int | None:
             "%d connections wanted; this process may open %d files: %d", wanted, soft, allowed
         )
     return min(wanted, allowed)
+
+
+class Repeats(logging.Filter):
+    """At most one line every ``every`` seconds for a message that a flood repeats thousands of
+    times a second (uvicorn's "Exceeded concurrency limit." for each request turned away); the
+    next line says how many were held back. A resource exhausted is logged, not the log."""
+
+    def __init__(
+        self,
+        messages: frozenset[str],
+        every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.messages = messages
+        self.every = every
+        self.clock = clock
+        self._next: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text not in self.messages:
+            return True
+        now = self.clock()
+        if now < self._next.get(text, float("-inf")):
+            self._held[text] = self._held.get(text, 0) + 1
+            return False
+        self._next[text] = now + self.every
+        held = self._held.pop(text, 0)
+        if held:
+            record.msg, record.args = f"{text} ({held} more held back)", ()
+        return True
+
+
+#: uvicorn's line for each request turned away past ``limit_concurrency``.
+_TURNED_AWAY = Repeats(frozenset({"Exceeded concurrency limit."}))
 
 
 class SignalFreeServer(uvicorn.Server):
@@ -83,6 +121,9 @@ class HttpServer(Service):
             timeout_keep_alive=max(1, round(idle_seconds)),
         )
         self.drain_seconds = max(1, round(drain_seconds)) + _SHUTDOWN_SECONDS
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if _TURNED_AWAY not in uvicorn_log.filters:
+            uvicorn_log.addFilter(_TURNED_AWAY)
         self._server = SignalFreeServer(config)
         self._on_stop = on_stop
 

@@ -107,6 +107,11 @@ def test_the_origin_answers_past_its_connection_limit(
         time.sleep(0.5)
         crowded = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert crowded.status_code == 503
+        # A flood turned away is logged once, not once per request.
+        for _ in range(30):
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 503
+        time.sleep(0.2)
+        assert process.log.read_text().count("Exceeded concurrency limit") == 1
         for sock in idle:
             sock.close()
         idle = []
