@@ -12,20 +12,11 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
 from core.errors import ServiceError
-from local.process import ManagedProcess
+from local.process import ManagedProcess, answers
 
 MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
 ALERT_RULES = MONITORING / "alerts.yml"
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def write_targets(run_dir: Path, targets: Mapping[str, int]) -> Path:
@@ -75,4 +66,9 @@ def prometheus_server(
         f"--web.listen-address=127.0.0.1:{port}",
         "--storage.tsdb.retention.time=1d",
     ]
-    return ManagedProcess("prometheus", argv, run_dir / "prometheus.log", lambda: _ready(port))
+    return ManagedProcess(
+        "prometheus",
+        argv,
+        run_dir / "prometheus.log",
+        lambda: answers(f"http://127.0.0.1:{port}/-/ready"),
+    )

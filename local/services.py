@@ -9,14 +9,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
 from pydantic_settings import BaseSettings
 
 from core.errors import ServiceError
 from core.settings import environment
 from ingest.settings import IngestSettings
 from local.broker import broker
-from local.process import ManagedProcess, free_port
+from local.process import ManagedProcess, answers, free_port
 from origin.settings import OriginSettings
 from poller.settings import PollerSettings
 from probe.settings import ProbeSettings
@@ -55,7 +54,7 @@ def scorecast_process(
         name,
         [sys.executable, "-m", "scorecast", command],
         run_dir / f"{name}.log",
-        (lambda: _answers(url)) if url else (lambda: True),
+        (lambda: answers(url)) if url else (lambda: True),
         env=child_env(command, settings),
     )
 
@@ -75,10 +74,3 @@ def start_broker(run_dir: Path, port: int = 0, attempts: int = 3) -> tuple[Manag
             continue
         return process, chosen
     raise ServiceError(f"broker did not start: {last}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
