@@ -122,6 +122,28 @@ async def published_versions(redis_url: str, game_id: str) -> list[int]:
         return await SnapshotReader(redis, RedisKeys()).version_numbers(game_id)
 
 
+async def until_purged(redis_url: str, keys: RedisKeys, group: str, seconds: float = 30) -> None:
+    """Until the purgers (``group``) have read and acknowledged every announcement so far:
+    the edge has had every purge, so what a reader gets next stays current."""
+    deadline = time.monotonic() + seconds
+    async with Redis.from_url(redis_url) as redis:
+        while True:
+            caught_up = True
+            for stream in keys.change_streams:
+                newest = await redis.xrevrange(stream, count=1)
+                groups = {g["name"].decode(): g for g in await redis.xinfo_groups(stream)}
+                found = groups.get(group)
+                if newest and (
+                    found is None or found["pending"] or found["last-delivered-id"] != newest[0][0]
+                ):
+                    caught_up = False
+            if caught_up:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"purgers of {group} still behind after {seconds:.0f} s")
+            await asyncio.sleep(0.05)
+
+
 async def origin_requests(metrics_url: str, route: str = "/v1/games/{game_id}") -> int:
     """Requests the origin answered on ``route``, from its own counters (read on its private
     listener, ``metrics_url``)."""

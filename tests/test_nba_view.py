@@ -18,8 +18,9 @@ from core.models import Game
 from core.reducer import fold
 from feeds.adapters import Feed, load
 from feeds.replay import ReplaySettings, replay
-from harness.fans import origin_requests, until_served
+from harness.fans import origin_requests, until_purged, until_served
 from local.stack import LocalStack
+from purger.settings import PurgerSettings
 from tests.helpers import eventually
 
 ROUTES = [
@@ -28,6 +29,7 @@ ROUTES = [
     "/liveData/playbyplay/playbyplay_{game_id}.json",
 ]
 MIDGAME = 300
+PURGER_GROUP: str = PurgerSettings.model_fields["group"].default
 
 
 @pytest.fixture
@@ -63,13 +65,16 @@ def _read_with_nba_api(game_id: str) -> dict[str, Any]:
 
 
 async def _stage(stack: LocalStack, feed: Feed, upto: int) -> Game:
-    """Replay the game up to event ``upto`` and wait until the edge serves it."""
+    """Replay the game up to event ``upto`` and wait until the edge serves it and has had every
+    purge: a batch's versions can be fetched before their own purge lands, which would count
+    one more fetch after it."""
     part = Feed(feed.format, feed.game_id, feed.events[:upto])
     await asyncio.to_thread(replay, part, ReplaySettings(kafka_bootstrap=stack.bootstrap), 0, 0)
     expected = fold(part.events)
     assert expected is not None
     url = f"{stack.edge_url}/v1/games/{feed.game_id}"
     await until_served(url, lambda game: game["sequence"] == expected.sequence)
+    await until_purged(stack.redis_url, stack.keys, PURGER_GROUP)
     return expected
 
 
