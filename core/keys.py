@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import zlib
-from datetime import UTC, datetime
+from datetime import date, datetime
+
+from core import calendar
 
 SCOREBOARD_KEY = "scoreboard"
 #: Key of every view composed of several board parts: purged when a part first appears.
@@ -50,11 +52,16 @@ def game_surrogate_keys(game_id: str) -> list[str]:
     return [game_key(game_id)]
 
 
-def board_part(league: str, start: datetime | None) -> str:
-    """The scoreboard part a game is shown on: ``LEAGUE:DAY``, the day of its start in UTC
-    (:data:`UNDATED` without one). A moved start can move the game to another part."""
-    day = start.astimezone(UTC).date().isoformat() if start is not None else UNDATED
-    return f"{league_key(league)}:{day}"
+def board_part(league: str, day: date | None) -> str:
+    """The scoreboard part a game is shown on: ``LEAGUE:DAY``, the game's day (see
+    :mod:`core.calendar`; :data:`UNDATED` without one). A moved start can move the game to
+    another part."""
+    return f"{league_key(league)}:{day.isoformat() if day is not None else UNDATED}"
+
+
+def game_part(league: str, day: date | None, start: datetime | None) -> str:
+    """The part of a game whose day is ``day`` (stated) or that of ``start``."""
+    return board_part(league, calendar.game_day(league_key(league), day, start))
 
 
 def part_day(part: str) -> str:

@@ -7,7 +7,7 @@ events into a :class:`Game` with :func:`core.reducer.apply`. A published snapsho
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -38,6 +38,10 @@ class GameStatus(StrEnum):
     SCHEDULED = "SCHEDULED"
     LIVE = "LIVE"
     FINAL = "FINAL"
+    #: Stated by a schedule: the game will not start when it was listed (a new start may follow).
+    POSTPONED = "POSTPONED"
+    #: Stated by a schedule: the game will not be played.
+    CANCELLED = "CANCELLED"
 
 
 class EventType(StrEnum):
@@ -79,7 +83,9 @@ class _Model(BaseModel):
 class Team(_Model):
     team_id: Identifier
     code: str = Field(min_length=1, max_length=16)
+    #: The full name (``Boston Celtics``), where the provider gives one; else the code.
     name: str = Field(min_length=1, max_length=128)
+    city: str | None = Field(default=None, max_length=64)
 
 
 class Player(_Model):
@@ -88,8 +94,19 @@ class Player(_Model):
     team_id: Identifier | None = None
 
 
+class Result(_Model):
+    """A score a schedule states (of a game it lists as live or final)."""
+
+    home: int = Field(ge=0, le=999)
+    away: int = Field(ge=0, le=999)
+
+
 class GameInfo(_Model):
-    """What is known about a game before it starts; carried by its GAME_SCHEDULED event."""
+    """What is known about a game before it starts; carried by its GAME_SCHEDULED event.
+
+    A live document's own record says what that document shows of the fixture; a schedule's
+    record (``listed``) is the provider's statement of it: its league, season, day, start,
+    venue and team names stand over a live document's (see :func:`core.reducer.apply`)."""
 
     sport: Sport
     league: str = Field(min_length=1, max_length=32)
@@ -97,6 +114,15 @@ class GameInfo(_Model):
     away: Team
     start_time: datetime | None = None
     venue: str | None = Field(default=None, max_length=128)
+    #: The season as the provider names it (``2023-24``, ``2025``, ``2018/2019``).
+    season: str | None = Field(default=None, max_length=16)
+    #: The calendar day the provider lists the game on (its league's local day).
+    day: date | None = None
+    #: Stated by a schedule document, not by the game's live document.
+    listed: bool = False
+    #: The status the schedule states (postponed, cancelled; live or final with ``result``).
+    status: GameStatus | None = None
+    result: Result | None = None
 
 
 class Scoring(_Model):
@@ -160,6 +186,7 @@ class TeamScore(_Model):
     team_id: Identifier
     code: str
     name: str
+    city: str | None = None
     score: int = 0
 
 
@@ -215,6 +242,11 @@ class Game(_Model):
     clock_seconds: float | None = None
     start_time: datetime | None = None
     venue: str | None = None
+    season: str | None = None
+    #: The day the game is listed on: its board (see :func:`core.calendar.game_day`).
+    day: date | None = None
+    #: A schedule lists the game (its fixture is the provider's statement, not our reading).
+    listed: bool = False
     last_event: LastEvent | None = None
     shootout: Shootout | None = None
     box: BoxScore = Field(default_factory=BoxScore)

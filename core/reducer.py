@@ -13,11 +13,13 @@ from core.models import (
     EventType,
     Game,
     GameEvent,
+    GameInfo,
     GameStatus,
     LastEvent,
     Revision,
     Shootout,
     Sport,
+    Team,
     TeamScore,
 )
 
@@ -41,17 +43,104 @@ def new_game(event: GameEvent) -> Game:
     info = event.game
     if event.event_type is not EventType.GAME_SCHEDULED or info is None:
         raise UnknownGameError(f"game {event.game_id!r} has no GAME_SCHEDULED event before it")
-    return Game(
+    game = Game(
         game_id=event.game_id,
         sport=info.sport,
         league=info.league,
-        home=TeamScore(team_id=info.home.team_id, code=info.home.code, name=info.home.name),
-        away=TeamScore(team_id=info.away.team_id, code=info.away.code, name=info.away.name),
+        home=_team_score(info.home),
+        away=_team_score(info.away),
         start_time=info.start_time,
         venue=info.venue,
+        season=info.season,
+        day=info.day,
+        listed=info.listed,
         sequence=event.sequence,
         ingested_at=event.ingested_at,
     )
+    return game.model_copy(update=_stated(game, info))
+
+
+def _team_score(team: Team, score: int = 0) -> TeamScore:
+    return TeamScore(
+        team_id=team.team_id, code=team.code, name=team.name, city=team.city, score=score
+    )
+
+
+def _played(game: Game) -> bool:
+    """A live document's play has been folded (a schedule's statements are not plays)."""
+    return game.last_event is not None
+
+
+def _stated(game: Game, info: GameInfo) -> dict[str, object]:
+    """What a schedule's stated status (and score) makes of a game no play has reached: the
+    provider's word is all there is. Once plays arrive, they are the truth of the game."""
+    if not info.listed or info.status is None or _played(game):
+        return {}
+    update: dict[str, object] = {"status": info.status}
+    if info.result is not None and info.status in (GameStatus.LIVE, GameStatus.FINAL):
+        update["home"] = game.home.model_copy(update={"score": info.result.home})
+        update["away"] = game.away.model_copy(update={"score": info.result.away})
+    return update
+
+
+def _fixture(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
+    """A later GAME_SCHEDULED record: a schedule's restatement (a moved start, a new venue, a
+    postponement, a final it states) or a live document's own view of the fixture.
+
+    A schedule's record (``listed``) states league, season, day, start, venue and the teams'
+    names and sides. A live document's record fills only what no schedule stated, but its
+    team ids win: its plays name the teams by them. Neither changes the score of a game
+    plays have reached. A removed record takes nothing back (a schedule drops past games)."""
+    info = event.game
+    if info is None or event.revision is Revision.REMOVED:
+        return game.model_copy(update=update)
+    state = game
+    if (
+        info.listed
+        and {info.home.team_id, info.away.team_id}
+        == {
+            game.away.team_id,
+            game.home.team_id,
+        }
+        and info.home.team_id != game.home.team_id
+    ):
+        # The schedule says the sides the other way round: it is the provider's word.
+        state = state.model_copy(
+            update={
+                "home": game.away,
+                "away": game.home,
+                "shootout": Shootout(home=game.shootout.away, away=game.shootout.home)
+                if game.shootout is not None
+                else None,
+            }
+        )
+    states = info.listed or not game.listed
+    sides: dict[str, object] = {}
+    for side in ("home", "away"):
+        mine: TeamScore = getattr(state, side)
+        theirs: Team = getattr(info, side)
+        team_id = mine.team_id if info.listed else theirs.team_id
+        if states:
+            sides[side] = _team_score(theirs, mine.score).model_copy(update={"team_id": team_id})
+        else:
+            sides[side] = mine.model_copy(update={"team_id": team_id})
+    if states:
+        fields: dict[str, object] = {
+            "league": info.league if info.listed or not game.listed else game.league,
+            "season": info.season or game.season,
+            "day": info.day if info.listed else (game.day or info.day),
+            "start_time": info.start_time or game.start_time,
+            "venue": info.venue or game.venue,
+            "listed": game.listed or info.listed,
+        }
+    else:
+        fields = {
+            "season": game.season or info.season,
+            "start_time": game.start_time or info.start_time,
+            "venue": game.venue or info.venue,
+        }
+    state = state.model_copy(update={**update, **fields, **sides})
+    return state.model_copy(update=_stated(state, info))
 
 
 def points_for(game: Game, event: GameEvent) -> int:
@@ -80,6 +169,17 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         "ingested_at": event.ingested_at or game.ingested_at,
         "correction": None,
     }
+    if event.event_type is EventType.GAME_SCHEDULED:
+        return _fixture(game, event, update)
+    if not _played(game) and game.status in (GameStatus.LIVE, GameStatus.FINAL):
+        # The first play of a game whose score a schedule stated: the plays count from 0-0.
+        game = game.model_copy(
+            update={
+                "status": GameStatus.SCHEDULED,
+                "home": game.home.model_copy(update={"score": 0}),
+                "away": game.away.model_copy(update={"score": 0}),
+            }
+        )
     if event.revision is not None:
         return _corrected(game, event, update)
     update.update(_credit(game, event, 1))
@@ -94,7 +194,7 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     if event.event_type is EventType.GAME_END:
         update["status"] = GameStatus.FINAL
         update.update(_shootout_winner(game.model_copy(update=update)))
-    elif event.event_type is not EventType.GAME_SCHEDULED:
+    else:
         update["status"] = GameStatus.LIVE
     update["last_event"] = LastEvent(
         event_id=event.event_id,

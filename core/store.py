@@ -29,10 +29,10 @@ from core.errors import VersionConflictError
 from core.keys import (
     BOARDS_KEY,
     RedisKeys,
-    board_part,
     board_surrogate_key,
     change_surrogate_keys,
     final_surrogate_keys,
+    game_part,
 )
 from core.models import Game, GameStatus, Revision
 from core.reducer import Play
@@ -465,8 +465,10 @@ class SnapshotWriter(SnapshotReader):
     async def _show(self, before: Game | None, versions: list[Game]) -> None:
         """Board membership where it changes, then the batch's announcement."""
         last = versions[-1]
-        part = board_part(last.league, last.start_time)
-        left = board_part(before.league, before.start_time) if before is not None else None
+        part = game_part(last.league, last.day, last.start_time)
+        left = (
+            game_part(before.league, before.day, before.start_time) if before is not None else None
+        )
         boards: list[str] = []
         if left != part:
             # A game's first batch, or a moved start: rare, so its own round trip.
@@ -485,7 +487,7 @@ class SnapshotWriter(SnapshotReader):
                 boards.append(board_surrogate_key(left))  # it shows the game no more
         keys = list(boards)
         for game in versions:
-            shown = board_part(game.league, game.start_time)
+            shown = game_part(game.league, game.day, game.start_time)
             keys += [key for key in change_surrogate_keys(game.game_id, shown) if key not in keys]
         entry = changes.fields(
             changes.VERSION, last.game_id, last.version, keys, last.change, versions[0].version

@@ -4,19 +4,31 @@ changes numbered, remembered and produced to Kafka. The poller and the webhook b
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from confluent_kafka import Producer
 
-from core.errors import ServiceError
+from core.errors import GameRetiredError, ServiceError
 from core.models import GameEvent
 from core.settings import KafkaSettings
 from feeds.adapters import Feed
 from feeds.ledger import Changes, FeedLedger, compare
+from feeds.schedules import Schedule
 from runtime.kafka import deliver
 
 
 class BrokerUnavailableError(ServiceError):
     """Kafka did not acknowledge the events in time; they stay in the outbox for the next try."""
+
+
+@dataclass
+class Listed:
+    """What a schedule brought: games read, first listed, restated, closed (retired)."""
+
+    games: int = 0
+    new: int = 0
+    restated: int = 0
+    closed: int = 0
 
 
 class FeedIntake:
@@ -43,6 +55,23 @@ class FeedIntake:
             # Another reader numbered records of this game meanwhile: compare again.
         await self._flush(game_id, changes.events)
         return changes
+
+    async def take_schedule(self, schedule: Schedule) -> Listed:
+        """Produce what a schedule changes, game by game: a game it lists for the first time,
+        or one whose fixture it restates differently (a moved start, a new venue, a
+        postponement, a final). Each game's record is a partial feed: it removes nothing.
+        A game already retired is closed to its feeds, the schedule's included: counted."""
+        listed = Listed()
+        for feed in schedule.feeds():
+            try:
+                changes = await self.take(feed, complete=False)
+            except GameRetiredError:
+                listed.closed += 1
+                continue
+            listed.games += 1
+            listed.new += changes.added
+            listed.restated += changes.edited
+        return listed
 
     async def _flush(self, game_id: str, outbox: list[GameEvent]) -> None:
         if not outbox:

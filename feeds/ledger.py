@@ -76,7 +76,13 @@ def compare(
     for record in document:
         latest[record.event_id] = record  # repeated in the document: its last copy counts
     fresh = [record for record in latest.values() if record.event_id not in known]
-    live = {key: record for key, record in known.items() if record.revision is None}
+    # A schedule's record is not part of a live document: no live document removes it, and
+    # a restated fixture after the newest play does not make the next document look stale.
+    live = {
+        key: record
+        for key, record in known.items()
+        if record.revision is None and not _listed(record)
+    }
     gone = [record for key, record in live.items() if key not in latest] if complete else []
     if gone and not fresh and live:
         newest = max(live.values(), key=lambda record: record.sequence)
@@ -94,7 +100,7 @@ def compare(
         if before.revision is Revision.REMOVED:  # the provider put it back: it counts again
             corrections.append((before.sequence, _revised(record, Revision.RESTORED)))
         elif content(before) == content(record) or (
-            not complete and record.event_type is EventType.GAME_SCHEDULED
+            not complete and record.event_type is EventType.GAME_SCHEDULED and not _listed(record)
         ):
             # A push of some records says nothing new about the schedule, which adapters
             # derive in part from the records a document carries (its first action's time).
@@ -119,6 +125,10 @@ def compare(
         unchanged=unchanged,
         truncated=truncated,
     )
+
+
+def _listed(record: GameEvent) -> bool:
+    return record.game is not None and record.game.listed
 
 
 def _revised(record: GameEvent, revision: Revision) -> GameEvent:

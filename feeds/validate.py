@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.errors import FeedFormatError
 from core.models import Game
 from core.reducer import apply
 from feeds.adapters import Feed
+from feeds.schedules import Schedule
+from feeds.schedules.schedule import final
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,29 @@ class Validation:
         lines += [f"  mismatch: {item}" for item in self.first_mismatches]
         lines += [f"  feed problem: {problem}" for problem in feed.problems[:10]]
         return "\n".join(lines)
+
+
+def against(feed: Feed, schedule: Schedule) -> Feed:
+    """``feed`` to be checked against the final ``schedule`` states for its game as well: where
+    the feed states none (StatsBomb's events, a cut-off document) the schedule's is the one
+    checked; where both state one and differ, that is a problem of the provider's documents."""
+    listed = next((event for event in schedule.games if event.game_id == feed.game_id), None)
+    stated = final(listed) if listed is not None else None
+    if listed is None:
+        note = f"{schedule.format} does not list game {feed.game_id}"
+        return replace(feed, problems=[*feed.problems, note])
+    if stated is None:
+        return feed
+    if feed.final is None:
+        note = f"final {stated[0]}-{stated[1]} as {schedule.format} states it"
+        return replace(feed, final=stated, problems=[*feed.problems, note])
+    if feed.final != stated:
+        note = (
+            f"the feed states {feed.final[0]}-{feed.final[1]}, {schedule.format} "
+            f"{stated[0]}-{stated[1]}"
+        )
+        return replace(feed, problems=[*feed.problems, note])
+    return feed
 
 
 def validate(feed: Feed) -> Validation:

@@ -64,13 +64,36 @@ def _replay(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import json
 
+    from feeds import schedules
     from feeds.adapters import load
-    from feeds.validate import validate
+    from feeds.validate import against, validate
 
-    result = validate(load(Path(args.file), args.format))
+    feed = load(Path(args.file), args.format)
+    if args.schedule:
+        feed = against(feed, schedules.load(Path(args.schedule)))
+    result = validate(feed)
     print(json.dumps(result.summary()) if args.json else result.text())
     # A script checking the exit code must notice a fold that disagrees with the feed.
     return 0 if result.ok else 1
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from feeds.listing import ListingSettings, take
+
+    settings = load_settings(ListingSettings)
+    for path, schedule, listed in asyncio.run(
+        take([Path(file) for file in args.files], settings, args.format)
+    ):
+        print(
+            f"{path.name}: {schedule.format}, {len(schedule.games)} games"
+            f" ({listed.new} new, {listed.restated} restated, {listed.closed} closed),"
+            f" {schedule.unrecognized} not readable"
+        )
+        for problem in schedule.problems:
+            print(f"  schedule problem: {problem}", file=sys.stderr)
+    return 0
 
 
 def _origin(args: argparse.Namespace) -> int:
@@ -164,7 +187,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="a recorded game (JSON)")
     check.add_argument("--format", help="the feed format (detected when omitted)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument(
+        "--schedule", help="a schedule listing the game: its stated final is checked too"
+    )
     check.set_defaults(handler=_validate)
+
+    listing = commands.add_parser(
+        "schedule", help="take providers' schedules into the pipeline (games before they start)"
+    )
+    listing.add_argument("files", nargs="+", help="schedule or scoreboard documents (JSON)")
+    listing.add_argument("--format", help="the schedule format (detected when omitted)")
+    listing.set_defaults(handler=_schedule)
 
     for name, handler, text in [
         ("origin", _origin, "serve snapshots over HTTP"),
