@@ -627,6 +627,9 @@ def scoreboard_row(game: Game) -> bytes:
             "period",
             "clock_seconds",
             "start_time",
+            "day",
+            "venue",
+            "season",
             "version",
             "change",
         }

@@ -162,7 +162,8 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     store: SnapshotWriter, client: httpx.AsyncClient
 ) -> None:
     """A league's day is one part; a day and every game are composed of parts, tagged with
-    each; a game whose start moves to another day leaves its part, and no version goes back."""
+    each; a game whose start moves to another day leaves its part, and no version goes back.
+    The day is the league's own (its time zone), not UTC's."""
 
     shown: dict[str, Game] = {}
 
@@ -177,9 +178,10 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     async def games(path: str) -> list[str]:
         return [game["game_id"] for game in (await client.get(path)).json()["games"]]
 
-    await play("n1", "NHL", "2024-03-02T00:30:00+00:00", 1)  # 7:30 pm in New York on the 1st
+    # A league's day is counted in its time zone (core.calendar): New York for both.
+    await play("n1", "NHL", "2024-03-03T00:30:00+00:00", 1)  # 7:30 pm in New York on the 2nd
     await play("n2", "NHL", "2024-03-01T23:00:00+00:00", 2)
-    await play("b1", "NBA", "2024-03-01T20:00:00-05:00", 4)  # the 2nd in UTC
+    await play("b1", "NBA", "2024-03-02T20:00:00-05:00", 4)  # the 3rd in UTC
     nhl_first = await client.get("/v1/scoreboard/2024-03-01/nhl")
     assert [g["game_id"] for g in nhl_first.json()["games"]] == ["n2"]
     assert nhl_first.headers["Surrogate-Key"] == "board-nhl-2024-03-01"
