@@ -8,17 +8,15 @@ play; taking the same schedule again produces nothing, a restated fixture one ne
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Producer
 
 from core.connection import ping, redis_client
 from core.keys import RedisKeys
 from core.settings import KafkaSettings, RedisSettings
-from feeds import schedules
 from feeds.intake import FeedIntake, Listed
 from feeds.ledger import FeedLedger
+from feeds.schedules import Schedule
 from runtime.kafka import ensure_topics, producer_config
 
 
@@ -28,24 +26,18 @@ class ListingSettings(RedisSettings, KafkaSettings):
     produce_timeout_seconds: float = 10.0
 
 
-async def take(paths: list[Path], settings: ListingSettings, format: str | None = None) -> Any:
-    """Read every schedule first (a bad file stops the command before anything is produced),
-    then take each in. Returns each file's :class:`~feeds.intake.Listed`."""
-    read = [(path, schedules.load(path, format)) for path in paths]
+async def take(read: list[Schedule], settings: ListingSettings) -> list[Listed]:
+    """Take each schedule in, in order; what each brought."""
     redis = redis_client(settings)
     try:
         await ping(redis)
         await asyncio.to_thread(ensure_topics, settings)
-        producer = Producer(producer_config(settings))
         intake = FeedIntake(
             FeedLedger(redis, RedisKeys(settings.redis_prefix)),
-            producer,
+            Producer(producer_config(settings)),
             settings,
             settings.produce_timeout_seconds,
         )
-        taken: list[tuple[Path, schedules.Schedule, Listed]] = []
-        for path, schedule in read:
-            taken.append((path, schedule, await intake.take_schedule(schedule)))
-        return taken
+        return [await intake.take_schedule(schedule) for schedule in read]
     finally:
         await redis.aclose()

@@ -80,12 +80,14 @@ def _validate(args: argparse.Namespace) -> int:
 def _schedule(args: argparse.Namespace) -> int:
     import asyncio
 
+    from feeds import schedules
     from feeds.listing import ListingSettings, take
 
     settings = load_settings(ListingSettings)
-    for path, schedule, listed in asyncio.run(
-        take([Path(file) for file in args.files], settings, args.format)
-    ):
+    # Every file read first: a bad one stops the command before anything is produced.
+    paths = [Path(file) for file in args.files]
+    read = [schedules.load(path, args.format) for path in paths]
+    for path, schedule, listed in zip(paths, read, asyncio.run(take(read, settings)), strict=True):
         print(
             f"{path.name}: {schedule.format}, {len(schedule.games)} games"
             f" ({listed.new} new, {listed.restated} restated, {listed.closed} closed),"

@@ -95,6 +95,21 @@ def test_replay_of_an_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
     assert "unknown feed format" in result.stderr
 
 
+def test_a_bad_schedule_stops_the_command_before_anything_is_produced(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Every file is read first; the broker named here does not exist, so a command that went
+    on to produce would fail differently (and later)."""
+    other = tmp_path / "other.json"
+    other.write_text('{"events": []}')
+    good = str(data_dir / "schedules" / "statsbomb-matches_11-4.json")
+    for bad, message in ((other, "unknown schedule format"), (tmp_path / "no.json", "cannot read")):
+        result = _run("schedule", good, str(bad), SCORECAST_KAFKA_BOOTSTRAP="127.0.0.1:1")
+        assert result.returncode == 1
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_replay_rejects_a_negative_speed() -> None:
     result = _run("replay", "x.json", "--speed", "-2")
     assert result.returncode == 2
