@@ -13,6 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+#: The day of a game whose documents state neither a day nor a start.
+UNDATED = "undated"
+
 #: The time zone a league's days are counted in, by league key (see ``core.keys.league_key``).
 LEAGUE_ZONES: dict[str, str] = {
     "nba": "America/New_York",
@@ -37,6 +40,24 @@ def league_day(league_key: str, start: datetime) -> date:
         if zone
         else start.astimezone(ZoneInfo("UTC")).date()
     )
+
+
+def today_parts(parts: list[str], now: datetime) -> list[str]:
+    """The board parts (``LEAGUE:DAY``) of today, each league's today in its own time zone,
+    and the undated ones (a game whose day no document states: a fan cannot place it
+    anywhere else, and it is most likely being played now)."""
+    kept = []
+    for part in parts:
+        league, day = part.rsplit(":", 1)
+        if day == UNDATED or day == league_day(league, now).isoformat():
+            kept.append(part)
+    return kept
+
+
+def seconds_to_next_hour(now: datetime) -> int:
+    """Until the next full hour: every league's midnight falls on one (whole-hour zones), so
+    a "today" cached no longer than this is never yesterday's."""
+    return max(1, 3600 - (now.minute * 60 + now.second))
 
 
 def game_day(league_key: str, day: date | None, start: datetime | None) -> date | None:

@@ -20,8 +20,7 @@ from core import calendar
 SCOREBOARD_KEY = "scoreboard"
 #: Key of every view composed of several board parts: purged when a part first appears.
 BOARDS_KEY = "boards"
-#: The day of a game with no stated start.
-UNDATED = "undated"
+UNDATED = calendar.UNDATED
 
 
 def league_key(league: str) -> str:

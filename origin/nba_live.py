@@ -9,6 +9,7 @@ never invented. Pure: JSON values in, JSON values out.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from core.store import GameView
@@ -56,12 +57,13 @@ def shown(game: dict[str, Any]) -> bool:
     return game.get("sport") == "basketball" and game.get("league") == "NBA"
 
 
-def scoreboard(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def scoreboard(rows: list[dict[str, Any]], today: date) -> dict[str, Any]:
+    """Today's games (``today``: the league's, in New York), as the NBA's scoreboard lists."""
     games = [_scoreboard_game(row) for row in sorted(rows, key=lambda r: r["game_id"])]
     return {
         "meta": _meta(),
         "scoreboard": {
-            "gameDate": None,
+            "gameDate": today.isoformat(),
             "leagueId": LEAGUE_ID,
             "leagueName": LEAGUE_NAME,
             "games": games,
@@ -130,6 +132,10 @@ def _game_header(game: dict[str, Any]) -> dict[str, Any]:
 def _status_text(status: str, period: int, clock: float | None) -> str:
     if status == "FINAL":
         return "Final" if period <= REGULATION_PERIODS else f"Final/OT{period - REGULATION_PERIODS}"
+    if status == "POSTPONED":
+        return "PPD"
+    if status == "CANCELLED":
+        return "Cancelled"
     if status == "SCHEDULED" or not period:
         return "Scheduled"
     name = f"Q{period}" if period <= REGULATION_PERIODS else f"OT{period - REGULATION_PERIODS}"
@@ -146,9 +152,14 @@ def iso_clock(seconds: float) -> str:
 
 
 def _team(team: dict[str, Any]) -> dict[str, Any]:
+    """The NBA writes city and nickname apart (``Boston`` + ``Celtics``)."""
+    name, city = str(team.get("name") or ""), team.get("city")
+    if city and name.startswith(f"{city} "):
+        name = name.removeprefix(f"{city} ")
     return {
         "teamId": _number(team["team_id"]),
-        "teamName": team.get("name"),
+        "teamName": name,
+        "teamCity": city or "",
         "teamTricode": team.get("code"),
         "score": team.get("score", 0),
     }

@@ -6,11 +6,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from core import ids
+from core import calendar, ids
 from core.keys import (
     BOARDS_KEY,
     board_surrogate_key,
@@ -101,9 +102,14 @@ async def game_version(request: Request) -> Response:
 
 
 async def scoreboard(request: Request) -> Response:
-    """Every game: composed of every part of the board."""
+    """Today's games in every league (see :func:`core.calendar.today_parts`), composed of
+    their parts. Kept at the edge no later than the next hour: a new day is no purge."""
     state: OriginState = request.state.origin
-    return await _board(request, state, await state.store.board_parts(), composed=True)
+    now = datetime.now(UTC)
+    parts = calendar.today_parts(await state.store.board_parts(), now)
+    return await _board(
+        request, state, parts, composed=True, until=calendar.seconds_to_next_hour(now)
+    )
 
 
 async def day_board(request: Request) -> Response:
@@ -122,24 +128,32 @@ async def league_board(request: Request) -> Response:
 
 
 async def _board(
-    request: Request, state: OriginState, parts: list[str], composed: bool = False
+    request: Request,
+    state: OriginState,
+    parts: list[str],
+    composed: bool = False,
+    until: int | None = None,
 ) -> Response:
     board = await state.store.board(parts)
     snapshot = documents.scoreboard(board)
-    return _answer(request, snapshot.body, _board_headers(state, board, composed))
+    return _answer(request, snapshot.body, _board_headers(state, board, composed, until))
 
 
-def _board_headers(state: OriginState, board: Board, composed: bool) -> dict[str, str]:
+def _board_headers(
+    state: OriginState, board: Board, composed: bool, until: int | None = None
+) -> dict[str, str]:
+    """``until``: seconds the view is right for at most (a "today" until the day changes)."""
     # Tagged with every part it shows: a change purges its own part and every view of it. A
     # view composed of parts also goes when a part first appears. One of more parts than a
     # response header may name (Varnish's 8 KB) lives briefly at the edge instead.
     if len(board.parts) > MOST_PART_KEYS:
-        ttl = state.settings.edge_composed_ttl
+        ttl = min(state.settings.edge_composed_ttl, until or state.settings.edge_composed_ttl)
         return caching.live_headers(state.settings, [BOARDS_KEY], board.version, ttl)
     keys = [board_surrogate_key(part) for part in board.parts]
     if composed:
         keys.append(BOARDS_KEY)
-    return caching.live_headers(state.settings, keys, board.version)
+    edge_ttl = min(state.settings.edge_ttl, until) if until is not None else None
+    return caching.live_headers(state.settings, keys, board.version, edge_ttl)
 
 
 async def standings(request: Request) -> Response:
@@ -174,12 +188,15 @@ async def box_score(request: Request) -> Response:
 
 async def nba_scoreboard(request: Request) -> Response:
     state: OriginState = request.state.origin
-    parts = [part for part in await state.store.board_parts() if part_league(part) == "nba"]
-    board = await state.store.board(parts)
+    now = datetime.now(UTC)
+    nba = [part for part in await state.store.board_parts() if part_league(part) == "nba"]
+    board = await state.store.board(calendar.today_parts(nba, now))
     rows = [json.loads(row) for _, row in sorted(board.rows.items())]
     rows = [row for row in rows if nba_live.shown(row)]
-    body = documents.render(nba_live.scoreboard(rows))
-    return _answer(request, body, _board_headers(state, board, composed=True))
+    today = calendar.league_day("nba", now)
+    body = documents.render(nba_live.scoreboard(rows, today))
+    until = calendar.seconds_to_next_hour(now)
+    return _answer(request, body, _board_headers(state, board, composed=True, until=until))
 
 
 async def nba_boxscore(request: Request) -> Response:
@@ -340,13 +357,18 @@ ENDPOINTS = [
     ),
     Endpoint(
         "/v1/scoreboard",
-        get("Every game stored", [IF_NONE_MATCH], cached("the scoreboard", ANY_OBJECT, 503)),
+        get(
+            "Today's games in every league (each league's today in its time zone; games of"
+            " no stated day too)",
+            [IF_NONE_MATCH],
+            cached("the scoreboard", ANY_OBJECT, 503),
+        ),
         scoreboard,
     ),
     Endpoint(
         "/v1/scoreboard/{day}",
         get(
-            "A day's games in every league (the day of each game's start in UTC)",
+            "A day's games in every league (each game's day as its provider lists it)",
             [DAY, IF_NONE_MATCH],
             cached("the day's board", ANY_OBJECT, 400, 503),
         ),
@@ -355,7 +377,7 @@ ENDPOINTS = [
     Endpoint(
         "/v1/scoreboard/{day}/{league}",
         get(
-            "A league's games on a day (the day of each game's start in UTC)",
+            "A league's games on a day (each game's day as its provider lists it)",
             [DAY, LEAGUE, IF_NONE_MATCH],
             cached("the league's board of the day", ANY_OBJECT, 400, 503),
         ),
@@ -382,7 +404,7 @@ ENDPOINTS = [
     Endpoint(
         "/liveData/scoreboard/todaysScoreboard_00.json",
         get(
-            "The NBA's games in the shape of the NBA's liveData scoreboard",
+            "Today's NBA games (today in New York) in the shape of the NBA's liveData scoreboard",
             [IF_NONE_MATCH],
             cached("the scoreboard", ANY_OBJECT, 503),
         ),

@@ -6,18 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from nba_api.live.nba.endpoints import boxscore, playbyplay, scoreboard
 from nba_api.live.nba.library.http import NBALiveHTTP
 
-from core.models import Game
+from core.models import Game, GameEvent
 from core.reducer import fold
 from feeds.adapters import Feed, load
 from feeds.replay import ReplaySettings, replay
+from feeds.schedules.schedule import listed
 from harness.fans import origin_requests, until_purged, until_served
 from local.stack import LocalStack
 from purger.settings import PurgerSettings
@@ -68,7 +71,8 @@ async def _stage(stack: LocalStack, feed: Feed, upto: int) -> Game:
     """Replay the game up to event ``upto`` and wait until the edge serves it and has had every
     purge: a batch's versions can be fetched before their own purge lands, which would count
     one more fetch after it."""
-    part = Feed(feed.format, feed.game_id, feed.events[:upto])
+    # Listed on today's schedule (the recorded game is from 2020): today's scoreboard lists it.
+    part = Feed(feed.format, feed.game_id, [_today(feed.events[0]), *feed.events[1:upto]])
     await asyncio.to_thread(replay, part, ReplaySettings(kafka_bootstrap=stack.bootstrap), 0, 0)
     expected = fold(part.events)
     assert expected is not None
@@ -76,6 +80,14 @@ async def _stage(stack: LocalStack, feed: Feed, upto: int) -> Game:
     await until_served(url, lambda game: game["sequence"] == expected.sequence)
     await until_purged(stack.redis_url, stack.keys, PURGER_GROUP)
     return expected
+
+
+def _today(scheduled: GameEvent, day: date | None = None, league: str = "NBA") -> GameEvent:
+    """The game as a schedule lists it on ``day`` (today in New York, the NBA's day)."""
+    assert scheduled.game is not None
+    on = day or datetime.now(ZoneInfo("America/New_York")).date()
+    info = scheduled.game.model_copy(update={"day": on, "league": league})
+    return listed(scheduled.game_id, info)
 
 
 async def _origin_fetches(stack: LocalStack) -> list[int]:
@@ -108,6 +120,32 @@ async def test_nba_api_reads_a_replayed_game_through_the_edge_mid_game_and_at_th
         # One origin fetch per resource for this version, however many readers.
         assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
     assert score == (125, 99)
+
+
+async def test_nba_apis_scoreboard_lists_todays_nba_games_only(
+    stack: LocalStack, nba_file: Path, nba_api_at_edge: None
+) -> None:
+    """Yesterday's NBA game and today's G League game are listed elsewhere, never here."""
+    feed = load(nba_file)
+    await _stage(stack, feed, len(feed.events))  # a no-op where the module replayed it already
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    others = [
+        _today(feed.events[0].model_copy(update={"game_id": "0022000002"}), today - timedelta(1)),
+        _today(feed.events[0].model_copy(update={"game_id": "2022000003"}), league="G League"),
+    ]
+    for other in others:
+        one = Feed(feed.format, other.game_id, [other])
+        await asyncio.to_thread(replay, one, ReplaySettings(kafka_bootstrap=stack.bootstrap), 0, 0)
+        await until_served(f"{stack.edge_url}/v1/games/{other.game_id}", lambda game: True)
+    await until_purged(stack.redis_url, stack.keys, PURGER_GROUP)
+    board = await asyncio.to_thread(scoreboard.ScoreBoard, timeout=10)
+    assert board.score_board_date == today.isoformat()
+    assert [game["gameId"] for game in board.games.get_dict()] == [feed.game_id]
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as http:
+        yesterday = await http.get(f"/v1/scoreboard/{today - timedelta(1)}/nba")
+        g_league = await http.get(f"/v1/scoreboard/{today}/g-league")
+    assert [game["game_id"] for game in yesterday.json()["games"]] == ["0022000002"]
+    assert [game["game_id"] for game in g_league.json()["games"]] == ["2022000003"]
 
 
 async def test_the_views_are_cached_and_answer_conditional_requests(

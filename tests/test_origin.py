@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -190,7 +191,7 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     assert [g["game_id"] for g in second.json()["games"]] == ["b1", "n1"]
     assert second.headers["Surrogate-Key"] == "board-nba-2024-03-02 board-nhl-2024-03-02 boards"
     assert second.json()["version"] == 5
-    assert await games("/v1/scoreboard") == ["b1", "n1", "n2"]
+    assert await games("/v1/scoreboard") == []  # today's: none of these
     # A moved start: n1 goes to the 1st; neither part's version goes back.
     await play("n1", "NHL", "2024-03-01T19:00:00+00:00", 3)
     assert await games("/v1/scoreboard/2024-03-01") == ["n1", "n2"]
@@ -201,13 +202,24 @@ async def test_the_board_is_kept_by_league_and_day_and_composed_from_its_parts(
     assert after == {"version": 3, "games": []}  # n1's version stays counted
     empty = await client.get("/v1/scoreboard/2031-01-01/nhl")
     assert empty.json() == {"version": 0, "games": []}
-    # A season's board names no part (too many for one header): it lives briefly instead.
-    for day in range(1, 102):
-        await play(f"s{day}", "NHL", f"2023-{1 + day // 28:02d}-{1 + day % 28:02d}T19:00:00Z", 1)
-    season = await client.get("/v1/scoreboard")
-    assert len(season.json()["games"]) == 104
-    assert season.headers["Surrogate-Key"] == "boards"
-    assert season.headers["Surrogate-Control"].startswith("max-age=5,")
+    # The all-games board is today's: each league's today in its own time zone. A game at
+    # 02:00 UTC is tomorrow's in UTC but today's in New York until then.
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo("America/New_York")).date()
+    await play("t1", "NHL", f"{today.isoformat()}T12:00:00-05:00", 1)
+    await play("t2", "NHL", f"{(today - timedelta(days=1)).isoformat()}T12:00:00-05:00", 1)
+    board = await client.get("/v1/scoreboard")
+    assert [g["game_id"] for g in board.json()["games"]] == ["t1"]
+    assert board.headers["Surrogate-Key"] == f"board-nhl-{today.isoformat()} boards"
+    edge_ttl = int(board.headers["Surrogate-Control"].split(",")[0].removeprefix("max-age="))
+    assert 0 < edge_ttl <= 3600 - now.minute * 60 - now.second + 1  # gone by the next hour
+    # A view of more parts than one header names (a day of many leagues) lives briefly.
+    for league in range(1, 102):
+        await play(f"l{league}", f"L{league}", "2023-02-01T19:00:00Z", 1)
+    many = await client.get("/v1/scoreboard/2023-02-01")
+    assert len(many.json()["games"]) == 101
+    assert many.headers["Surrogate-Key"] == "boards"
+    assert many.headers["Surrogate-Control"].startswith("max-age=5,")
     for bad in (
         "/v1/scoreboard/yesterday",
         "/v1/scoreboard/2024-3-1/nhl",
