@@ -80,6 +80,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: The id prefix of a team a schedule lists before it is known (``tbd-home``).
+TBD_TEAM = "tbd-"
+
+
 class Team(_Model):
     team_id: Identifier
     code: str = Field(min_length=1, max_length=16)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from core import boxscore
 from core.errors import EventError, UnknownGameError, VersionOrderError
 from core.models import (
+    TBD_TEAM,
     ChangeKind,
     Correction,
     EventType,
@@ -119,14 +120,17 @@ def _fixture(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
     for side in ("home", "away"):
         mine: TeamScore = getattr(state, side)
         theirs: Team = getattr(info, side)
-        team_id = mine.team_id if info.listed else theirs.team_id
+        # A schedule keeps the ids a game has (the live document's, if it came first) but
+        # fills a team not known yet (a knockout game listed before its teams are).
+        placeholder = mine.team_id.startswith(TBD_TEAM)
+        team_id = mine.team_id if info.listed and not placeholder else theirs.team_id
         if states:
             sides[side] = _team_score(theirs, mine.score).model_copy(update={"team_id": team_id})
         else:
             sides[side] = mine.model_copy(update={"team_id": team_id})
     if states:
         fields: dict[str, object] = {
-            "league": info.league if info.listed or not game.listed else game.league,
+            "league": info.league,
             "season": info.season or game.season,
             "day": info.day if info.listed else (game.day or info.day),
             "start_time": info.start_time or game.start_time,

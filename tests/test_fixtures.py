@@ -147,3 +147,15 @@ def test_a_complete_live_document_never_removes_the_schedules_record() -> None:
     assert game.venue == "Kia Center"
     assert game.day is None
     assert game.start_time == START
+
+
+def test_a_knockout_game_listed_before_its_teams_takes_them_when_the_schedule_names_them() -> None:
+    unknown = Team(team_id="tbd-home", code="TBD", name="To be determined")
+    other = Team(team_id="tbd-away", code="TBD", name="To be determined")
+    game = apply(None, listing(home=unknown, away=other))
+    named = apply(game, listing(1))
+    assert (named.home.team_id, named.home.name) == ("h", "Boston Celtics")
+    assert (named.away.team_id, named.away.code) == ("a", "ORL")
+    # Once named, a schedule keeps them: ids of another provider's schedule change nothing.
+    renamed = Team(team_id="x", code="BOS", name="Boston Celtics")
+    assert apply(named, listing(2, home=renamed)).home.team_id == "h"

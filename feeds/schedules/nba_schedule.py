@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import GameEvent, GameStatus, Sport, Team
+from core.models import TBD_TEAM, GameEvent, GameStatus, Sport, Team
 from feeds.adapters.common import get, nba_league, safe_id, text, to_int, to_time
 from feeds.schedules.schedule import Games, Schedule, day, info, listed, result, team
 
@@ -69,7 +69,7 @@ def nba_status(value: object) -> GameStatus:
 def nba_team(side: dict[str, Any], where: str) -> Team:
     """A team as the NBA's live and static documents write it (city and nickname apart)."""
     if not side.get("teamId"):
-        return Team(team_id=f"tbd-{where}", code="TBD", name="To be determined")
+        return Team(team_id=f"{TBD_TEAM}{where}", code="TBD", name="To be determined")
     city, name = text(side.get("teamCity"), 64), text(side.get("teamName"), 64)
     full = f"{city} {name}".strip() if city != name else name
     return team(side["teamId"], side.get("teamTricode"), full, city)

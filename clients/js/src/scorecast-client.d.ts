@@ -2,9 +2,17 @@
 export interface Snapshot {
   game_id: string;
   version: number;
-  status: "SCHEDULED" | "LIVE" | "FINAL";
-  home: { team_id: string; code: string; name: string; score: number };
-  away: { team_id: string; code: string; name: string; score: number };
+  /** POSTPONED and CANCELLED are stated by a schedule. */
+  status: "SCHEDULED" | "LIVE" | "FINAL" | "POSTPONED" | "CANCELLED";
+  home: { team_id: string; code: string; name: string; city: string | null; score: number };
+  away: { team_id: string; code: string; name: string; city: string | null; score: number };
+  start_time: string | null;
+  /** The day the game is listed on (its board), where a document states it. */
+  day: string | null;
+  venue: string | null;
+  season: string | null;
+  /** A schedule lists the game. */
+  listed: boolean;
   [field: string]: unknown;
 }
 
