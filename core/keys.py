@@ -203,6 +203,19 @@ class RedisKeys:
         """List of records numbered and remembered but not yet acknowledged by Kafka."""
         return f"{self.prefix}:{{game:{game_id}}}:feed:outbox"
 
+    def follower(self, game_id: str) -> str:
+        """The follower instance whose game it is (a lease: expires unless renewed)."""
+        return f"{self.prefix}:{{game:{game_id}}}:follow:owner"
+
+    def followed_final(self, game_id: str) -> str:
+        """When a follower first saw the game final (its grace period counts from then)."""
+        return f"{self.prefix}:{{game:{game_id}}}:follow:final"
+
+    @property
+    def followers(self) -> str:
+        """Sorted set: each live follower instance, scored by when its heartbeat expires."""
+        return f"{self.prefix}:followers"
+
     def ingest_seen(self, signature: str) -> str:
         """A webhook request already received, by its signature (replays are refused)."""
         return f"{self.prefix}:ingest:seen:{signature}"

@@ -13,6 +13,7 @@ one release, each with a warning naming its new name.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -72,7 +73,12 @@ def legacy_name(kind: type[BaseSettings], field: str) -> str | None:
 
 def environment(kind: type[BaseSettings], values: dict[str, object]) -> dict[str, str]:
     """``values`` (by field name) as the environment a process reading ``kind`` expects."""
-    return {env_name(kind, field): str(value) for field, value in values.items()}
+    return {env_name(kind, field): _env_value(value) for field, value in values.items()}
+
+
+def _env_value(value: object) -> str:
+    """How pydantic-settings reads a value back: lists and mappings as JSON."""
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 class _LegacyNames(PydanticBaseSettingsSource):

@@ -17,7 +17,7 @@ from ingest.settings import IngestSettings
 from local.broker import broker
 from local.process import ManagedProcess, answers, free_port
 from origin.settings import OriginSettings
-from poller.settings import PollerSettings
+from poller.settings import FollowerSettings, PollerSettings
 from probe.settings import ProbeSettings
 from publisher.settings import PublisherSettings
 from purger.settings import PurgerSettings
@@ -29,6 +29,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "purger": PurgerSettings,
     "ingest": IngestSettings,
     "poll": PollerSettings,
+    "follow": FollowerSettings,
     "probe": ProbeSettings,
 }
 

@@ -1,11 +1,5 @@
-"""The feed poller: one provider URL, polled for one game's document, its changes to Kafka.
-
-Each poll is a conditional request (``If-None-Match`` / ``If-Modified-Since``); a new document
-is compared with the game's ledger (:mod:`feeds.ledger`) by the provider's own record ids, and
-only what it adds, edits or removes is produced. A document older than one already read (its
-``Last-Modified`` is earlier, or it lacks the newest record and brings nothing new: a stale
-cache copy) is ignored. Waits are jittered; failures back off exponentially.
-"""
+"""``scorecast poll URL``: one provider URL polled, its changes to Kafka (see
+:mod:`poller.document`). Many games followed from the schedule: :mod:`poller.follower`."""
 
 from __future__ import annotations
 
@@ -14,63 +8,43 @@ import contextlib
 import dataclasses
 import logging
 import random
-import time
-import zlib
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import httpx
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from core.connection import ping, redis_client
-from core.errors import FeedFormatError, ScorecastError, ServiceError
+from core.errors import ServiceError
 from core.keys import RedisKeys
-from feeds.adapters import FORMATS, Feed, decode, parse
 from feeds.intake import FeedIntake
 from feeds.ledger import FeedLedger
-from poller.settings import PollerSettings
+from poller.document import POLL_HELP, Document, PollError, PollerStats, known_format
+from poller.settings import PollerSettings, PollingSettings
 from runtime.kafka import ensure_topics, producer_config
 from runtime.lifecycle import Service
 from runtime.metrics import counted, exporting
 
+__all__ = ["PollError", "Poller", "intake"]
+
 logger = logging.getLogger("scorecast.poller")
 
 
-class PollError(ScorecastError):
-    """A poll that brought no usable document (bad status, too large, not JSON)."""
-
-
-@dataclass
-class PollerStats:
-    polls: int = 0
-    not_modified: int = 0
-    documents: int = 0
-    stale: int = 0
-    #: Documents missing too many records to be read as complete (cut off): nothing removed.
-    truncated: int = 0
-    failures: int = 0
-    unreadable: int = 0
-    added: int = 0
-    edited: int = 0
-    removed: int = 0
-    restored: int = 0
-    produced: int = 0
-
-
-_HELP = {
-    "polls": "Requests made to the provider.",
-    "not_modified": "Polls answered 304 Not Modified.",
-    "documents": "Documents read.",
-    "stale": "Documents older than one already read (dropped).",
-    "truncated": "Documents cut off (read as partial: nothing removed).",
-    "failures": "Polls that failed (the provider, the network or the broker).",
-    "unreadable": "Documents not readable yet (polled again at the interval).",
-    "produced": "Events sent to the broker.",
-    "failing": "Polls failed in a row: above 0 the poller is backing off.",
-}
+async def intake(
+    resources: contextlib.AsyncExitStack, settings: PollingSettings
+) -> tuple[httpx.AsyncClient, FeedIntake]:
+    """What polling needs, each resource registered on ``resources`` as it is taken: an HTTP
+    client, and the intake over Redis (the ledgers) and Kafka."""
+    http = await resources.enter_async_context(httpx.AsyncClient(timeout=settings.timeout_seconds))
+    redis = redis_client(settings)
+    resources.push_async_callback(redis.aclose)
+    await ping(redis)
+    await asyncio.to_thread(ensure_topics, settings)
+    producer = Producer(producer_config(settings))
+    resources.push_async_callback(
+        asyncio.to_thread, producer.flush, settings.produce_timeout_seconds
+    )
+    ledger = FeedLedger(redis, RedisKeys(settings.redis_prefix))
+    return http, FeedIntake(ledger, producer, settings, settings.produce_timeout_seconds)
 
 
 class Poller(Service):
@@ -79,206 +53,55 @@ class Poller(Service):
     def __init__(self, settings: PollerSettings, rng: random.Random | None = None) -> None:
         if not settings.url:
             raise ServiceError("the poller needs a URL (SCORECAST_POLLER_URL or the argument)")
-        if settings.format != "auto" and settings.format not in FORMATS:
-            raise ServiceError(
-                f"unknown format {settings.format!r}; known: auto, {', '.join(FORMATS)}"
-            )
+        if not known_format(settings.format):
+            raise ServiceError(f"unknown format {settings.format!r}; known: {known_formats()}")
         self.settings = settings
         self.drain_seconds = settings.drain_seconds
         self.stats = PollerStats()
-        #: Polls failed in a row (the backoff), and when the last poll ended (monotonic).
-        self.failing = 0
-        self._polled: float | None = None
+        self.document = Document(
+            settings.url, settings, self.stats, settings.format, settings.game_id
+        )
         self.registry = CollectorRegistry()
         self.registry.register(
             counted(
                 "scorecast_poller",
                 lambda: dataclasses.asdict(self.stats),
                 lambda: {"failing": self.failing},
-                _HELP,
+                POLL_HELP,
             )
         )
         self._rng = rng or random.Random()
-        self._validators: dict[str, str] = {}
-        self._modified: datetime | None = None
-        self._format: str | None = None if settings.format == "auto" else settings.format
-        #: The game the URL is (set, or the first document's): another one is refused.
-        self._game_id: str | None = settings.game_id or None
+
+    @property
+    def failing(self) -> int:
+        return self.document.failing
+
+    @property
+    def _validators(self) -> dict[str, str]:
+        return self.document.validators
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
-        self._http = await resources.enter_async_context(
-            httpx.AsyncClient(timeout=self.settings.timeout_seconds)
-        )
-        self._redis = redis_client(self.settings)
-        resources.push_async_callback(self._redis.aclose)
-        await ping(self._redis)
-        await asyncio.to_thread(ensure_topics, self.settings)
-        self._producer = Producer(producer_config(self.settings))
-        resources.push_async_callback(
-            asyncio.to_thread, self._producer.flush, self.settings.produce_timeout_seconds
-        )
-        self._intake = FeedIntake(
-            FeedLedger(self._redis, RedisKeys(self.settings.redis_prefix)),
-            self._producer,
-            self.settings,
-            self.settings.produce_timeout_seconds,
-        )
+        self._http, self._intake = await intake(resources, self.settings)
+        self._redis = self._intake.ledger.redis
         await resources.enter_async_context(exporting(self.registry, self.settings, self.ready))
 
     async def ready(self) -> str | None:
         """Ready while it polls: its provider failing is a figure (``failing``), not unreadiness
         (restarting the poller would not mend the provider)."""
-        if self._polled is None:
+        if self.document.polled is None:
             return "not polling yet"
         await ping(self._redis)
         return None
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.poll()
-                self.failing = 0
-            except FeedFormatError as exc:
-                # Not the provider failing: a document we cannot read yet (a game not started
-                # has no plays to tell home from away). Keep polling at the interval.
-                self.failing = 0
-                self.stats.unreadable += 1
-                logger.warning("document at %s not readable: %s", self._url, exc)
-            except (httpx.HTTPError, ScorecastError, TimeoutError) as exc:
-                self.failing += 1
-                self.stats.failures += 1
-                logger.warning("poll of %s failed (%d in a row): %s", self._url, self.failing, exc)
-            self._polled = time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.wait_seconds(self.failing))
-
-    def wait_seconds(self, failures: int) -> float:
-        """The interval, doubled per failure up to the backoff limit, jittered."""
-        settings = self.settings
-        base: float = settings.interval_seconds * 2.0 ** min(failures, 30)
-        base = min(base, max(settings.backoff_max_seconds, settings.interval_seconds))
-        return base * (1 + self._rng.uniform(-settings.jitter, settings.jitter))
-
-    @property
-    def _url(self) -> str:
-        return self.settings.url
+        await self.document.run(self._http, self._intake, stop, self._rng)
 
     async def poll(self) -> None:
         """One conditional request; whatever the document changes goes to Kafka."""
-        self.stats.polls += 1
-        # One deadline for the whole request, body included: a provider that drips a byte at a
-        # time holds a poll (and a drain on SIGTERM) no longer than the timeout.
-        async with asyncio.timeout(self.settings.timeout_seconds):
-            status, headers, body = await self._fetch()
-        if status == 304:
-            self.stats.not_modified += 1
-            return
-        if status != 200:
-            raise PollError(f"{self._url} answered {status}")
-        modified = _date(headers.get("last-modified"))
-        if modified is not None and self._modified is not None and modified < self._modified:
-            self.stats.stale += 1
-            logger.info("ignored a copy of %s older than one read before", self._url)
-            return
-        feed = self._parse(body)
-        self.stats.documents += 1
-        if await self._produce(feed):
-            self._remember_validators(headers, modified)
-
-    async def _fetch(self) -> tuple[int, httpx.Headers, bytes]:
-        """The answer, its body read up to the limit, on the wire and decompressed: nothing
-        larger is ever held in memory."""
-        headers = {**self._validators, "Accept-Encoding": "gzip, deflate"}
-        async with self._http.stream("GET", self._url, headers=headers) as response:
-            body = b""
-            if response.status_code == 200:
-                body = await _read_bounded(response, self.settings.max_document_bytes)
-            return response.status_code, response.headers, body
-
-    def _parse(self, body: bytes) -> Feed:
-        source = urlsplit(self._url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or None
-        feed = parse(decode(body), self._format, source)
-        if self._game_id is None:
-            self._game_id = feed.game_id
-        elif feed.game_id != self._game_id:
-            raise PollError(f"{self._url} answered game {feed.game_id[:64]!r}, not {self._game_id}")
-        if self._format is None:
-            self._format = feed.format  # one URL, one format: no guessing on later polls
-        return feed
-
-    async def _produce(self, feed: Feed) -> bool:
-        """Produce what ``feed`` changes; False when it was a stale copy."""
-        changes = await self._intake.take(feed, complete=True)
-        if changes.stale:
-            self.stats.stale += 1
-            logger.info("ignored a stale copy of %s (lacks its newest record)", self._url)
-            return False
-        if changes.truncated:
-            self.stats.truncated += 1
-            logger.warning(
-                "%s lacks more records than a correction takes back: none removed",
-                self._url,
-            )
-        self.stats.added += changes.added
-        self.stats.edited += changes.edited
-        self.stats.removed += changes.removed
-        self.stats.restored += changes.restored
-        self.stats.produced += len(changes.events)
-        return True
-
-    def _remember_validators(self, headers: httpx.Headers, modified: datetime | None) -> None:
-        validators = {}
-        if etag := headers.get("etag"):
-            validators["If-None-Match"] = etag
-        if modified is not None:
-            # A date we trust, in one form; a future one is never sent back.
-            validators["If-Modified-Since"] = format_datetime(modified, usegmt=True)
-            self._modified = modified
-        self._validators = validators
+        await self.document.poll(self._http, self._intake)
 
 
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    """The body, decompressed here a bounded step at a time (a small gzip can hold gigabytes),
-    or a :class:`PollError` as soon as it passes ``limit`` on the wire or decompressed."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
-        raise PollError(f"{response.url}: unsupported Content-Encoding {encoding[:32]!r}")
-    # gzip or zlib, told apart by their headers.
-    inflate = None if encoding == "identity" else zlib.decompressobj(zlib.MAX_WBITS | 32)
-    body = bytearray()
-    wire = 0
-    try:
-        async for chunk in response.aiter_raw():
-            wire += len(chunk)
-            data = chunk
-            while data and len(body) <= limit and wire <= limit:
-                if inflate is None:
-                    body += data
-                    break
-                body += inflate.decompress(data, limit + 1 - len(body))
-                data = inflate.unconsumed_tail
-            if len(body) > limit or wire > limit:
-                raise PollError(f"{response.url}: document over {limit} bytes")
-    except zlib.error as exc:
-        raise PollError(f"{response.url}: a corrupt {encoding} body: {exc}") from None
-    return bytes(body)
+def known_formats() -> str:
+    from feeds import adapters, schedules
 
-
-#: How far ahead of ours a provider's clock may run before its dates are not trusted.
-_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def _date(value: str | None) -> datetime | None:
-    """An HTTP date in one form (UTC), or ``None``: absent, unreadable, or in the future (one
-    future date trusted would make every later document look older)."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # "-0000": UTC (RFC 5322 section 3.3)
-    if parsed > datetime.now(UTC) + _CLOCK_SKEW:
-        return None
-    return parsed.astimezone(UTC)
+    return ", ".join(["auto", *adapters.FORMATS, *schedules.FORMATS])

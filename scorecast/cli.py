@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
+from pydantic_settings.exceptions import SettingsError
 
 from core.settings import env_name
 from scorecast.commands import positive_or_zero, run
@@ -33,6 +35,13 @@ def load_settings(kind: type[S], **given: str) -> S:
         secrets = os.environ.get("SCORECAST_SECRETS_DIR") or None
         # Values the command line gives win over the environment's (and are validated alike).
         return kind(_secrets_dir=secrets, **given)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # A value that must be JSON (a list, a mapping) and is not.
+        found = re.search(r'field "(\w+)"', str(exc))
+        field = found.group(1) if found else ""
+        where = env_name(kind, field) if field in kind.model_fields else "a setting"
+        print(f"scorecast: invalid settings\n  {where}: not valid JSON", file=sys.stderr)
+        raise SystemExit(2) from None
     except ValidationError as exc:
         # Only names and reasons: a value may be a secret.
         lines = []
@@ -145,6 +154,15 @@ def _poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(args: argparse.Namespace) -> int:
+    from poller.follower import Follower
+    from poller.settings import FollowerSettings
+    from runtime.lifecycle import serve
+
+    serve(Follower(load_settings(FollowerSettings)))
+    return 0
+
+
 def _probe(args: argparse.Namespace) -> int:
     from probe.service import Probe
     from probe.settings import ProbeSettings
@@ -215,6 +233,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     poll.add_argument("--format", help="the feed format (detected from the first document)")
     poll.set_defaults(handler=_poll)
+
+    commands.add_parser(
+        "follow",
+        help="poll the live documents of the boards' games, from before the start to the final",
+    ).set_defaults(handler=_follow)
 
     probe = commands.add_parser(
         "probe", help="poll the edge like a fan; export how fresh each game is there"

@@ -59,6 +59,13 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
         ("publisher", {"SCORECAST_PUBLISHER_MAX_EVENT_BYTES": "ten"}, "MAX_EVENT_BYTES: Input"),
         ("origin", {"SCORECAST_REDIS_CHANGE_SHARDS": "0"}, "SCORECAST_REDIS_CHANGE_SHARDS: Input"),
+        ("follow", {"SCORECAST_FOLLOWER_LIVE_URLS": "nba"}, "FOLLOWER_LIVE_URLS: not valid JSON"),
+        (
+            "follow",
+            {"SCORECAST_FOLLOWER_LIVE_URLS": '{"nba": "https://cdn.example/pbp.json"}'},
+            "nba's URL must be http(s) with {game_id}",
+        ),
+        ("follow", {"SCORECAST_FOLLOWER_SCAN_SECONDS": "20"}, "SCAN_SECONDS must be below"),
         # The names of the release before are still read, with a warning naming the new one.
         ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_ORIGIN_PORT: Input should be"),
         ("origin", {"SCORECAST_PORT": "99999"}, "SCORECAST_PORT is read as SCORECAST_ORIGIN_PORT"),
