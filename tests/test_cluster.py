@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from core import changes
 from core.connection import redis_client
 from core.errors import StoreUnavailableError
-from core.keys import RedisKeys
+from core.keys import RedisKeys, game_part
 from core.models import GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import KafkaSettings, RedisSettings
@@ -122,7 +122,8 @@ async def test_a_game_through_the_publisher_and_the_origin_on_a_cluster(
                 expected.home.score,
                 expected.away.score,
             )
-            board = (await http.get("/v1/scoreboard")).json()
+            league, day = game_part(expected.league, expected.day, expected.start_time).split(":")
+            board = (await http.get(f"/v1/scoreboard/{day}/{league}")).json()
             assert [row["game_id"] for row in board["games"]] == [feed.game_id]
             table = (await http.get("/v1/leagues/nhl/standings")).json()
             assert [row["code"] for row in table["teams"]] == ["TBL", "NSH"]

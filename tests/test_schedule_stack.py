@@ -5,25 +5,63 @@ before any of them has a play; a restated fixture purges only the boards that sh
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections import defaultdict
+import uuid
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from confluent_kafka import Consumer
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from core.keys import game_part
 from core.models import GameEvent
+from core.settings import KafkaSettings
 from feeds import schedules
+from feeds.adapters import load
 from feeds.listing import ListingSettings, take
-from harness.fans import until_purged
+from feeds.schedules.schedule import listed
+from harness.fans import origin_requests, until_purged, until_served
+from local.process import free_port
 from local.stack import LocalStack
 from purger.settings import PurgerSettings
+from runtime.kafka import consumer_config
+from tests.conftest import ThreadedServer
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.stack
 
 PURGER_GROUP: str = PurgerSettings.model_fields["group"].default
+FOLLOWED = [f"00220009{n}" for n in range(20, 24)]
+
+
+class Provider:
+    """A provider's live documents: before tip-off (no plays yet), then the whole game."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.started = False
+        self.requests: Counter[str] = Counter()
+        self.app = Starlette(routes=[Route("/pbp/{game_id}.json", self.serve)])
+
+    async def serve(self, request: Request) -> Response:
+        game_id = request.path_params["game_id"]
+        self.requests[game_id] += 1
+        body = json.loads(json.dumps(self.document))
+        body["game"]["gameId"] = game_id
+        if not self.started:
+            body["game"]["actions"] = []
+        return Response(json.dumps(body), media_type="application/json")
 
 
 def _expected(paths: list[Path]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -121,3 +159,127 @@ async def test_every_days_board_at_the_edge_lists_exactly_the_providers_games(
             "FINAL",
             True,
         )
+
+
+async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_loses_none(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    """Games starting in 20 minutes (the lead is 30): two followers take two each, poll their
+    live documents and fetch their pages through the edge, so the first fan costs the origin
+    nothing; one follower killed, the other takes its games when their leases run out; every
+    record reaches Kafka once."""
+    sample = data_dir / "basketball" / "nba-cdn-livedata_0022000001.json"
+    provider = Provider(json.loads(sample.read_bytes()))
+    settings = ListingSettings(**stack.kafka_settings(), redis_url=stack.redis_url)  # type: ignore[arg-type]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=20)
+    today = start.astimezone(ZoneInfo("America/New_York")).date()
+    teams = load(sample).events[0].game
+    assert teams is not None
+    listing = [
+        listed(
+            game_id,
+            teams.model_copy(
+                update={"start_time": start, "day": today, "venue": "Barclays Center"}
+            ),
+        )
+        for game_id in FOLLOWED
+    ]
+    await take([schedules.Schedule("test", listing)], settings)
+    async with httpx.AsyncClient(base_url=stack.origin_url, timeout=10) as origin:
+        for game_id in FOLLOWED:
+            await eventually(partial(_answers, origin, f"/v1/games/{game_id}"), 30)
+    await until_purged(stack.redis_url, stack.keys, PURGER_GROUP)
+    with ThreadedServer(provider.app, free_port()) as server:
+        follow: dict[str, object] = {
+            **stack.kafka_settings(),
+            "redis_url": stack.redis_url,
+            "live_urls": {"nba": f"{server.url}/pbp/{{game_id}}.json"},
+            "warm_urls": [stack.edge_url],
+            "lease_seconds": 3,
+            "scan_seconds": 0.5,
+            "interval_seconds": 0.3,
+        }
+        for name in ("follower-a", "follower-b"):
+            stack.start_service("follow", {**follow, "name": name}, name=name)
+        async with Redis.from_url(stack.redis_url) as redis:
+
+            async def owners() -> dict[str, str]:
+                found = {}
+                for game_id in FOLLOWED:
+                    owner = await redis.get(stack.keys.follower(game_id))
+                    found[game_id] = owner.decode() if isinstance(owner, bytes) else ""
+                return found
+
+            async def shared() -> bool:
+                counts = Counter((await owners()).values())
+                return counts == Counter({"follower-a": 2, "follower-b": 2})
+
+            await eventually(shared, 30)
+            await eventually(lambda: all(provider.requests[g] > 1 for g in FOLLOWED), 30)
+            # The first fan of each game: snapshot, its day's board, today's board.
+            routes = ["/v1/games/{game_id}", "/v1/scoreboard/{day}/{league}", "/v1/scoreboard"]
+            before = [await origin_requests(stack.metrics_url(), route) for route in routes]
+            async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as edge:
+                for game_id in FOLLOWED:
+                    for path in (f"/v1/games/{game_id}", f"/v1/scoreboard/{today}/nba"):
+                        response = await edge.get(path)
+                        assert response.status_code == 200
+                        assert response.headers["X-Cache"] == "HIT", path
+                snapshot = (await edge.get(f"/v1/games/{FOLLOWED[0]}")).json()
+                today_board = await edge.get("/v1/scoreboard")
+                assert today_board.headers["X-Cache"] == "HIT"
+                assert set(FOLLOWED) <= {row["game_id"] for row in today_board.json()["games"]}
+            after = [await origin_requests(stack.metrics_url(), route) for route in routes]
+            assert after == before, "the first fan reached the origin"
+            assert (snapshot["status"], snapshot["venue"]) == ("SCHEDULED", "Barclays Center")
+
+            # Tip-off, and one follower killed: the other takes its games, all go to the end.
+            killed = next(iter((await owners()).values()))
+            provider.started = True
+            stack.crash(killed)
+            crashed = time.monotonic()
+
+            async def survivor_has_all() -> bool:
+                return set((await owners()).values()) == {
+                    ({"follower-a", "follower-b"} - {killed}).pop()
+                }
+
+            await eventually(survivor_has_all, 30)
+            taken_after = time.monotonic() - crashed
+            async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as edge:
+                for game_id in FOLLOWED:
+                    await until_served(
+                        f"{stack.edge_url}/v1/games/{game_id}",
+                        lambda game: game["status"] == "FINAL",
+                    )
+                    final = (await edge.get(f"/v1/games/{game_id}")).json()
+                    assert (final["home"]["score"], final["away"]["score"]) == (125, 99)
+                    assert final["home"]["name"] == teams.home.name
+    assert taken_after < 3 + 2 * 0.5 + 5  # the lease, a scan or two, and slack
+    produced = _topic(stack, FOLLOWED)
+    for game_id in FOLLOWED:
+        sequences = [event.sequence for event in produced if event.game_id == game_id]
+        assert len(sequences) == len(set(sequences)) > 600, game_id
+
+
+async def _answers(http: httpx.AsyncClient, path: str) -> bool:
+    return (await http.get(path)).status_code == 200
+
+
+def _topic(stack: LocalStack, games: list[str]) -> list[GameEvent]:
+    kafka = KafkaSettings(**stack.kafka_settings())  # type: ignore[arg-type]
+    consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([kafka.events_topic])
+    found: list[GameEvent] = []
+    quiet = time.monotonic() + 5
+    try:
+        while time.monotonic() < quiet:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    event = GameEvent.model_validate_json(message.value() or b"")
+                    if event.game_id in games:
+                        found.append(event)
+                        quiet = time.monotonic() + 2
+    finally:
+        consumer.close()
+    return found
