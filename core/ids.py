@@ -13,3 +13,6 @@ VERSION = r"^[1-9][0-9]{0,11}$"
 HELD_VERSION = r"^[0-9]{1,12}$"
 #: A scoreboard day: a date in UTC (``2024-01-05``), or ``undated`` for games with no start.
 DAY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}|undated)$"
+#: A season as :func:`core.keys.season_key` makes it (``2023-24``, ``2018-2019``), or
+#: ``unspecified`` for games no document names a season of.
+SEASON = r"^[a-z0-9][a-z0-9-]{0,15}$"

@@ -28,17 +28,43 @@ def league_key(league: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", league.lower()).strip("-") or "league"
 
 
-def standings_surrogate_keys(league: str) -> list[str]:
-    return [f"standings-{league_key(league)}"]
+#: The season of games no document names one of (their standings are kept as before seasons).
+UNSPECIFIED = "unspecified"
 
 
-def leaders_surrogate_keys(league: str) -> list[str]:
-    return [f"leaders-{league_key(league)}"]
+def season_key(season: str | None) -> str:
+    """A season made safe for URLs and keys: ``2018/2019`` → ``2018-2019``."""
+    if season is None:
+        return UNSPECIFIED
+    return re.sub(r"[^a-z0-9]+", "-", season.lower()).strip("-")[:16] or UNSPECIFIED
 
 
-def final_surrogate_keys(league: str) -> list[str]:
-    """Keys to purge when a game of ``league`` becomes final."""
-    return [*standings_surrogate_keys(league), *leaders_surrogate_keys(league)]
+def standings_surrogate_keys(league: str, season: str | None = None) -> list[str]:
+    """Keys of a league's standings: its current season's view (the league's key) and one
+    season's (the league's and the season's)."""
+    if season is None:
+        return [f"standings-{league_key(league)}"]
+    return [f"standings-{league_key(league)}-{season_key(season)}"]
+
+
+def leaders_surrogate_keys(league: str, season: str | None = None) -> list[str]:
+    if season is None:
+        return [f"leaders-{league_key(league)}"]
+    return [f"leaders-{league_key(league)}-{season_key(season)}"]
+
+
+def final_surrogate_keys(league: str, season: str | None = None) -> list[str]:
+    """Keys to purge when a game of ``league`` becomes final: its season's tables and the
+    league's current ones (the season may be the current one)."""
+    keys = [*standings_surrogate_keys(league), *leaders_surrogate_keys(league)]
+    if season is not None:
+        keys += [*standings_surrogate_keys(league, season), *leaders_surrogate_keys(league, season)]
+    return keys
+
+
+def team_surrogate_key(league: str, team_id: str) -> str:
+    """Key of every view of a team's games (its season's results and fixtures)."""
+    return f"team-{league_key(league)}-{team_id}"
 
 
 def game_key(game_id: str) -> str:
@@ -139,6 +165,21 @@ class RedisKeys:
     def league(self, league: str, part: str) -> str:
         """A league's keys share the hash tag ``{league:KEY}``: finals, teams, leaders…"""
         return f"{self.prefix}:{{league:{league_key(league)}}}:{part}"
+
+    def season(self, league: str, season: str | None, part: str) -> str:
+        """A league's keys of one season (standings, leaders, counted finals). Games of no
+        named season keep the keys the league had before seasons."""
+        if season is None or season_key(season) == UNSPECIFIED:
+            return self.league(league, part)
+        return self.league(league, f"season:{season_key(season)}:{part}")
+
+    def seasons(self, league: str) -> str:
+        """Set: the named seasons a league has finals in."""
+        return self.league(league, "seasons")
+
+    def team_games(self, league: str, season: str | None, team_id: str) -> str:
+        """Set: the games of a team in a season (results and fixtures)."""
+        return self.league(league, f"team:{season_key(season)}:{team_id}")
 
     @property
     def change_streams(self) -> list[str]:

@@ -28,11 +28,14 @@ from core.connection import translated
 from core.errors import VersionConflictError
 from core.keys import (
     BOARDS_KEY,
+    UNSPECIFIED,
     RedisKeys,
     board_surrogate_key,
     change_surrogate_keys,
     final_surrogate_keys,
     game_part,
+    season_key,
+    team_surrogate_key,
 )
 from core.models import Game, GameStatus, Revision
 from core.reducer import Play
@@ -259,7 +262,22 @@ class SnapshotReader:
                 pipe.get(self.keys.board_gone(part))
             found = await pipe.execute()
         games = sorted({game.decode() for members in found[0::2] for game in members})
-        version = sum(int(gone or 0) for gone in found[1::2])
+        gone = sum(int(count or 0) for count in found[1::2])
+        version, rows = await self._rows(games)
+        return Board(version + gone, parts, rows)
+
+    @translated
+    async def team_games(self, league: str, season: str | None, team_id: str) -> Records:
+        """The rows of a team's games in a season; the version is the sum of theirs."""
+        key = self.keys.team_games(league, season, team_id)
+        found = cast(set[bytes], await self.redis.smembers(key))
+        version, rows = await self._rows(sorted(game.decode() for game in found))
+        return Records(version, rows)
+
+    async def _rows(self, games: list[str]) -> tuple[int, dict[str, bytes]]:
+        """Each game's board row, and the sum of their versions (a view of them never goes
+        back while none does)."""
+        version = 0
         rows: dict[str, bytes] = {}
         if games:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -270,7 +288,7 @@ class SnapshotReader:
                 version += int(number or 0)
                 if row is not None:
                     rows[game_id] = row
-        return Board(version, parts, rows)
+        return version, rows
 
     @translated
     async def version_numbers(self, game_id: str) -> list[int]:
@@ -298,22 +316,29 @@ class SnapshotReader:
         ]
 
     @translated
-    async def standings(self, league: str) -> Records:
-        """A league's team rows (JSON as stored), by team id, unranked."""
+    async def seasons(self, league: str) -> list[str]:
+        """The named seasons a league has finals in (season keys), oldest first."""
+        found = cast(set[bytes], await self.redis.smembers(self.keys.seasons(league)))
+        return sorted(season.decode() for season in found)
+
+    @translated
+    async def standings(self, league: str, season: str | None = None) -> Records:
+        """A league's team rows of a season (JSON as stored), by team id, unranked."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(self.keys.league(league, "version"))
-            pipe.hgetall(self.keys.league(league, "teams"))
+            pipe.get(self.keys.season(league, season, "version"))
+            pipe.hgetall(self.keys.season(league, season, "teams"))
             version, rows = await pipe.execute()
         return Records(int(version or 0), {key.decode(): row for key, row in rows.items()})
 
     @translated
-    async def leaders(self, league: str, top: int) -> Leaders:
-        """The top scorers of a league (points in basketball, goals in hockey and soccer), best
-        first, with each one's player record (JSON as stored; ``None`` where there is none)."""
+    async def leaders(self, league: str, top: int, season: str | None = None) -> Leaders:
+        """The top scorers of a league's season (points in basketball, goals in hockey and
+        soccer), best first, with each one's player record (JSON as stored; ``None`` where
+        there is none)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(self.keys.league(league, "version"))
-            pipe.zrevrange(self.keys.league(league, "leaders"), 0, top - 1, withscores=True)
-            pipe.hgetall(self.keys.league(league, "players"))
+            pipe.get(self.keys.season(league, season, "version"))
+            pipe.zrevrange(self.keys.season(league, season, "leaders"), 0, top - 1, withscores=True)
+            pipe.hgetall(self.keys.season(league, season, "players"))
             version, ranked, players = await pipe.execute()
         found = [(p.decode(), int(score), players.get(p)) for p, score in ranked]
         return Leaders(int(version or 0), found)
@@ -466,6 +491,12 @@ class SnapshotWriter(SnapshotReader):
         """Board membership where it changes, then the batch's announcement."""
         last = versions[-1]
         part = game_part(last.league, last.day, last.start_time)
+        if before is None or _teams_of(before) != _teams_of(last):
+            # Its teams' seasons list it (a game first seen, or its teams or season restated).
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for team_id in (last.home.team_id, last.away.team_id):
+                    pipe.sadd(self.keys.team_games(last.league, last.season, team_id), last.game_id)
+                await pipe.execute()
         left = (
             game_part(before.league, before.day, before.start_time) if before is not None else None
         )
@@ -488,7 +519,12 @@ class SnapshotWriter(SnapshotReader):
         keys = list(boards)
         for game in versions:
             shown = game_part(game.league, game.day, game.start_time)
-            keys += [key for key in change_surrogate_keys(game.game_id, shown) if key not in keys]
+            shows = [
+                *change_surrogate_keys(game.game_id, shown),
+                team_surrogate_key(game.league, game.home.team_id),
+                team_surrogate_key(game.league, game.away.team_id),
+            ]
+            keys += [key for key in shows if key not in keys]
         entry = changes.fields(
             changes.VERSION, last.game_id, last.version, keys, last.change, versions[0].version
         )
@@ -555,26 +591,32 @@ class SnapshotWriter(SnapshotReader):
         Safe to call again for the same game (after a crash, or a redelivered final) and for
         every version after the final: returns False where nothing changed.
         """
-        league = game.league
+        league, season = game.league, game.season
         teams = [row.model_dump() for row in standings.team_results(game)]
         players = [row.model_dump() for row in standings.player_results(game)]
         version = await self._record_final(
             keys=[
-                self.keys.league(league, "counted"),
-                self.keys.league(league, "teams"),
-                self.keys.league(league, "leaders"),
-                self.keys.league(league, "players"),
-                self.keys.league(league, "version"),
+                self.keys.season(league, season, "counted"),
+                self.keys.season(league, season, "teams"),
+                self.keys.season(league, season, "leaders"),
+                self.keys.season(league, season, "players"),
+                self.keys.season(league, season, "version"),
             ],
             args=[game.game_id, json.dumps(teams), json.dumps(players), game.version],
         )
         if not version:
             return False
+        if season_key(season) != UNSPECIFIED:
+            await self.redis.sadd(self.keys.seasons(league), season_key(season))
         entry = changes.fields(
-            changes.FINAL, game.game_id, game.version, final_surrogate_keys(league)
+            changes.FINAL, game.game_id, game.version, final_surrogate_keys(league, season)
         )
         await self._tell(game.game_id, entry)
         return True
+
+
+def _teams_of(game: Game) -> tuple[str, str | None, str, str]:
+    return (game.league, game.season, game.home.team_id, game.away.team_id)
 
 
 def _play_lines(lines: dict[bytes, bytes], packed: bytes | None) -> dict[bytes, bytes]:

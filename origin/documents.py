@@ -20,14 +20,33 @@ def scoreboard(board: Board) -> Snapshot:
     return Snapshot(board.version, render({"version": board.version, "games": games}))
 
 
-def standings_table(league: str, table: Records) -> Snapshot:
-    """A league's teams ranked by its sport's rule (:func:`core.standings.rank`)."""
+def standings_table(league: str, table: Records, season: str) -> Snapshot:
+    """A league's teams of a season ranked by its sport's rule (:func:`core.standings.rank`)."""
     ranked = standings.rank([json.loads(row) for row in table.rows.values()])
-    body = {"league": league_key(league), "version": table.version, "teams": ranked}
+    body = {
+        "league": league_key(league),
+        "season": season,
+        "version": table.version,
+        "teams": ranked,
+    }
     return Snapshot(table.version, render(body))
 
 
-def leaders(league: str, found: Leaders) -> Snapshot:
+def team_season(league: str, season: str, team_id: str, games: Records) -> Snapshot:
+    """A team's games of a season, by start (results and fixtures)."""
+    rows = [json.loads(row) for row in games.rows.values()]
+    rows.sort(key=lambda row: (row.get("start_time") or "", row["game_id"]))
+    body = {
+        "league": league_key(league),
+        "season": season,
+        "team_id": team_id,
+        "version": games.version,
+        "games": rows,
+    }
+    return Snapshot(games.version, render(body))
+
+
+def leaders(league: str, found: Leaders, season: str) -> Snapshot:
     rows: list[dict[str, Any]] = []
     for place, (player_id, score, record) in enumerate(found.ranked, start=1):
         player = json.loads(record) if record else {}
@@ -40,7 +59,12 @@ def leaders(league: str, found: Leaders) -> Snapshot:
                 "pts": score,
             }
         )
-    body = {"league": league_key(league), "version": found.version, "leaders": rows}
+    body = {
+        "league": league_key(league),
+        "season": season,
+        "version": found.version,
+        "leaders": rows,
+    }
     return Snapshot(found.version, render(body))
 
 

@@ -89,7 +89,11 @@ def param(
 GAME_ID = param("game_id", "path", "letters, digits, '.', '_' or '-'; at most 64", ids.ID)
 VERSION = param("version", "path", "a positive whole number", ids.VERSION)
 LEAGUE = param("league", "path", "lowercase league key, e.g. nba, 2-bundesliga", ids.LEAGUE)
-DAY = param("day", "path", "a day in UTC (YYYY-MM-DD) or 'undated'", ids.DAY)
+DAY = param("day", "path", "the day a game is listed on (YYYY-MM-DD) or 'undated'", ids.DAY)
+SEASON = param(
+    "season", "path", "a season key, e.g. 2023-24, 2018-2019, or 'unspecified'", ids.SEASON
+)
+TEAM_ID = param("team_id", "path", "the provider's team id", ids.ID)
 AFTER = param("after", "query", "wait for a version above this", ids.HELD_VERSION, False)
 # Any value: one that is not a matching ETag simply gets the full answer.
 IF_NONE_MATCH = param("If-None-Match", "header", "an ETag from an earlier answer", None, False)

@@ -14,12 +14,14 @@ from starlette.responses import JSONResponse, Response
 from core import calendar, ids
 from core.keys import (
     BOARDS_KEY,
+    UNSPECIFIED,
     board_surrogate_key,
     game_surrogate_keys,
     leaders_surrogate_keys,
     part_day,
     part_league,
     standings_surrogate_keys,
+    team_surrogate_key,
 )
 from core.store import Board, GameView
 from origin import caching, documents, nba_live, openapi, resume
@@ -34,7 +36,9 @@ from origin.openapi import (
     LEAGUE,
     PAGE,
     SCRIPT,
+    SEASON,
     STREAM,
+    TEAM_ID,
     VERSION,
     answer,
     cached,
@@ -48,6 +52,7 @@ _GAME_ID = re.compile(ids.ID)
 _VERSION = re.compile(ids.VERSION)
 _LEAGUE = re.compile(ids.LEAGUE)
 _DAY = re.compile(ids.DAY)
+_SEASON = re.compile(ids.SEASON)
 #: Board parts whose keys one response names at most (each key up to ~60 bytes).
 MOST_PART_KEYS = 100
 
@@ -157,22 +162,59 @@ def _board_headers(
 
 
 async def standings(request: Request) -> Response:
+    """A league's standings of a season (``/seasons/{season}/standings``), or of its current
+    season: the newest it has finals in (games of no named season where it has none)."""
     state: OriginState = request.state.origin
     league = _league(request)
-    snapshot = documents.standings_table(league, await state.store.standings(league))
-    headers = caching.live_headers(
-        state.settings, standings_surrogate_keys(league), snapshot.version
-    )
+    season, keys = await _season(request, state, league)
+    table = await state.store.standings(league, _named(season))
+    snapshot = documents.standings_table(league, table, season)
+    headers = caching.live_headers(state.settings, keys(standings_surrogate_keys), snapshot.version)
     return _answer(request, snapshot.body, headers)
 
 
 async def leaders(request: Request) -> Response:
     state: OriginState = request.state.origin
     league = _league(request)
-    found = await state.store.leaders(league, state.settings.leaders_top)
-    snapshot = documents.leaders(league, found)
-    headers = caching.live_headers(state.settings, leaders_surrogate_keys(league), snapshot.version)
+    season, keys = await _season(request, state, league)
+    found = await state.store.leaders(league, state.settings.leaders_top, _named(season))
+    snapshot = documents.leaders(league, found, season)
+    headers = caching.live_headers(state.settings, keys(leaders_surrogate_keys), snapshot.version)
     return _answer(request, snapshot.body, headers)
+
+
+async def team_season(request: Request) -> Response:
+    """A team's games of a season: its results and fixtures, purged by each of their changes."""
+    state: OriginState = request.state.origin
+    league, team_id = _league(request), _team_id(request)
+    season = _season_param(request)
+    games = await state.store.team_games(league, _named(season), team_id)
+    snapshot = documents.team_season(league, season, team_id, games)
+    keys = [team_surrogate_key(league, team_id)]
+    return _answer(
+        request, snapshot.body, caching.live_headers(state.settings, keys, snapshot.version)
+    )
+
+
+SurrogateKeys = Callable[..., list[str]]
+
+
+async def _season(
+    request: Request, state: OriginState, league: str
+) -> tuple[str, Callable[[SurrogateKeys], list[str]]]:
+    """The season asked for (a path's, or the league's current one), and how to name the
+    keys of a view of it: a season's view is purged by that season's finals, the current
+    season's by every final of the league (a new season becomes the current one)."""
+    if "season" in request.path_params:
+        season = _season_param(request)
+        return season, lambda keys: keys(league, _named(season))
+    named = await state.store.seasons(league)
+    current = named[-1] if named else UNSPECIFIED
+    return current, lambda keys: keys(league)
+
+
+def _named(season: str) -> str | None:
+    return None if season == UNSPECIFIED else season
 
 
 async def box_score(request: Request) -> Response:
@@ -288,6 +330,20 @@ def _day(request: Request) -> str:
     return day
 
 
+def _season_param(request: Request) -> str:
+    season: str = request.path_params["season"]
+    if not _SEASON.fullmatch(season):
+        raise ApiError(400, "bad_season", "season must be 1-16 lowercase letters, digits or '-'")
+    return season
+
+
+def _team_id(request: Request) -> str:
+    team_id: str = request.path_params["team_id"]
+    if not _GAME_ID.fullmatch(team_id):
+        raise ApiError(400, "bad_team_id", "team id must be 1-64 letters, digits, '.', '_' or '-'")
+    return team_id
+
+
 def _league(request: Request) -> str:
     league: str = request.path_params["league"]
     if not _LEAGUE.fullmatch(league):
@@ -386,7 +442,7 @@ ENDPOINTS = [
     Endpoint(
         "/v1/leagues/{league}/standings",
         get(
-            "A league's standings",
+            "A league's standings of its current season (the newest it has finals in)",
             [LEAGUE, IF_NONE_MATCH],
             cached("the table", ANY_OBJECT, 400, 503),
         ),
@@ -395,11 +451,38 @@ ENDPOINTS = [
     Endpoint(
         "/v1/leagues/{league}/leaders",
         get(
-            "A league's top scorers",
+            "A league's top scorers of its current season",
             [LEAGUE, IF_NONE_MATCH],
             cached("the leaderboard", ANY_OBJECT, 400, 503),
         ),
         leaders,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/seasons/{season}/standings",
+        get(
+            "A league's standings of a season",
+            [LEAGUE, SEASON, IF_NONE_MATCH],
+            cached("the table", ANY_OBJECT, 400, 503),
+        ),
+        standings,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/seasons/{season}/leaders",
+        get(
+            "A league's top scorers of a season",
+            [LEAGUE, SEASON, IF_NONE_MATCH],
+            cached("the leaderboard", ANY_OBJECT, 400, 503),
+        ),
+        leaders,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/teams/{team_id}/seasons/{season}",
+        get(
+            "A team's games of a season: results and fixtures, by start",
+            [LEAGUE, TEAM_ID, SEASON, IF_NONE_MATCH],
+            cached("the team's season", ANY_OBJECT, 400, 503),
+        ),
+        team_season,
     ),
     Endpoint(
         "/liveData/scoreboard/todaysScoreboard_00.json",

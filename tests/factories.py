@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from core.keys import BOARDS_KEY, board_part, change_surrogate_keys
+from core.keys import BOARDS_KEY, board_part, change_surrogate_keys, team_surrogate_key
 from core.models import (
     EventType,
     Game,
@@ -84,8 +84,10 @@ def noisy_delivery(events: list[GameEvent], rng: random.Random, window: int) -> 
 
 def changed_keys(game_id: str) -> list[str]:
     """The surrogate keys new versions of a :func:`numbered_game` purge (the first adds its
-    board part, and with it the key of the views composed of parts)."""
-    return [*change_surrogate_keys(game_id, board_part("TEST", None)), BOARDS_KEY]
+    board part, and with it the key of the views composed of parts): the game, its board,
+    its teams' seasons."""
+    teams = [team_surrogate_key("TEST", "h"), team_surrogate_key("TEST", "a")]
+    return [*change_surrogate_keys(game_id, board_part("TEST", None)), *teams, BOARDS_KEY]
 
 
 def numbered_game(game_id: str, version: int) -> Game:

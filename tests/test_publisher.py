@@ -221,7 +221,7 @@ async def test_a_final_counts_once_in_the_standings(
     settings = _settings(kafka, redis_service, prefix)
 
     async def table() -> bytes:
-        return documents.standings_table("test", await store.standings("test")).body
+        return documents.standings_table("test", await store.standings("test"), "unspecified").body
 
     async with Publisher(settings) as publisher:
         await _run_until(publisher, lambda: publisher.stats.applied >= len(game))

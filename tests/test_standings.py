@@ -74,7 +74,9 @@ async def test_leaders_rank_the_top_scorers(store: SnapshotWriter, finals: list[
     nba = [game for game in finals if game.league == "NBA"]
     for game in nba:
         await store.record_final(game)
-    body = json.loads(documents.leaders("nba", await store.leaders("nba", top=5)).body)
+    body = json.loads(
+        documents.leaders("nba", await store.leaders("nba", top=5), "unspecified").body
+    )
     season: Counter[str] = Counter()  # a player of two of these games scores in both
     for game in nba:
         for player_id, line in game.box.players.items():
@@ -103,7 +105,7 @@ async def test_standings_and_leaders_over_http(
     store: SnapshotWriter, finals: list[Game], client: httpx.AsyncClient
 ) -> None:
     empty = await client.get("/v1/leagues/nhl/standings")
-    assert empty.json() == {"league": "nhl", "teams": [], "version": 0}
+    assert empty.json() == {"league": "nhl", "season": "unspecified", "teams": [], "version": 0}
     await store.record_final(finals[3])
     response = await client.get("/v1/leagues/nhl/standings")
     assert response.headers["Surrogate-Key"] == "standings-nhl"
@@ -115,6 +117,49 @@ async def test_standings_and_leaders_over_http(
     bad = await client.get("/v1/leagues/NHL!/standings")
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "bad_league"
+
+
+async def test_standings_belong_to_a_season_and_the_current_one_is_the_newest(
+    store: SnapshotWriter, finals: list[Game], client: httpx.AsyncClient
+) -> None:
+    """The same final counted in two seasons' tables: each season its own table, the league's
+    current table the newest season's; a team's season lists its games; keys name the season."""
+    nhl = finals[3]
+    older = nhl.model_copy(update={"game_id": "old1", "season": "2024-25"})
+    newer = nhl.model_copy(update={"game_id": "new1", "season": "2025-26"})
+    for game in (older, newer):
+        await store.write_game(None, [], [game])
+        await store.record_final(game)
+    await store.record_final(newer)  # again: counted once
+    old = await client.get("/v1/leagues/nhl/seasons/2024-25/standings")
+    assert old.headers["Surrogate-Key"] == "standings-nhl-2024-25"
+    assert old.json()["season"] == "2024-25"
+    current = (await client.get("/v1/leagues/nhl/standings")).json()
+    assert current["season"] == "2025-26"
+    for table in (old.json(), current):
+        assert [(team["code"], team["games"]) for team in table["teams"]] == [
+            ("TBL", 1),
+            ("NSH", 1),
+        ]
+    leaders = await client.get("/v1/leagues/nhl/seasons/2025-26/leaders")
+    assert leaders.headers["Surrogate-Key"] == "leaders-nhl-2025-26"
+    assert leaders.json()["leaders"][0]["pts"] == 2
+    unnamed = (await client.get("/v1/leagues/nhl/seasons/unspecified/standings")).json()
+    assert unnamed["teams"] == []  # no final of no named season
+    team = nhl.home.team_id
+    mine = await client.get(f"/v1/leagues/nhl/teams/{team}/seasons/2025-26")
+    assert mine.headers["Surrogate-Key"] == f"team-nhl-{team}"
+    assert [game["game_id"] for game in mine.json()["games"]] == ["new1"]
+    entries = await store.redis.xrange(store.keys.change_stream("new1"))
+    keys = changes.parse([(store.keys.change_stream("new1"), entries)]).announcements[-1].keys
+    assert keys == ["standings-nhl", "leaders-nhl", "standings-nhl-2025-26", "leaders-nhl-2025-26"]
+    for bad, code in (
+        ("/v1/leagues/nhl/seasons/2025!26/standings", "bad_season"),
+        (f"/v1/leagues/nhl/teams/{team}/seasons/Season", "bad_season"),
+        ("/v1/leagues/nhl/teams/-x/seasons/2025-26", "bad_team_id"),
+    ):
+        response = await client.get(bad)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, code), bad
 
 
 def test_shooting_rates() -> None:
@@ -153,4 +198,4 @@ async def test_a_corrected_final_is_counted_once_as_corrected(
 
 async def _body(store: SnapshotWriter, league: str) -> bytes:
     """The standings document the origin serves."""
-    return documents.standings_table(league, await store.standings(league)).body
+    return documents.standings_table(league, await store.standings(league), "unspecified").body
