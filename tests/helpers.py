@@ -6,8 +6,14 @@ import asyncio
 import contextlib
 import inspect
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from confluent_kafka import Consumer
+
+from core.models import GameEvent
+from core.settings import KafkaSettings
+from runtime.kafka import consumer_config
 from runtime.lifecycle import Service
 
 Check = Callable[[], object | Awaitable[object]]
@@ -53,3 +59,23 @@ SPELLINGS = [
     "/v1/games/g1%2fstream",
     "/v1/games/g1/%73tream",
 ]
+
+
+def produced(kafka: KafkaSettings, games: list[str]) -> list[GameEvent]:
+    """Every event of ``games`` on the events topic, read from the start by a group of its own
+    until the topic has been quiet for two seconds."""
+    consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([kafka.events_topic])
+    found: list[GameEvent] = []
+    quiet = time.monotonic() + 5
+    try:
+        while time.monotonic() < quiet:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    event = GameEvent.model_validate_json(message.value() or b"")
+                    if event.game_id in games:
+                        found.append(event)
+                        quiet = time.monotonic() + 2
+    finally:
+        consumer.close()
+    return found

@@ -7,28 +7,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.models import Game, GameEvent, GameStatus, Sport, TeamScore
+from core.models import Game, GameStatus, Sport, TeamScore
 from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from poller.follower import Follower
 from poller.settings import FollowerSettings
-from runtime.kafka import consumer_config
 from tests.conftest import ThreadedServer
 from tests.helpers import eventually
+from tests.helpers import produced as events_of_games
 
 START = datetime(2026, 4, 12, 23, 30, tzinfo=UTC)
 
@@ -171,28 +169,10 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
     # Within the lease (1 s) and a scan or two, never before the lease ran out.
     assert taken_after < 5
     assert since_renewed >= 0.95
-    produced = _topic(kafka, games)
+    produced = events_of_games(kafka, games)
     for game_id in games:
         sequences = [event.sequence for event in produced if event.game_id == game_id]
         records = [event.event_id for event in produced if event.game_id == game_id]
         assert sequences, game_id
         assert len(sequences) == len(set(sequences)), f"{game_id}: a sequence produced twice"
         assert len(records) == len(set(records)), f"{game_id}: a record produced twice"
-
-
-def _topic(kafka: KafkaSettings, games: list[str]) -> list[GameEvent]:
-    consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
-    consumer.subscribe([kafka.events_topic])
-    found: list[GameEvent] = []
-    quiet = time.monotonic() + 3
-    try:
-        while time.monotonic() < quiet:
-            for message in consumer.consume(500, 0.5):
-                if message.error() is None:
-                    event = GameEvent.model_validate_json(message.value() or b"")
-                    if event.game_id in games:
-                        found.append(event)
-                        quiet = time.monotonic() + 2
-    finally:
-        consumer.close()
-    return found

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -17,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,9 +33,9 @@ from harness.fans import origin_requests, until_purged, until_served
 from local.process import free_port
 from local.stack import LocalStack
 from purger.settings import PurgerSettings
-from runtime.kafka import consumer_config
 from tests.conftest import ThreadedServer
 from tests.helpers import eventually
+from tests.helpers import produced as events_of_games
 
 pytestmark = pytest.mark.stack
 
@@ -256,7 +254,7 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
                     assert (final["home"]["score"], final["away"]["score"]) == (125, 99)
                     assert final["home"]["name"] == teams.home.name
     assert taken_after < 3 + 2 * 0.5 + 5  # the lease, a scan or two, and slack
-    produced = _topic(stack, FOLLOWED)
+    produced = events_of_games(KafkaSettings(**stack.kafka_settings()), FOLLOWED)  # type: ignore[arg-type]
     for game_id in FOLLOWED:
         sequences = [event.sequence for event in produced if event.game_id == game_id]
         assert len(sequences) == len(set(sequences)) > 600, game_id
@@ -264,22 +262,3 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
 
 async def _answers(http: httpx.AsyncClient, path: str) -> bool:
     return (await http.get(path)).status_code == 200
-
-
-def _topic(stack: LocalStack, games: list[str]) -> list[GameEvent]:
-    kafka = KafkaSettings(**stack.kafka_settings())  # type: ignore[arg-type]
-    consumer = Consumer(consumer_config(kafka, f"read-{uuid.uuid4().hex[:8]}"))
-    consumer.subscribe([kafka.events_topic])
-    found: list[GameEvent] = []
-    quiet = time.monotonic() + 5
-    try:
-        while time.monotonic() < quiet:
-            for message in consumer.consume(500, 0.5):
-                if message.error() is None:
-                    event = GameEvent.model_validate_json(message.value() or b"")
-                    if event.game_id in games:
-                        found.append(event)
-                        quiet = time.monotonic() + 2
-    finally:
-        consumer.close()
-    return found
