@@ -99,10 +99,13 @@ class Player(_Model):
 
 
 class Result(_Model):
-    """A score a schedule states (of a game it lists as live or final)."""
+    """A score a schedule states (of a game it lists as live or final), with its line score
+    where the schedule gives one (points per period, the first period first)."""
 
     home: int = Field(ge=0, le=999)
     away: int = Field(ge=0, le=999)
+    home_periods: list[Annotated[int, Field(ge=0, le=999)]] = Field(default=[], max_length=20)
+    away_periods: list[Annotated[int, Field(ge=0, le=999)]] = Field(default=[], max_length=20)
 
 
 class GameInfo(_Model):
@@ -192,6 +195,9 @@ class TeamScore(_Model):
     name: str
     city: str | None = None
     score: int = 0
+    #: The line score: points per period, the first period first (every period played so far,
+    #: 0 where none; an ice hockey shootout win is the shootout period's 1).
+    periods: list[int] = Field(default_factory=list)
 
 
 class Shootout(_Model):

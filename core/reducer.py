@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from core import boxscore
 from core.errors import EventError, UnknownGameError, VersionOrderError
@@ -78,9 +79,16 @@ def _stated(game: Game, info: GameInfo) -> dict[str, object]:
     if not info.listed or info.status is None or _played(game):
         return {}
     update: dict[str, object] = {"status": info.status}
-    if info.result is not None and info.status in (GameStatus.LIVE, GameStatus.FINAL):
-        update["home"] = game.home.model_copy(update={"score": info.result.home})
-        update["away"] = game.away.model_copy(update={"score": info.result.away})
+    result = info.result
+    if result is not None and info.status in (GameStatus.LIVE, GameStatus.FINAL):
+        update["home"] = game.home.model_copy(
+            update={"score": result.home, "periods": list(result.home_periods)}
+        )
+        update["away"] = game.away.model_copy(
+            update={"score": result.away, "periods": list(result.away_periods)}
+        )
+        if result.home_periods:
+            update["period"] = max(len(result.home_periods), len(result.away_periods))
     return update
 
 
@@ -180,8 +188,9 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         game = game.model_copy(
             update={
                 "status": GameStatus.SCHEDULED,
-                "home": game.home.model_copy(update={"score": 0}),
-                "away": game.away.model_copy(update={"score": 0}),
+                "home": game.home.model_copy(update={"score": 0, "periods": []}),
+                "away": game.away.model_copy(update={"score": 0, "periods": []}),
+                "period": 0,
             }
         )
     if event.revision is not None:
@@ -193,6 +202,12 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         return game.model_copy(update=update)
     if event.period is not None:
         update["period"] = event.period
+        for side in ("home", "away"):
+            # Every period played has its column, 0 where a side did not score in it.
+            team = cast(TeamScore, update.get(side, getattr(game, side)))
+            if len(team.periods) < event.period:
+                periods = _lined(team.periods, event.period)
+                update[side] = team.model_copy(update={"periods": periods})
     if event.clock_seconds is not None:
         update["clock_seconds"] = event.clock_seconds
     if event.event_type is EventType.GAME_END:
@@ -238,7 +253,11 @@ def _credit(game: Game, event: GameEvent, sign: int) -> dict[str, object]:
     side = _side(game, event.team_id)
     if points and side is not None:
         team = getattr(game, side)
-        update[side] = team.model_copy(update={"score": team.score + sign * points})
+        periods = _lined(team.periods, event.period or game.period or 1)
+        periods[(event.period or game.period or 1) - 1] += sign * points
+        update[side] = team.model_copy(
+            update={"score": team.score + sign * points, "periods": periods}
+        )
     scoring = event.scoring
     if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
         shootout = game.shootout or Shootout()
@@ -344,7 +363,14 @@ def _shootout_winner(game: Game) -> dict[str, object]:
         return {}
     side = "home" if shootout.home > shootout.away else "away"
     team = getattr(game, side)
-    return {side: team.model_copy(update={"score": team.score + 1})}
+    periods = _lined(team.periods, game.period or 1)
+    periods[-1] += 1  # the shootout period's column
+    return {side: team.model_copy(update={"score": team.score + 1, "periods": periods})}
+
+
+def _lined(periods: list[int], count: int) -> list[int]:
+    """A copy of a line score with a column for each of ``count`` periods at least."""
+    return [*periods, *[0] * (count - len(periods))]
 
 
 def _side(game: Game, team_id: str | None) -> str | None:

@@ -161,6 +161,14 @@ def _team(team: dict[str, Any]) -> dict[str, Any]:
         "teamName": name,
         "teamCity": city or "",
         "teamTricode": team.get("code"),
+        "periods": [
+            {
+                "period": number,
+                "periodType": "REGULAR" if number <= REGULATION_PERIODS else "OVERTIME",
+                "score": points,
+            }
+            for number, points in enumerate(team.get("periods") or [], start=1)
+        ],
         "score": team.get("score", 0),
     }
 

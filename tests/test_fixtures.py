@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from core.keys import game_part
 from core.models import GameEvent, GameInfo, GameStatus, Result, Revision, Sport, Team
 from core.reducer import apply, fold, versions
+from feeds import schedules
+from feeds.adapters import load
 from feeds.ledger import compare, remembered
 from feeds.schedules.schedule import listed
 from tests.factories import AWAY, HOME, basket, scheduled, short_game
+from tests.test_adapters import FILES
 
 START = datetime(2026, 4, 13, 0, 30, tzinfo=UTC)  # 8:30 pm in New York on the 12th
 BOSTON = Team(team_id="h", code="BOS", name="Boston Celtics", city="Boston")
@@ -159,3 +166,64 @@ def test_a_knockout_game_listed_before_its_teams_takes_them_when_the_schedule_na
     # Once named, a schedule keeps them: ids of another provider's schedule change nothing.
     renamed = Team(team_id="x", code="BOS", name="Boston Celtics")
     assert apply(named, listing(2, home=renamed)).home.team_id == "h"
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_every_sports_line_score_adds_up_to_its_score(data_dir: Path, file: str) -> None:
+    game = fold(load(data_dir / file).events)
+    assert game is not None
+    for team in (game.home, game.away):
+        assert sum(team.periods) == team.score
+        assert len(team.periods) == game.period  # a column for every period played
+
+
+def test_the_line_scores_are_the_providers(data_dir: Path) -> None:
+    """ESPN's header states each quarter; Stats Perform's fixture (MA1) states the halves of
+    the game whose events (MA3) we fold: ours agree with both."""
+    summary = data_dir / "american_football" / "espn-cfb-summary_401628358.json"
+    game = fold(load(summary).events)
+    assert game is not None
+    header = json.loads(summary.read_bytes())["header"]["competitions"][0]["competitors"]
+    stated = {
+        c["homeAway"]: [int(line["displayValue"]) for line in c["linescores"]] for c in header
+    }
+    assert (game.home.periods, game.away.periods) == (stated["home"], stated["away"])
+    ma3 = data_dir / "soccer" / "statsperform-ma3_71pif9hi2vwzp6q0xzilyxst0.json"
+    fixture = schedules.load(
+        data_dir / "schedules" / "statsperform-ma1_71pif9hi2vwzp6q0xzilyxst0.json"
+    )
+    game = fold(load(ma3).events)
+    listed_game = fixture.games[0].game
+    assert game is not None
+    assert listed_game is not None
+    assert listed_game.result is not None
+    assert (game.home.periods, game.away.periods) == (
+        listed_game.result.home_periods,
+        listed_game.result.away_periods,
+    )
+
+
+def test_a_schedules_stated_line_score_is_shown_until_plays_arrive(data_dir: Path) -> None:
+    listing = schedules.load(data_dir / "schedules" / "espn-cfb-scoreboard_2025-09-26.json")
+    for event in listing.games:
+        game = apply(None, event)
+        assert event.game is not None
+        assert event.game.result is not None
+        assert game.home.periods == event.game.result.home_periods
+        assert sum(game.home.periods) == game.home.score
+        assert game.period == len(game.home.periods)  # overtime included (six columns)
+    played = apply(game, basket(1, "x").model_copy(update={"game_id": game.game_id}))
+    assert (played.home.periods, played.away.periods, played.home.score) == ([0], [0], 0)
+
+
+def test_a_score_in_a_late_period_has_a_column_for_every_period_before_it() -> None:
+    events = [
+        scheduled(),
+        *[
+            event.model_copy(update={"period": 5})
+            for event in (basket(1, "h", "3pt"), basket(2, "a", "3pt"))
+        ],
+    ]
+    game = fold(events)
+    assert game is not None
+    assert (game.home.periods, game.away.periods) == ([0, 0, 0, 0, 3], [0, 0, 0, 0, 3])

@@ -55,6 +55,10 @@ def _read_with_nba_api(game_id: str) -> dict[str, Any]:
     actions = plays.actions.get_dict()
     return {
         "scoreboard": (listed["homeTeam"]["score"], listed["awayTeam"]["score"]),
+        "line": tuple(
+            sum(period["score"] for period in listed[side]["periods"])
+            for side in ("homeTeam", "awayTeam")
+        ),
         "boxscore": (home["score"], away["score"]),
         "box_points": (home["statistics"]["points"], away["statistics"]["points"]),
         "player_points": tuple(
@@ -114,7 +118,7 @@ async def test_nba_api_reads_a_replayed_game_through_the_edge_mid_game_and_at_th
             read = await asyncio.to_thread(_read_with_nba_api, feed.game_id)
         after = await _origin_fetches(stack)
         assert read["scoreboard"] == read["boxscore"] == read["playbyplay"] == score
-        assert read["box_points"] == read["player_points"] == score
+        assert read["box_points"] == read["player_points"] == read["line"] == score
         assert read["actions"] == upto - 1  # every applied event but the schedule
         assert read["status"] == status
         # One origin fetch per resource for this version, however many readers.

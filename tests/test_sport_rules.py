@@ -49,6 +49,10 @@ def test_hockey_shootout_win_counts_one_goal() -> None:
     assert result.mismatches == 0
     assert game.shootout == Shootout(home=2, away=1)
     assert (game.home.score, game.away.score) == (2, 1)  # 1-1, and one for the shootout
+    # The line score: the goals by period, and the shootout win as its period's 1.
+    assert game.period == len(game.home.periods) == len(game.away.periods)
+    assert (game.home.periods[-1], game.away.periods[-1]) == (1, 0)
+    assert (sum(game.home.periods), sum(game.away.periods)) == (2, 1)
     assert game.status is GameStatus.FINAL
 
 

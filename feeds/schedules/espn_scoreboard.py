@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.models import GameEvent, GameStatus, Sport, Team
-from feeds.adapters.common import get, safe_id, text, to_time
+from feeds.adapters.common import get, safe_id, text, to_int, to_time
 from feeds.schedules.schedule import Games, Schedule, info, listed, result, team
 
 FORMAT = "espn-scoreboard"
@@ -72,7 +72,12 @@ def _game(event: dict[str, Any], sport: Sport, league: str, season: object) -> G
             venue=text(get(competition, "venue", "fullName"), 128).strip() or None,
             season=str(year) if year else None,
             status=status,
-            result=result(sides["home"].get("score"), sides["away"].get("score"))
+            result=result(
+                sides["home"].get("score"),
+                sides["away"].get("score"),
+                _line(sides["home"]),
+                _line(sides["away"]),
+            )
             if status in (GameStatus.LIVE, GameStatus.FINAL)
             else None,
         ),
@@ -82,3 +87,10 @@ def _game(event: dict[str, Any], sport: Sport, league: str, season: object) -> G
 def _team(competitor: dict[str, Any]) -> Team:
     side = competitor["team"]
     return team(side["id"], side.get("abbreviation"), side.get("displayName"), side.get("location"))
+
+
+def _line(competitor: dict[str, Any]) -> list[object]:
+    """ESPN's line score: ``linescores[].value`` (a float), by period."""
+    lines = competitor.get("linescores") or []
+    ordered = sorted(lines, key=lambda line: to_int(line.get("period")) or 0)
+    return [to_int(int(v)) if isinstance(v := line.get("value"), float) else v for line in ordered]

@@ -45,8 +45,12 @@ def _game(game: dict[str, Any], on: Any) -> GameEvent:
             season=nba_season(game_id),
             day=on,
             status=status,
-            result=result(home.get("score"), away.get("score"))
+            result=result(home.get("score"), away.get("score"), _line(home), _line(away))
             if status is not GameStatus.SCHEDULED
             else None,
         ),
     )
+
+
+def _line(side: dict[str, Any]) -> list[object]:
+    return [period.get("score") for period in side.get("periods") or []]

@@ -65,7 +65,7 @@ def _game(header: dict[str, Any], lines: dict[str, dict[str, Any]]) -> GameEvent
             season=f"{season}-{(int(season) + 1) % 100:02d}" if season.isdigit() else None,
             day=on,
             status=status,
-            result=result(home.get("PTS"), away.get("PTS"))
+            result=result(home.get("PTS"), away.get("PTS"), *_lines(home, away))
             if status is not GameStatus.SCHEDULED
             else None,
         ),
@@ -75,3 +75,18 @@ def _game(header: dict[str, Any], lines: dict[str, dict[str, Any]]) -> GameEvent
 def _team(team_id: str, line: dict[str, Any]) -> Any:
     city, name = text(line.get("TEAM_CITY_NAME"), 64), text(line.get("TEAM_NAME"), 64)
     return team(team_id, line.get("TEAM_ABBREVIATION"), f"{city} {name}".strip(), city)
+
+
+_QUARTERS = [f"PTS_QTR{n}" for n in range(1, 5)]
+_OVERTIMES = [f"PTS_OT{n}" for n in range(1, 11)]
+
+
+def _lines(home: dict[str, Any], away: dict[str, Any]) -> tuple[list[object], list[object]]:
+    """The quarters, then the overtimes played (the last one either side scored in: a
+    scoreless overtime of both is not told apart from one not played)."""
+    played = max(
+        (n for n, column in enumerate(_OVERTIMES, 1) if home.get(column) or away.get(column)),
+        default=0,
+    )
+    columns = _QUARTERS + _OVERTIMES[:played]
+    return [home.get(column) for column in columns], [away.get(column) for column in columns]

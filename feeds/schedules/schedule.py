@@ -97,12 +97,27 @@ def initials(name: str) -> str:
     return re.sub(r"[^A-Za-z]", "", name)[:3].upper() or "TM"
 
 
-def result(home: object, away: object) -> Result | None:
-    """A stated score, where both sides are numbers (ESPN writes them as strings)."""
+def result(
+    home: object, away: object, home_periods: object = None, away_periods: object = None
+) -> Result | None:
+    """A stated score, where both sides are numbers (ESPN writes them as strings), with the
+    line score where both sides' are readable, as many periods each."""
     home_score, away_score = to_int(home), to_int(away)
     if home_score is None or away_score is None:
         return None
-    return Result(home=home_score, away=away_score)
+    lines = [_line(home_periods), _line(away_periods)]
+    if None in lines or len(lines[0] or []) != len(lines[1] or []):
+        lines = [[], []]
+    return Result(
+        home=home_score, away=away_score, home_periods=lines[0] or [], away_periods=lines[1] or []
+    )
+
+
+def _line(periods: object) -> list[int] | None:
+    if not isinstance(periods, list) or not periods:
+        return None
+    found = [to_int(points) for points in periods]
+    return None if None in found else [points for points in found if points is not None]
 
 
 def day(value: object, pattern: str) -> date | None:

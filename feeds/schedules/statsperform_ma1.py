@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.models import GameEvent, GameStatus, Sport
-from feeds.adapters.common import get, safe_id, text, to_time
+from feeds.adapters.common import get, safe_id, text, to_int, to_time
 from feeds.schedules.schedule import Games, Schedule, day, info, initials, listed, result, team
 
 FORMAT = "statsperform-ma1"
@@ -61,7 +61,7 @@ def _game(match: dict[str, Any]) -> GameEvent:
             season=text(get(details, "tournamentCalendar", "name"), 16) or None,
             day=day(details.get("localDate"), "%Y-%m-%d"),
             status=status,
-            result=result(scores.get("home"), scores.get("away"))
+            result=result(scores.get("home"), scores.get("away"), *_halves(match))
             if status in (GameStatus.LIVE, GameStatus.FINAL)
             else None,
         ),
@@ -71,3 +71,17 @@ def _game(match: dict[str, Any]) -> GameEvent:
 def _team(contestant: dict[str, Any]) -> Any:
     name = text(contestant.get("name"), 128).strip()
     return team(contestant["id"], contestant.get("code") or initials(name), name)
+
+
+def _halves(match: dict[str, Any]) -> tuple[list[object], list[object]]:
+    """Goals per half, from the half-time and full-time scores (none where extra time or a
+    shootout was played: those halves are not stated apart)."""
+    scores = get(match, "liveData", "matchDetails", "scores") or {}
+    half, full = scores.get("ht") or {}, scores.get("ft") or {}
+    if set(scores) - {"ht", "ft", "total"}:
+        return [], []
+    sides: list[list[object]] = []
+    for side in ("home", "away"):
+        first, whole = to_int(half.get(side)), to_int(full.get(side))
+        sides.append([first, whole - first] if first is not None and whole is not None else [])
+    return sides[0], sides[1]
