@@ -62,6 +62,11 @@ def final_surrogate_keys(league: str, season: str | None = None) -> list[str]:
     return keys
 
 
+def teams_surrogate_key(league: str) -> str:
+    """Key of a league's list of teams (purged when a game first shows its teams)."""
+    return f"teams-{league_key(league)}"
+
+
 def team_surrogate_key(league: str, team_id: str) -> str:
     """Key of every view of a team's games (its season's results and fixtures)."""
     return f"team-{league_key(league)}-{team_id}"
@@ -176,6 +181,10 @@ class RedisKeys:
     def seasons(self, league: str) -> str:
         """Set: the named seasons a league has finals in."""
         return self.league(league, "seasons")
+
+    def teams(self, league: str) -> str:
+        """Hash team id → the team as its newest listed game names it (code, name, city)."""
+        return self.league(league, "teams:known")
 
     def team_games(self, league: str, season: str | None, team_id: str) -> str:
         """Set: the games of a team in a season (results and fixtures)."""

@@ -83,14 +83,49 @@ def player_results(game: Game) -> list[PlayerResult]:
     ]
 
 
-def rank(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Order a standings table: points, then point difference, then points scored, then code."""
+#: How each sport's tables are ordered (the first rule first; the team code breaks what is
+#: left, so the order is always the same). Head-to-head records, divisions and the NHL's
+#: regulation wins are not kept: a tie they would break stays in code order.
+_BY_PERCENTAGE = "win percentage (a tie counts half), wins, point difference, points scored"
+RULES = {
+    Sport.BASKETBALL: _BY_PERCENTAGE,
+    Sport.AMERICAN_FOOTBALL: _BY_PERCENTAGE,
+    Sport.ICE_HOCKEY: (
+        "points (2 a win, 1 an overtime or shootout loss), points percentage, wins, goal difference"
+    ),
+    Sport.SOCCER: "points (3 a win, 1 a draw), goal difference, goals scored",
+}
+_BY_POINTS = "points, point difference, points scored"
 
-    def key(row: dict[str, object]) -> tuple[int, int, int, str]:
-        points, scored, conceded = (
-            int(str(row[k])) for k in ("points", "points_for", "points_against")
-        )
-        return (-points, -(scored - conceded), -scored, str(row["code"]))
+
+def rule(sport: Sport | None) -> str:
+    return RULES.get(sport, _BY_POINTS) if sport is not None else _BY_POINTS
+
+
+def rank(rows: list[dict[str, object]], sport: Sport | None = None) -> list[dict[str, object]]:
+    """Order a standings table by its sport's rule (:data:`RULES`); each row gains its place
+    and its win percentage (``pct``, three decimals)."""
+
+    def number(row: dict[str, object], name: str) -> int:
+        return int(str(row.get(name, 0)))
+
+    def pct(row: dict[str, object]) -> float:
+        games = number(row, "games")
+        return (number(row, "wins") + number(row, "ties") / 2) / games if games else 0.0
+
+    def key(row: dict[str, object]) -> tuple[float | int | str, ...]:
+        points, wins = number(row, "points"), number(row, "wins")
+        scored = number(row, "points_for")
+        difference = scored - number(row, "points_against")
+        games = number(row, "games")
+        if sport in (Sport.BASKETBALL, Sport.AMERICAN_FOOTBALL):
+            return (-pct(row), -wins, -difference, -scored, str(row["code"]))
+        if sport is Sport.ICE_HOCKEY:
+            share = points / (2 * games) if games else 0.0
+            return (-points, -share, -wins, -difference, str(row["code"]))
+        return (-points, -difference, -scored, str(row["code"]))
 
     ordered = sorted(rows, key=key)
-    return [{"rank": place, **row} for place, row in enumerate(ordered, start=1)]
+    return [
+        {"rank": place, **row, "pct": round(pct(row), 3)} for place, row in enumerate(ordered, 1)
+    ]

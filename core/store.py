@@ -36,8 +36,9 @@ from core.keys import (
     game_part,
     season_key,
     team_surrogate_key,
+    teams_surrogate_key,
 )
-from core.models import Game, GameStatus, Revision
+from core.models import Game, GameStatus, Revision, Sport
 from core.reducer import Play
 
 logger = logging.getLogger("scorecast.store")
@@ -181,6 +182,8 @@ class Records:
 
     version: int
     rows: dict[str, bytes]
+    #: The sport of a league's records (standings are ordered by its rule), where known.
+    sport: Sport | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,12 @@ class SnapshotReader:
         return Board(version + gone, parts, rows)
 
     @translated
+    async def teams(self, league: str) -> dict[str, bytes]:
+        """A league's teams as their newest listed games name them, by team id."""
+        found = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.teams(league)))
+        return {team_id.decode(): team for team_id, team in found.items()}
+
+    @translated
     async def team_games(self, league: str, season: str | None, team_id: str) -> Records:
         """The rows of a team's games in a season; the version is the sum of theirs."""
         key = self.keys.team_games(league, season, team_id)
@@ -327,8 +336,11 @@ class SnapshotReader:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.season(league, season, "version"))
             pipe.hgetall(self.keys.season(league, season, "teams"))
-            version, rows = await pipe.execute()
-        return Records(int(version or 0), {key.decode(): row for key, row in rows.items()})
+            pipe.get(self.keys.league(league, "sport"))
+            version, rows, sport = await pipe.execute()
+        names = {kind.value for kind in Sport}
+        known = Sport(sport.decode()) if sport and sport.decode() in names else None
+        return Records(int(version or 0), {key.decode(): row for key, row in rows.items()}, known)
 
     @translated
     async def leaders(self, league: str, top: int, season: str | None = None) -> Leaders:
@@ -491,11 +503,17 @@ class SnapshotWriter(SnapshotReader):
         """Board membership where it changes, then the batch's announcement."""
         last = versions[-1]
         part = game_part(last.league, last.day, last.start_time)
-        if before is None or _teams_of(before) != _teams_of(last):
-            # Its teams' seasons list it (a game first seen, or its teams or season restated).
+        teams_changed = before is None or _teams_of(before) != _teams_of(last)
+        if teams_changed:
+            # Its teams' seasons list it, the league knows its teams (a game first seen, or
+            # its teams, their names or its season restated).
             async with self.redis.pipeline(transaction=False) as pipe:
-                for team_id in (last.home.team_id, last.away.team_id):
-                    pipe.sadd(self.keys.team_games(last.league, last.season, team_id), last.game_id)
+                for team in (last.home, last.away):
+                    pipe.sadd(
+                        self.keys.team_games(last.league, last.season, team.team_id), last.game_id
+                    )
+                    known = team.model_dump_json(include={"team_id", "code", "name", "city"})
+                    pipe.hset(self.keys.teams(last.league), team.team_id, known)
                 await pipe.execute()
         left = (
             game_part(before.league, before.day, before.start_time) if before is not None else None
@@ -517,6 +535,8 @@ class SnapshotWriter(SnapshotReader):
             if left is not None:
                 boards.append(board_surrogate_key(left))  # it shows the game no more
         keys = list(boards)
+        if teams_changed:
+            keys.append(teams_surrogate_key(last.league))
         for game in versions:
             shown = game_part(game.league, game.day, game.start_time)
             shows = [
@@ -606,8 +626,11 @@ class SnapshotWriter(SnapshotReader):
         )
         if not version:
             return False
-        if season_key(season) != UNSPECIFIED:
-            await self.redis.sadd(self.keys.seasons(league), season_key(season))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.league(league, "sport"), game.sport.value)
+            if season_key(season) != UNSPECIFIED:
+                pipe.sadd(self.keys.seasons(league), season_key(season))
+            await pipe.execute()
         entry = changes.fields(
             changes.FINAL, game.game_id, game.version, final_surrogate_keys(league, season)
         )
@@ -615,8 +638,12 @@ class SnapshotWriter(SnapshotReader):
         return True
 
 
-def _teams_of(game: Game) -> tuple[str, str | None, str, str]:
-    return (game.league, game.season, game.home.team_id, game.away.team_id)
+def _teams_of(game: Game) -> tuple[object, ...]:
+    return (
+        game.league,
+        game.season,
+        *((team.team_id, team.code, team.name, team.city) for team in (game.home, game.away)),
+    )
 
 
 def _play_lines(lines: dict[bytes, bytes], packed: bytes | None) -> dict[bytes, bytes]:

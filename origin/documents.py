@@ -22,14 +22,23 @@ def scoreboard(board: Board) -> Snapshot:
 
 def standings_table(league: str, table: Records, season: str) -> Snapshot:
     """A league's teams of a season ranked by its sport's rule (:func:`core.standings.rank`)."""
-    ranked = standings.rank([json.loads(row) for row in table.rows.values()])
+    ranked = standings.rank([json.loads(row) for row in table.rows.values()], table.sport)
     body = {
         "league": league_key(league),
         "season": season,
+        "rule": standings.rule(table.sport),
         "version": table.version,
         "teams": ranked,
     }
     return Snapshot(table.version, render(body))
+
+
+def teams(league: str, known: dict[str, bytes]) -> bytes:
+    """A league's teams (code, full name, city), by code."""
+    rows = sorted(
+        (json.loads(team) for team in known.values()), key=lambda t: (t["code"], t["team_id"])
+    )
+    return render({"league": league_key(league), "teams": rows})
 
 
 def team_season(league: str, season: str, team_id: str, games: Records) -> Snapshot:

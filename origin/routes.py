@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from core.keys import (
     part_league,
     standings_surrogate_keys,
     team_surrogate_key,
+    teams_surrogate_key,
 )
 from core.store import Board, GameView
 from origin import caching, documents, nba_live, openapi, resume
@@ -181,6 +183,16 @@ async def leaders(request: Request) -> Response:
     snapshot = documents.leaders(league, found, season)
     headers = caching.live_headers(state.settings, keys(leaders_surrogate_keys), snapshot.version)
     return _answer(request, snapshot.body, headers)
+
+
+async def league_teams(request: Request) -> Response:
+    """A league's teams, as their newest games name them."""
+    state: OriginState = request.state.origin
+    league = _league(request)
+    body = documents.teams(league, await state.store.teams(league))
+    headers = caching.live_headers(state.settings, [teams_surrogate_key(league)], 0)
+    headers["ETag"] = f'"t{zlib.crc32(body):08x}"'  # no version of its own: its bytes'
+    return _answer(request, body, headers)
 
 
 async def team_season(request: Request) -> Response:
@@ -474,6 +486,15 @@ ENDPOINTS = [
             cached("the leaderboard", ANY_OBJECT, 400, 503),
         ),
         leaders,
+    ),
+    Endpoint(
+        "/v1/leagues/{league}/teams",
+        get(
+            "A league's teams: code, full name, city",
+            [LEAGUE],
+            cached("the teams", ANY_OBJECT, 400, 503),
+        ),
+        league_teams,
     ),
     Endpoint(
         "/v1/leagues/{league}/teams/{team_id}/seasons/{season}",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import random
 
-from core.keys import BOARDS_KEY, board_part, change_surrogate_keys, team_surrogate_key
+from core.keys import (
+    BOARDS_KEY,
+    board_part,
+    change_surrogate_keys,
+    team_surrogate_key,
+    teams_surrogate_key,
+)
 from core.models import (
     EventType,
     Game,
@@ -85,8 +91,12 @@ def noisy_delivery(events: list[GameEvent], rng: random.Random, window: int) -> 
 def changed_keys(game_id: str) -> list[str]:
     """The surrogate keys new versions of a :func:`numbered_game` purge (the first adds its
     board part, and with it the key of the views composed of parts): the game, its board,
-    its teams' seasons."""
-    teams = [team_surrogate_key("TEST", "h"), team_surrogate_key("TEST", "a")]
+    its teams' seasons (and, first, the league's list of teams)."""
+    teams = [
+        team_surrogate_key("TEST", "h"),
+        team_surrogate_key("TEST", "a"),
+        teams_surrogate_key("TEST"),
+    ]
     return [*change_surrogate_keys(game_id, board_part("TEST", None)), *teams, BOARDS_KEY]
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from core import changes
 from core.boxscore import derive
-from core.models import Game
+from core.models import Game, Sport
 from core.reducer import fold
+from core.standings import rank
 from core.store import SnapshotWriter
 from feeds.adapters import load
 from origin import documents
@@ -105,7 +106,13 @@ async def test_standings_and_leaders_over_http(
     store: SnapshotWriter, finals: list[Game], client: httpx.AsyncClient
 ) -> None:
     empty = await client.get("/v1/leagues/nhl/standings")
-    assert empty.json() == {"league": "nhl", "season": "unspecified", "teams": [], "version": 0}
+    assert empty.json() == {
+        "league": "nhl",
+        "season": "unspecified",
+        "rule": "points, point difference, points scored",
+        "teams": [],
+        "version": 0,
+    }
     await store.record_final(finals[3])
     response = await client.get("/v1/leagues/nhl/standings")
     assert response.headers["Surrogate-Key"] == "standings-nhl"
@@ -147,6 +154,16 @@ async def test_standings_belong_to_a_season_and_the_current_one_is_the_newest(
     unnamed = (await client.get("/v1/leagues/nhl/seasons/unspecified/standings")).json()
     assert unnamed["teams"] == []  # no final of no named season
     team = nhl.home.team_id
+    teams = await client.get("/v1/leagues/nhl/teams")
+    assert teams.headers["Surrogate-Key"] == "teams-nhl"
+    assert [(t["code"], t["name"]) for t in teams.json()["teams"]] == [
+        (nhl.away.code, nhl.away.name),
+        (nhl.home.code, nhl.home.name),
+    ][:: 1 if nhl.away.code < nhl.home.code else -1]
+    again = await client.get(
+        "/v1/leagues/nhl/teams", headers={"If-None-Match": teams.headers["ETag"]}
+    )
+    assert again.status_code == 304
     mine = await client.get(f"/v1/leagues/nhl/teams/{team}/seasons/2025-26")
     assert mine.headers["Surrogate-Key"] == f"team-nhl-{team}"
     assert [game["game_id"] for game in mine.json()["games"]] == ["new1"]
@@ -199,3 +216,47 @@ async def test_a_corrected_final_is_counted_once_as_corrected(
 async def _body(store: SnapshotWriter, league: str) -> bytes:
     """The standings document the origin serves."""
     return documents.standings_table(league, await store.standings(league), "unspecified").body
+
+
+def _row(
+    code: str, games: int, wins: int, ties: int = 0, points: int = 0, gf: int = 0, ga: int = 0
+) -> dict[str, object]:
+    return {
+        "team_id": code.lower(),
+        "code": code,
+        "name": code,
+        "games": games,
+        "wins": wins,
+        "losses": games - wins - ties,
+        "ties": ties,
+        "overtime_losses": 0,
+        "points": points,
+        "points_for": gf,
+        "points_against": ga,
+    }
+
+
+def test_each_sport_ranks_by_its_own_rule() -> None:
+    # Basketball: 30-20 (.600) is above 31-29 (.517), whatever the wins.
+    nba = rank([_row("MORE", 60, 31, points=31), _row("BEST", 50, 30, points=30)], Sport.BASKETBALL)
+    assert [(row["code"], row["pct"]) for row in nba] == [("BEST", 0.6), ("MORE", 0.517)]
+    # Football: a tie counts half (9-7-1 is .559, above 9-8's .529).
+    nfl = rank(
+        [_row("NOTIE", 17, 9, points=9), _row("TIED", 17, 9, ties=1, points=9)],
+        Sport.AMERICAN_FOOTBALL,
+    )
+    assert [row["code"] for row in nfl] == ["TIED", "NOTIE"]
+    # Hockey: level on points, the team with games in hand (a better points share) first.
+    nhl = rank([_row("AAA", 82, 40, points=90), _row("ZZZ", 80, 40, points=90)], Sport.ICE_HOCKEY)
+    assert [row["code"] for row in nhl] == ["ZZZ", "AAA"]
+    # Soccer: points, then goal difference, then goals scored.
+    liga = rank(
+        [
+            _row("FEW", 38, 20, points=70, gf=60, ga=30),
+            _row("MANY", 38, 20, points=70, gf=80, ga=50),
+            _row("TOP", 38, 22, points=72, gf=50, ga=40),
+        ],
+        Sport.SOCCER,
+    )
+    assert [row["code"] for row in liga] == ["TOP", "MANY", "FEW"]
+    assert [row["rank"] for row in liga] == [1, 2, 3]
