@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core import ids, sse
+from core import calendar, ids, sse
 from core.cors import STREAM_HEADERS
 from core.keys import SCOREBOARD_CHANNEL, game_channel
 from core.store import Snapshot, snapshot_change
@@ -88,7 +89,8 @@ async def scoreboard_stream(request: Request) -> Response:
     held = last_event_id(request)
 
     async def missed() -> list[tuple[int, bytes]]:
-        parts = await state.store.board_parts()
+        # Today's board, as /v1/scoreboard (then every changed row, whatever its day).
+        parts = calendar.today_parts(await state.store.board_parts(), datetime.now(UTC))
         board = documents.scoreboard(await state.store.board(parts))
         if not newer(board.version, held):
             return []

@@ -53,3 +53,33 @@ export function follow(gameId: string, options: FollowOptions): Following;
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, initial * 2^failures)]. */
 export function backoff(failures: number, initialMs: number, maxMs: number, random?: () => number): number;
+
+/** A game's row on a board (see the README's scoreboard). */
+export interface Row {
+  game_id: string;
+  version: number;
+  status: Snapshot["status"];
+  home: { team_id: string; code: string; name: string; score: number; periods: number[] };
+  away: { team_id: string; code: string; name: string; score: number; periods: number[] };
+  [field: string]: unknown;
+}
+
+export interface BoardOptions {
+  /** Called with the rows of games newer than the version held of each. */
+  onRows: (rows: Row[], mode: "stream" | "poll") => void;
+  onError?: (error: Error) => void;
+  baseUrl?: string;
+  /** The board document polled when the stream keeps failing (default "/v1/scoreboard"). */
+  board?: string;
+  pollIntervalMs?: number;
+  jitter?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  failuresBeforeFallback?: number;
+  retryStreamAfterMs?: number;
+  fetch?: typeof fetch;
+  random?: () => number;
+  now?: () => number;
+}
+
+export function followBoard(options: BoardOptions): { stop(): void; readonly mode: "stream" | "poll" };

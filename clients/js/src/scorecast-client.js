@@ -17,6 +17,48 @@ class Retry extends Error {
   }
 }
 
+// An answer to go on with (200, 204, 304), one to retry later (404: not scheduled yet; 429 and
+// 5xx: the edge asks us to wait, Retry-After honoured), or a fatal one (retrying cannot fix it).
+function checked(response) {
+  const status = response.status;
+  if (status === 200 || status === 204 || status === 304) return;
+  if (status === 404 || status === 429 || status >= 500) {
+    const after = Number(response.headers.get("retry-after"));
+    throw new Retry(`answered ${status}`, Number.isFinite(after) ? after * 1000 : 0);
+  }
+  const error = new Error(`${response.url} answered ${status}`);
+  error.fatal = true;
+  throw error;
+}
+
+// Server-sent events read from a fetch answer: onEvent({ id, event, data }) for each.
+async function readEvents(response, onEvent) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let current = { id: null, event: "message", data: [] };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, end).replace(/\r$/, "");
+      buffer = buffer.slice(end + 1);
+      if (line === "") {
+        if (current.data.length) onEvent({ ...current, data: current.data.join("\n") });
+        current = { id: null, event: "message", data: [] };
+      } else if (line.startsWith("data:")) {
+        current.data.push(line.slice(5).replace(/^ /, ""));
+      } else if (line.startsWith("event:")) {
+        current.event = line.slice(6).trim();
+      } else if (line.startsWith("id:")) {
+        current.id = line.slice(3).trim();
+      }
+    }
+  }
+}
+
 export function backoff(failures, initialMs, maxMs, random = Math.random) {
   const bound = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
   return random() * bound;
@@ -60,16 +102,7 @@ export function follow(gameId, options) {
   }
 
   function check(response) {
-    const status = response.status;
-    if (status === 200 || status === 204 || status === 304) return;
-    if (status === 404 || status === 429 || status >= 500) {
-      // 404: not scheduled yet; 429 and 5xx: the edge asks us to wait.
-      const after = Number(response.headers.get("retry-after"));
-      throw new Retry(`answered ${status}`, Number.isFinite(after) ? after * 1000 : 0);
-    }
-    const error = new Error(`${response.url} answered ${status}`);
-    error.fatal = true;
-    throw error;
+    checked(response);
   }
 
   async function stream() {
@@ -77,28 +110,9 @@ export function follow(gameId, options) {
     if (state.version) headers["Last-Event-ID"] = String(state.version);
     const response = await settings.fetch(`${path}/stream`, { headers, signal: abort.signal });
     check(response);
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let data = [];
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, end).replace(/\r$/, "");
-        buffer = buffer.slice(end + 1);
-        if (line === "") {
-          if (data.length) {
-            try { accept(JSON.parse(data.join("\n")), "stream"); } catch { /* not JSON: skip */ }
-          }
-          data = [];
-        } else if (line.startsWith("data:")) {
-          data.push(line.slice(5).replace(/^ /, ""));
-        }
-      }
-    }
+    await readEvents(response, ({ data }) => {
+      try { accept(JSON.parse(data), "stream"); } catch { /* not JSON: skip */ }
+    });
     throw new Retry("the stream ended");
   }
 
@@ -159,5 +173,110 @@ export function follow(gameId, options) {
     get version() { return state.version; },
     get mode() { return state.mode; },
     get notModified() { return state.notModified; },
+  };
+}
+
+// Follow a board (today's, or a day's) the same way: the scoreboard stream first (the whole
+// board, then each changed row), conditional polling of the board's document when the stream
+// keeps failing, back to the stream after a while. onRows(rows, mode) gets the rows of games
+// newer than the version it holds of each: never an older score after a newer one.
+export function followBoard(options) {
+  const settings = {
+    baseUrl: globalThis.location ? globalThis.location.origin : "",
+    board: "/v1/scoreboard",
+    pollIntervalMs: 5000,
+    jitter: 0.2,
+    backoffInitialMs: 500,
+    backoffMaxMs: 30000,
+    failuresBeforeFallback: 3,
+    retryStreamAfterMs: 60000,
+    fetch: globalThis.fetch.bind(globalThis),
+    random: Math.random,
+    now: () => Date.now(),
+    onError: () => {},
+    ...options,
+  };
+  const base = settings.baseUrl.replace(/\/$/, "");
+  const abort = new AbortController();
+  const held = new Map();
+  const state = { board: 0, mode: "stream", failures: 0, fellBackAt: null };
+  let stopped = false;
+
+  function accept(rows, mode) {
+    if (stopped) return;
+    const fresh = rows.filter((row) => row && Number.isInteger(row.version)
+      && row.version > (held.get(row.game_id) || 0));
+    for (const row of fresh) held.set(row.game_id, row.version);
+    state.failures = 0;
+    if (fresh.length) settings.onRows(fresh, mode);
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      abort.signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+    });
+  }
+
+  async function stream() {
+    const headers = { Accept: "text/event-stream" };
+    if (state.board) headers["Last-Event-ID"] = String(state.board);
+    const response = await settings.fetch(`${base}/v1/scoreboard/stream`, { headers, signal: abort.signal });
+    checked(response);
+    await readEvents(response, ({ id, event, data }) => {
+      let body;
+      try { body = JSON.parse(data); } catch { return; }
+      if (event === "scoreboard") {
+        if (Number(id) > state.board) state.board = Number(id);
+        accept(body.games || [], "stream");
+      } else {
+        accept([body], "stream");
+      }
+    });
+    throw new Retry("the stream ended");
+  }
+
+  async function poll() {
+    const response = await settings.fetch(`${base}${settings.board}`, { signal: abort.signal });
+    checked(response);
+    if (response.status === 200) accept((await response.json()).games || [], "poll");
+    const spread = settings.jitter * (2 * settings.random() - 1);
+    await sleep(settings.pollIntervalMs * (1 + spread));
+  }
+
+  async function run() {
+    while (!stopped) {
+      if (state.fellBackAt !== null && settings.now() - state.fellBackAt >= settings.retryStreamAfterMs) {
+        state.mode = "stream";
+        state.fellBackAt = null;
+      }
+      try {
+        await (state.mode === "stream" ? stream() : poll());
+      } catch (error) {
+        if (stopped) break;
+        if (error && error.fatal) {
+          stopped = true;
+          settings.onError(error);
+          break;
+        }
+        state.failures += 1;
+        if (state.failures >= settings.failuresBeforeFallback && state.mode === "stream") {
+          state.mode = "poll";
+          state.failures = 0;
+          state.fellBackAt = settings.now();
+        }
+        const waitMs = backoff(state.failures, settings.backoffInitialMs, settings.backoffMaxMs, settings.random);
+        await sleep(Math.max(waitMs, error instanceof Retry ? error.waitMs : 0));
+      }
+    }
+  }
+
+  run();
+  return {
+    stop() {
+      stopped = true;
+      abort.abort();
+    },
+    get mode() { return state.mode; },
   };
 }
