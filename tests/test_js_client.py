@@ -31,7 +31,7 @@ def test_the_js_clients_own_tests_pass() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "# fail 0" in result.stdout
-    assert "# pass 5" in result.stdout
+    assert "# pass 7" in result.stdout
 
 
 async def following(edge_url: str, game_id: str) -> asyncio.subprocess.Process:
