@@ -20,6 +20,7 @@ from core.connection import redis_client
 from core.keys import RedisKeys
 from core.store import SnapshotReader
 from origin import openapi
+from origin.assets import SiteAssets
 from origin.cors import PublicCorsMiddleware
 from origin.metrics import MetricsMiddleware, OriginMetrics
 from origin.routes import ENDPOINTS
@@ -63,7 +64,7 @@ def create_app(settings: OriginSettings, closing: asyncio.Event | None = None) -
             follower = asyncio.create_task(hub.run(closing), name="change-stream hub")
             resources.push_async_callback(_cancelled, follower)
             page, script = PAGE.read_bytes(), CLIENT_SCRIPT.read_bytes()
-            state = OriginState(settings, store, tier, own, page, script)
+            state = OriginState(settings, store, tier, own, page, script, SiteAssets.load())
             # Its figures on the private listener only: no edge has a path to them.
             await resources.enter_async_context(
                 exporting(metrics.registry, settings, state.unready)

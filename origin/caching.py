@@ -8,8 +8,13 @@ every key the body depends on (from :mod:`core.keys`).
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from core.keys import BOARDS_KEY, board_surrogate_key
+from core.store import Board
 from core.versions import etag
-from origin.settings import CachePolicy
+from origin.settings import CachePolicy, OriginSettings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -79,3 +84,35 @@ def not_modified(if_none_match: str | None, current: str) -> bool:
         if tag == wanted:
             return True
     return False
+
+
+#: Board parts whose keys one response names at most (each key up to ~60 bytes).
+MOST_PART_KEYS = 100
+
+
+def board_headers(
+    settings: OriginSettings, board: Board, composed: bool, until: int | None = None
+) -> dict[str, str]:
+    """Headers of a view of board parts (the API's or a page's); ``until``: seconds the view
+    is right for at most (a "today" until the day changes)."""
+    # Tagged with every part it shows: a change purges its own part and every view of it. A
+    # view composed of parts also goes when a part first appears. One of more parts than a
+    # response header may name (Varnish's 8 KB) lives briefly at the edge instead.
+    if len(board.parts) > MOST_PART_KEYS:
+        ttl = min(settings.edge_composed_ttl, until or settings.edge_composed_ttl)
+        return live_headers(settings, [BOARDS_KEY], board.version, ttl)
+    keys = [board_surrogate_key(part) for part in board.parts]
+    if composed:
+        keys.append(BOARDS_KEY)
+    edge_ttl = min(settings.edge_ttl, until) if until is not None else None
+    return live_headers(settings, keys, board.version, edge_ttl)
+
+
+def answer(
+    request: Request, body: bytes, headers: dict[str, str], media_type: str = "application/json"
+) -> Response:
+    """The body, or a 304 where the request holds its ETag. A 304 carries the same caching
+    headers as the 200 would (RFC 9110 §15.4.5)."""
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)

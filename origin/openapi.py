@@ -94,6 +94,10 @@ SEASON = param(
     "season", "path", "a season key, e.g. 2023-24, 2018-2019, or 'unspecified'", ids.SEASON
 )
 TEAM_ID = param("team_id", "path", "the provider's team id", ids.ID)
+RELEASE = param(
+    "release", "path", "the site's release (named by its assets' content)", "^[0-9a-f]{8}$"
+)
+ASSET = param("name", "path", "site.css or site.js", "^site[.](css|js)$")
 AFTER = param("after", "query", "wait for a version above this", ids.HELD_VERSION, False)
 # Any value: one that is not a matching ETag simply gets the full answer.
 IF_NONE_MATCH = param("If-None-Match", "header", "an ETag from an earlier answer", None, False)

@@ -14,9 +14,6 @@ from starlette.responses import JSONResponse, Response
 
 from core import calendar, ids
 from core.keys import (
-    BOARDS_KEY,
-    UNSPECIFIED,
-    board_surrogate_key,
     game_surrogate_keys,
     leaders_surrogate_keys,
     part_day,
@@ -25,11 +22,12 @@ from core.keys import (
     team_surrogate_key,
     teams_surrogate_key,
 )
-from core.store import Board, GameView
-from origin import caching, documents, nba_live, openapi, resume
+from core.store import GameView
+from origin import caching, documents, nba_live, openapi, params, resume, site
 from origin.openapi import (
     AFTER,
     ANY_OBJECT,
+    ASSET,
     DAY,
     GAME,
     GAME_ID,
@@ -37,6 +35,7 @@ from origin.openapi import (
     LAST_EVENT_ID,
     LEAGUE,
     PAGE,
+    RELEASE,
     SCRIPT,
     SEASON,
     STREAM,
@@ -64,7 +63,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 async def game(request: Request) -> Response:
     state: OriginState = request.state.origin
-    game_id = _game_id(request)
+    game_id = params.game_id(request)
     after = request.query_params.get("after")
     if after is not None:
         return await resume.long_poll(request, game_id, after)
@@ -72,12 +71,12 @@ async def game(request: Request) -> Response:
     if snapshot is None:
         raise _unknown_game(state, game_id)
     headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), snapshot.version)
-    return _answer(request, snapshot.body, headers)
+    return caching.answer(request, snapshot.body, headers)
 
 
 async def game_version(request: Request) -> Response:
     state: OriginState = request.state.origin
-    game_id = _game_id(request)
+    game_id = params.game_id(request)
     raw = request.path_params["version"]
     if not _VERSION.fullmatch(raw):
         raise ApiError(400, "bad_version", "version must be a positive whole number")
@@ -105,7 +104,9 @@ async def game_version(request: Request) -> Response:
             f"game {game_id} has versions 1 to {latest.version}",
             caching.missing_headers(state.settings, game_surrogate_keys(game_id)),
         )
-    return _answer(request, body, caching.immutable_headers(game_surrogate_keys(game_id), number))
+    return caching.answer(
+        request, body, caching.immutable_headers(game_surrogate_keys(game_id), number)
+    )
 
 
 async def scoreboard(request: Request) -> Response:
@@ -122,7 +123,7 @@ async def scoreboard(request: Request) -> Response:
 async def day_board(request: Request) -> Response:
     """A day's games across leagues: the parts of that day."""
     state: OriginState = request.state.origin
-    day = _day(request)
+    day = params.day(request)
     parts = [part for part in await state.store.board_parts() if part_day(part) == day]
     return await _board(request, state, parts, composed=True)
 
@@ -130,7 +131,7 @@ async def day_board(request: Request) -> Response:
 async def league_board(request: Request) -> Response:
     """One part of the board: a league's games on a day."""
     state: OriginState = request.state.origin
-    day, league = _day(request), _league(request)
+    day, league = params.day(request), params.league(request)
     return await _board(request, state, [f"{league}:{day}"])
 
 
@@ -143,101 +144,65 @@ async def _board(
 ) -> Response:
     board = await state.store.board(parts)
     snapshot = documents.scoreboard(board)
-    return _answer(request, snapshot.body, _board_headers(state, board, composed, until))
-
-
-def _board_headers(
-    state: OriginState, board: Board, composed: bool, until: int | None = None
-) -> dict[str, str]:
-    """``until``: seconds the view is right for at most (a "today" until the day changes)."""
-    # Tagged with every part it shows: a change purges its own part and every view of it. A
-    # view composed of parts also goes when a part first appears. One of more parts than a
-    # response header may name (Varnish's 8 KB) lives briefly at the edge instead.
-    if len(board.parts) > MOST_PART_KEYS:
-        ttl = min(state.settings.edge_composed_ttl, until or state.settings.edge_composed_ttl)
-        return caching.live_headers(state.settings, [BOARDS_KEY], board.version, ttl)
-    keys = [board_surrogate_key(part) for part in board.parts]
-    if composed:
-        keys.append(BOARDS_KEY)
-    edge_ttl = min(state.settings.edge_ttl, until) if until is not None else None
-    return caching.live_headers(state.settings, keys, board.version, edge_ttl)
+    return caching.answer(
+        request, snapshot.body, caching.board_headers(state.settings, board, composed, until)
+    )
 
 
 async def standings(request: Request) -> Response:
     """A league's standings of a season (``/seasons/{season}/standings``), or of its current
     season: the newest it has finals in (games of no named season where it has none)."""
     state: OriginState = request.state.origin
-    league = _league(request)
-    season, keys = await _season(request, state, league)
-    table = await state.store.standings(league, _named(season))
+    league = params.league(request)
+    season, keys = await params.season_of(request, state, league)
+    table = await state.store.standings(league, params.named(season))
     snapshot = documents.standings_table(league, table, season)
     headers = caching.live_headers(state.settings, keys(standings_surrogate_keys), snapshot.version)
-    return _answer(request, snapshot.body, headers)
+    return caching.answer(request, snapshot.body, headers)
 
 
 async def leaders(request: Request) -> Response:
     state: OriginState = request.state.origin
-    league = _league(request)
-    season, keys = await _season(request, state, league)
-    found = await state.store.leaders(league, state.settings.leaders_top, _named(season))
+    league = params.league(request)
+    season, keys = await params.season_of(request, state, league)
+    found = await state.store.leaders(league, state.settings.leaders_top, params.named(season))
     snapshot = documents.leaders(league, found, season)
     headers = caching.live_headers(state.settings, keys(leaders_surrogate_keys), snapshot.version)
-    return _answer(request, snapshot.body, headers)
+    return caching.answer(request, snapshot.body, headers)
 
 
 async def league_teams(request: Request) -> Response:
     """A league's teams, as their newest games name them."""
     state: OriginState = request.state.origin
-    league = _league(request)
+    league = params.league(request)
     body = documents.teams(league, await state.store.teams(league))
     headers = caching.live_headers(state.settings, [teams_surrogate_key(league)], 0)
     headers["ETag"] = f'"t{zlib.crc32(body):08x}"'  # no version of its own: its bytes'
-    return _answer(request, body, headers)
+    return caching.answer(request, body, headers)
 
 
 async def team_season(request: Request) -> Response:
     """A team's games of a season: its results and fixtures, purged by each of their changes."""
     state: OriginState = request.state.origin
-    league, team_id = _league(request), _team_id(request)
-    season = _season_param(request)
-    games = await state.store.team_games(league, _named(season), team_id)
+    league, team_id = params.league(request), params.team_id(request)
+    season = params.season(request)
+    games = await state.store.team_games(league, params.named(season), team_id)
     snapshot = documents.team_season(league, season, team_id, games)
     keys = [team_surrogate_key(league, team_id)]
-    return _answer(
+    return caching.answer(
         request, snapshot.body, caching.live_headers(state.settings, keys, snapshot.version)
     )
 
 
-SurrogateKeys = Callable[..., list[str]]
-
-
-async def _season(
-    request: Request, state: OriginState, league: str
-) -> tuple[str, Callable[[SurrogateKeys], list[str]]]:
-    """The season asked for (a path's, or the league's current one), and how to name the
-    keys of a view of it: a season's view is purged by that season's finals, the current
-    season's by every final of the league (a new season becomes the current one)."""
-    if "season" in request.path_params:
-        season = _season_param(request)
-        return season, lambda keys: keys(league, _named(season))
-    named = await state.store.seasons(league)
-    current = named[-1] if named else UNSPECIFIED
-    return current, lambda keys: keys(league)
-
-
-def _named(season: str) -> str | None:
-    return None if season == UNSPECIFIED else season
-
-
 async def box_score(request: Request) -> Response:
     state: OriginState = request.state.origin
-    game_id = _game_id(request)
+    game_id = params.game_id(request)
     box = await state.store.box_score(game_id)
     if box is None:
         raise _unknown_game(state, game_id)
     body = documents.box_score(game_id, box)
     headers = caching.live_headers(state.settings, game_surrogate_keys(game_id), box.version)
-    return _answer(request, body, headers)
+    return caching.answer(request, body, headers)
 
 
 async def nba_scoreboard(request: Request) -> Response:
@@ -250,7 +215,9 @@ async def nba_scoreboard(request: Request) -> Response:
     today = calendar.league_day("nba", now)
     body = documents.render(nba_live.scoreboard(rows, today))
     until = calendar.seconds_to_next_hour(now)
-    return _answer(request, body, _board_headers(state, board, composed=True, until=until))
+    return caching.answer(
+        request, body, caching.board_headers(state.settings, board, composed=True, until=until)
+    )
 
 
 async def nba_boxscore(request: Request) -> Response:
@@ -258,7 +225,7 @@ async def nba_boxscore(request: Request) -> Response:
     headers = caching.live_headers(
         state.settings, game_surrogate_keys(view.game["game_id"]), view.version
     )
-    return _answer(request, documents.render(nba_live.boxscore(view)), headers)
+    return caching.answer(request, documents.render(nba_live.boxscore(view)), headers)
 
 
 async def nba_playbyplay(request: Request) -> Response:
@@ -266,12 +233,12 @@ async def nba_playbyplay(request: Request) -> Response:
     headers = caching.live_headers(
         state.settings, game_surrogate_keys(view.game["game_id"]), view.version
     )
-    return _answer(request, documents.render(nba_live.playbyplay(view)), headers)
+    return caching.answer(request, documents.render(nba_live.playbyplay(view)), headers)
 
 
 async def _nba_game(request: Request, plays: bool = True) -> tuple[OriginState, GameView]:
     state: OriginState = request.state.origin
-    game_id = _game_id(request)
+    game_id = params.game_id(request)
     view = await state.store.game_view(game_id, plays)
     if view is None:
         raise _unknown_game(state, game_id)
@@ -281,14 +248,14 @@ async def _nba_game(request: Request, plays: bool = True) -> tuple[OriginState, 
 
 
 async def game_stream(request: Request) -> Response:
-    return await resume.game_stream(request, _game_id(request))
+    return await resume.game_stream(request, params.game_id(request))
 
 
 async def live_page(request: Request) -> Response:
     """The live scoreboard page; the same document for every game (it reads the id from the
     path), so the edge keeps one copy."""
     state: OriginState = request.state.origin
-    _game_id(request)
+    params.game_id(request)
     headers = {
         "Cache-Control": "public, max-age=60",
         "Surrogate-Control": "max-age=3600",
@@ -319,48 +286,6 @@ async def readyz(request: Request) -> Response:
     if reason is not None:
         raise ApiError(503, "unavailable", reason, _NO_STORE)
     return JSONResponse({"status": "ready"}, headers=_NO_STORE)
-
-
-def _answer(request: Request, body: bytes, headers: dict[str, str]) -> Response:
-    # A 304 carries the same caching headers as the 200 would (RFC 9110 §15.4.5).
-    if caching.not_modified(request.headers.get("if-none-match"), headers["ETag"]):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=JSON, headers=headers)
-
-
-def _game_id(request: Request) -> str:
-    game_id: str = request.path_params["game_id"]
-    if not _GAME_ID.fullmatch(game_id):
-        raise ApiError(400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'")
-    return game_id
-
-
-def _day(request: Request) -> str:
-    day: str = request.path_params["day"]
-    if not _DAY.fullmatch(day):
-        raise ApiError(400, "bad_day", "day must be a date (YYYY-MM-DD) or 'undated'")
-    return day
-
-
-def _season_param(request: Request) -> str:
-    season: str = request.path_params["season"]
-    if not _SEASON.fullmatch(season):
-        raise ApiError(400, "bad_season", "season must be 1-16 lowercase letters, digits or '-'")
-    return season
-
-
-def _team_id(request: Request) -> str:
-    team_id: str = request.path_params["team_id"]
-    if not _GAME_ID.fullmatch(team_id):
-        raise ApiError(400, "bad_team_id", "team id must be 1-64 letters, digits, '.', '_' or '-'")
-    return team_id
-
-
-def _league(request: Request) -> str:
-    league: str = request.path_params["league"]
-    if not _LEAGUE.fullmatch(league):
-        raise ApiError(400, "bad_league", "league must be 1-32 lowercase letters, digits or '-'")
-    return league
 
 
 def _unknown_game(state: OriginState, game_id: str) -> ApiError:
@@ -536,6 +461,52 @@ ENDPOINTS = [
         "/live/{game_id}",
         get("The live scoreboard page", [GAME_ID], {**PAGE, **errors(400)}),
         live_page,
+    ),
+    # The fan site: pages cached under the keys of the documents they show.
+    Endpoint("/", get("Today's games, every league", [IF_NONE_MATCH], PAGE), site.today),
+    Endpoint(
+        "/day/{day}", get("A day's games", [DAY, IF_NONE_MATCH], {**PAGE, **errors(400)}), site.day
+    ),
+    Endpoint(
+        "/games/{game_id}",
+        get(
+            "A game: score, line score, box score, plays",
+            [GAME_ID, IF_NONE_MATCH],
+            {**PAGE, **errors(400, 404)},
+        ),
+        site.game,
+    ),
+    Endpoint(
+        "/leagues/{league}/standings",
+        get("A league's standings and leaders", [LEAGUE, IF_NONE_MATCH], {**PAGE, **errors(400)}),
+        site.standings,
+    ),
+    Endpoint(
+        "/leagues/{league}/seasons/{season}/standings",
+        get(
+            "A league's standings and leaders of a season",
+            [LEAGUE, SEASON, IF_NONE_MATCH],
+            {**PAGE, **errors(400)},
+        ),
+        site.standings,
+    ),
+    Endpoint(
+        "/leagues/{league}/teams/{team_id}/seasons/{season}",
+        get(
+            "A team's season: results and fixtures",
+            [LEAGUE, TEAM_ID, SEASON, IF_NONE_MATCH],
+            {**PAGE, **errors(400)},
+        ),
+        site.team,
+    ),
+    Endpoint(
+        "/site/{release}/{name}",
+        get(
+            "The site's stylesheet and script of a release",
+            [RELEASE, ASSET],
+            {**SCRIPT, **errors(404)},
+        ),
+        site.asset,
     ),
     Endpoint(
         "/client/scorecast-client.js",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.store import SnapshotReader
+from origin.assets import SiteAssets
 from origin.settings import OriginSettings
 from streams.hub import HubTier
 from streams.tier import StreamTier
@@ -22,6 +23,8 @@ class OriginState:
     #: The live scoreboard page and the client script it uses (read once at start).
     page: bytes
     client_script: bytes
+    #: The fan site's stylesheet and script.
+    site: SiteAssets
 
     async def unready(self) -> str | None:
         """Why the origin is not ready, or ``None``: Redis must answer and the change streams
