@@ -245,7 +245,9 @@ def test_cloudflare_rules_respect_the_origin(cloudflare: dict[str, Any]) -> None
     # Every path the origin serves from its route table is covered by the cacheable rule.
     for endpoint in ENDPOINTS:
         prefix = "/" + endpoint.path.strip("/").split("/")[0] + "/"
-        if prefix not in ("/healthz/", "/readyz/"):  # the origin's own probes
+        if endpoint.path == "/":  # the site's home page, the one path that is no prefix
+            assert 'http.request.uri.path eq "/"' in rules["scorecast_api"]["expression"]
+        elif prefix not in ("/healthz/", "/readyz/"):  # the origin's own probes
             assert f'"{prefix}"' in rules["scorecast_api"]["expression"], endpoint.path
     streams = rules["scorecast_streams"]
     assert streams["action_parameters"][0]["cache"] is False
@@ -290,6 +292,7 @@ def _cloudflare_matches(expression: str, path: str, args: tuple[str, ...] = ()) 
     )
     text = re.sub(r'ends_with\(http\.request\.uri\.path, ("[^"]*")\)', r"path.endswith(\1)", text)
     text = re.sub(r'http\.request\.uri\.path contains ("[^"]*")', r"(\1 in path)", text)
+    text = re.sub(r'http\.request\.uri\.path eq ("[^"]*")', r"(path == \1)", text)
     text = re.sub(
         r"http\.request\.uri\.path in \{([^}]*)\}",
         lambda m: "path in (" + ", ".join(m.group(1).split()) + ",)",
@@ -335,7 +338,18 @@ def test_behind_cloudflare_no_private_path_reaches_anything(target: str) -> None
         else:
             assert _cloudflare_matches(block["expression"], path), path
     # The public paths themselves pass.
-    for public in ("/v1/games/g1", "/v1/games/g1/stream", "/live/g1", "/openapi.json", "/readyz"):
+    for public in (
+        "/v1/games/g1",
+        "/v1/games/g1/stream",
+        "/live/g1",
+        "/openapi.json",
+        "/readyz",
+        "/",
+        "/games/g1",
+        "/day/2026-04-12",
+        "/leagues/nba/standings",
+        "/site/0a1b2c3d/site.css",
+    ):
         assert not _cloudflare_matches(block["expression"], public), public
 
 

@@ -28,8 +28,8 @@ locals {
   long_poll = "(starts_with(http.request.uri.path, \"/v1/games/\") and any(http.request.uri.args.names[*] == \"after\") and not http.request.uri.path contains \"/versions/\" and not ends_with(http.request.uri.path, \"/boxscore\"))"
   held      = "(${local.streams} or ${local.long_poll})"
   # Everything cacheable the origin serves: the API, the NBA liveData view, the live page and
-  # the client script it loads.
-  cacheable = "(starts_with(http.request.uri.path, \"/v1/\") or starts_with(http.request.uri.path, \"/liveData/\") or starts_with(http.request.uri.path, \"/live/\") or starts_with(http.request.uri.path, \"/client/\"))"
+  # the client script it loads, the fan site's pages and their assets.
+  cacheable = "(starts_with(http.request.uri.path, \"/v1/\") or starts_with(http.request.uri.path, \"/liveData/\") or starts_with(http.request.uri.path, \"/live/\") or starts_with(http.request.uri.path, \"/client/\") or http.request.uri.path eq \"/\" or starts_with(http.request.uri.path, \"/day/\") or starts_with(http.request.uri.path, \"/games/\") or starts_with(http.request.uri.path, \"/leagues/\") or starts_with(http.request.uri.path, \"/site/\"))"
   # Providers' signed pushes, routed to the webhook (never cached: POST).
   ingest = "starts_with(http.request.uri.path, \"/v1/ingest/\")"
   # Everything else the public hostname answers: the API's description and the origin's
