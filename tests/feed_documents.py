@@ -4,9 +4,11 @@ corrected. A stand-in for a provider's HTTP endpoint plays a list of steps, one 
 from __future__ import annotations
 
 import copy
+import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -258,3 +260,24 @@ class FeedStandIn:
         if step.last_modified is not None:
             headers["Last-Modified"] = formatdate(step.last_modified, usegmt=True)
         return Response(json.dumps(step.payload), media_type="application/json", headers=headers)
+
+
+class LiveDocuments:
+    """A provider serving the NBA's live play-by-play of any game id (one recorded game's, its
+    id rewritten), counting the requests per game; ``started`` False: before tip-off, no play
+    yet."""
+
+    def __init__(self, document: dict[str, Any], started: bool = True) -> None:
+        self.document = document
+        self.started = started
+        self.requests: Counter[str] = Counter()
+        self.app = Starlette(routes=[Route("/pbp/{game_id}.json", self.serve)])
+
+    async def serve(self, request: Request) -> Response:
+        game_id = request.path_params["game_id"]
+        self.requests[game_id] += 1
+        body = copy.deepcopy(self.document)
+        body["game"]["gameId"] = game_id
+        if not self.started:
+            body["game"]["actions"] = []
+        return Response(json.dumps(body), media_type="application/json")

@@ -7,16 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from core.models import Game, GameStatus, Sport, TeamScore
 from core.settings import KafkaSettings
@@ -25,34 +20,19 @@ from local.process import free_port
 from poller.follower import Follower
 from poller.settings import FollowerSettings
 from tests.conftest import ThreadedServer
+from tests.feed_documents import LiveDocuments
 from tests.helpers import eventually
 from tests.helpers import produced as events_of_games
 
 START = datetime(2026, 4, 12, 23, 30, tzinfo=UTC)
 
 
-class Provider:
-    """Live documents by game id, and how often each was asked for."""
-
-    def __init__(self, document: dict[str, object]) -> None:
-        self.document = document
-        self.requests: Counter[str] = Counter()
-        self.app = Starlette(routes=[Route("/pbp/{game_id}.json", self.serve)])
-
-    async def serve(self, request: Request) -> Response:
-        game_id = request.path_params["game_id"]
-        self.requests[game_id] += 1
-        body = json.loads(json.dumps(self.document))
-        body["game"]["gameId"] = game_id
-        return Response(json.dumps(body), media_type="application/json")
-
-
 @pytest.fixture
-def provider(data_dir: Path) -> Iterator[tuple[Provider, str]]:
+def provider(data_dir: Path) -> Iterator[tuple[LiveDocuments, str]]:
     document = json.loads(
         (data_dir / "basketball" / "nba-cdn-livedata_0022000001.json").read_bytes()
     )
-    standin = Provider(document)
+    standin = LiveDocuments(document)
     with ThreadedServer(standin.app, free_port()) as server:
         yield standin, server.url
 
@@ -101,7 +81,7 @@ async def test_a_game_is_followed_from_its_lead_before_the_start_to_its_final_pl
     kafka: KafkaSettings,
     redis_service: str,
     prefix: str,
-    provider: tuple[Provider, str],
+    provider: tuple[LiveDocuments, str],
 ) -> None:
     standin, url = provider
     await _list(store, "0022000901", 1, GameStatus.SCHEDULED)
@@ -134,7 +114,7 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
     kafka: KafkaSettings,
     redis_service: str,
     prefix: str,
-    provider: tuple[Provider, str],
+    provider: tuple[LiveDocuments, str],
 ) -> None:
     standin, url = provider
     games = [f"00220009{n:02d}" for n in range(10, 16)]

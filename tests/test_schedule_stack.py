@@ -17,10 +17,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from redis.asyncio import Redis
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from core.keys import game_part
 from core.models import GameEvent
@@ -34,6 +30,7 @@ from local.process import free_port
 from local.stack import LocalStack
 from purger.settings import PurgerSettings
 from tests.conftest import ThreadedServer
+from tests.feed_documents import LiveDocuments
 from tests.helpers import eventually
 from tests.helpers import produced as events_of_games
 
@@ -41,25 +38,6 @@ pytestmark = pytest.mark.stack
 
 PURGER_GROUP: str = PurgerSettings.model_fields["group"].default
 FOLLOWED = [f"00220009{n}" for n in range(20, 24)]
-
-
-class Provider:
-    """A provider's live documents: before tip-off (no plays yet), then the whole game."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        self.started = False
-        self.requests: Counter[str] = Counter()
-        self.app = Starlette(routes=[Route("/pbp/{game_id}.json", self.serve)])
-
-    async def serve(self, request: Request) -> Response:
-        game_id = request.path_params["game_id"]
-        self.requests[game_id] += 1
-        body = json.loads(json.dumps(self.document))
-        body["game"]["gameId"] = game_id
-        if not self.started:
-            body["game"]["actions"] = []
-        return Response(json.dumps(body), media_type="application/json")
 
 
 def _expected(paths: list[Path]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -167,7 +145,7 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
     nothing; one follower killed, the other takes its games when their leases run out; every
     record reaches Kafka once."""
     sample = data_dir / "basketball" / "nba-cdn-livedata_0022000001.json"
-    provider = Provider(json.loads(sample.read_bytes()))
+    provider = LiveDocuments(json.loads(sample.read_bytes()), started=False)
     settings = ListingSettings(**stack.kafka_settings(), redis_url=stack.redis_url)  # type: ignore[arg-type]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=20)
     today = start.astimezone(ZoneInfo("America/New_York")).date()

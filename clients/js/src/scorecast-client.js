@@ -59,6 +59,14 @@ async function readEvents(response, onEvent) {
   }
 }
 
+// A wait that ends early, quietly, when the follow is stopped.
+function sleeper(signal) {
+  return (ms) => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
 export function backoff(failures, initialMs, maxMs, random = Math.random) {
   const bound = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
   return random() * bound;
@@ -94,12 +102,7 @@ export function follow(gameId, options) {
     settings.onSnapshot(snapshot, mode);
   }
 
-  function sleep(ms) {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      abort.signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-    });
-  }
+  const sleep = sleeper(abort.signal);
 
   function check(response) {
     checked(response);
@@ -211,12 +214,7 @@ export function followBoard(options) {
     if (fresh.length) settings.onRows(fresh, mode);
   }
 
-  function sleep(ms) {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      abort.signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-    });
-  }
+  const sleep = sleeper(abort.signal);
 
   async function stream() {
     const headers = { Accept: "text/event-stream" };
