@@ -78,8 +78,10 @@ def _stated(game: Game, info: GameInfo) -> dict[str, object]:
     provider's word is all there is. Once plays arrive, they are the truth of the game."""
     if not info.listed or info.status is None or _played(game):
         return {}
-    update: dict[str, object] = {"status": info.status}
     result = info.result
+    if info.status in (GameStatus.LIVE, GameStatus.FINAL) and result is None:
+        return {}  # "final" with no score: nothing a fan or a table could count
+    update: dict[str, object] = {"status": info.status}
     if result is not None and info.status in (GameStatus.LIVE, GameStatus.FINAL):
         update["home"] = game.home.model_copy(
             update={"score": result.home, "periods": list(result.home_periods)}
@@ -129,13 +131,15 @@ def _fixture(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
         mine: TeamScore = getattr(state, side)
         theirs: Team = getattr(info, side)
         # A schedule keeps the ids a game has (the live document's, if it came first) but
-        # fills a team not known yet (a knockout game listed before its teams are).
+        # fills a team not known yet (a knockout game listed before its teams are), names and
+        # all, whoever names it.
         placeholder = mine.team_id.startswith(TBD_TEAM)
         team_id = mine.team_id if info.listed and not placeholder else theirs.team_id
-        if states:
-            sides[side] = _team_score(theirs, mine.score).model_copy(update={"team_id": team_id})
-        else:
-            sides[side] = mine.model_copy(update={"team_id": team_id})
+        named = {"code": theirs.code, "name": theirs.name, "city": theirs.city}
+        # The score and line score are the game's: a restated fixture never touches them.
+        sides[side] = mine.model_copy(
+            update={"team_id": team_id, **(named if states or placeholder else {})}
+        )
     if states:
         fields: dict[str, object] = {
             "league": info.league,

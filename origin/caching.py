@@ -42,6 +42,12 @@ def live_headers(
     }
 
 
+def season_etag(season: str, version: int) -> str:
+    """A season's table's ETag: a new season starts again from version 1, so the season is
+    part of what a validator names (a league's current table moves from one to the next)."""
+    return f'"{season}-v{version}"'
+
+
 def tag_headers(keys: list[str]) -> dict[str, str]:
     """The keys for Fastly and Varnish (``Surrogate-Key``) and for Cloudflare (``Cache-Tag``)."""
     return {"Surrogate-Key": " ".join(keys), "Cache-Tag": ",".join(keys)}

@@ -63,6 +63,22 @@ STREAM = {
 PAGE = {
     "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}
 }
+
+
+def page(*statuses: int) -> dict[str, Any]:
+    """The answers of a fan site page: the page, 304, a 400 (JSON, as the API's), and a 404
+    that is a page itself (an unknown game)."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    found: dict[str, Any] = {
+        **PAGE,
+        "304": answer("not modified (the ETag still matches)"),
+        **errors(*(status for status in statuses if status != 404)),
+    }
+    if 404 in statuses:
+        found["404"] = {"description": "no such game yet", "content": html}
+    return found
+
+
 SCRIPT = {
     "200": {
         "description": "the module",

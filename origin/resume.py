@@ -92,7 +92,9 @@ async def scoreboard_stream(request: Request) -> Response:
         # Today's board, as /v1/scoreboard (then every changed row, whatever its day).
         parts = calendar.today_parts(await state.store.board_parts(), datetime.now(UTC))
         board = documents.scoreboard(await state.store.board(parts))
-        if not newer(board.version, held):
+        # Another board than the one held (a new day's has a lower version): the whole of it
+        # again; each row carries its game's version, so a client keeps what is newer.
+        if held is not None and board.version == held:
             return []
         return [(board.version, sse.event(board.version, "scoreboard", board.body))]
 

@@ -45,6 +45,7 @@ from origin.openapi import (
     cached,
     errors,
     get,
+    page,
 )
 from origin.state import OriginState
 from runtime.http_errors import ApiError
@@ -158,6 +159,7 @@ async def standings(request: Request) -> Response:
     table = await state.store.standings(league, params.named(season))
     snapshot = documents.standings_table(league, table, season)
     headers = caching.live_headers(state.settings, keys(standings_surrogate_keys), snapshot.version)
+    headers["ETag"] = caching.season_etag(season, snapshot.version)
     return caching.answer(request, snapshot.body, headers)
 
 
@@ -168,6 +170,7 @@ async def leaders(request: Request) -> Response:
     found = await state.store.leaders(league, state.settings.leaders_top, params.named(season))
     snapshot = documents.leaders(league, found, season)
     headers = caching.live_headers(state.settings, keys(leaders_surrogate_keys), snapshot.version)
+    headers["ETag"] = caching.season_etag(season, snapshot.version)
     return caching.answer(request, snapshot.body, headers)
 
 
@@ -463,22 +466,20 @@ ENDPOINTS = [
         live_page,
     ),
     # The fan site: pages cached under the keys of the documents they show.
-    Endpoint("/", get("Today's games, every league", [IF_NONE_MATCH], PAGE), site.today),
-    Endpoint(
-        "/day/{day}", get("A day's games", [DAY, IF_NONE_MATCH], {**PAGE, **errors(400)}), site.day
-    ),
+    Endpoint("/", get("Today's games, every league", [IF_NONE_MATCH], page()), site.today),
+    Endpoint("/day/{day}", get("A day's games", [DAY, IF_NONE_MATCH], page(400)), site.day),
     Endpoint(
         "/games/{game_id}",
         get(
             "A game: score, line score, box score, plays",
             [GAME_ID, IF_NONE_MATCH],
-            {**PAGE, **errors(400, 404)},
+            page(400, 404),
         ),
         site.game,
     ),
     Endpoint(
         "/leagues/{league}/standings",
-        get("A league's standings and leaders", [LEAGUE, IF_NONE_MATCH], {**PAGE, **errors(400)}),
+        get("A league's standings and leaders", [LEAGUE, IF_NONE_MATCH], page(400)),
         site.standings,
     ),
     Endpoint(
@@ -486,7 +487,7 @@ ENDPOINTS = [
         get(
             "A league's standings and leaders of a season",
             [LEAGUE, SEASON, IF_NONE_MATCH],
-            {**PAGE, **errors(400)},
+            page(400),
         ),
         site.standings,
     ),
@@ -495,7 +496,7 @@ ENDPOINTS = [
         get(
             "A team's season: results and fixtures",
             [LEAGUE, TEAM_ID, SEASON, IF_NONE_MATCH],
-            {**PAGE, **errors(400)},
+            page(400),
         ),
         site.team,
     ),

@@ -21,6 +21,7 @@ from core.keys import (
 from core.versions import etag
 from origin import caching, documents, pages, params
 from origin.state import OriginState
+from runtime.http_errors import ApiError
 
 HTML = "text/html; charset=utf-8"
 
@@ -50,7 +51,9 @@ async def today(request: Request) -> Response:
     headers = caching.board_headers(
         state.settings, board, composed=True, until=calendar.seconds_to_next_hour(now)
     )
-    day = now.date().isoformat()
+    # The day it names (its navigation's): the earliest league's today among those shown.
+    days = sorted(part_day(part) for part in board.parts if part_day(part) != calendar.UNDATED)
+    day = days[0] if days else now.date().isoformat()
     return _page(request, state, pages.board(day, rows, today=True), "board", {}, headers)
 
 
@@ -128,7 +131,7 @@ async def asset(request: Request) -> Response:
     name = request.path_params["name"]
     found = {"site.css": (assets.css, "text/css"), "site.js": (assets.js, "text/javascript")}
     if request.path_params["release"] != assets.release or name not in found:
-        return Response(b"not found", status_code=404, media_type="text/plain")
+        raise ApiError(404, "unknown_asset", "not an asset of this release")
     body, media_type = found[name]
     headers = caching.immutable_headers(["site"], 1)
     headers["ETag"] = etag(int(assets.release, 16))

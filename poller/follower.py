@@ -25,6 +25,7 @@ import os
 import random
 import socket
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -60,6 +61,8 @@ return 0
 """
 
 _STATUSES_FOLLOWED = {"SCHEDULED", "LIVE", "FINAL"}
+#: How long one pre-warm fetch may take (it never holds a scan).
+WARM_SECONDS = 5.0
 
 
 @dataclass
@@ -101,8 +104,10 @@ class Follower(Service):
         self.stats = PollerStats()
         self.follows = FollowerStats()
         self.following: dict[str, _Followed] = {}
-        #: Games let go, finishing the poll they had in flight before their lease goes back.
+        #: Games let go, finishing the poll they had in flight before their lease goes back;
+        #: and pre-warms of games taken.
         self._stopping: set[asyncio.Task[None]] = set()
+        self._warming: set[asyncio.Task[None]] = set()
         self._scanned: float | None = None
         self._rng = rng or random.Random()
         self.registry = CollectorRegistry()
@@ -164,8 +169,15 @@ class Follower(Service):
         self.follows.scans += 1
         members = await self._heartbeat()
         wanted = {game.game_id: game for game in await self.wanted(now)}
-        for game_id in list(self.following):
-            if game_id not in wanted:
+        for game_id, followed in list(self.following.items()):
+            if followed.task.done():
+                # Its poll loop ended on an error of its own: let it go (its lease too) so
+                # that this or another instance takes it again at a scan.
+                failure = None if followed.task.cancelled() else followed.task.exception()
+                logger.error("polling game %s stopped: %r", game_id, failure)
+                self.follows.let_go += 1
+                await self._let_go(game_id)
+            elif game_id not in wanted:
                 self.follows.let_go += 1
                 await self._let_go(game_id)
             elif not await self._renewed(game_id):
@@ -181,8 +193,10 @@ class Follower(Service):
                 break
             if game.game_id not in self.following and await self._take(game.game_id):
                 self.follows.taken += 1
-                await self._warm(game)
                 self._follow(game)
+                # In the background: a slow edge node must not hold the scan (and with it the
+                # renewal of every lease this instance holds).
+                self._background(self._warm(game), self._warming)
         self._scanned = time.monotonic()
 
     @translated
@@ -259,13 +273,21 @@ class Follower(Service):
         other leases would run out meanwhile."""
         followed = self.following.pop(game_id)
         followed.stop.set()
-        finishing = asyncio.create_task(self._finish(game_id, followed.task, release))
-        self._stopping.add(finishing)
-        finishing.add_done_callback(self._stopping.discard)
+        self._background(self._finish(game_id, followed.task, release))
+
+    def _background(
+        self, work: Coroutine[Any, Any, None], owner: set[asyncio.Task[None]] | None = None
+    ) -> None:
+        """Work the scan does not wait for, owned by the service (awaited or, for pre-warms,
+        cancelled when it stops)."""
+        tasks = self._stopping if owner is None else owner
+        task = asyncio.create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _finish(self, game_id: str, task: asyncio.Task[None], release: bool) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task  # its failure, if any, was logged by the scan that saw it
         if release:
             await self._release(keys=[self.keys.follower(game_id)], args=[self.name])
         logger.info("let go of game %s", game_id)
@@ -276,6 +298,9 @@ class Follower(Service):
                 await self._let_go(game_id)
             except Exception:
                 logger.exception("could not let go of game %s", game_id)
+        for warm in list(self._warming):
+            warm.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._redis.zrem(self.keys.followers, self.name)
         await asyncio.gather(*self._stopping, return_exceptions=True)
@@ -295,7 +320,7 @@ class Follower(Service):
         for base in self.settings.warm_urls:
             for path in paths:
                 try:
-                    response = await self._http.get(base.rstrip("/") + path)
+                    response = await self._http.get(base.rstrip("/") + path, timeout=WARM_SECONDS)
                     response.raise_for_status()
                     self.follows.warmed += 1
                 except httpx.HTTPError as exc:
@@ -309,12 +334,14 @@ def _row(row: bytes) -> dict[str, Any]:
 
 
 def _instant(value: object) -> datetime | None:
+    """A row's start, in UTC (a start written without a zone is read as UTC)."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def _by_start(game: Wanted) -> tuple[float, str]:

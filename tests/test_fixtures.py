@@ -227,3 +227,37 @@ def test_a_score_in_a_late_period_has_a_column_for_every_period_before_it() -> N
     game = fold(events)
     assert game is not None
     assert (game.home.periods, game.away.periods) == ([0, 0, 0, 0, 3], [0, 0, 0, 0, 3])
+
+
+def test_a_restated_fixture_keeps_the_score_and_line_score() -> None:
+    """A scoreboard restating a live game at every poll (its listed record edited) never
+    touches what the plays counted."""
+    game = fold(
+        [listing(), *[e.model_copy(update={"sequence": e.sequence + 1}) for e in short_game()[1:5]]]
+    )
+    assert game is not None
+    periods = (game.home.periods, game.away.periods)
+    restated = apply(game, listing(20, venue="Kia Center"))
+    assert (restated.home.periods, restated.away.periods) == periods
+    assert (restated.home.score, restated.away.score) == (game.home.score, game.away.score)
+    assert restated.venue == "Kia Center"
+
+
+def test_a_knockout_game_named_by_its_live_document_takes_its_names_too() -> None:
+    unknown = Team(team_id="tbd-home", code="TBD", name="To be determined")
+    other = Team(team_id="tbd-away", code="TBD", name="To be determined")
+    game = apply(None, listing(home=unknown, away=other))
+    live = GameEvent.model_validate(
+        scheduled().model_dump()
+        | {
+            "sequence": 1,
+            "game": GameInfo(sport=Sport.BASKETBALL, league="NBA", home=BOSTON, away=ORLANDO),
+        }
+    )
+    named = apply(game, live)
+    assert (named.home.team_id, named.home.name, named.away.code) == ("h", "Boston Celtics", "ORL")
+
+
+def test_a_final_stated_without_a_score_is_not_a_final() -> None:
+    game = apply(None, listing(status=GameStatus.FINAL))
+    assert game.status is GameStatus.SCHEDULED

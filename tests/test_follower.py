@@ -156,3 +156,33 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
         assert sequences, game_id
         assert len(sequences) == len(set(sequences)), f"{game_id}: a sequence produced twice"
         assert len(records) == len(set(records)), f"{game_id}: a record produced twice"
+
+
+async def test_a_game_whose_polling_died_is_let_go_and_taken_again(
+    store: SnapshotWriter,
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    provider: tuple[LiveDocuments, str],
+) -> None:
+    """Its poll loop ended on an error nobody caught: the scan lets the game go, lease and
+    all, and takes it again; it is not left leased and unpolled."""
+    standin, url = provider
+    await _list(store, "0022000930", 1, GameStatus.SCHEDULED)
+    follower = Follower(_settings(kafka, redis_service, prefix, url, "alone"))
+    now = START - timedelta(minutes=10)
+    async with follower:
+        await follower.scan(now)
+        dead = follower.following["0022000930"].task
+        dead.cancel()
+        await asyncio.sleep(0.05)
+        await follower.scan(now)  # lets it go; its lease goes back once the loop has ended
+        for _ in range(20):
+            await follower.scan(now)
+            if "0022000930" in follower.following:
+                break
+            await asyncio.sleep(0.1)
+        assert follower.following["0022000930"].task is not dead
+        assert (follower.follows.let_go, follower.follows.taken) == (1, 2)
+        polled = standin.requests["0022000930"]
+        await eventually(lambda: standin.requests["0022000930"] > polled, 5)

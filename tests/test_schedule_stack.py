@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,18 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
 
             await eventually(shared, 30)
             await eventually(lambda: all(provider.requests[g] > 1 for g in FOLLOWED), 30)
+
+            async def warmed() -> bool:
+                # Every page of every game fetched through the edge (in the background).
+                total = 0.0
+                async with httpx.AsyncClient(timeout=5) as http:
+                    for name in ("follower-a", "follower-b"):
+                        text = (await http.get(f"{stack.metrics_url(name)}/metrics")).text
+                        found = re.search(r"^scorecast_follower_warmed_total (\S+)", text, re.M)
+                        total += float(found.group(1)) if found else 0.0
+                return total >= 5 * len(FOLLOWED)
+
+            await eventually(warmed, 30)
             # The first fan of each game: snapshot, its day's board, today's board.
             routes = ["/v1/games/{game_id}", "/v1/scoreboard/{day}/{league}", "/v1/scoreboard"]
             before = [await origin_requests(stack.metrics_url(), route) for route in routes]

@@ -55,20 +55,30 @@ function showRow(row) {
 // A game page: the score line at once, then the page's own sections (line score, box score,
 // plays) from the page at the edge, once it holds this version (one origin fetch per change
 // for every reader).
+// The version the page's sections show (a slower, older fetch never wins).
+let sections = Number(document.querySelector("article.match")?.dataset.version) || 0;
+
 async function refresh(version, attempts = 5) {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
-    if (response.ok) {
-      const page = new DOMParser().parseFromString(await response.text(), "text/html");
-      const article = page.querySelector("article.match");
-      if (article && Number(article.dataset.version) >= version) {
-        for (const id of ["line", "box", "plays"]) {
-          const fresh = page.getElementById(id);
-          const held = document.getElementById(id);
-          if (fresh && held) held.replaceWith(fresh);
+  for (let attempt = 0; attempt < attempts && version > sections; attempt++) {
+    try {
+      const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
+      if (response.ok) {
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const found = Number(page.querySelector("article.match")?.dataset.version);
+        if (found >= version) {
+          if (found > sections) {
+            sections = found;
+            for (const id of ["line", "box", "plays"]) {
+              const fresh = page.getElementById(id);
+              const held = document.getElementById(id);
+              if (fresh && held) held.replaceWith(fresh);
+            }
+          }
+          return;
         }
-        return;
       }
+    } catch {
+      // The network, for a moment: the next attempt, or the next version, tries again.
     }
     await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
   }

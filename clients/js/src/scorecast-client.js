@@ -225,7 +225,8 @@ export function followBoard(options) {
       let body;
       try { body = JSON.parse(data); } catch { return; }
       if (event === "scoreboard") {
-        if (Number(id) > state.board) state.board = Number(id);
+        // The board held (a new day's may have a lower version): what a reconnect names.
+        state.board = Number(id) || 0;
         accept(body.games || [], "stream");
       } else {
         accept([body], "stream");
