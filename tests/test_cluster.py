@@ -30,6 +30,8 @@ from feeds.ledger import FeedLedger, compare
 from harness.sse import open_url
 from local.process import ManagedProcess, free_port
 from local.redis import cluster_node, create_cluster
+from notifier.rules import Alert, AlertKind
+from notifier.window import Window
 from origin.app import create_app
 from origin.settings import OriginSettings
 from publisher.service import Publisher
@@ -329,3 +331,17 @@ async def test_sharded_changes_spread_over_the_masters_and_every_reader_follows_
     for key in keys.change_streams:
         pending = await cluster_redis.xpending(key, purger.settings.group)
         assert pending["pending"] == 0
+
+
+async def test_the_notification_window_keeps_each_decision_on_one_slot(
+    cluster_redis: Redis,
+) -> None:
+    """A device's window and its shard's waiting set share a hash tag: no cross-slot script."""
+    window = Window(cluster_redis, f"t{uuid.uuid4().hex[:8]}", seconds=30, shards=16)
+    devices = [f"d{n}" for n in range(40)]
+    for device in devices:
+        assert await window.offer(device, Alert("g1", 1, AlertKind.SCORE, "", ""), now_ms=0)
+        assert not await window.offer(device, Alert("g1", 2, AlertKind.SCORE, "", ""), now_ms=1)
+    due = await window.due(now_ms=30_000)
+    assert sorted(device for device, _ in due) == sorted(devices)
+    assert {alert.version for _, alert in due} == {2}

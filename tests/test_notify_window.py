@@ -1,0 +1,39 @@
+"""The notification window against real Redis: once per device and game in the window, the
+newest waiting, nothing older after newer."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from notifier.rules import Alert, AlertKind
+from notifier.window import Window
+
+
+def alert(version: int, game: str = "g1") -> Alert:
+    return Alert(game, version, AlertKind.SCORE, f"v{version}", "")
+
+
+async def test_one_per_window_the_newest_waits_and_goes_when_the_window_ends(
+    redis: Redis, prefix: str
+) -> None:
+    window = Window(redis, prefix, seconds=30)
+    assert await window.offer("d1", alert(3), now_ms=0)  # the first goes at once
+    assert not await window.offer("d1", alert(5), now_ms=1_000)  # inside: waits
+    assert not await window.offer("d1", alert(7), now_ms=2_000)  # replaces it
+    assert not await window.offer("d1", alert(6), now_ms=3_000)  # older than waiting: kept 7
+    assert await window.offer("d2", alert(5), now_ms=1_000)  # another device: its own window
+    assert await window.offer("d1", alert(4, "g2"), now_ms=1_000)  # another game: its own
+    assert await window.due(now_ms=29_999) == []
+    assert await window.due(now_ms=30_000) == [("d1", alert(7))]
+    assert await window.due(now_ms=60_000) == []  # sent once
+    # Older than what was sent: never; newer after the window: at once.
+    assert not await window.offer("d1", alert(6), now_ms=61_000)
+    assert await window.offer("d1", alert(9), now_ms=61_000)
+
+
+async def test_two_workers_offering_at_once_send_once(redis: Redis, prefix: str) -> None:
+    import asyncio
+
+    window = Window(redis, prefix, seconds=30)
+    sent = await asyncio.gather(*[window.offer("d1", alert(3), now_ms=0) for _ in range(20)])
+    assert sent.count(True) == 1
