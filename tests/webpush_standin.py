@@ -1,0 +1,134 @@
+"""A browser's push service as RFC 8030 and RFC 8292 define it, for the sender's tests: it
+checks the VAPID token (ES256, the key it names, its audience, expiry and subject), the TTL,
+Topic, encoding and size, decrypts every message with the subscription's private key
+(RFC 8291) and keeps what it read. Subscriptions it does not know answer 404, ones it dropped
+410; it can be told to answer 429 or 503 next."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from dataclasses import dataclass, field
+
+import http_ece
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Browser:
+    """A subscription as the browser holds it: its key pair and auth secret."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+
+    @classmethod
+    def new(cls) -> Browser:
+        import os
+
+        return cls(ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
+    def keys(self) -> dict[str, str]:
+        point = self.private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {"p256dh": b64(point), "auth": b64(self.auth)}
+
+
+@dataclass
+class PushService:
+    browsers: dict[str, Browser] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    #: What each subscription received, decrypted: (topic, plaintext).
+    received: dict[str, list[tuple[str | None, bytes]]] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    #: Statuses to answer next, before looking at the request (429, 503).
+    next_answers: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app = Starlette(routes=[Route("/push/{id}", self.push, methods=["POST"])])
+
+    def subscribe(self, base_url: str, subscription_id: str) -> dict[str, object]:
+        browser = Browser.new()
+        self.browsers[subscription_id] = browser
+        return {"endpoint": f"{base_url}/push/{subscription_id}", "keys": browser.keys()}
+
+    def _refuse(self, status: int, reason: str) -> Response:
+        self.refused.append(reason)
+        return Response(reason, status_code=status)
+
+    async def push(self, request: Request) -> Response:
+        if self.next_answers:
+            status = self.next_answers.pop(0)
+            return Response(status_code=status, headers={"Retry-After": "0"})
+        subscription_id = request.path_params["id"]
+        if subscription_id in self.gone:
+            return Response(status_code=410)
+        browser = self.browsers.get(subscription_id)
+        if browser is None:
+            return Response(status_code=404)
+        problem = self._vapid(request)
+        if problem:
+            return self._refuse(403 if "expired" in problem else 401, problem)
+        ttl = request.headers.get("ttl", "")
+        if not ttl.isdigit():
+            return self._refuse(400, "TTL missing")
+        topic = request.headers.get("topic")
+        if topic is not None and not _TOPIC.match(topic):
+            return self._refuse(400, "bad Topic")
+        if request.headers.get("content-encoding") != "aes128gcm":
+            return self._refuse(415, "not aes128gcm")
+        body = await request.body()
+        if len(body) > 4096:
+            return self._refuse(413, "payload too large")
+        try:
+            plain = http_ece.decrypt(
+                body, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
+            )
+        except Exception:  # what a receiver cannot decrypt, whatever the reason
+            return self._refuse(400, "cannot decrypt")
+        self.received.setdefault(subscription_id, []).append((topic, plain))
+        return Response(status_code=201, headers={"Location": f"/message/{len(body)}"})
+
+    def _vapid(self, request: Request) -> str:
+        """Why the VAPID header is refused (RFC 8292), or ''."""
+        found = re.match(
+            r"^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$", request.headers.get("authorization", "")
+        )
+        if found is None:
+            return "no vapid authorization"
+        token, key = found.groups()
+        try:
+            public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64(key))
+            claims = jwt.decode(
+                token,
+                public,
+                algorithms=["ES256"],
+                audience=f"{request.url.scheme}://{request.url.netloc}",
+                options={"require": ["exp", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return "token expired"
+        except (jwt.InvalidTokenError, ValueError) as exc:
+            return f"bad token: {exc}"
+        if claims["exp"] > time.time() + 24 * 3600:
+            return "token lives over 24 h"
+        if not str(claims["sub"]).startswith(("mailto:", "https://")):
+            return "bad subject"
+        return ""
