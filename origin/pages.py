@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 
-from core.keys import league_key
+from core.keys import league_key, season_key
 
 #: Where a status goes on a board: live games first, then those to come, then the rest.
 _ORDER = {"LIVE": 0, "SCHEDULED": 1, "POSTPONED": 2, "FINAL": 3, "CANCELLED": 4}
@@ -183,8 +183,6 @@ def game_page(
 
 
 def _season_key(season: object) -> str:
-    from core.keys import season_key
-
     return season_key(season if isinstance(season, str) else None)
 
 

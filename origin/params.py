@@ -21,39 +21,35 @@ _SEASON = re.compile(ids.SEASON)
 SurrogateKeys = Callable[..., list[str]]
 
 
+def _read(request: Request, name: str, shape: re.Pattern[str], rule: str) -> str:
+    """The path parameter ``name``, or a 400 ``bad_<name>`` saying what it must be."""
+    found: str = request.path_params[name]
+    if not shape.fullmatch(found):
+        raise ApiError(400, f"bad_{name}", f"{name.replace('_', ' ')} must be {rule}")
+    return found
+
+
+_AN_ID = "1-64 letters, digits, '.', '_' or '-'"
+
+
 def game_id(request: Request) -> str:
-    found: str = request.path_params["game_id"]
-    if not _ID.fullmatch(found):
-        raise ApiError(400, "bad_game_id", "game id must be 1-64 letters, digits, '.', '_' or '-'")
-    return found
-
-
-def day(request: Request) -> str:
-    found: str = request.path_params["day"]
-    if not _DAY.fullmatch(found):
-        raise ApiError(400, "bad_day", "day must be a date (YYYY-MM-DD) or 'undated'")
-    return found
-
-
-def season(request: Request) -> str:
-    found: str = request.path_params["season"]
-    if not _SEASON.fullmatch(found):
-        raise ApiError(400, "bad_season", "season must be 1-16 lowercase letters, digits or '-'")
-    return found
+    return _read(request, "game_id", _ID, _AN_ID)
 
 
 def team_id(request: Request) -> str:
-    found: str = request.path_params["team_id"]
-    if not _ID.fullmatch(found):
-        raise ApiError(400, "bad_team_id", "team id must be 1-64 letters, digits, '.', '_' or '-'")
-    return found
+    return _read(request, "team_id", _ID, _AN_ID)
+
+
+def day(request: Request) -> str:
+    return _read(request, "day", _DAY, "a date (YYYY-MM-DD) or 'undated'")
+
+
+def season(request: Request) -> str:
+    return _read(request, "season", _SEASON, "1-16 lowercase letters, digits or '-'")
 
 
 def league(request: Request) -> str:
-    found: str = request.path_params["league"]
-    if not _LEAGUE.fullmatch(found):
-        raise ApiError(400, "bad_league", "league must be 1-32 lowercase letters, digits or '-'")
-    return found
+    return _read(request, "league", _LEAGUE, "1-32 lowercase letters, digits or '-'")
 
 
 async def season_of(

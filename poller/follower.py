@@ -233,8 +233,9 @@ class Follower(Service):
         # Final: followed for the grace period after a follower first saw it so.
         key = self.keys.followed_final(str(game["game_id"]))
         keep = int(self.settings.grace_seconds) + 86_400
-        await self._redis.set(key, now.timestamp(), nx=True, ex=keep)
-        seen = float(await self._redis.get(key) or now.timestamp())
+        # One round trip: set it if no follower saw it final before, and read what stands.
+        before = await self._redis.set(key, now.timestamp(), nx=True, ex=keep, get=True)
+        seen = float(before) if before is not None else now.timestamp()
         return now.timestamp() < seen + self.settings.grace_seconds
 
     async def _heartbeat(self) -> int:

@@ -1,11 +1,14 @@
+/** One team of a game: its score and line score (points per period). */
+export interface Side { team_id: string; code: string; name: string; city: string | null; score: number; periods: number[] }
+
 /** A game's snapshot, as the API serves it (see the README). */
 export interface Snapshot {
   game_id: string;
   version: number;
   /** POSTPONED and CANCELLED are stated by a schedule. */
   status: "SCHEDULED" | "LIVE" | "FINAL" | "POSTPONED" | "CANCELLED";
-  home: { team_id: string; code: string; name: string; city: string | null; score: number };
-  away: { team_id: string; code: string; name: string; city: string | null; score: number };
+  home: Side;
+  away: Side;
   start_time: string | null;
   /** The day the game is listed on (its board), where a document states it. */
   day: string | null;
@@ -55,12 +58,7 @@ export function follow(gameId: string, options: FollowOptions): Following;
 export function backoff(failures: number, initialMs: number, maxMs: number, random?: () => number): number;
 
 /** A game's row on a board (see the README's scoreboard). */
-export interface Row {
-  game_id: string;
-  version: number;
-  status: Snapshot["status"];
-  home: { team_id: string; code: string; name: string; score: number; periods: number[] };
-  away: { team_id: string; code: string; name: string; score: number; periods: number[] };
+export interface Row extends Pick<Snapshot, "game_id" | "version" | "status" | "home" | "away" | "start_time" | "day" | "venue" | "season"> {
   [field: string]: unknown;
 }
 

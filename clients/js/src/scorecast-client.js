@@ -67,16 +67,44 @@ function sleeper(signal) {
   });
 }
 
-export function backoff(failures, initialMs, maxMs, random = Math.random) {
-  const bound = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
-  return random() * bound;
+// The loop both follows share: one way at a time; after failuresBeforeFallback failures in a
+// row the next way (FALLBACK), back to the preferred one after retryStreamAfterMs; waits of
+// jittered backoff (or the Retry-After asked); a fatal answer ends it with onError.
+async function keepFollowing({ settings, state, sleep, fallback, ways, stopped, end }) {
+  while (!stopped()) {
+    if (state.fellBackAt !== null && settings.now() - state.fellBackAt >= settings.retryStreamAfterMs) {
+      state.mode = settings.prefer;
+      state.failures = 0;
+      state.fellBackAt = null;
+    }
+    try {
+      await ways[state.mode]();
+    } catch (error) {
+      if (stopped()) break;
+      if (error && error.fatal) {
+        end();
+        settings.onError(error);
+        break;
+      }
+      state.failures += 1;
+      if (state.failures >= settings.failuresBeforeFallback && fallback[state.mode] !== state.mode) {
+        state.mode = fallback[state.mode];
+        state.failures = 0;
+        state.fellBackAt = settings.now();
+      }
+      const backedOff = backoff(state.failures, settings.backoffInitialMs, settings.backoffMaxMs, settings.random);
+      const waitMs = Math.max(backedOff, error instanceof Retry ? error.waitMs : 0);
+      settings.onStatus({ mode: state.mode, failures: state.failures, waitMs });
+      await sleep(waitMs);
+    }
+  }
 }
 
-export function follow(gameId, options) {
-  const settings = {
+// What both follows do unless told otherwise.
+function defaults() {
+  return {
     baseUrl: globalThis.location ? globalThis.location.origin : "",
     prefer: "stream",
-    pollIntervalMs: 2000,
     jitter: 0.2,
     backoffInitialMs: 500,
     backoffMaxMs: 30000,
@@ -87,8 +115,16 @@ export function follow(gameId, options) {
     now: () => Date.now(),
     onError: () => {},
     onStatus: () => {},
-    ...options,
   };
+}
+
+export function backoff(failures, initialMs, maxMs, random = Math.random) {
+  const bound = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
+  return random() * bound;
+}
+
+export function follow(gameId, options) {
+  const settings = { ...defaults(), pollIntervalMs: 2000, ...options };
   const path = `${settings.baseUrl.replace(/\/$/, "")}/v1/games/${encodeURIComponent(gameId)}`;
   const abort = new AbortController();
   const state = { version: 0, mode: settings.prefer, failures: 0, fellBackAt: null, notModified: 0 };
@@ -104,15 +140,11 @@ export function follow(gameId, options) {
 
   const sleep = sleeper(abort.signal);
 
-  function check(response) {
-    checked(response);
-  }
-
   async function stream() {
     const headers = { Accept: "text/event-stream" };
     if (state.version) headers["Last-Event-ID"] = String(state.version);
     const response = await settings.fetch(`${path}/stream`, { headers, signal: abort.signal });
-    check(response);
+    checked(response);
     await readEvents(response, ({ data }) => {
       try { accept(JSON.parse(data), "stream"); } catch { /* not JSON: skip */ }
     });
@@ -121,53 +153,30 @@ export function follow(gameId, options) {
 
   async function get(url, headers, mode) {
     const response = await settings.fetch(url, { headers, signal: abort.signal });
-    check(response);
+    checked(response);
     if (response.status === 304) state.notModified += 1;
     if (response.status === 200) accept(await response.json(), mode);
   }
 
-  function failed() {
-    state.failures += 1;
-    if (state.failures >= settings.failuresBeforeFallback && state.mode !== "poll") {
-      state.mode = FALLBACK[state.mode];
-      state.failures = 0;
-      state.fellBackAt = settings.now();
-    }
-    return backoff(state.failures, settings.backoffInitialMs, settings.backoffMaxMs, settings.random);
-  }
+  const control = {
+    settings,
+    state,
+    sleep,
+    fallback: FALLBACK,
+    ways: {
+      stream,
+      "long-poll": () => get(`${path}?after=${state.version}`, {}, "long-poll"),
+      async poll() {
+        await get(path, state.version ? { "If-None-Match": `"v${state.version}"` } : {}, "poll");
+        const spread = settings.jitter * (2 * settings.random() - 1);
+        await sleep(settings.pollIntervalMs * (1 + spread));
+      },
+    },
+    stopped: () => stopped,
+    end: () => { stopped = true; },
+  };
 
-  async function run() {
-    while (!stopped) {
-      if (state.fellBackAt !== null && settings.now() - state.fellBackAt >= settings.retryStreamAfterMs) {
-        state.mode = settings.prefer;
-        state.failures = 0;
-        state.fellBackAt = null;
-      }
-      try {
-        if (state.mode === "stream") {
-          await stream();
-        } else if (state.mode === "long-poll") {
-          await get(`${path}?after=${state.version}`, {}, "long-poll");
-        } else {
-          await get(path, state.version ? { "If-None-Match": `"v${state.version}"` } : {}, "poll");
-          const spread = settings.jitter * (2 * settings.random() - 1);
-          await sleep(settings.pollIntervalMs * (1 + spread));
-        }
-      } catch (error) {
-        if (stopped) break;
-        if (error && error.fatal) {
-          stopped = true;
-          settings.onError(error);
-          break;
-        }
-        const waitMs = Math.max(failed(), error instanceof Retry ? error.waitMs : 0);
-        settings.onStatus({ mode: state.mode, failures: state.failures, waitMs });
-        await sleep(waitMs);
-      }
-    }
-  }
-
-  run();
+  keepFollowing(control);
   return {
     stop() {
       stopped = true;
@@ -184,21 +193,7 @@ export function follow(gameId, options) {
 // keeps failing, back to the stream after a while. onRows(rows, mode) gets the rows of games
 // newer than the version it holds of each: never an older score after a newer one.
 export function followBoard(options) {
-  const settings = {
-    baseUrl: globalThis.location ? globalThis.location.origin : "",
-    board: "/v1/scoreboard",
-    pollIntervalMs: 5000,
-    jitter: 0.2,
-    backoffInitialMs: 500,
-    backoffMaxMs: 30000,
-    failuresBeforeFallback: 3,
-    retryStreamAfterMs: 60000,
-    fetch: globalThis.fetch.bind(globalThis),
-    random: Math.random,
-    now: () => Date.now(),
-    onError: () => {},
-    ...options,
-  };
+  const settings = { ...defaults(), board: "/v1/scoreboard", pollIntervalMs: 5000, ...options };
   const base = settings.baseUrl.replace(/\/$/, "");
   const abort = new AbortController();
   const held = new Map();
@@ -243,34 +238,17 @@ export function followBoard(options) {
     await sleep(settings.pollIntervalMs * (1 + spread));
   }
 
-  async function run() {
-    while (!stopped) {
-      if (state.fellBackAt !== null && settings.now() - state.fellBackAt >= settings.retryStreamAfterMs) {
-        state.mode = "stream";
-        state.fellBackAt = null;
-      }
-      try {
-        await (state.mode === "stream" ? stream() : poll());
-      } catch (error) {
-        if (stopped) break;
-        if (error && error.fatal) {
-          stopped = true;
-          settings.onError(error);
-          break;
-        }
-        state.failures += 1;
-        if (state.failures >= settings.failuresBeforeFallback && state.mode === "stream") {
-          state.mode = "poll";
-          state.failures = 0;
-          state.fellBackAt = settings.now();
-        }
-        const waitMs = backoff(state.failures, settings.backoffInitialMs, settings.backoffMaxMs, settings.random);
-        await sleep(Math.max(waitMs, error instanceof Retry ? error.waitMs : 0));
-      }
-    }
-  }
+  const control = {
+    settings,
+    state,
+    sleep,
+    fallback: { stream: "poll", poll: "poll" },
+    ways: { stream, poll },
+    stopped: () => stopped,
+    end: () => { stopped = true; },
+  };
 
-  run();
+  keepFollowing(control);
   return {
     stop() {
       stopped = true;

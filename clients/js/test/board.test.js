@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { until } from "../test-support/until.js";
 import { followBoard } from "../src/scorecast-client.js";
 
 const FAST = { backoffInitialMs: 1, backoffMaxMs: 5, pollIntervalMs: 5, baseUrl: "http://edge" };
@@ -11,18 +12,6 @@ function events(text) {
       controller.close();
     },
   }), { status: 200, headers: { "content-type": "text/event-stream" } });
-}
-
-function until(check, ms = 2000) {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() - started > ms) return reject(new Error("condition not reached"));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
 }
 
 const row = (game, version, home) => ({ game_id: game, version, home: { score: home } });

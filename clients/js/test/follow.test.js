@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { until } from "../test-support/until.js";
 import { backoff, follow } from "../src/scorecast-client.js";
 
 const FAST = { backoffInitialMs: 1, backoffMaxMs: 5, pollIntervalMs: 5, baseUrl: "http://edge" };
@@ -17,18 +18,6 @@ function sse(...versions) {
 // A request that never answers until it is aborted, as a held stream with nothing new.
 function held(signal) {
   return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
-}
-
-function until(check, ms = 2000) {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() - started > ms) return reject(new Error("condition not reached"));
-      setTimeout(tick, 2);
-    };
-    tick();
-  });
 }
 
 test("never hands the app a version at or below the one it holds, and resumes from it", async () => {
