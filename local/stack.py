@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 import httpx
 
+from core import calendar
 from core.errors import ServiceError
-from core.keys import RedisKeys
+from core.keys import RedisKeys, league_key
 from core.models import Game, GameStatus
-from feeds.adapters import load
+from feeds.adapters import Feed, load
 from feeds.replay import ProgressBar, ReplaySettings, replay
 from local.nchan import nchan
 from local.process import ManagedProcess, Started, free_port
@@ -331,6 +332,17 @@ def _stop_on_signal() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _day_page(feed: Feed) -> str:
+    """The site's page of the day the replayed game is on (a recorded game is not today's)."""
+    info = feed.events[0].game if feed.events else None
+    on = (
+        calendar.game_day(league_key(info.league), info.day, info.start_time)
+        if info is not None
+        else None
+    )
+    return f"/day/{on.isoformat()}" if on is not None else "/"
+
+
 def _final(game_url: str, attempts: int = 300) -> str:
     """The game as the edge shows it once FINAL (or after about 30 s, whatever it shows)."""
     text = ""
@@ -380,6 +392,7 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             f"game:       {game_url}\n"
             f"scoreboard: {local.edge_url}/v1/scoreboard\n"
             f"live page:  {local.edge_url}/live/{feed.game_id}\n"
+            f"fan site:   {local.edge_url}/games/{feed.game_id}  (its day: {_day_page(feed)})\n"
             f"streams:    {local.stream_url}  (the edge redirects streams and long-polls here)\n"
             f"origin:     {local.origin_url}  (logs in {run_dir})\n"
             f"prometheus: {local.prometheus_url}  (every service scraped, alert rules loaded)\n"
