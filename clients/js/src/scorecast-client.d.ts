@@ -21,17 +21,14 @@ export interface Snapshot {
 
 export type Mode = "stream" | "long-poll" | "poll";
 
-export interface FollowOptions {
-  /** Called with each snapshot newer than the one held, oldest first. */
-  onSnapshot: (snapshot: Snapshot, mode: Mode) => void;
+/** How either follow goes about it (defaults in brackets). */
+export interface Pacing {
   /** Called once with an answer retrying cannot fix (e.g. a malformed game id); the follow ends. */
   onError?: (error: Error) => void;
   /** Called whenever the way of following changes or an attempt fails. */
   onStatus?: (status: { mode: Mode; failures: number; waitMs?: number }) => void;
   /** Where the API is (default: the page's own origin). */
   baseUrl?: string;
-  /** The first way to try, and the one to come back to (default "stream"). */
-  prefer?: Mode;
   pollIntervalMs?: number;
   jitter?: number;
   backoffInitialMs?: number;
@@ -41,6 +38,13 @@ export interface FollowOptions {
   fetch?: typeof fetch;
   random?: () => number;
   now?: () => number;
+}
+
+export interface FollowOptions extends Pacing {
+  /** Called with each snapshot newer than the one held, oldest first. */
+  onSnapshot: (snapshot: Snapshot, mode: Mode) => void;
+  /** The first way to try, and the one to come back to (default "stream"). */
+  prefer?: Mode;
 }
 
 export interface Following {
@@ -62,22 +66,11 @@ export interface Row extends Pick<Snapshot, "game_id" | "version" | "status" | "
   [field: string]: unknown;
 }
 
-export interface BoardOptions {
+export interface BoardOptions extends Pacing {
   /** Called with the rows of games newer than the version held of each. */
   onRows: (rows: Row[], mode: "stream" | "poll") => void;
-  onError?: (error: Error) => void;
-  baseUrl?: string;
   /** The board document polled when the stream keeps failing (default "/v1/scoreboard"). */
   board?: string;
-  pollIntervalMs?: number;
-  jitter?: number;
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
-  failuresBeforeFallback?: number;
-  retryStreamAfterMs?: number;
-  fetch?: typeof fetch;
-  random?: () => number;
-  now?: () => number;
 }
 
 export function followBoard(options: BoardOptions): { stop(): void; readonly mode: "stream" | "poll" };
