@@ -1,5 +1,8 @@
 """The shapes of what travels in URLs, Redis keys, surrogate keys and channel names. The models,
-the origin's checks and the OpenAPI document all read them from here."""
+the origin's checks and the OpenAPI document all read them from here.
+
+Python must check them with ``fullmatch``: its ``$`` also matches before a final newline, so
+``re.match`` would let ``g1\n`` through (pydantic's and JavaScript's ``$`` end the input)."""
 
 from __future__ import annotations
 

@@ -109,6 +109,20 @@ class ServiceSettings(ScorecastSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
 
+class HttpSettings(ScorecastSettings):
+    """What a public HTTP listener lets its clients hold (origin, ingest)."""
+
+    #: Connections held at most. At the cap an idle one (between requests, or still sending
+    #: its headers) is closed to make room; with none idle a new request is answered 503.
+    #: Lowered to what the process may open, so it never runs out of file handles.
+    max_connections: int = Field(default=1_024, ge=16, le=1_000_000)
+    #: An idle keep-alive connection is closed after this long.
+    idle_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: A request's line and headers must arrive within this long of its first byte (or of the
+    #: connection, for its first request), or the connection is closed.
+    header_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
 class RedisSettings(ScorecastSettings):
     #: With ``redis_cluster``, any one node of the cluster: the client finds the others.
     redis_url: str = Field(
@@ -173,11 +187,13 @@ class KafkaSettings(ScorecastSettings):
     )
 
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,256}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]{16,256}")
 
 
 def check_token(value: SecretStr) -> SecretStr:
     """A bearer token as HTTP carries it (for ``field_validator``)."""
-    if value.get_secret_value() and not _TOKEN.match(value.get_secret_value()):
+    # fullmatch: a token read from a file often ends in a newline, which would pass ``^…$``
+    # and end up in a header.
+    if value.get_secret_value() and not _TOKEN.fullmatch(value.get_secret_value()):
         raise ValueError("must be 16 to 256 token characters (letters, digits, -_.~+/=)")
     return value

@@ -71,10 +71,12 @@ class IngestState:
     keys: RedisKeys
     intake: FeedIntake
     metrics: IngestMetrics
+    uploads: asyncio.Semaphore
 
 
 def create_app(settings: IngestSettings) -> Starlette:
     metrics = IngestMetrics()
+    uploads = asyncio.Semaphore(settings.uploads_at_once)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -90,7 +92,7 @@ def create_app(settings: IngestSettings) -> Starlette:
 
         try:
             async with exporting(metrics.registry, settings, unready):
-                yield {"ingest": IngestState(settings, redis, keys, intake, metrics)}
+                yield {"ingest": IngestState(settings, redis, keys, intake, metrics, uploads)}
         finally:
             await asyncio.to_thread(producer.flush, 10)
             await redis.aclose()
@@ -142,8 +144,10 @@ async def receive(request: Request) -> Response:
         raise ApiError(400, "bad_length", "Content-Length must be a number")
     if declared and int(declared) > settings.max_body_bytes:
         raise ApiError(413, "too_large", f"at most {settings.max_body_bytes} bytes")
+    if state.uploads.locked():
+        raise ApiError(503, "busy", "too many pushes arriving at once; retry", {"Retry-After": "1"})
     try:
-        async with asyncio.timeout(settings.body_timeout_seconds):
+        async with state.uploads, asyncio.timeout(settings.body_timeout_seconds):
             body = await _read(request, settings.max_body_bytes)
     except TimeoutError:
         raise ApiError(408, "slow_body", "the body did not arrive in time") from None
@@ -183,6 +187,7 @@ async def receive(request: Request) -> Response:
         "unchanged": changes.unchanged,
         "stale": changes.stale,
         "unrecognized": feed.unrecognized,
+        "refused": feed.refused,
     }
     return JSONResponse(summary, status_code=202)
 
@@ -224,7 +229,13 @@ class IngestService(HttpServer):
     """The webhook as a service (see :mod:`runtime.lifecycle`)."""
 
     def __init__(self, settings: IngestSettings) -> None:
-        super().__init__(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+        super().__init__(
+            create_app(settings),
+            settings.host,
+            settings.port,
+            settings.drain_seconds,
+            limits=settings,
+        )
         self.settings = settings
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:

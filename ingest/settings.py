@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from core.settings import KafkaSettings, RedisSettings, ServiceSettings
+from core.settings import HttpSettings, KafkaSettings, RedisSettings, ServiceSettings
 
 
-class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):
+class IngestSettings(ServiceSettings, HttpSettings, RedisSettings, KafkaSettings):
     """The webhook providers push to: signed, fresh, never replayed."""
 
     model_config = SettingsConfigDict(env_prefix="SCORECAST_INGEST_")
@@ -20,6 +20,9 @@ class IngestSettings(ServiceSettings, RedisSettings, KafkaSettings):
     #: How far a request's timestamp may be from our clock.
     tolerance_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Bodies read at once; past them a push is answered 503 before its body is read, so
+    #: forged uploads cost at most this many times ``max_body_bytes`` of memory.
+    uploads_at_once: int = Field(default=8, ge=1, le=1024)
     #: How long the whole body may take to arrive once its headers did.
     body_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     #: How long a push waits for Kafka to acknowledge its events before it is answered 503.

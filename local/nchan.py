@@ -69,6 +69,8 @@ def nchan(
     workers: int = 1,
     trusted_proxies: Sequence[str] = (),
     client_ip_header: str = "CF-Connecting-IP",
+    streams_per_client: int = 500,
+    max_streams: int | None = None,
 ) -> tuple[ManagedProcess, HolderPorts]:
     module = next((path for path in _MODULES if Path(path).exists()), None)
     if module is None:
@@ -78,12 +80,16 @@ def nchan(
     work = (run_dir / "nchan").resolve()
     work.mkdir(parents=True, exist_ok=True)
     ports = HolderPorts(http=http_port or free_port(), publish=free_port())
+    # One file per held stream: as many as this machine lets a process open.
+    max_files = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
     text = render(
         {
             "module": module,
             "workers": workers,
-            # One file per held stream: as many as this machine lets a process open.
-            "max_files": min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536),
+            "max_files": max_files,
+            # Room left for the upstream connections of connects under way and the listeners.
+            "max_streams": max_streams or max(16, workers * max_files - 1024),
+            "streams_per_client": streams_per_client,
             "dir": work,
             "origin_port": origin_port,
             "redis_url": redis_url,

@@ -110,6 +110,5 @@ class OriginService(HttpServer):
             settings.port,
             settings.drain_seconds,
             closing.set,
-            max_connections=settings.max_connections,
-            idle_seconds=settings.idle_seconds,
+            limits=settings,
         )

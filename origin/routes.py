@@ -50,11 +50,7 @@ from origin.openapi import (
 from origin.state import OriginState
 from runtime.http_errors import ApiError
 
-_GAME_ID = re.compile(ids.ID)
 _VERSION = re.compile(ids.VERSION)
-_LEAGUE = re.compile(ids.LEAGUE)
-_DAY = re.compile(ids.DAY)
-_SEASON = re.compile(ids.SEASON)
 #: Board parts whose keys one response names at most (each key up to ~60 bytes).
 MOST_PART_KEYS = 100
 

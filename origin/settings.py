@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from core.settings import RedisSettings, ScorecastSettings, ServiceSettings
+from core.settings import HttpSettings, RedisSettings, ScorecastSettings, ServiceSettings
 from streams.settings import StreamTierSettings
 
 
@@ -29,7 +29,7 @@ class CachePolicy(ScorecastSettings):
     edge_composed_ttl: int = Field(default=5, ge=1)
 
 
-class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePolicy):
+class OriginSettings(ServiceSettings, HttpSettings, RedisSettings, StreamTierSettings, CachePolicy):
     model_config = SettingsConfigDict(env_prefix="SCORECAST_ORIGIN_")
     legacy_names: ClassVar[dict[str, str | None]] = {
         "holder_key": "SCORECAST_GRIP_KEY",
@@ -41,11 +41,8 @@ class OriginSettings(ServiceSettings, RedisSettings, StreamTierSettings, CachePo
     leaders_top: int = Field(default=10, ge=1, le=100)
     #: A stream resumed from a version more than this far behind gets one full snapshot.
     resume_max_versions: int = Field(default=50, ge=1)
-    #: Connections the origin holds at most (held streams among them); past it a new one is
-    #: answered 503 at once. Lowered to what the process may open.
+    #: Held streams count among the connections (see ``HttpSettings``).
     max_connections: int = Field(default=12_000, ge=16, le=1_000_000)
-    #: An idle keep-alive connection is closed after this long.
-    idle_seconds: float = Field(default=5.0, gt=0, le=300)
     #: How long a long-poll (``?after=``) waits for a newer version.
     long_poll_seconds: float = Field(default=20.0, gt=0, le=120)
 

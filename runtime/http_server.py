@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from core.settings import HttpSettings
 from runtime.lifecycle import Service
 
 logger = logging.getLogger("scorecast.http")
@@ -80,6 +82,75 @@ class Repeats(logging.Filter):
 _TURNED_AWAY = Repeats(frozenset({"Exceeded concurrency limit."}))
 
 
+class _Guarded(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, with what it lacks to survive clients that hold connections
+    and send nothing: a deadline for each request's headers, and room made at the cap by
+    closing the connection idle the longest (nginx reuses keep-alive connections the same way),
+    so a crowd of silent sockets cannot starve a health check or the edge's own requests."""
+
+    #: Set per server by :func:`_guarded`.
+    cap: int | None
+    header_seconds: float
+    #: This server's connections between requests (or before their first), oldest first.
+    idle: dict[_Guarded, None]
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.cap is not None and len(self.connections) >= self.cap and self.idle:
+            # uvicorn counts this connection: one leaving makes room for its request. (One per
+            # arrival: those closing are still counted until their loss is seen.)
+            next(iter(self.idle))._close()
+        self._waiting()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._busy()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._busy()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.pipeline and not self.transport.is_closing():
+            self._waiting()
+
+    def _waiting(self) -> None:
+        self.idle[self] = None
+        self._arm()
+
+    def _busy(self) -> None:
+        self.idle.pop(self, None)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _arm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(self.header_seconds, self._close)
+
+    def _close(self) -> None:
+        self._busy()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def _guarded(cap: int | None, header_seconds: float) -> type[_Guarded]:
+    """A protocol class for one server: its cap, its deadline and its own idle connections."""
+    return type(
+        "GuardedHttpProtocol",
+        (_Guarded,),
+        {"cap": cap, "header_seconds": header_seconds, "idle": {}},
+    )
+
+
 class SignalFreeServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -102,9 +173,10 @@ class HttpServer(Service):
         port: int,
         drain_seconds: float,
         on_stop: Callable[[], None] = lambda: None,
-        max_connections: int | None = None,
-        idle_seconds: float = 5.0,
+        limits: HttpSettings | None = None,
     ) -> None:
+        limits = limits or HttpSettings()
+        cap = _within_file_limit(limits.max_connections)
         config = uvicorn.Config(
             app,
             host=host,
@@ -114,11 +186,13 @@ class HttpServer(Service):
             lifespan="on",
             log_level="info",
             timeout_graceful_shutdown=max(1, round(drain_seconds)),
-            # Past this many connections a new one is answered 503 at once: the process never
-            # runs out of file handles (it would then stop answering, health checks included).
-            limit_concurrency=_within_file_limit(max_connections),
+            http=_guarded(cap, limits.header_seconds),
+            # At the cap with no connection idle, a new request is answered 503 at once: the
+            # process never runs out of file handles (it would then stop answering, health
+            # checks included).
+            limit_concurrency=cap,
             # An idle keep-alive connection is closed after this long.
-            timeout_keep_alive=max(1, round(idle_seconds)),
+            timeout_keep_alive=max(1, round(limits.idle_seconds)),
         )
         self.drain_seconds = max(1, round(drain_seconds)) + _SHUTDOWN_SECONDS
         uvicorn_log = logging.getLogger("uvicorn.error")

@@ -58,6 +58,9 @@ SPELLINGS = [
     "//metrics",
     "/v1/games/g1%2fstream",
     "/v1/games/g1/%73tream",
+    # A newline ends the path for a ``$`` that is not the end of the input.
+    "/v1/games/g1%0A",
+    "/v1/games/g1%0a/stream",
 ]
 
 

@@ -55,6 +55,14 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("origin", {"SCORECAST_STREAMS_TIER": "nchan"}, "needs SCORECAST_STREAMS_HOLDER_KEY"),
         ("publisher", {"SCORECAST_STREAMS_TIER": "pushpin"}, "needs SCORECAST_STREAMS_GRIP_URL"),
         ("purger", {"SCORECAST_PURGER_PURGE_TOKEN": "tiny"}, "SCORECAST_PURGER_PURGE_TOKEN: Value"),
+        # Read from a file with its newline: it would end up in a header.
+        (
+            "purger",
+            {"SCORECAST_PURGER_PURGE_TOKEN": "a-purge-token-0123456789\n"},
+            "SCORECAST_PURGER_PURGE_TOKEN: Value",
+        ),
+        ("origin", {"SCORECAST_ORIGIN_HEADER_SECONDS": "0"}, "ORIGIN_HEADER_SECONDS: Input"),
+        ("ingest", {"SCORECAST_INGEST_UPLOADS_AT_ONCE": "0"}, "UPLOADS_AT_ONCE: Input"),
         ("origin", {"SCORECAST_ORIGIN_PORT": "99999"}, "SCORECAST_ORIGIN_PORT: Input should be"),
         ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
         ("publisher", {"SCORECAST_PUBLISHER_MAX_EVENT_BYTES": "ten"}, "MAX_EVENT_BYTES: Input"),

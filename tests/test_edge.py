@@ -248,6 +248,24 @@ async def _raw(edge: Edge, target: str) -> tuple[int, bytes]:
     return status, answer.partition(b"\r\n\r\n")[2]
 
 
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("http://x", "/"),
+        ("http://x?a=1", "/"),
+        ("HTTPS://x:8443", "/"),
+        ("http://x/v1/games/g1", "/v1/games/g1"),
+    ],
+)
+async def test_an_absolute_form_target_is_answered_as_its_path(
+    store: SnapshotWriter, edge: Edge, target: str, path: str
+) -> None:
+    """RFC 9112 section 3.2.2: the authority is not part of the resource, and an absolute form
+    with no path names ``/`` (Varnish answered 503 setting an empty URL)."""
+    await _publish(store, 3, 1)
+    assert await _raw(edge, target) == await _raw(edge, path)
+
+
 @pytest.mark.parametrize("target", SPELLINGS)
 async def test_no_spelling_of_a_path_gets_around_the_rules(
     store: SnapshotWriter, edge: Edge, target: str

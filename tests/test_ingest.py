@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,17 +34,18 @@ SECRET = secrets.token_urlsafe(32)
 
 
 def _settings(
-    kafka: KafkaSettings, redis_url: str, prefix: str, produce_timeout_seconds: float = 10.0
+    kafka: KafkaSettings, redis_url: str, prefix: str, **changed: float
 ) -> IngestSettings:
-    return IngestSettings(
+    fields: dict[str, Any] = {
         **kafka.model_dump(),
-        redis_url=redis_url,
-        redis_prefix=prefix,
-        webhook_secret=SECRET,
-        port=free_port(),
-        max_body_bytes=2 * 1024 * 1024,
-        produce_timeout_seconds=produce_timeout_seconds,
-    )
+        "redis_url": redis_url,
+        "redis_prefix": prefix,
+        "webhook_secret": SECRET,
+        "port": free_port(),
+        "max_body_bytes": 2 * 1024 * 1024,
+        "produce_timeout_seconds": 10.0,
+    }
+    return IngestSettings(**(fields | changed))
 
 
 @pytest.fixture
@@ -84,8 +87,90 @@ def test_a_signed_push_lands_on_kafka(ingest: str, kafka: KafkaSettings, nba_fil
         "unchanged": 0,
         "stale": False,
         "unrecognized": 0,
+        "refused": [],
     }
     assert _count(kafka, 611) == 611
+
+
+def test_a_record_the_model_refuses_is_refused_alone_with_its_reason(
+    ingest: str, nba_file: Path
+) -> None:
+    payload = json.loads(nba_file.read_bytes())
+    actions = payload["game"]["actions"]
+    actions[40] = {**actions[40], "period": 999}
+    body = json.dumps(payload).encode()
+    response = httpx.post(f"{ingest}/v1/ingest/auto", content=body, headers=_signed(body))
+    assert response.status_code == 202, response.text
+    summary = response.json()
+    assert summary["unrecognized"] == 1
+    assert summary["events"] == 610
+    [reason] = summary["refused"]
+    assert "period" in reason
+    assert "less than or equal" in reason
+
+
+@pytest.fixture
+def strict_ingest(kafka: KafkaSettings, redis_service: str, prefix: str) -> Iterator[str]:
+    settings = _settings(kafka, redis_service, prefix, body_timeout_seconds=1.0, uploads_at_once=2)
+    with ThreadedServer(create_app(settings), settings.port) as server:
+        yield server.url
+
+
+def _begin_upload(url: str, declared: int, sent: bytes) -> socket.socket:
+    """A signed push whose body has only begun to arrive."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    headers = "".join(f"{name}: {value}\r\n" for name, value in _signed(b"{}").items())
+    sock.sendall(
+        f"POST /v1/ingest/auto HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n"
+        f"{headers}\r\n".encode()
+        + sent
+    )
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    sock.settimeout(10)
+    return sock.recv(65536)
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(strict_ingest: str) -> None:
+    with _begin_upload(strict_ingest, 1000, b'{"game": ') as slow:
+        assert b" 408 " in _answer(slow).split(b"\r\n")[0]
+
+
+def test_pushes_past_the_uploads_at_once_are_refused_before_their_body_is_read(
+    strict_ingest: str,
+) -> None:
+    """Forged uploads cost at most ``uploads_at_once`` bodies: the next is 503 on its headers."""
+    held = [_begin_upload(strict_ingest, 1024 * 1024, b"x" * 1000) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        body = b"y" * (1024 * 1024)
+        crowded = httpx.post(f"{strict_ingest}/v1/ingest/auto", content=body, headers=_signed(body))
+        assert crowded.status_code == 503
+        assert crowded.json()["error"]["code"] == "busy"
+        assert crowded.headers["retry-after"] == "1"
+    finally:
+        for sock in held:
+            assert b" 408 " in _answer(sock).split(b"\r\n")[0]
+            sock.close()
+    # Their time is up: a push is read again (and this forged one refused on its signature).
+    body = b"z" * 100
+    forged = {**_signed(body), "Scorecast-Signature": "v1=" + "0" * 64}
+    again = httpx.post(f"{strict_ingest}/v1/ingest/auto", content=body, headers=forged)
+    assert again.status_code == 401
+
+
+def test_a_malformed_content_length_is_400(ingest: str) -> None:
+    host, port = ingest.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        headers = "".join(f"{name}: {value}\r\n" for name, value in _signed(b"{}").items())
+        sock.sendall(
+            f"POST /v1/ingest/auto HTTP/1.1\r\nHost: x\r\nContent-Length: 2x\r\n"
+            f"{headers}\r\n{{}}".encode()
+        )
+        assert b" 400 " in _answer(sock).split(b"\r\n")[0]
 
 
 def test_records_pushed_again_change_nothing_and_a_whole_document_removes(

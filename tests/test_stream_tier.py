@@ -5,6 +5,7 @@ published, not one whose holder restarts."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,6 +259,61 @@ def test_behind_a_cdn_each_client_has_its_own_connect_limit(
         first = statuses("203.0.113.7", 6)
         assert 429 in first  # this client used its share (2 a minute, burst 2)
         assert 429 not in statuses("198.51.100.9", 2)  # another client behind the same egress
+
+
+def test_a_path_ending_in_a_newline_is_no_stream_or_long_poll(
+    redis_service: str, tmp_path: Path
+) -> None:
+    """nginx matches the decoded path, where ``%0A`` is a newline that PCRE's ``$`` would let
+    end the path: only what the API names is passed on (here to a dead origin: 502)."""
+    proxy, ports = nchan(free_port(), redis_service, "k" * 32, tmp_path)
+    base = f"http://127.0.0.1:{ports.http}"
+    with proxy:
+        assert httpx.get(f"{base}/v1/games/g1?after=1", timeout=5).status_code == 502
+        assert httpx.get(f"{base}/v1/games/g1/stream", timeout=5).status_code == 502
+        for path in ("/v1/games/g1%0A", "/v1/games/g1%0A/stream", "/v1/games/g1/stream%0A"):
+            assert httpx.get(f"{base}{path}", timeout=5).status_code == 404, path
+
+
+def test_streams_held_at_once_are_capped_per_client_and_in_all(
+    redis_service: str, tmp_path: Path
+) -> None:
+    """A client cannot hold more than its share of streams, nor all clients together more than
+    the tier can: past either, a connect is refused at once and the held ones go on."""
+    silent = socket.socket()  # an origin that takes connections and never answers: held
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    proxy, ports = nchan(
+        silent.getsockname()[1], redis_service, "k" * 32, tmp_path, connects_per_minute=600,
+        trusted_proxies=["127.0.0.1/32"], streams_per_client=2, max_streams=3,
+    )  # fmt: skip
+    held: list[socket.socket] = []
+
+    def connect(client: str) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", ports.http))
+        sock.sendall(
+            f"GET /v1/games/g1/stream HTTP/1.1\r\nHost: x\r\nCF-Connecting-IP: {client}\r\n"
+            "\r\n".encode()
+        )
+        held.append(sock)
+        return sock
+
+    def status(sock: socket.socket) -> int | None:
+        sock.settimeout(1.5)
+        try:
+            return int(sock.recv(1024).split(b" ")[1])
+        except TimeoutError:
+            return None  # held
+
+    with proxy, silent:
+        try:
+            assert [status(connect("203.0.113.7")) for _ in range(2)] == [None, None]
+            assert status(connect("203.0.113.7")) == 429  # its share
+            assert status(connect("198.51.100.9")) is None  # the third in all
+            assert status(connect("192.0.2.1")) == 429  # the tier's
+        finally:
+            for sock in held:
+                sock.close()
 
 
 def test_a_bad_trusted_proxy_or_header_is_refused_before_start(tmp_path: Path) -> None:

@@ -113,10 +113,9 @@ sub scorecast_normalize {
     }
     if (req.url ~ "^[A-Za-z][A-Za-z0-9+.-]*://") {
         # Absolute form (RFC 9112 section 3.2.2): the authority is not part of the resource.
-        set req.url = regsub(req.url, "^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*", "");
-        if (req.url !~ "^/") {
-            set req.url = "/" + req.url;
-        }
+        # With no path it names "/" (an empty URL would fail the request: 503). One slash
+        # goes with the authority, so a doubled one after it is still seen below.
+        set req.url = regsub(req.url, "^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*/?", "/");
     }
     # The API's paths are letters, digits, '.', '_', '-' and '/': an encoded character, an empty
     # or dot segment can only be a way around the rules (/%6detrics, /v1/games/x%2fstream).

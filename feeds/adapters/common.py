@@ -127,18 +127,28 @@ def nba_league(game_id: str) -> str:
     return _NBA_FAMILY.get(game_id[:2], "basketball")
 
 
+#: How many refusals a feed reports with their reason (the count has them all).
+REASONS_KEPT = 10
+
+
 @dataclass
 class Unreadable:
-    """Records an adapter could not read: how many, and, by kind, those that look like scoring
-    (a goal, a made basket…): those may leave the score wrong, so they are reported apart."""
+    """Records an adapter could not read: how many, why (the first few), and, by kind, those
+    that look like scoring (a goal, a made basket…): those may leave the score wrong, so they
+    are reported apart."""
 
     count: int = 0
     scoring: Counter[str] = field(default_factory=Counter)
+    reasons: list[str] = field(default_factory=list)
 
-    def add(self, scoring_kind: str | None = None) -> None:
+    def add(
+        self, scoring_kind: str | None = None, reason: str = "its identity or type is unreadable"
+    ) -> None:
         self.count += 1
         if scoring_kind:
             self.scoring[scoring_kind[:64]] += 1
+        if len(self.reasons) < REASONS_KEPT:
+            self.reasons.append(f"record {self.count}: {reason}"[:200])
 
     def build(
         self, make: Callable[..., T], *args: Any, scoring_kind: str | None = None
@@ -148,10 +158,16 @@ class Unreadable:
         the document is still read."""
         try:
             return make(*args)
-        except ValidationError:
-            self.add(scoring_kind)
+        except ValidationError as refused:
+            first = refused.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            self.add(scoring_kind, f"{where}: {first['msg']}" if where else first["msg"])
             return None
 
     def counted(self) -> dict[str, Any]:
         """The :class:`~feeds.adapters.feed.Feed` fields this fills in."""
-        return {"unrecognized": self.count, "unreadable_scoring": dict(self.scoring)}
+        return {
+            "unrecognized": self.count,
+            "unreadable_scoring": dict(self.scoring),
+            "refused": list(self.reasons),
+        }

@@ -21,6 +21,8 @@ class Feed:
     unrecognized: int = 0
     #: Of those, the ones that look like scoring, by kind: the score may be wrong without them.
     unreadable_scoring: dict[str, int] = field(default_factory=dict)
+    #: Why, for the first few of them (``feeds.adapters.common.REASONS_KEPT``).
+    refused: list[str] = field(default_factory=list)
     #: Records understood but of no interest to a score service (passes, carries…).
     ignored: int = 0
     #: Disagreements inside the feed, e.g. a scoring flag the running score contradicts.
