@@ -99,8 +99,7 @@ class _Guarded(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if self.cap is not None and len(self.connections) >= self.cap and self.idle:
-            # uvicorn counts this connection: one leaving makes room for its request. (One per
-            # arrival: those closing are still counted until their loss is seen.)
+            # uvicorn counts this connection: one leaving makes room for its request.
             next(iter(self.idle))._close()
         self._waiting()
 
@@ -138,6 +137,9 @@ class _Guarded(HttpToolsProtocol):
 
     def _close(self) -> None:
         self._busy()
+        # Not counted from now on: its loss is seen only on the loop's next turn, and a request
+        # read meanwhile would find the server still full.
+        self.connections.discard(self)
         if not self.transport.is_closing():
             self.transport.close()
 

@@ -21,6 +21,7 @@ from core.reducer import apply, fold
 from feeds.adapters import Feed, decode, load, parse
 from feeds.adapters.common import free_throw_points
 from feeds.validate import validate
+from harness.timeline import recorded_games
 from publisher.reorder import ReorderBuffer
 from tests.factories import noisy_delivery
 
@@ -70,6 +71,20 @@ def test_each_game_folds_to_its_final_with_no_mismatch(
     assert (summary["away"]["code"], summary["away"]["score"]) == away
     assert summary["status"] == "FINAL"
     assert summary["periods"] == periods
+
+
+def test_every_recorded_game_ends_final_with_the_providers_word(data_dir: Path) -> None:
+    """Every game in the data folder, the ones added after this test too: it ends FINAL, every
+    running score the provider states agrees with ours, and so does its stated final."""
+    games = recorded_games(data_dir)
+    assert len(games) >= len(GAMES)
+    for path in games:
+        result = validate(load(path))
+        summary = result.summary()
+        assert summary["status"] == "FINAL", path.name
+        assert summary["mismatches"] == 0, (path.name, result.first_mismatches)
+        assert summary["final_agrees"] is not False, path.name
+        assert summary["ok"], path.name
 
 
 def test_validate_prints_one_json_object(data_dir: Path) -> None:

@@ -7,10 +7,15 @@ import asyncio
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from core.reducer import versions
 from core.settings import KafkaSettings
@@ -18,6 +23,7 @@ from core.store import SnapshotWriter
 from harness.sse import open_url
 from local.process import ManagedProcess, free_port
 from local.services import scorecast_process
+from tests.conftest import ThreadedServer
 from tests.factories import short_game
 
 #: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
@@ -92,6 +98,43 @@ def test_sigterm_stops_each_service_cleanly(
     assert words[command] in process.log.read_text()
 
 
+def test_a_poller_held_by_a_dripping_provider_still_stops_on_sigterm(
+    redis_service: str, kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    """A provider sending a byte now and then holds a poll (up to its deadline, long here):
+    SIGTERM still ends the poller within its drain, exit code 0."""
+
+    async def drip(request: Request) -> StreamingResponse:
+        async def forever() -> AsyncIterator[bytes]:
+            while True:
+                yield b" "
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(forever(), media_type="application/json")
+
+    provider = Starlette(routes=[Route("/feed/{name}", drip)])
+    with ThreadedServer(provider, free_port()) as server:
+        settings = kafka.model_dump() | {
+            "redis_url": redis_service,
+            "redis_prefix": f"t{uuid.uuid4().hex[:8]}",
+            "url": f"{server.url}/feed/g1.json",
+            "timeout_seconds": 60,
+            "drain_seconds": 2,
+        }
+        process = scorecast_process("poll", settings, tmp_path)
+        process.start()
+        try:
+            time.sleep(1.5)  # inside its first poll, held by the drip
+            assert process.alive(), process.tail()
+            started = time.monotonic()
+            code = process.stop(30)
+            took = time.monotonic() - started
+        finally:
+            process.stop()
+    assert code == 0, process.tail()
+    assert took < 6, took
+
+
 def _closed_by_server(sock: socket.socket, within: float) -> bool:
     """Whether the server closes ``sock`` within ``within`` seconds (we send nothing more)."""
     sock.settimeout(within)
@@ -130,6 +173,36 @@ def test_silent_clients_past_the_connection_limit_never_starve_the_origin(
         assert all(_closed_by_server(sock, within=4) for sock in silent)
         log = process.log.read_text()
         assert "Traceback" not in log
+    finally:
+        for sock in silent:
+            sock.close()
+        process.stop()
+
+
+def test_an_origin_at_its_file_limit_keeps_answering_and_logs_no_flood(
+    redis_service: str, prefix: str, tmp_path: Path
+) -> None:
+    """Started with room for 512 files and the default cap: 700 clients opening connections
+    and sending nothing never take its last file handle (its cap sits below the limit and the
+    oldest idle one makes room), so health checks are answered throughout and the log stays
+    quiet (the release before logged thousands of accept tracebacks a second here)."""
+    port = free_port()
+    settings = {"redis_url": redis_service, "redis_prefix": prefix, "port": port}
+    process = scorecast_process("origin", settings, tmp_path)
+    # The same command, with the soft and hard file limits lowered to 512 first.
+    process.argv = ["sh", "-c", 'ulimit -n 512 && exec "$@"', "sh", *process.argv]
+    process.start()
+    silent: list[socket.socket] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for round in range(7):
+                silent += [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+                assert client.get("/healthz", timeout=5).status_code == 200, round
+        time.sleep(0.5)
+        log = process.log.read_text()
+        assert "Traceback" not in log
+        assert "Too many open files" not in log
+        assert len(log.splitlines()) < 40, process.tail()
     finally:
         for sock in silent:
             sock.close()

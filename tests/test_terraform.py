@@ -131,6 +131,32 @@ def test_stream_paths_agree_between_edges() -> None:
     assert 'req.method == "OPTIONS"' in varnish
 
 
+def test_on_fastly_no_request_header_splits_the_cache_and_url_purges_need_a_token() -> None:
+    """Fastly honours ``Vary`` and hashes the URL with the Host (one of the service's own
+    domains): the delivery service drops what a client controls before the cache and any
+    ``Vary`` after the fetch, and a URL purge needs an API token (Fastly's documented
+    ``Fastly-Purge-Requires-Auth``); the stream service hands only streams and long-polls to
+    Fanout, rate-limits connects by the address Fastly saw, and answers everything else 404."""
+    recv = (ROOT / "edge" / "fastly" / "recv.vcl").read_text()
+    fetch = (ROOT / "edge" / "fastly" / "fetch.vcl").read_text()
+    for header in ("Cookie", "Authorization", "Origin"):
+        assert f"unset req.http.{header};" in recv
+    assert "set req.url = req.url.path;" in recv  # no query string makes a new object
+    assert "unset beresp.http.Vary;" in fetch
+    purge = recv.index('if (req.method == "FASTLYPURGE") {')
+    assert 'set req.http.Fastly-Purge-Requires-Auth = "1";' in recv[purge : purge + 120]
+    compute = (ROOT / "edge" / "fastly" / "compute" / "src" / "index.js").read_text()
+    assert "checkRate(client, 1, 60, CONNECTS_PER_SECOND, PENALTY_MINUTES)" in compute
+    assert "event.client.address" in compute
+    handed = compute.index("createFanoutHandoff(request, BACKEND)")
+    limited = compute.index("limiter.checkRate")
+    assert limited < handed  # refused before Fanout asks the origin
+    assert compute.rstrip().endswith(
+        'return error(404, "not_found", "only streams and long-polls are served on this '
+        'hostname");\n}'
+    )
+
+
 def _schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((ROOT / "tests" / "terraform_schema.json").read_text())
     return loaded
