@@ -348,7 +348,7 @@ async def test_no_provider_document_stops_the_poller(
                     if raised is None:
                         await poller.poll()
                     else:
-                        with pytest.raises(Exception) as refusal:
+                        with pytest.raises((FeedFormatError, PollError, TimeoutError)) as refusal:
                             await poller.poll()
                         assert raised in f"{type(refusal.value).__name__}: {refusal.value}"
                     _, peak = tracemalloc.get_traced_memory()
