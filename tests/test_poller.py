@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from core import changes
+from core.errors import FeedFormatError
 from core.keys import RedisKeys
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
@@ -34,7 +35,7 @@ from feeds.ledger import FeedLedger, compare
 from harness.timeline import recorded_games
 from local.process import free_port
 from local.stack import default_data_dir
-from poller.service import Poller
+from poller.service import Poller, PollError
 from poller.settings import PollerSettings
 from publisher.service import Publisher
 from publisher.settings import PublisherSettings
