@@ -274,3 +274,34 @@ class RedisKeys:
         """Hash provider record id → the play as applied, with the score after it (the
         play-by-play view reads it)."""
         return f"{self.prefix}:{{game:{game_id}}}:plays"
+
+    # Notifications. A device's registration and its windows share the tag ``{notify:N}`` (N
+    # from the device id), so each window decision is one script on one slot; a subject's
+    # followers are kept in shards of their own (``{followers:SUBJECT:N}``), so a big game's
+    # fan-out spreads over a cluster and over the notifier workers.
+
+    @staticmethod
+    def device_shard(device_id: str, shards: int) -> int:
+        return zlib.crc32(device_id.encode()) % shards
+
+    def device(self, device_id: str, shards: int) -> str:
+        """Hash: a registered device (platform, address, its credential's digest, follows)."""
+        return f"{self.prefix}:{{notify:{self.device_shard(device_id, shards)}}}:device:{device_id}"
+
+    def notify_state(self, device_id: str, game_id: str, shards: int) -> str:
+        """Hash: what a device was last told of a game, and what waits for its window."""
+        tag = self.device_shard(device_id, shards)
+        return f"{self.prefix}:{{notify:{tag}}}:told:{device_id}:{game_id}"
+
+    def notify_waiting(self, shard: int) -> str:
+        """Sorted set: (device, game) pairs whose newest alert waits, by when it may go."""
+        return f"{self.prefix}:{{notify:{shard}}}:waiting"
+
+    def subscribers(self, subject: str, shard: int) -> str:
+        """Set: the devices following ``subject`` (``game:ID``, ``team:LEAGUE:TEAM``), one
+        shard of them."""
+        return f"{self.prefix}:{{followers:{subject}:{shard}}}"
+
+    def told(self, game_id: str) -> str:
+        """Hash: what a game's followers were last told (the notifier's rule reads it)."""
+        return f"{self.prefix}:{{game:{game_id}}}:told"

@@ -16,6 +16,7 @@ from core.settings import environment
 from ingest.settings import IngestSettings
 from local.broker import broker
 from local.process import ManagedProcess, answers, free_port
+from notifier.settings import DevicesSettings, NotifierSettings
 from origin.settings import OriginSettings
 from poller.settings import FollowerSettings, PollerSettings
 from probe.settings import ProbeSettings
@@ -31,6 +32,8 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "poll": PollerSettings,
     "follow": FollowerSettings,
     "probe": ProbeSettings,
+    "notifier": NotifierSettings,
+    "devices": DevicesSettings,
 }
 
 

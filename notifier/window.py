@@ -6,107 +6,153 @@ Kept in Redis: one hash per device and game, and per shard one sorted set of wha
 when it is due; a device's hashes and its shard's set share a hash tag (``{notify:N}``), so each
 decision is one script on one slot of a cluster, and two workers offering alerts for the same
 device at once cannot both send.
+
+A send is leased, then confirmed. A worker killed between the two leaves the lease to run out:
+the same alert offered again before then waits for it, after it goes again (the platform
+service may have taken the first: the device then shows it once, the second replacing it under
+the game's collapse key). Confirmed, it never goes again.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import asdict
 from typing import cast
 
 from redis.asyncio import Redis
 
 from core.connection import translated
+from core.keys import RedisKeys
 from notifier.rules import Alert, AlertKind
 
 # KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), window (ms), the alert's
-# version, the alert (JSON), the waiting set's member. Returns 1: send now; 0: waits (it
-# replaced an older waiting one, or the one waiting is newer); -1: older than one sent.
+# version, the alert (JSON), the waiting set's member, the lease (ms). Returns 1: send now;
+# 0: waits (inside the window, or another's send of it is under way); -1: nothing to do.
 _OFFER = """
-local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '-1')
 local version = tonumber(ARGV[3])
+local now, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
 local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if version <= last then
+local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
+local waiting = tonumber(redis.call('HGET', KEYS[1], 'waiting_version') or '0')
+if version < last or confirmed >= version or waiting >= version then
   return -1
 end
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-if sent < 0 or now - sent >= window then
-  redis.call('HSET', KEYS[1], 'sent', now, 'version', version)
-  redis.call('HDEL', KEYS[1], 'waiting', 'waiting_version')
-  redis.call('ZREM', KEYS[2], ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], window * 4)
+if version == last then
+  -- Sent, not confirmed: under way elsewhere, or its sender died.
+  local leased = tonumber(redis.call('HGET', KEYS[1], 'leased') or '0')
+  if now < leased then
+    redis.call('HSET', KEYS[1], 'waiting', ARGV[4], 'waiting_version', version)
+    redis.call('ZADD', KEYS[2], leased, ARGV[5])
+    return 0
+  end
+  redis.call('HSET', KEYS[1], 'leased', now + lease)
   return 1
 end
-local waiting = tonumber(redis.call('HGET', KEYS[1], 'waiting_version') or '0')
-if version > waiting then
-  redis.call('HSET', KEYS[1], 'waiting', ARGV[4], 'waiting_version', version)
-  redis.call('ZADD', KEYS[2], sent + window, ARGV[5])
+local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '-1')
+if sent < 0 or now - sent >= window then
+  redis.call('HSET', KEYS[1], 'sent', now, 'version', version, 'leased', now + lease)
+  redis.call('HDEL', KEYS[1], 'waiting', 'waiting_version')
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], math.max(window, lease) * 4)
+  return 1
 end
+redis.call('HSET', KEYS[1], 'waiting', ARGV[4], 'waiting_version', version)
+redis.call('ZADD', KEYS[2], sent + window, ARGV[5])
 return 0
 """
 
-# KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), the member. Takes what
-# waits if its window has ended: returns it (and marks it sent), or nothing.
+# KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), the member, the lease (ms).
+# Takes what waits if its time has come: returns it (leased), or nothing (it was confirmed
+# meanwhile, or nothing waits).
 _DUE = """
 local alert = redis.call('HGET', KEYS[1], 'waiting')
 redis.call('ZREM', KEYS[2], ARGV[2])
 if not alert then
   return false
 end
-local version = redis.call('HGET', KEYS[1], 'waiting_version')
-redis.call('HSET', KEYS[1], 'sent', ARGV[1], 'version', version)
+local version = tonumber(redis.call('HGET', KEYS[1], 'waiting_version'))
 redis.call('HDEL', KEYS[1], 'waiting', 'waiting_version')
+local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
+if confirmed >= version then
+  return false
+end
+local now = tonumber(ARGV[1])
+local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version > last then
+  redis.call('HSET', KEYS[1], 'sent', now, 'version', version)
+end
+redis.call('HSET', KEYS[1], 'leased', now + tonumber(ARGV[3]))
 return alert
+"""
+
+# KEYS: the device-and-game hash. ARGV: the version a platform service took.
+_CONFIRM = """
+local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
+if tonumber(ARGV[1]) > confirmed then
+  redis.call('HSET', KEYS[1], 'confirmed', ARGV[1])
+end
+return 1
 """
 
 
 class Window:
-    """``offer`` an alert for a device: True, send it now; False, it waits (or is older than
-    one sent). ``due`` gives what waited and may go now."""
+    """``offer`` an alert for a device: True, send it now, then ``confirm`` it once the
+    platform took it. ``due`` gives what waited and may go now."""
 
-    def __init__(self, redis: Redis, prefix: str, seconds: float = 30.0, shards: int = 16) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: RedisKeys,
+        seconds: float = 30.0,
+        shards: int = 16,
+        lease_seconds: float = 20.0,
+    ) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self.window_ms = int(seconds * 1000)
+        self.lease_ms = int(lease_seconds * 1000)
         self.shards = shards
         self._offer = redis.register_script(_OFFER)
         self._due = redis.register_script(_DUE)
-
-    def _shard(self, device_id: str) -> int:
-        return zlib.crc32(device_id.encode()) % self.shards
+        self._confirm = redis.register_script(_CONFIRM)
 
     def _state(self, device_id: str, game_id: str) -> str:
-        return f"{self.prefix}:{{notify:{self._shard(device_id)}}}:{device_id}:{game_id}"
+        return self.keys.notify_state(device_id, game_id, self.shards)
 
-    def _waiting(self, shard: int) -> str:
-        return f"{self.prefix}:{{notify:{shard}}}:waiting"
+    def _waiting_for(self, device_id: str) -> str:
+        return self.keys.notify_waiting(self.keys.device_shard(device_id, self.shards))
 
     @translated
     async def offer(self, device_id: str, alert: Alert, now_ms: int) -> bool:
         found = await self._offer(
-            keys=[self._state(device_id, alert.game_id), self._waiting(self._shard(device_id))],
+            keys=[self._state(device_id, alert.game_id), self._waiting_for(device_id)],
             args=[
                 now_ms,
                 self.window_ms,
                 alert.version,
                 json.dumps(asdict(alert)),
                 f"{device_id} {alert.game_id}",
+                self.lease_ms,
             ],
         )
         return int(found) == 1
 
     @translated
+    async def confirm(self, device_id: str, alert: Alert) -> None:
+        """The platform took ``alert`` for the device: it never goes again."""
+        await self._confirm(keys=[self._state(device_id, alert.game_id)], args=[alert.version])
+
+    @translated
     async def due(self, now_ms: int, most: int = 1000) -> list[tuple[str, Alert]]:
-        """What waited and may go now, marked sent: (device id, alert)."""
+        """What waited and may go now, leased: (device id, alert)."""
         ready: list[tuple[str, Alert]] = []
         for shard in range(self.shards):
-            waiting = self._waiting(shard)
+            waiting = self.keys.notify_waiting(shard)
             members = await self.redis.zrangebyscore(waiting, "-inf", now_ms, start=0, num=most)
             for member in cast(list[bytes], members):
                 device_id, game_id = member.decode().split(" ", 1)
                 state = self._state(device_id, game_id)
-                body = await self._due(keys=[state, waiting], args=[now_ms, member])
+                body = await self._due(keys=[state, waiting], args=[now_ms, member, self.lease_ms])
                 if body:
                     fields = json.loads(body)
                     fields["kind"] = AlertKind(fields["kind"])

@@ -93,10 +93,12 @@ def deliver(producer: Producer, topic: str, events: list[GameEvent], timeout: fl
     return delivery.wait(timeout) == 0
 
 
-def ensure_topics(settings: KafkaSettings, partitions: int = 6) -> None:
-    """Create the events and dead-letter topics unless they exist."""
+def ensure_topics(
+    settings: KafkaSettings, partitions: int = 6, others: tuple[str, ...] = ()
+) -> None:
+    """Create the events and dead-letter topics (and ``others``) unless they exist."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    problem = _create_topics(admin, settings, partitions)
+    problem = _create_topics(admin, settings, partitions, others)
     # The client's threads stop once it is gone: an error raised while it is in scope would
     # keep it (and them) alive in the traceback.
     del admin
@@ -104,9 +106,11 @@ def ensure_topics(settings: KafkaSettings, partitions: int = 6) -> None:
         raise ServiceError(problem)
 
 
-def _create_topics(admin: AdminClient, settings: KafkaSettings, partitions: int) -> str | None:
+def _create_topics(
+    admin: AdminClient, settings: KafkaSettings, partitions: int, others: tuple[str, ...]
+) -> str | None:
     timeout = settings.kafka_admin_timeout_seconds
-    wanted = [settings.events_topic, settings.dead_letter_topic]
+    wanted = [settings.events_topic, settings.dead_letter_topic, *others]
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:

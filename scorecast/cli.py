@@ -141,6 +141,24 @@ def _purger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notifier(args: argparse.Namespace) -> int:
+    from notifier.service import Notifier
+    from notifier.settings import NotifierSettings
+    from runtime.lifecycle import serve
+
+    serve(Notifier(load_settings(NotifierSettings)))
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from notifier.api import DevicesService
+    from notifier.settings import DevicesSettings
+    from runtime.lifecycle import serve
+
+    serve(DevicesService(load_settings(DevicesSettings)))
+    return 0
+
+
 def _poll(args: argparse.Namespace) -> int:
     from poller.service import Poller
     from poller.settings import PollerSettings
@@ -224,6 +242,8 @@ def _parser() -> argparse.ArgumentParser:
         ("publisher", _publisher, "fold events into versioned snapshots"),
         ("purger", _purger, "purge the edge on every change"),
         ("ingest", _ingest, "the signed webhook providers push feeds to"),
+        ("notifier", _notifier, "tell followers' devices about their games, once per window"),
+        ("devices", _devices, "the API fans' apps and browsers register devices and follows at"),
     ]:
         commands.add_parser(name, help=text).set_defaults(handler=handler)
 

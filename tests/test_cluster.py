@@ -337,7 +337,7 @@ async def test_the_notification_window_keeps_each_decision_on_one_slot(
     cluster_redis: Redis,
 ) -> None:
     """A device's window and its shard's waiting set share a hash tag: no cross-slot script."""
-    window = Window(cluster_redis, f"t{uuid.uuid4().hex[:8]}", seconds=30, shards=16)
+    window = Window(cluster_redis, RedisKeys(f"t{uuid.uuid4().hex[:8]}"), seconds=30, shards=16)
     devices = [f"d{n}" for n in range(40)]
     for device in devices:
         assert await window.offer(device, Alert("g1", 1, AlertKind.SCORE, "", ""), now_ms=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from core.keys import RedisKeys
 from notifier.rules import Alert, AlertKind
 from notifier.window import Window
 
@@ -16,7 +17,7 @@ def alert(version: int, game: str = "g1") -> Alert:
 async def test_one_per_window_the_newest_waits_and_goes_when_the_window_ends(
     redis: Redis, prefix: str
 ) -> None:
-    window = Window(redis, prefix, seconds=30)
+    window = Window(redis, RedisKeys(prefix), seconds=30)
     assert await window.offer("d1", alert(3), now_ms=0)  # the first goes at once
     assert not await window.offer("d1", alert(5), now_ms=1_000)  # inside: waits
     assert not await window.offer("d1", alert(7), now_ms=2_000)  # replaces it
@@ -34,6 +35,26 @@ async def test_one_per_window_the_newest_waits_and_goes_when_the_window_ends(
 async def test_two_workers_offering_at_once_send_once(redis: Redis, prefix: str) -> None:
     import asyncio
 
-    window = Window(redis, prefix, seconds=30)
+    window = Window(redis, RedisKeys(prefix), seconds=30)
     sent = await asyncio.gather(*[window.offer("d1", alert(3), now_ms=0) for _ in range(20)])
     assert sent.count(True) == 1
+
+
+async def test_a_send_whose_worker_died_goes_again_once_its_lease_ends(
+    redis: Redis, prefix: str
+) -> None:
+    """Offered again (a redelivered fan-out message) while the first send is under way: it
+    waits for the lease; unconfirmed when the lease ends, it goes again; confirmed, never."""
+    window = Window(redis, RedisKeys(prefix), seconds=30, lease_seconds=20)
+    assert await window.offer("d1", alert(3), now_ms=0)
+    assert not await window.offer("d1", alert(3), now_ms=1_000)  # under way elsewhere
+    assert await window.due(now_ms=19_999) == []
+    assert await window.due(now_ms=20_000) == [("d1", alert(3))]  # its sender died: again
+    await window.confirm("d1", alert(3))
+    assert not await window.offer("d1", alert(3), now_ms=50_000)
+    assert await window.due(now_ms=90_000) == []
+    # Confirmed in time: the re-check finds nothing to send.
+    assert await window.offer("d2", alert(3), now_ms=0)
+    assert not await window.offer("d2", alert(3), now_ms=1_000)
+    await window.confirm("d2", alert(3))
+    assert await window.due(now_ms=20_000) == []

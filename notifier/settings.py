@@ -1,0 +1,69 @@
+"""The notifier's settings: what its registration API (``SCORECAST_DEVICES_*``) and its workers
+(``SCORECAST_NOTIFIER_*``) read, over the shared Redis and Kafka ones."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from core.settings import HttpSettings, KafkaSettings, RedisSettings, ServiceSettings
+
+
+class FollowSettings(RedisSettings):
+    """How devices and their follows are kept: both halves must read them alike."""
+
+    #: Shards of a device's windows and registration (``{notify:N}``).
+    device_shards: int = Field(
+        default=16, ge=1, le=16384, validation_alias="SCORECAST_NOTIFY_DEVICE_SHARDS"
+    )
+    #: Shards of each game's and team's followers: a fan-out message per shard, so a big
+    #: game's followers spread over the workers and a cluster.
+    follower_shards: int = Field(
+        default=64, ge=1, le=16384, validation_alias="SCORECAST_NOTIFY_FOLLOWER_SHARDS"
+    )
+
+
+class DevicesSettings(ServiceSettings, HttpSettings, FollowSettings):
+    """The registration API fans' apps and browsers call (through the edge, never cached)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORECAST_DEVICES_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8200, ge=0, le=65535)
+    #: Games and teams one device may follow at once.
+    max_follows: int = Field(default=100, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+
+
+class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
+    """The workers: what is worth telling, the fan-out over Kafka, the senders."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORECAST_NOTIFIER_")
+
+    #: The fan-out topic: one message per alert and follower shard.
+    topic: str = "notify"
+    group_id: str = "scorecast-notifier"
+    #: Reads the change streams as this consumer group (apart from the purgers').
+    changes_group: str = "notifier"
+    consumer: str = "notifier-1"
+    #: At most one notification per device and game in this long.
+    window_seconds: float = Field(default=30.0, ge=0, le=3600)
+    #: A send not confirmed within this long is sent again (its worker died).
+    lease_seconds: float = Field(default=20.0, gt=0, le=600)
+    #: Sends in flight at once, per worker.
+    sends_at_once: int = Field(default=128, ge=1, le=10_000)
+    #: Web Push: the VAPID private key (PEM, P-256) and the contact the push services see.
+    vapid_private_key: SecretStr = SecretStr("")
+    vapid_subject: str = "mailto:operators@scorecast.invalid"
+    #: Where a notification takes the fan (``{game_id}`` filled in).
+    game_url: str = "/games/{game_id}"
+    send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: A certificate authority trusted besides the system's (a local push service stand-in).
+    ca_file: str = ""
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https: URL (RFC 8292)")
+        return value

@@ -1,0 +1,157 @@
+"""The notifier end to end on real Redis and Kafka, sending Web Push over TLS to a push service
+stand-in that decrypts every message: followers of a game or of its teams are told its start,
+its changes of lead and its final, once each, within the window; gone subscriptions are dropped
+at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from py_vapid import Vapid02
+from redis.asyncio import Redis
+
+from core.keys import RedisKeys
+from core.reducer import versions
+from core.settings import KafkaSettings
+from core.store import SnapshotWriter
+from local.process import free_port
+from notifier.devices import Platform, Subscription, WebDevice
+from notifier.follows import Follows
+from notifier.service import Notifier, topic
+from notifier.settings import NotifierSettings
+from tests.conftest import ThreadedServer
+from tests.factories import short_game
+from tests.helpers import eventually, running
+from tests.tls import certificate
+from tests.webpush_standin import PushService
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def push(tls: tuple[Path, Path]) -> Iterator[tuple[PushService, str]]:
+    standin = PushService()
+    with ThreadedServer(standin.app, free_port(), tls) as server:
+        yield standin, server.url
+
+
+def _settings(
+    kafka: KafkaSettings, redis_url: str, prefix: str, ca_file: Path, **changed: float
+) -> NotifierSettings:
+    vapid = Vapid02()
+    vapid.generate_keys()
+    fields: dict[str, object] = {
+        **kafka.model_dump(),
+        "redis_url": redis_url,
+        "redis_prefix": prefix,
+        "topic": f"notify-{uuid.uuid4().hex[:8]}",
+        "group_id": f"n-{uuid.uuid4().hex[:8]}",
+        "vapid_private_key": vapid.private_pem().decode(),
+        "ca_file": str(ca_file),
+        "follower_shards": 4,
+        "window_seconds": 0,
+        **changed,
+    }
+    return NotifierSettings(**fields)  # type: ignore[arg-type]
+
+
+async def _register(
+    redis: Redis, prefix: str, standin: PushService, url: str, name: str, follows: list[str]
+) -> str:
+    info = standin.subscribe(url, name)
+    device = WebDevice(platform=Platform.WEB, subscription=Subscription.model_validate(info))
+    registered = await Follows(redis, RedisKeys(prefix), 16, 4).register(device)
+    games = [f for f in follows if not f.startswith("team:")]
+    teams = [f.removeprefix("team:") for f in follows if f.startswith("team:")]
+    await Follows(redis, RedisKeys(prefix), 16, 4).follow(registered.device_id, games, teams)
+    return registered.device_id
+
+
+def _told(standin: PushService, name: str) -> list[tuple[str, int]]:
+    """What a subscription was told, decrypted: (kind, version) in order."""
+    shown = [json.loads(plain) for _, plain in standin.received.get(name, [])]
+    return [(alert["kind"], alert["version"]) for alert in shown]
+
+
+async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    redis: Redis,
+    store: SnapshotWriter,
+    push: tuple[PushService, str],
+    tls: tuple[Path, Path],
+) -> None:
+    standin, url = push
+    written = versions(None, short_game("g1")).versions
+    await store.write(written[0])  # scheduled: the game and its teams are known
+    groups = {
+        "game": ["g1"],
+        "team": ["team:test/h"],
+        "both": ["g1", "team:test/a"],
+        "other": ["g2"],
+        "gone": ["g1"],
+    }
+    for name, follows in groups.items():
+        await _register(redis, prefix, standin, url, name, follows)
+    standin.gone.add("gone")
+    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0]))
+    async with running(notifier):
+        for version in written[1:]:
+            await store.write(version)
+        await eventually(lambda: len(_told(standin, "both")) == 2, 30)
+        await eventually(lambda: notifier.stats.gone == 1, 10)
+        await asyncio.sleep(0.5)  # nothing more comes
+    # The game goes live with its first basket (a score, which says it started), then no
+    # change of lead until the final.
+    expected = [("score", 3), ("final", 8)]
+    for name in ("game", "team", "both"):
+        assert _told(standin, name) == expected, name  # once each, a device following twice too
+    assert _told(standin, "other") == []
+    first = json.loads(standin.received["game"][0][1])
+    assert first["title"] == "AWY 0 – 3 HOM"
+    assert first["tag"] == "game-g1"
+    assert first["url"] == "/games/g1"
+    assert {t for t, _ in standin.received["game"]} == {topic("g1")}
+    assert standin.refused == []
+    # The gone subscription: dropped at its first 410, with its follows.
+    gone = [key async for key in redis.scan_iter(f"{prefix}:*device*")]
+    assert len(gone) == 4
+    assert notifier.stats.planned == 2
+
+
+async def test_inside_the_window_the_newest_replaces_what_waits(
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    redis: Redis,
+    store: SnapshotWriter,
+    push: tuple[PushService, str],
+    tls: tuple[Path, Path],
+) -> None:
+    standin, url = push
+    written = versions(None, short_game("g1")).versions
+    await store.write(written[0])
+    await _register(redis, prefix, standin, url, "fan", ["g1"])
+    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0], window_seconds=2))
+    async with running(notifier):
+        for version in written[1:-1]:
+            await store.write(version)
+        await eventually(lambda: len(_told(standin, "fan")) == 1, 30)
+        await store.write(written[-1])
+        await asyncio.sleep(1)
+        assert len(_told(standin, "fan")) == 1  # the final waits for the window (2 s)
+        await eventually(lambda: len(_told(standin, "fan")) == 2, 30)
+        await asyncio.sleep(2.5)
+    # The first lead at once; the final inside its window waits for the window's end.
+    assert _told(standin, "fan") == [("score", 3), ("final", 8)]
