@@ -208,15 +208,27 @@ class Notifier(Service):
 
     async def _plan(self, group: ChangeGroup, stop: asyncio.Event) -> None:
         pending = True  # first what this consumer read and never acknowledged
+        next_claim = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_claim:
+                # What a notifier that died mid-plan held would otherwise never be told.
+                next_claim = time.monotonic() + self.settings.claim_idle_seconds / 2
+                claimed = await group.claim(int(self.settings.claim_idle_seconds * 1000), 100)
+                if claimed:
+                    logger.warning("took over %d changes of an idle notifier", len(claimed))
+                    await self._told_all(group, claimed)
+                    continue
             read = await group.read("0" if pending else ">", 100, None if pending else _BLOCK_MS)
             if pending and not read:
                 pending = False
                 continue
-            for announcement in read:
-                if announcement.kind == VERSION:
-                    await self._tell(announcement)
-            await group.ack([announcement.id for announcement in read])
+            await self._told_all(group, read)
+
+    async def _told_all(self, group: ChangeGroup, read: list[Announcement]) -> None:
+        for announcement in read:
+            if announcement.kind == VERSION:
+                await self._tell(announcement)
+        await group.ack([announcement.id for announcement in read])
 
     async def _tell(self, announcement: Announcement) -> None:
         """Each version the entry announces, judged in order against what was last told (a

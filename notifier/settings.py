@@ -46,6 +46,8 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
     #: Reads the change streams as this consumer group (apart from the purgers').
     changes_group: str = "notifier"
     consumer: str = "notifier-1"
+    #: Changes another notifier has held unacknowledged this long are taken over (it died).
+    claim_idle_seconds: float = Field(default=30.0, gt=0)
     #: At most one notification per device and game in this long.
     window_seconds: float = Field(default=30.0, ge=0, le=3600)
     #: A send not confirmed within this long is sent again (its worker died).

@@ -20,6 +20,7 @@ from core.reducer import versions
 from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from local.process import free_port
+from local.services import scorecast_process
 from notifier.devices import Platform, Subscription, WebDevice
 from notifier.follows import Follows
 from notifier.service import Notifier, topic
@@ -155,3 +156,63 @@ async def test_inside_the_window_the_newest_replaces_what_waits(
         await asyncio.sleep(2.5)
     # The first lead at once; the final inside its window waits for the window's end.
     assert _told(standin, "fan") == [("score", 3), ("final", 8)]
+
+
+def _process_settings(settings: NotifierSettings, consumer: str) -> dict[str, object]:
+    """The same settings for a ``scorecast notifier`` process, by field name."""
+    fields = settings.model_dump()
+    fields["vapid_private_key"] = settings.vapid_private_key.get_secret_value()
+    return {**fields, "consumer": consumer, "metrics_port": free_port()}
+
+
+async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
+    kafka: KafkaSettings,
+    redis_service: str,
+    prefix: str,
+    redis: Redis,
+    store: SnapshotWriter,
+    push: tuple[PushService, str],
+    tls: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    """300 followers, a notifier SIGKILLed while it sends to them, another started: every
+    follower is told, and only what was in flight at the kill (at most ``sends_at_once``)
+    can go twice — under the game's collapse key, so the device shows it once."""
+    standin, url = push
+    standin.delay_seconds = 0.02
+    written = versions(None, short_game("g1")).versions
+    await store.write(written[0])
+    names = [f"fan{index}" for index in range(300)]
+    for name in names:
+        await _register(redis, prefix, standin, url, name, ["g1"])
+    settings = _settings(
+        kafka,
+        redis_service,
+        prefix,
+        tls[0],
+        sends_at_once=4,
+        lease_seconds=3,
+        claim_idle_seconds=2,
+    )
+    first = scorecast_process("notifier", _process_settings(settings, "a"), tmp_path, "a")
+    second = scorecast_process("notifier", _process_settings(settings, "b"), tmp_path, "b")
+    await asyncio.to_thread(first.start)
+    try:
+        await store.write(written[1])  # the first lead: every follower is told
+        await eventually(lambda: len(standin.received) >= 40, 30)
+        first.kill()
+        killed_at = len(standin.received)
+        assert killed_at < len(names), "the fan-out ended before the kill"
+        await asyncio.to_thread(second.start)
+        await eventually(lambda: len(standin.received) == len(names), 60)
+        await asyncio.sleep(4)  # past the lease: anything owed twice would have gone by now
+    finally:
+        first.stop()
+        second.stop()
+    told = {name: standin.received.get(name, []) for name in names}
+    assert all(told.values())
+    twice = {name: got for name, got in told.items() if len(got) > 1}
+    assert len(twice) <= 4, twice
+    for got in twice.values():
+        assert len(set(got)) == 1  # the same message, the same Topic: shown once
+    print(f"\nkilled after {killed_at} of {len(names)} sends; told twice: {len(twice)}")

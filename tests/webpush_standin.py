@@ -6,6 +6,7 @@ Topic, encoding and size, decrypts every message with the subscription's private
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import time
@@ -60,6 +61,8 @@ class PushService:
     refused: list[str] = field(default_factory=list)
     #: Statuses to answer next, before looking at the request (429, 503).
     next_answers: list[int] = field(default_factory=list)
+    #: How long each message takes to be taken (a service under load).
+    delay_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/push/{id}", self.push, methods=["POST"])])
@@ -103,6 +106,8 @@ class PushService:
             )
         except Exception:  # what a receiver cannot decrypt, whatever the reason
             return self._refuse(400, "cannot decrypt")
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         self.received.setdefault(subscription_id, []).append((topic, plain))
         return Response(status_code=201, headers={"Location": f"/message/{len(body)}"})
 
