@@ -87,9 +87,10 @@ def nchan(
             "module": module,
             "workers": workers,
             "max_files": max_files,
-            # Room left for the upstream connections of connects under way and the listeners.
-            "max_streams": max_streams or max(16, workers * max_files - 1024),
-            "streams_per_client": streams_per_client,
+            # Room left for the upstream connections of connects under way and the listeners;
+            # nginx takes a connection limit below 65,536.
+            "max_streams": min(max_streams or max(16, workers * max_files - 1024), 65535),
+            "streams_per_client": min(streams_per_client, 65535),
             "dir": work,
             "origin_port": origin_port,
             "redis_url": redis_url,

@@ -63,6 +63,8 @@ class LocalStack(Started):
     #: Stream and long-poll connects one client may open a minute (load tests, which open
     #: thousands from one address, raise it).
     stream_connects_per_minute: int = 30
+    #: Streams one client address may hold at once at the stream tier (load tests raise it).
+    streams_per_client: int = 500
     #: The publisher's ``push_max_age_seconds`` and ``push_keep_alive_seconds`` (None: its
     #: defaults).
     push_max_age_seconds: float | None = None
@@ -79,7 +81,9 @@ class LocalStack(Started):
     @classmethod
     def for_load(cls, run_dir: Path, **options: Any) -> LocalStack:
         """A stack for load tests, which open thousands of streams from one address."""
-        return cls(run_dir, stream_connects_per_minute=100_000, **options)
+        return cls(
+            run_dir, stream_connects_per_minute=100_000, streams_per_client=100_000, **options
+        )
 
     @property
     def redis_url(self) -> str:
@@ -166,6 +170,7 @@ class LocalStack(Started):
                 self.holder_port,
                 self.stream_connects_per_minute,
                 self.holder_workers,
+                streams_per_client=self.streams_per_client,
             )
             self.holder_port, self.holder_publish_url = ports.http, ports.publish_url
         self._run("holder", proxy)

@@ -33,6 +33,7 @@ from core.changes import VERSION, Announcement, ChangeGroup
 from core.connection import redis_client, translated
 from core.keys import RedisKeys, league_key
 from core.models import Game, GameStatus
+from notifier.apns import ApnsClient, ApnsSender, ProviderToken
 from notifier.devices import Device, Platform, WebDevice
 from notifier.follows import Follows, game_subject, team_subject
 from notifier.rules import Alert, AlertKind, Told, decide, told
@@ -113,12 +114,11 @@ _HELPS = {
 }
 
 
-def trusted(ca_file: str) -> ssl.SSLContext | bool:
+def trusted(ca_file: str) -> ssl.SSLContext:
     """The system's certificate authorities, and ``ca_file``'s too when given."""
-    if not ca_file:
-        return True
     context = ssl.create_default_context()
-    context.load_verify_locations(ca_file)
+    if ca_file:
+        context.load_verify_locations(ca_file)
     return context
 
 
@@ -172,6 +172,19 @@ class Notifier(Service):
             vapid = Vapid02.from_pem(self.settings.vapid_private_key.get_secret_value().encode())
             web = WebPushSender(vapid, self.settings.vapid_subject, http)
             self.senders[Platform.WEB] = WebSender(web, self.settings.game_url)
+        apns_key = self.settings.apns_private_key.get_secret_value()
+        if Platform.APNS not in self.senders and apns_key:
+            client = ApnsClient(
+                self.settings.apns_host,
+                self.settings.apns_port,
+                self.settings.apns_connections,
+                trusted(self.settings.ca_file),
+            )
+            resources.push_async_callback(client.aclose)
+            token = ProviderToken(apns_key, self.settings.apns_key_id, self.settings.apns_team_id)
+            self.senders[Platform.APNS] = ApnsSender(
+                client, token, self.settings.apns_topic, self.settings.game_url
+            )
         for group in self.groups:
             await group.ensure()
         await resources.enter_async_context(exporting(self.registry, self.settings, self.ready))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from core.settings import HttpSettings, KafkaSettings, RedisSettings, ServiceSettings
@@ -57,11 +57,28 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
     #: Web Push: the VAPID private key (PEM, P-256) and the contact the push services see.
     vapid_private_key: SecretStr = SecretStr("")
     vapid_subject: str = "mailto:operators@scorecast.invalid"
+    #: APNs: the team's signing key (PEM, ES256), its id, the team id and the app's bundle id
+    #: (the topic); the host (``api.push.apple.com``, or the sandbox's) and port.
+    apns_private_key: SecretStr = SecretStr("")
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_host: str = "api.push.apple.com"
+    apns_port: int = Field(default=443, ge=1, le=65535)
+    #: HTTP/2 connections to APNs per notifier (each carries up to 1,000 sends at once).
+    apns_connections: int = Field(default=2, ge=1, le=64)
     #: Where a notification takes the fan (``{game_id}`` filled in).
     game_url: str = "/games/{game_id}"
     send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     #: A certificate authority trusted besides the system's (a local push service stand-in).
     ca_file: str = ""
+
+    @model_validator(mode="after")
+    def _apns_complete(self) -> NotifierSettings:
+        given = [self.apns_key_id, self.apns_team_id, self.apns_topic]
+        if self.apns_private_key.get_secret_value() and not all(given):
+            raise ValueError("APNs needs SCORECAST_NOTIFIER_APNS_KEY_ID, _TEAM_ID and _TOPIC")
+        return self
 
     @field_validator("vapid_subject")
     @classmethod

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from redis.asyncio import Redis
 
@@ -21,7 +23,9 @@ from core.settings import KafkaSettings
 from core.store import SnapshotWriter
 from local.process import free_port
 from local.services import scorecast_process
-from notifier.devices import Platform, Subscription, WebDevice
+from local.standins.apns import ApnsStandIn
+from local.standins.apns import serve as serve_apns
+from notifier.devices import ApnsDevice, Device, Platform, Subscription, WebDevice
 from notifier.follows import Follows
 from notifier.service import Notifier, topic
 from notifier.settings import NotifierSettings
@@ -47,7 +51,7 @@ def push(tls: tuple[Path, Path]) -> Iterator[tuple[PushService, str]]:
 
 
 def _settings(
-    kafka: KafkaSettings, redis_url: str, prefix: str, ca_file: Path, **changed: float
+    kafka: KafkaSettings, redis_url: str, prefix: str, ca_file: Path, **changed: object
 ) -> NotifierSettings:
     vapid = Vapid02()
     vapid.generate_keys()
@@ -66,11 +70,48 @@ def _settings(
     return NotifierSettings(**fields)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+async def apple(tls: tuple[Path, Path]) -> AsyncIterator[tuple[ApnsStandIn, dict[str, object]]]:
+    """The APNs stand-in, and the notifier settings that reach it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    service = ApnsStandIn("TEAM123456", "KEY1234567", public, "com.example.scorecast")
+    port = free_port()
+    server = await serve_apns(service, "127.0.0.1", port, *tls)
+    settings: dict[str, object] = {
+        "apns_private_key": private,
+        "apns_key_id": "KEY1234567",
+        "apns_team_id": "TEAM123456",
+        "apns_topic": "com.example.scorecast",
+        "apns_host": "127.0.0.1",
+        "apns_port": port,
+    }
+    try:
+        yield service, settings
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def _register(
-    redis: Redis, prefix: str, standin: PushService, url: str, name: str, follows: list[str]
+    redis: Redis,
+    prefix: str,
+    standin: PushService,
+    url: str,
+    name: str,
+    follows: list[str],
+    device: Device | None = None,
 ) -> str:
-    info = standin.subscribe(url, name)
-    device = WebDevice(platform=Platform.WEB, subscription=Subscription.model_validate(info))
+    if device is None:
+        info = standin.subscribe(url, name)
+        device = WebDevice(platform=Platform.WEB, subscription=Subscription.model_validate(info))
     registered = await Follows(redis, RedisKeys(prefix), 16, 4).register(device)
     games = [f for f in follows if not f.startswith("team:")]
     teams = [f.removeprefix("team:") for f in follows if f.startswith("team:")]
@@ -92,10 +133,18 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     store: SnapshotWriter,
     push: tuple[PushService, str],
     tls: tuple[Path, Path],
+    apple: tuple[ApnsStandIn, dict[str, object]],
 ) -> None:
     standin, url = push
+    apns, apns_settings = apple
     written = versions(None, short_game("g1")).versions
     await store.write(written[0])  # scheduled: the game and its teams are known
+    iphone, unregistered = "ab" * 32, "cd" * 32
+    apns.devices.add(iphone)
+    apns.unregistered.add(unregistered)
+    for token in (iphone, unregistered):
+        device = ApnsDevice(platform=Platform.APNS, token=token)
+        await _register(redis, prefix, standin, url, token, ["g1"], device)
     groups = {
         "game": ["g1"],
         "team": ["team:test/h"],
@@ -106,12 +155,13 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     for name, follows in groups.items():
         await _register(redis, prefix, standin, url, name, follows)
     standin.gone.add("gone")
-    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0]))
+    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0], **apns_settings))
     async with running(notifier):
         for version in written[1:]:
             await store.write(version)
         await eventually(lambda: len(_told(standin, "both")) == 2, 30)
-        await eventually(lambda: notifier.stats.gone == 1, 10)
+        await eventually(lambda: len(apns.received.get(iphone, [])) == 2, 10)
+        await eventually(lambda: notifier.stats.gone == 2, 10)
         await asyncio.sleep(0.5)  # nothing more comes
     # The game goes live with its first basket (a score, which says it started), then no
     # change of lead until the final.
@@ -125,9 +175,13 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     assert first["url"] == "/games/g1"
     assert {t for t, _ in standin.received["game"]} == {topic("g1")}
     assert standin.refused == []
-    # The gone subscription: dropped at its first 410, with its follows.
-    gone = [key async for key in redis.scan_iter(f"{prefix}:*device*")]
-    assert len(gone) == 4
+    shown = [json.loads(body) for _, body in apns.received[iphone]]
+    assert [(alert["kind"], alert["version"]) for alert in shown] == expected
+    assert {collapse for collapse, _ in apns.received[iphone]} == {"game-g1"}
+    assert apns.refused == ["Unregistered"]
+    # The gone subscription and the unregistered token: dropped at their first 410.
+    kept = [key async for key in redis.scan_iter(f"{prefix}:*device*")]
+    assert len(kept) == 5
     assert notifier.stats.planned == 2
 
 

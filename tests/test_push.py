@@ -31,11 +31,8 @@ def stack(
     test's 2,000 clients keep busy the pipeline can fall seconds behind, and past the default
     2 s the publisher (rightly) pushes only a game's newest version; freshness is measured by
     the benchmarks, not asserted here."""
-    with LocalStack(
-        tmp_path_factory.mktemp("stack"),
-        stream_connects_per_minute=100_000,
-        push_max_age_seconds=120,
-        holder=request.param,
+    with LocalStack.for_load(
+        tmp_path_factory.mktemp("stack"), push_max_age_seconds=120, holder=request.param
     ) as local:
         yield local
 
