@@ -40,7 +40,7 @@ from h2.exceptions import ProtocolError
 
 from notifier.devices import ApnsDevice, Device
 from notifier.rules import Alert
-from notifier.webpush import Outcome, Sent
+from notifier.sending import Outcome, Sent, wait_to_retry
 
 #: A provider token is made again this often (Apple: at most one an hour old, at most one new
 #: one per 20 minutes).
@@ -316,7 +316,7 @@ class ApnsSender:
         return Sent(Outcome.FAILED, status, self.attempts, "gave up")
 
     async def _wait(self, attempt: int) -> None:
-        await asyncio.sleep(self._rng.uniform(0, self.backoff_seconds * 2 ** (attempt - 1)))
+        await wait_to_retry(attempt, None, self.backoff_seconds, self._rng)
 
 
 def _reason(body: bytes | bytearray) -> str:

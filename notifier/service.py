@@ -35,10 +35,12 @@ from core.keys import RedisKeys, league_key
 from core.models import Game, GameStatus
 from notifier.apns import ApnsClient, ApnsSender, ProviderToken
 from notifier.devices import Device, Platform, WebDevice
+from notifier.fcm import AccessToken, FcmSender
 from notifier.follows import Follows, game_subject, team_subject
 from notifier.rules import Alert, AlertKind, Told, decide, told
+from notifier.sending import Outcome, Sent
 from notifier.settings import NotifierSettings
-from notifier.webpush import Outcome, Sent, WebPushSender
+from notifier.webpush import WebPushSender
 from notifier.window import Window
 from runtime.kafka import Delivery, consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
@@ -184,6 +186,27 @@ class Notifier(Service):
             token = ProviderToken(apns_key, self.settings.apns_key_id, self.settings.apns_team_id)
             self.senders[Platform.APNS] = ApnsSender(
                 client, token, self.settings.apns_topic, self.settings.game_url
+            )
+        account = self.settings.fcm_service_account.get_secret_value()
+        if Platform.FCM not in self.senders and account:
+            clients = [
+                await resources.enter_async_context(
+                    httpx.AsyncClient(
+                        http2=True,
+                        timeout=self.settings.send_timeout_seconds,
+                        verify=trusted(self.settings.ca_file),
+                    )
+                )
+                for _ in range(self.settings.fcm_clients)
+            ]
+            access = AccessToken(json.loads(account), self.settings.ca_file)
+            resources.callback(access.close)
+            self.senders[Platform.FCM] = FcmSender(
+                clients,
+                access,
+                self.settings.fcm_url,
+                self.settings.fcm_per_minute,
+                self.settings.game_url,
             )
         for group in self.groups:
             await group.ensure()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -67,6 +69,12 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
     apns_port: int = Field(default=443, ge=1, le=65535)
     #: HTTP/2 connections to APNs per notifier (each carries up to 1,000 sends at once).
     apns_connections: int = Field(default=2, ge=1, le=64)
+    #: FCM: the Firebase project's service-account key file (its JSON), where messages go, the
+    #: project's quota a minute (paced here) and the HTTP/2 clients a notifier spreads over.
+    fcm_service_account: SecretStr = SecretStr("")
+    fcm_url: str = Field(default="https://fcm.googleapis.com", pattern=r"^https://[^\s/]+/?$")
+    fcm_per_minute: int = Field(default=600_000, ge=1)
+    fcm_clients: int = Field(default=4, ge=1, le=64)
     #: Where a notification takes the fan (``{game_id}`` filled in).
     game_url: str = "/games/{game_id}"
     send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -79,6 +87,21 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
         if self.apns_private_key.get_secret_value() and not all(given):
             raise ValueError("APNs needs SCORECAST_NOTIFIER_APNS_KEY_ID, _TEAM_ID and _TOPIC")
         return self
+
+    @field_validator("fcm_service_account")
+    @classmethod
+    def _service_account(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if not text:
+            return value
+        try:
+            key = json.loads(text)
+        except ValueError:
+            raise ValueError("must be the service account's key file (JSON)") from None
+        wanted = {"project_id", "private_key", "client_email", "token_uri"}
+        if not isinstance(key, dict) or not wanted <= set(key):
+            raise ValueError(f"the key file needs {', '.join(sorted(wanted))}")
+        return value
 
     @field_validator("vapid_subject")
     @classmethod

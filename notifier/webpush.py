@@ -13,12 +13,9 @@ What each answer means, as the push services document it:
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +23,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from notifier.devices import Subscription
+from notifier.sending import Outcome, Sent, wait_to_retry
 
 #: A VAPID token lives this long (the push services accept at most 24 h)…
 TOKEN_SECONDS = 12 * 3600
@@ -33,20 +31,6 @@ TOKEN_SECONDS = 12 * 3600
 TOKEN_MARGIN_SECONDS = 3600
 #: How long a push service keeps a message for an offline browser.
 TTL_SECONDS = 600
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    GONE = "gone"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Sent:
-    outcome: Outcome
-    status: int
-    attempts: int
-    reason: str = ""
 
 
 class WebPushSender:
@@ -128,7 +112,4 @@ class WebPushSender:
         return Sent(Outcome.FAILED, status, self.attempts, "gave up")
 
     async def _wait(self, attempt: int, retry_after: str | None) -> None:
-        if retry_after is not None and retry_after.strip().isdigit():
-            await asyncio.sleep(min(int(retry_after), 60))
-            return
-        await asyncio.sleep(self._rng.uniform(0, self.backoff_seconds * 2 ** (attempt - 1)))
+        await wait_to_retry(attempt, retry_after, self.backoff_seconds, self._rng)

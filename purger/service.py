@@ -26,11 +26,11 @@ from purger.backends import PurgeBackend, PurgeError
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.metrics import PurgerMetrics
-from purger.ratelimit import TokenBucket
 from purger.settings import PurgerSettings
 from purger.varnish import VarnishBackend
 from runtime.lifecycle import Service
 from runtime.metrics import exporting
+from runtime.ratelimit import TokenBucket
 
 logger = logging.getLogger("scorecast.purger")
 

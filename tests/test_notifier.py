@@ -25,28 +25,30 @@ from local.process import free_port
 from local.services import scorecast_process
 from local.standins.apns import ApnsStandIn
 from local.standins.apns import serve as serve_apns
-from notifier.devices import ApnsDevice, Device, Platform, Subscription, WebDevice
+from local.standins.fcm import FcmStandIn
+from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.follows import Follows
 from notifier.service import Notifier, topic
 from notifier.settings import NotifierSettings
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
 from tests.helpers import eventually, running
-from tests.tls import certificate
+from tests.test_notify_fcm import service_account
+from tests.tls import Tls, certificate
 from tests.webpush_standin import PushService
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
-def push(tls: tuple[Path, Path]) -> Iterator[tuple[PushService, str]]:
+def push(tls: Tls) -> Iterator[tuple[PushService, str]]:
     standin = PushService()
-    with ThreadedServer(standin.app, free_port(), tls) as server:
+    with ThreadedServer(standin.app, free_port(), (tls.cert, tls.key)) as server:
         yield standin, server.url
 
 
@@ -71,7 +73,7 @@ def _settings(
 
 
 @pytest.fixture
-async def apple(tls: tuple[Path, Path]) -> AsyncIterator[tuple[ApnsStandIn, dict[str, object]]]:
+async def apple(tls: Tls) -> AsyncIterator[tuple[ApnsStandIn, dict[str, object]]]:
     """The APNs stand-in, and the notifier settings that reach it."""
     key = ec.generate_private_key(ec.SECP256R1())
     private = key.private_bytes(
@@ -84,7 +86,7 @@ async def apple(tls: tuple[Path, Path]) -> AsyncIterator[tuple[ApnsStandIn, dict
     )
     service = ApnsStandIn("TEAM123456", "KEY1234567", public, "com.example.scorecast")
     port = free_port()
-    server = await serve_apns(service, "127.0.0.1", port, *tls)
+    server = await serve_apns(service, "127.0.0.1", port, tls.cert, tls.key)
     settings: dict[str, object] = {
         "apns_private_key": private,
         "apns_key_id": "KEY1234567",
@@ -98,6 +100,22 @@ async def apple(tls: tuple[Path, Path]) -> AsyncIterator[tuple[ApnsStandIn, dict
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+def firebase(tls: Tls) -> Iterator[tuple[FcmStandIn, dict[str, object]]]:
+    """The FCM stand-in, and the notifier settings that reach it."""
+    port = free_port()
+    key, public = service_account(f"https://127.0.0.1:{port}/token")
+    service = FcmStandIn(str(key["project_id"]), str(key["client_email"]), public)
+    with ThreadedServer(service.app, port, (tls.cert, tls.key)):
+        yield (
+            service,
+            {
+                "fcm_service_account": json.dumps(key),
+                "fcm_url": f"https://127.0.0.1:{port}",
+            },
+        )
 
 
 async def _register(
@@ -132,11 +150,24 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     redis: Redis,
     store: SnapshotWriter,
     push: tuple[PushService, str],
-    tls: tuple[Path, Path],
+    tls: Tls,
     apple: tuple[ApnsStandIn, dict[str, object]],
+    firebase: tuple[FcmStandIn, dict[str, object]],
 ) -> None:
     standin, url = push
     apns, apns_settings = apple
+    fcm, fcm_settings = firebase
+    android = "android:" + "B" * 150
+    fcm.devices.add(android)
+    await _register(
+        redis,
+        prefix,
+        standin,
+        url,
+        android,
+        ["team:test/a"],
+        FcmDevice(platform=Platform.FCM, token=android),
+    )
     written = versions(None, short_game("g1")).versions
     await store.write(written[0])  # scheduled: the game and its teams are known
     iphone, unregistered = "ab" * 32, "cd" * 32
@@ -155,12 +186,15 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     for name, follows in groups.items():
         await _register(redis, prefix, standin, url, name, follows)
     standin.gone.add("gone")
-    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0], **apns_settings))
+    notifier = Notifier(
+        _settings(kafka, redis_service, prefix, tls.ca, **apns_settings, **fcm_settings)
+    )
     async with running(notifier):
         for version in written[1:]:
             await store.write(version)
         await eventually(lambda: len(_told(standin, "both")) == 2, 30)
         await eventually(lambda: len(apns.received.get(iphone, [])) == 2, 10)
+        await eventually(lambda: len(fcm.received.get(android, [])) == 2, 10)
         await eventually(lambda: notifier.stats.gone == 2, 10)
         await asyncio.sleep(0.5)  # nothing more comes
     # The game goes live with its first basket (a score, which says it started), then no
@@ -179,9 +213,12 @@ async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
     assert [(alert["kind"], alert["version"]) for alert in shown] == expected
     assert {collapse for collapse, _ in apns.received[iphone]} == {"game-g1"}
     assert apns.refused == ["Unregistered"]
+    messages = fcm.received[android]
+    assert [(m["data"]["kind"], int(m["data"]["version"])) for m in messages] == expected
+    assert {m["android"]["collapse_key"] for m in messages} == {"game-g1"}
     # The gone subscription and the unregistered token: dropped at their first 410.
     kept = [key async for key in redis.scan_iter(f"{prefix}:*device*")]
-    assert len(kept) == 5
+    assert len(kept) == 6
     assert notifier.stats.planned == 2
 
 
@@ -192,13 +229,13 @@ async def test_inside_the_window_the_newest_replaces_what_waits(
     redis: Redis,
     store: SnapshotWriter,
     push: tuple[PushService, str],
-    tls: tuple[Path, Path],
+    tls: Tls,
 ) -> None:
     standin, url = push
     written = versions(None, short_game("g1")).versions
     await store.write(written[0])
     await _register(redis, prefix, standin, url, "fan", ["g1"])
-    notifier = Notifier(_settings(kafka, redis_service, prefix, tls[0], window_seconds=2))
+    notifier = Notifier(_settings(kafka, redis_service, prefix, tls.ca, window_seconds=2))
     async with running(notifier):
         for version in written[1:-1]:
             await store.write(version)
@@ -226,7 +263,7 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
     redis: Redis,
     store: SnapshotWriter,
     push: tuple[PushService, str],
-    tls: tuple[Path, Path],
+    tls: Tls,
     tmp_path: Path,
 ) -> None:
     """300 followers, a notifier SIGKILLed while it sends to them, another started: every
@@ -243,7 +280,7 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
         kafka,
         redis_service,
         prefix,
-        tls[0],
+        tls.ca,
         sends_at_once=4,
         lease_seconds=3,
         claim_idle_seconds=2,

@@ -21,7 +21,7 @@ from local.standins.apns import ApnsStandIn, serve
 from notifier.apns import ApnsClient, ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Platform
 from notifier.rules import Alert, AlertKind
-from notifier.webpush import Outcome
+from notifier.sending import Outcome
 from tests.tls import certificate
 
 TOPIC = "com.example.scorecast"
@@ -50,12 +50,12 @@ class Apple:
 
 @pytest.fixture
 async def apple(tmp_path: Path) -> AsyncIterator[Apple]:
-    cert, key = certificate(tmp_path)
+    tls = certificate(tmp_path)
     private, public = _key()
     service = ApnsStandIn("TEAM123456", "KEY1234567", public, TOPIC)
     port = free_port()
-    server = await serve(service, "127.0.0.1", port, cert, key)
-    context = ssl.create_default_context(cafile=str(cert))
+    server = await serve(service, "127.0.0.1", port, tls.cert, tls.key)
+    context = ssl.create_default_context(cafile=str(tls.ca))
     client = ApnsClient("127.0.0.1", port, connections=1, ssl_context=context)
     sender = ApnsSender(
         client, ProviderToken(private, "KEY1234567", "TEAM123456"), TOPIC, backoff_seconds=0.01

@@ -14,7 +14,8 @@ from py_vapid import Vapid02
 
 from local.process import free_port
 from notifier.devices import PushKeys, Subscription
-from notifier.webpush import TOKEN_SECONDS, Outcome, WebPushSender
+from notifier.sending import Outcome
+from notifier.webpush import TOKEN_SECONDS, WebPushSender
 from tests.conftest import ThreadedServer
 from tests.webpush_standin import PushService
 
