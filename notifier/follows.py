@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from core.connection import translated
 from core.keys import RedisKeys
@@ -64,6 +65,19 @@ def _address(device: Device) -> str:
     return device.token
 
 
+def _fields(
+    device: Device, registered: Registered, games: list[str] | None = None
+) -> dict[FieldT, EncodableT]:
+    """A registration's hash: its credential kept only as a digest."""
+    return {
+        "platform": str(device.platform),
+        "address": _address(device),
+        "secret": _digest(registered.secret),
+        "games": json.dumps(games or []),
+        "teams": "[]",
+    }
+
+
 def _device(platform: str, address: str) -> Device:
     if platform == Platform.WEB:
         return WebDevice(
@@ -93,17 +107,31 @@ class Follows:
     @translated
     async def register(self, device: Device) -> Registered:
         registered = Registered(secrets.token_hex(16), secrets.token_urlsafe(32))
-        await self.redis.hset(
-            self._key(registered.device_id),
-            mapping={
-                "platform": str(device.platform),
-                "address": _address(device),
-                "secret": _digest(registered.secret),
-                "games": "[]",
-                "teams": "[]",
-            },
-        )
+        await self.redis.hset(self._key(registered.device_id), mapping=_fields(device, registered))
         return registered
+
+    @translated
+    async def register_many(
+        self, devices: list[Device], games: list[str], chunk: int = 1000
+    ) -> list[Registered]:
+        """Many devices at once, each following ``games`` (an import from another system, a
+        benchmark's crowd): pipelined, a chunk a round trip per node."""
+        made: list[Registered] = []
+        shard_of = self.shard
+        for start in range(0, len(devices), chunk):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for device in devices[start : start + chunk]:
+                    registered = Registered(secrets.token_hex(16), secrets.token_urlsafe(32))
+                    made.append(registered)
+                    fields = _fields(device, registered, games)
+                    pipe.hset(self._key(registered.device_id), mapping=fields)
+                    for game_id in games:
+                        key = self.keys.subscribers(
+                            game_subject(game_id), shard_of(registered.device_id)
+                        )
+                        pipe.sadd(key, registered.device_id)
+                await pipe.execute()
+        return made
 
     @translated
     async def load(self, device_id: str) -> Stored | None:

@@ -26,6 +26,8 @@ from local.services import scorecast_process
 from local.standins.apns import ApnsStandIn
 from local.standins.apns import serve as serve_apns
 from local.standins.fcm import FcmStandIn
+from local.standins.webpush import PushService
+from local.tls import Tls, certificate
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.follows import Follows
 from notifier.service import Notifier, topic
@@ -34,8 +36,6 @@ from tests.conftest import ThreadedServer
 from tests.factories import short_game
 from tests.helpers import eventually, running
 from tests.test_notify_fcm import service_account
-from tests.tls import Tls, certificate
-from tests.webpush_standin import PushService
 
 pytestmark = pytest.mark.stack
 

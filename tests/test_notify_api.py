@@ -11,11 +11,11 @@ import pytest
 from core.reducer import versions
 from core.store import SnapshotWriter
 from local.process import free_port
+from local.standins.webpush import Browser
 from notifier.api import create_app
 from notifier.settings import DevicesSettings
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
-from tests.webpush_standin import Browser
 
 pytestmark = pytest.mark.stack
 

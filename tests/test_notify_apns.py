@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from local.process import free_port
 from local.standins.apns import ApnsStandIn, serve
+from local.tls import certificate
 from notifier.apns import ApnsClient, ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Platform
 from notifier.rules import Alert, AlertKind
 from notifier.sending import Outcome
-from tests.tls import certificate
 
 TOPIC = "com.example.scorecast"
 

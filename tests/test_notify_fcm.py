@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.process import free_port
 from local.standins.fcm import FcmStandIn
+from local.tls import certificate
 from notifier.devices import FcmDevice, Platform
 from notifier.fcm import AccessToken, FcmSender
 from notifier.rules import Alert, AlertKind
 from notifier.sending import Outcome
 from tests.conftest import ThreadedServer
-from tests.tls import certificate
 
 pytestmark = pytest.mark.stack
 

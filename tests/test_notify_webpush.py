@@ -13,11 +13,11 @@ import pytest
 from py_vapid import Vapid02
 
 from local.process import free_port
+from local.standins.webpush import PushService
 from notifier.devices import PushKeys, Subscription
 from notifier.sending import Outcome
 from notifier.webpush import TOKEN_SECONDS, WebPushSender
 from tests.conftest import ThreadedServer
-from tests.webpush_standin import PushService
 
 pytestmark = pytest.mark.stack
 
@@ -100,7 +100,7 @@ async def test_a_refused_or_expired_vapid_token(service: tuple[PushService, str]
         raw = wrong_key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        from tests.webpush_standin import b64
+        from local.standins.webpush import b64
 
         tampered = good.split(",")[0] + ", k=" + b64(raw)
         forged._authorization = lambda endpoint, fresh=False: {"Authorization": tampered}  # type: ignore[method-assign]

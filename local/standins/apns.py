@@ -24,6 +24,8 @@ from h2.connection import H2Connection
 from h2.events import DataReceived, RequestReceived, StreamEnded
 from h2.exceptions import ProtocolError
 
+from local.standins.tally import Tally
+
 _TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 _PUSH_TYPES = {"alert", "background", "location", "voip", "complication", "fileprovider", "mdm",
                "liveactivity", "pushtotalk"}  # fmt: skip
@@ -46,6 +48,9 @@ class ApnsStandIn:
     #: Statuses to answer next, before looking at the request (429, 503).
     next_answers: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
+    #: Any well-formed token is a device (a benchmark's hundred thousand), bar the unregistered.
+    accept_any: bool = False
+    tally: Tally = field(default_factory=Tally)
 
     def answer(self, headers: dict[str, str], body: bytes) -> tuple[int, str]:
         """(status, reason) for one request; reason empty for a 200."""
@@ -71,7 +76,9 @@ class ApnsStandIn:
             return 400, "BadPriority"
         if not headers.get("apns-expiration", "0").isdigit():
             return 400, "BadExpirationDate"
-        if not _TOKEN.fullmatch(token) or token not in self.devices | self.unregistered:
+        self.tally.attempt(token)
+        known = self.accept_any or token in self.devices or token in self.unregistered
+        if not _TOKEN.fullmatch(token) or not known:
             return 400, "BadDeviceToken"
         if token in self.unregistered:
             return 410, "Unregistered"
@@ -84,6 +91,7 @@ class ApnsStandIn:
         if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
             return 400, "PayloadEmpty"
         self.received.setdefault(token, []).append((headers.get("apns-collapse-id"), body))
+        self.tally.take(token)
         return 200, ""
 
     def _provider_token(self, authorization: str) -> str:

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.standins.tally import Tally
+
 #: The audience google-auth puts in every service-account assertion.
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -52,6 +54,11 @@ class FcmStandIn:
     next_answers: list[int] = field(default_factory=list)
     tokens_made: int = 0
     delay_seconds: float = 0.0
+    #: Any token is a device (a benchmark's), bar the unregistered and the ``final`` ones,
+    #: which Firebase refuses as not valid (a final error).
+    accept_any: bool = False
+    final: set[str] = field(default_factory=set)
+    tally: Tally = field(default_factory=Tally)
     _tokens: dict[str, float] = field(default_factory=dict)
     _minute: tuple[int, int] = (0, 0)
 
@@ -127,10 +134,11 @@ class FcmStandIn:
             return _error(400, "INVALID_ARGUMENT", problem, "INVALID_ARGUMENT")
         assert found is not None
         token = str(found["token"])
+        self.tally.attempt(token)
         if token in self.unregistered:
             self.refused.append("UNREGISTERED")
             return _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
-        if token not in self.devices:
+        if token in self.final or (token not in self.devices and not self.accept_any):
             self.refused.append("bad token")
             return _error(
                 400,
@@ -141,6 +149,7 @@ class FcmStandIn:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         self.received.setdefault(token, []).append(found)
+        self.tally.take(token)
         name = f"projects/{self.project_id}/messages/{secrets.token_hex(8)}"
         return JSONResponse({"name": name})
 

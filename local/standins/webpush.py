@@ -1,4 +1,5 @@
-"""A browser's push service as RFC 8030 and RFC 8292 define it, for the sender's tests: it
+"""A browser's push service as RFC 8030 and RFC 8292 define it, for the sender's tests and the
+local stack: it
 checks the VAPID token (ES256, the key it names, its audience, expiry and subject), the TTL,
 Topic, encoding and size, decrypts every message with the subscription's private key
 (RFC 8291) and keeps what it read. Subscriptions it does not know answer 404, ones it dropped
@@ -20,6 +21,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from local.standins.tally import Tally
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -63,6 +66,7 @@ class PushService:
     next_answers: list[int] = field(default_factory=list)
     #: How long each message takes to be taken (a service under load).
     delay_seconds: float = 0.0
+    tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
         self.app = Starlette(routes=[Route("/push/{id}", self.push, methods=["POST"])])
@@ -81,6 +85,7 @@ class PushService:
             status = self.next_answers.pop(0)
             return Response(status_code=status, headers={"Retry-After": "0"})
         subscription_id = request.path_params["id"]
+        self.tally.attempt(subscription_id)
         if subscription_id in self.gone:
             return Response(status_code=410)
         browser = self.browsers.get(subscription_id)
@@ -109,6 +114,7 @@ class PushService:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         self.received.setdefault(subscription_id, []).append((topic, plain))
+        self.tally.take(subscription_id)
         return Response(status_code=201, headers={"Location": f"/message/{len(body)}"})
 
     def _vapid(self, request: Request) -> str:
