@@ -70,6 +70,12 @@ def _publish(args: argparse.Namespace) -> int:
     return bench_main(files, args.games, args.batch_size, _json(args), args.profile, args.retire)
 
 
+def _notify(args: argparse.Namespace) -> int:
+    from bench.notify import main as bench_main
+
+    return bench_main(args.followers, args.workers, args.sends_at_once, args.micro, _json(args))
+
+
 def holders(text: str) -> list[str]:
     chosen = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(chosen) - {"nchan", "pushpin"})
@@ -190,4 +196,20 @@ def _parser() -> argparse.ArgumentParser:
     matchday.add_argument("--json", help="also write the figures to this file")
     matchday.add_argument("--plots", default="artifacts/matchday", help="directory for PNG plots")
     matchday.set_defaults(handler=_matchday)
+
+    notify = benches.add_parser(
+        "notify", help="one score to N followers' devices: APNs, FCM and Web Push stand-ins"
+    )
+    notify.add_argument(
+        "--followers", type=counts, default=[100_000], help="followers, comma-separated runs"
+    )
+    notify.add_argument("--workers", type=count, default=2, help="notifier processes")
+    notify.add_argument(
+        "--sends-at-once", type=count, default=256, help="sends in flight per notifier"
+    )
+    notify.add_argument(
+        "--micro", type=count, default=3000, help="sends per platform for the CPU figure"
+    )
+    notify.add_argument("--json", help="also write the figures to this file")
+    notify.set_defaults(handler=_notify)
     return parser
