@@ -148,8 +148,14 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
     sample = data_dir / "basketball" / "nba-cdn-livedata_0022000001.json"
     provider = LiveDocuments(json.loads(sample.read_bytes()), started=False)
     settings = ListingSettings(**stack.kafka_settings(), redis_url=stack.redis_url)  # type: ignore[arg-type]
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=20)
-    today = start.astimezone(ZoneInfo("America/New_York")).date()
+    # Within the lead, and on the league's today (New York's): a start past its midnight would
+    # be on tomorrow's board.
+    eastern = ZoneInfo("America/New_York")
+    now = datetime.now(UTC).replace(microsecond=0)
+    tomorrow = now.astimezone(eastern).date() + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, datetime.min.time(), eastern)
+    start = min(now + timedelta(minutes=20), midnight.astimezone(UTC) - timedelta(seconds=5))
+    today = start.astimezone(eastern).date()
     teams = load(sample).events[0].game
     assert teams is not None
     listing = [
