@@ -35,14 +35,15 @@ from core.reducer import versions
 from core.settings import KafkaSettings, RedisSettings
 from core.store import SnapshotWriter
 from feeds.adapters import load
-from local.process import ManagedProcess, answers, cpu_seconds, free_port
+from local.process import ManagedProcess, answers, cpu_seconds, free_port, free_ports
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
 from local.tls import Tls, certificate
-from notifier.apns import ApnsClient, ApnsSender, ProviderToken
+from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.fcm import AccessToken, FcmSender
 from notifier.follows import Follows
+from notifier.http2 import Http2Client, Http2Pool
 from notifier.rules import Alert, AlertKind, decide
 from notifier.service import WebSender, trusted
 from notifier.settings import NotifierSettings
@@ -134,8 +135,9 @@ async def _run(
     crowd, web_count = _crowd(followers)
     apns_private, apns_public = _pem(ec.generate_private_key(ec.SECP256R1()))
     fcm_private, fcm_public = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    ports = {"apns": free_port(), "fcm": free_port(), "webpush": free_port(), "stats": free_port()}
+    ports = dict(zip(("apns", "fcm", "fcm_token", "webpush", "stats"), free_ports(5), strict=True))
     fcm_url = f"https://127.0.0.1:{ports['fcm']}"
+    token_url = f"https://127.0.0.1:{ports['fcm_token']}/token"
     account = {
         "type": "service_account",
         "project_id": "scorecast-bench",
@@ -143,7 +145,7 @@ async def _run(
         "private_key": fcm_private,
         "client_email": "notifier@scorecast-bench.iam.gserviceaccount.com",
         "client_id": "1",
-        "token_uri": f"{fcm_url}/token",
+        "token_uri": token_url,
     }
     subscriptions = run_dir / "subscriptions.json"
     config = {
@@ -160,6 +162,7 @@ async def _run(
         },
         "fcm": {
             "port": ports["fcm"],
+            "token_port": ports["fcm_token"],
             "project_id": account["project_id"],
             "client_email": account["client_email"],
             "public_key": fcm_public,
@@ -308,20 +311,19 @@ async def _sender_cpu(
     to the stand-ins (another process), ``sends_at_once`` in flight."""
     alert = Alert("0022000001", 99, AlertKind.SCORE, "GSW 20 – 22 BKN", "Nets lead, period 1.")
     context = trusted(str(tls.ca))
+    apns_client = Http2Client(settings.apns_host, settings.apns_port, 2, context)
     apns = ApnsSender(
-        ApnsClient(settings.apns_host, settings.apns_port, 2, context),
+        apns_client,
         ProviderToken(settings.apns_private_key.get_secret_value(), KEY_ID, TEAM),
         TOPIC,
     )
     access = AccessToken(json.loads(settings.fcm_service_account.get_secret_value()), str(tls.ca))
-    async with (
-        httpx.AsyncClient(http2=True, verify=context) as one,
-        httpx.AsyncClient(http2=True, verify=context) as two,
-        httpx.AsyncClient(verify=context, limits=httpx.Limits(max_connections=100)) as web,
-    ):
-        fcm = FcmSender([one, two], access, settings.fcm_url)
+    fcm_client = Http2Client("127.0.0.1", int(settings.fcm_url.rsplit(":", 1)[1]), 2, context)
+    pool = Http2Pool(context)
+    try:
+        fcm = FcmSender(fcm_client, access)
         vapid = Vapid02.from_pem(settings.vapid_private_key.get_secret_value().encode())
-        webpush = WebSender(WebPushSender(vapid, settings.vapid_subject, web), settings.game_url)
+        webpush = WebSender(WebPushSender(vapid, settings.vapid_subject, pool), settings.game_url)
         live = [name for name in crowd.web if name not in crowd.gone[Platform.WEB]]
         browsers = (live * (count // max(len(live), 1) + 1))[:count]
         phones = [ApnsDevice(platform=Platform.APNS, token=t) for t in crowd.apns[-count:]]
@@ -343,7 +345,10 @@ async def _sender_cpu(
             cpu = time.process_time()
             await asyncio.gather(*(one_send(device) for device in devices))
             found[name] = (time.process_time() - cpu) / len(devices) * 1e6
-        await apns.client.aclose()
+    finally:
+        await apns_client.aclose()
+        await fcm_client.aclose()
+        await pool.aclose()
         access.close()
     return found
 

@@ -16,17 +16,16 @@ What each answer means, as Firebase documents it:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 from typing import Any
 
-import httpx
 import requests
 from google.auth.transport.requests import Request as AuthRequest
 from google.oauth2 import service_account
 
 from notifier.devices import Device, FcmDevice
+from notifier.http2 import Http2Client, Http2Error
 from notifier.rules import Alert
 from notifier.sending import Outcome, Sent, wait_to_retry
 from runtime.ratelimit import TokenBucket
@@ -91,25 +90,22 @@ def message(token: str, alert: Alert, url: str) -> dict[str, Any]:
 
 
 class FcmSender:
-    """Alerts to :class:`~notifier.devices.FcmDevice` registrations of one Firebase project.
-
-    ``clients`` are used in turn: httpx queues requests beyond 100 streams on one HTTP/2
-    connection, so a fan-out spreads over several."""
+    """Alerts to :class:`~notifier.devices.FcmDevice` registrations of one Firebase project,
+    over HTTP/2 to ``fcm.googleapis.com`` (``client``'s host)."""
 
     def __init__(
         self,
-        clients: list[httpx.AsyncClient],
+        client: Http2Client,
         token: AccessToken,
-        base_url: str = "https://fcm.googleapis.com",
         per_minute: int = 600_000,
         game_url: str = "/games/{game_id}",
         attempts: int = 4,
         backoff_seconds: float = 0.5,
         rng: random.Random | None = None,
     ) -> None:
-        self._clients = itertools.cycle(clients)
+        self.client = client
         self.token = token
-        self.url = f"{base_url.rstrip('/')}/v1/projects/{token.project_id}/messages:send"
+        self.path = f"/v1/projects/{token.project_id}/messages:send"
         self.quota = TokenBucket(per_minute / 60, max(1, per_minute // 60))
         self.game_url = game_url
         self.attempts = attempts
@@ -127,26 +123,26 @@ class FcmSender:
         for attempt in range(1, self.attempts + 1):
             await self.quota.acquire()
             headers = {
-                "Authorization": await self.token.header(fresh),
-                "Content-Type": "application/json",
+                "authorization": await self.token.header(fresh),
+                "content-type": "application/json",
             }
             try:
-                response = await next(self._clients).post(self.url, content=body, headers=headers)
-            except httpx.HTTPError:
+                answer = await self.client.post(self.path, headers, body)
+            except (Http2Error, OSError):
                 status = 0  # unreachable for a moment: like a 503
                 await self._wait(attempt, None)
                 continue
-            status = response.status_code
+            status = answer.status
             if status == 200:
                 return Sent(Outcome.SENT, status, attempt)
-            code = _error_code(response)
+            code = _error_code(answer.body)
             if code in _GONE:
                 return Sent(Outcome.GONE, status, attempt, code)
             if status == 401 and not fresh:
                 fresh = True  # a token made afresh, once
                 continue
             if status == 429 or status >= 500:
-                retry_after = response.headers.get("retry-after")
+                retry_after = answer.headers.get("retry-after")
                 if status == 429 and retry_after and retry_after.isdigit():
                     self.quota.pause(float(retry_after))  # the project's quota, not this send
                 await self._wait(attempt, retry_after)
@@ -158,11 +154,11 @@ class FcmSender:
         await wait_to_retry(attempt, retry_after, self.backoff_seconds, self._rng)
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(body: bytes | bytearray) -> str:
     """FCM's own code (``details[].errorCode``), else the error's ``status``."""
     try:
-        error = response.json().get("error", {})
-    except ValueError:
+        error = json.loads(body).get("error", {})
+    except (ValueError, AttributeError):
         return ""
     for detail in error.get("details", []) or []:
         if isinstance(detail, dict) and detail.get("errorCode"):

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
 
-import httpx
 from confluent_kafka import Consumer, Message, Producer
 from prometheus_client import CollectorRegistry
 from py_vapid import Vapid02
@@ -33,10 +33,11 @@ from core.changes import VERSION, Announcement, ChangeGroup
 from core.connection import redis_client, translated
 from core.keys import RedisKeys, league_key
 from core.models import Game, GameStatus
-from notifier.apns import ApnsClient, ApnsSender, ProviderToken
+from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import Device, Platform, WebDevice
 from notifier.fcm import AccessToken, FcmSender
 from notifier.follows import Follows, game_subject, team_subject
+from notifier.http2 import Http2Client, Http2Pool
 from notifier.rules import Alert, AlertKind, Told, decide, told
 from notifier.sending import Outcome, Sent
 from notifier.settings import NotifierSettings
@@ -164,23 +165,23 @@ class Notifier(Service):
         await resources.enter_async_context(self.redis)
         await asyncio.to_thread(ensure_topics, self.settings, 6, (self.settings.topic,))
         if Platform.WEB not in self.senders and self.settings.vapid_private_key.get_secret_value():
-            http = await resources.enter_async_context(
-                httpx.AsyncClient(
-                    timeout=self.settings.send_timeout_seconds,
-                    limits=httpx.Limits(max_connections=self.settings.sends_at_once),
-                    verify=trusted(self.settings.ca_file),
-                )
+            pool = Http2Pool(
+                trusted(self.settings.ca_file),
+                self.settings.web_connections,
+                self.settings.send_timeout_seconds,
             )
+            resources.push_async_callback(pool.aclose)
             vapid = Vapid02.from_pem(self.settings.vapid_private_key.get_secret_value().encode())
-            web = WebPushSender(vapid, self.settings.vapid_subject, http)
+            web = WebPushSender(vapid, self.settings.vapid_subject, pool)
             self.senders[Platform.WEB] = WebSender(web, self.settings.game_url)
         apns_key = self.settings.apns_private_key.get_secret_value()
         if Platform.APNS not in self.senders and apns_key:
-            client = ApnsClient(
+            client = Http2Client(
                 self.settings.apns_host,
                 self.settings.apns_port,
                 self.settings.apns_connections,
                 trusted(self.settings.ca_file),
+                self.settings.send_timeout_seconds,
             )
             resources.push_async_callback(client.aclose)
             token = ProviderToken(apns_key, self.settings.apns_key_id, self.settings.apns_team_id)
@@ -189,24 +190,19 @@ class Notifier(Service):
             )
         account = self.settings.fcm_service_account.get_secret_value()
         if Platform.FCM not in self.senders and account:
-            clients = [
-                await resources.enter_async_context(
-                    httpx.AsyncClient(
-                        http2=True,
-                        timeout=self.settings.send_timeout_seconds,
-                        verify=trusted(self.settings.ca_file),
-                    )
-                )
-                for _ in range(self.settings.fcm_clients)
-            ]
+            where = urlsplit(self.settings.fcm_url)
+            client = Http2Client(
+                where.hostname or "",
+                where.port or 443,
+                self.settings.fcm_connections,
+                trusted(self.settings.ca_file),
+                self.settings.send_timeout_seconds,
+            )
+            resources.push_async_callback(client.aclose)
             access = AccessToken(json.loads(account), self.settings.ca_file)
             resources.callback(access.close)
             self.senders[Platform.FCM] = FcmSender(
-                clients,
-                access,
-                self.settings.fcm_url,
-                self.settings.fcm_per_minute,
-                self.settings.game_url,
+                client, access, self.settings.fcm_per_minute, self.settings.game_url
             )
         for group in self.groups:
             await group.ensure()
@@ -390,7 +386,13 @@ class Notifier(Service):
             # Final (the sender retried what may be retried): not sent again either.
             self.stats.failed += 1
             await self.window.confirm(device_id, alert)
-            logger.warning("notification to %s failed: %s %s", device_id, sent.status, sent.reason)
+            logger.warning(
+                "%s notification to %s failed: %s %s",
+                device.platform,
+                device_id,
+                sent.status,
+                sent.reason,
+            )
 
     async def _due(self, stop: asyncio.Event) -> None:
         """What waited for its window (or for a dead sender's lease), when its time comes."""

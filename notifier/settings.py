@@ -70,11 +70,13 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
     #: HTTP/2 connections to APNs per notifier (each carries up to 1,000 sends at once).
     apns_connections: int = Field(default=2, ge=1, le=64)
     #: FCM: the Firebase project's service-account key file (its JSON), where messages go, the
-    #: project's quota a minute (paced here) and the HTTP/2 clients a notifier spreads over.
+    #: project's quota a minute (paced here) and the HTTP/2 connections a notifier keeps.
     fcm_service_account: SecretStr = SecretStr("")
     fcm_url: str = Field(default="https://fcm.googleapis.com", pattern=r"^https://[^\s/]+/?$")
     fcm_per_minute: int = Field(default=600_000, ge=1)
-    fcm_clients: int = Field(default=4, ge=1, le=64)
+    fcm_connections: int = Field(default=2, ge=1, le=64)
+    #: HTTP/2 connections to each browser push service per notifier.
+    web_connections: int = Field(default=1, ge=1, le=64)
     #: Where a notification takes the fan (``{game_id}`` filled in).
     game_url: str = "/games/{game_id}"
     send_timeout_seconds: float = Field(default=10.0, gt=0, le=120)

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import httpx
 from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from notifier.devices import Subscription
+from notifier.http2 import Http2Error, Http2Pool
 from notifier.sending import Outcome, Sent, wait_to_retry
 
 #: A VAPID token lives this long (the push services accept at most 24 h)…
@@ -41,7 +41,7 @@ class WebPushSender:
         self,
         vapid: Vapid02,
         subject: str,
-        http: httpx.AsyncClient,
+        pool: Http2Pool,
         attempts: int = 4,
         backoff_seconds: float = 0.5,
         now: Callable[[], float] = time.time,
@@ -51,7 +51,7 @@ class WebPushSender:
             raise ValueError("the VAPID subject must be a mailto: or https: URL (RFC 8292)")
         self.vapid = vapid
         self.subject = subject
-        self.http = http
+        self.pool = pool
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self._now = now
@@ -68,7 +68,7 @@ class WebPushSender:
             return cached[1]
         expires = int(now) + TOKEN_SECONDS
         signed = self.vapid.sign({"aud": audience, "exp": expires, "sub": self.subject})
-        headers = {"Authorization": signed["Authorization"]}
+        headers = {"authorization": signed["Authorization"]}
         self._headers[audience] = (expires, headers)
         return headers
 
@@ -78,26 +78,27 @@ class WebPushSender:
         delivered."""
         info = subscription.model_dump()
         body = WebPusher(info).encode(payload, "aes128gcm")["body"]
+        where = urlsplit(subscription.endpoint)
+        client = self.pool.client(where.hostname or "", where.port or 443)
+        path = where.path + (f"?{where.query}" if where.query else "")
         fresh = False
         status = 0
         for attempt in range(1, self.attempts + 1):
             headers = {
                 **self._authorization(subscription.endpoint, fresh),
-                "TTL": str(TTL_SECONDS),
-                "Content-Encoding": "aes128gcm",
-                "Content-Type": "application/octet-stream",
-                "Topic": topic,
-                "Urgency": "high",
+                "ttl": str(TTL_SECONDS),
+                "content-encoding": "aes128gcm",
+                "content-type": "application/octet-stream",
+                "topic": topic,
+                "urgency": "high",
             }
             try:
-                response = await self.http.post(
-                    subscription.endpoint, content=body, headers=headers
-                )
-            except httpx.HTTPError:
+                answer = await client.post(path, headers, body)
+            except (Http2Error, OSError):
                 status = 0  # the service unreachable for a moment: like a 503
                 await self._wait(attempt, None)
                 continue
-            status = response.status_code
+            status = answer.status
             if status in (201, 202):
                 return Sent(Outcome.SENT, status, attempt)
             if status in (404, 410):
@@ -106,9 +107,10 @@ class WebPushSender:
                 fresh = True  # a token made afresh, once
                 continue
             if status == 429 or status >= 500:
-                await self._wait(attempt, response.headers.get("retry-after"))
+                await self._wait(attempt, answer.headers.get("retry-after"))
                 continue
-            return Sent(Outcome.FAILED, status, attempt, response.text[:200])
+            reason = bytes(answer.body[:200]).decode(errors="replace")
+            return Sent(Outcome.FAILED, status, attempt, reason)
         return Sent(Outcome.FAILED, status, self.attempts, "gave up")
 
     async def _wait(self, attempt: int, retry_after: str | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,12 @@ from core.keys import RedisKeys
 from core.reducer import versions
 from core.settings import KafkaSettings
 from core.store import SnapshotWriter
-from local.process import free_port
+from local.process import free_port, free_ports
 from local.services import scorecast_process
 from local.standins.apns import ApnsStandIn
 from local.standins.apns import serve as serve_apns
 from local.standins.fcm import FcmStandIn
+from local.standins.http2 import serve as serve_http2
 from local.standins.webpush import PushService
 from local.tls import Tls, certificate
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
@@ -46,10 +47,16 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
 
 
 @pytest.fixture
-def push(tls: Tls) -> Iterator[tuple[PushService, str]]:
+async def push(tls: Tls) -> AsyncIterator[tuple[PushService, str]]:
+    """A browser's push service (TLS, HTTP/2) in this loop."""
     standin = PushService()
-    with ThreadedServer(standin.app, free_port(), (tls.cert, tls.key)) as server:
-        yield standin, server.url
+    port = free_port()
+    server = await serve_http2(standin.handle, "127.0.0.1", port, tls.cert, tls.key)
+    try:
+        yield standin, f"https://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def _settings(
@@ -103,19 +110,25 @@ async def apple(tls: Tls) -> AsyncIterator[tuple[ApnsStandIn, dict[str, object]]
 
 
 @pytest.fixture
-def firebase(tls: Tls) -> Iterator[tuple[FcmStandIn, dict[str, object]]]:
-    """The FCM stand-in, and the notifier settings that reach it."""
-    port = free_port()
-    key, public = service_account(f"https://127.0.0.1:{port}/token")
+async def firebase(tls: Tls) -> AsyncIterator[tuple[FcmStandIn, dict[str, object]]]:
+    """The FCM stand-in (its token endpoint in a thread, its messages here), and the notifier
+    settings that reach it."""
+    token_port, port = free_ports(2)
+    key, public = service_account(f"https://127.0.0.1:{token_port}/token")
     service = FcmStandIn(str(key["project_id"]), str(key["client_email"]), public)
-    with ThreadedServer(service.app, port, (tls.cert, tls.key)):
-        yield (
-            service,
-            {
-                "fcm_service_account": json.dumps(key),
-                "fcm_url": f"https://127.0.0.1:{port}",
-            },
-        )
+    with ThreadedServer(service.app, token_port, (tls.cert, tls.key)):
+        server = await serve_http2(service.handle, "127.0.0.1", port, tls.cert, tls.key)
+        try:
+            yield (
+                service,
+                {
+                    "fcm_service_account": json.dumps(key),
+                    "fcm_url": f"https://127.0.0.1:{port}",
+                },
+            )
+        finally:
+            server.close()
+            await server.wait_closed()
 
 
 async def _register(

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from local.process import free_port
 from local.standins.apns import ApnsStandIn, serve
 from local.tls import certificate
-from notifier.apns import ApnsClient, ApnsSender, ProviderToken
+from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Platform
+from notifier.http2 import Http2Client
 from notifier.rules import Alert, AlertKind
 from notifier.sending import Outcome
 
@@ -44,7 +45,7 @@ def _key() -> tuple[str, str]:
 class Apple:
     service: ApnsStandIn
     sender: ApnsSender
-    client: ApnsClient
+    client: Http2Client
     private_key: str
 
 
@@ -56,7 +57,7 @@ async def apple(tmp_path: Path) -> AsyncIterator[Apple]:
     port = free_port()
     server = await serve(service, "127.0.0.1", port, tls.cert, tls.key)
     context = ssl.create_default_context(cafile=str(tls.ca))
-    client = ApnsClient("127.0.0.1", port, connections=1, ssl_context=context)
+    client = Http2Client("127.0.0.1", port, connections=1, ssl_context=context)
     sender = ApnsSender(
         client, ProviderToken(private, "KEY1234567", "TEAM123456"), TOPIC, backoff_seconds=0.01
     )

@@ -6,21 +6,22 @@ once, nothing final retried."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local.process import free_port
+from local.process import free_ports
 from local.standins.fcm import FcmStandIn
+from local.standins.http2 import serve as serve_http2
 from local.tls import certificate
 from notifier.devices import FcmDevice, Platform
 from notifier.fcm import AccessToken, FcmSender
+from notifier.http2 import Http2Client
 from notifier.rules import Alert, AlertKind
 from notifier.sending import Outcome
 from tests.conftest import ThreadedServer
@@ -56,30 +57,37 @@ def service_account(token_uri: str) -> tuple[dict[str, Any], str]:
 @dataclass
 class Firebase:
     service: FcmStandIn
-    url: str
+    #: Where messages go (HTTP/2).
+    port: int
     key: dict[str, Any]
     ca_file: Path
 
 
 @pytest.fixture
-def firebase(tmp_path: Path) -> Iterator[Firebase]:
+async def firebase(tmp_path: Path) -> AsyncIterator[Firebase]:
+    """Firebase's token endpoint (HTTP/1.1, in a thread) and its messages (HTTP/2, here)."""
     tls = certificate(tmp_path)
-    port = free_port()
-    url = f"https://127.0.0.1:{port}"
-    key, public = service_account(f"{url}/token")
+    token_port, port = free_ports(2)
+    key, public = service_account(f"https://127.0.0.1:{token_port}/token")
     service = FcmStandIn(str(key["project_id"]), str(key["client_email"]), public)
-    with ThreadedServer(service.app, port, (tls.cert, tls.key)):
-        yield Firebase(service, url, key, tls.ca)
+    with ThreadedServer(service.app, token_port, (tls.cert, tls.key)):
+        server = await serve_http2(service.handle, "127.0.0.1", port, tls.cert, tls.key)
+        try:
+            yield Firebase(service, port, key, tls.ca)
+        finally:
+            server.close()
+            await server.wait_closed()
 
 
 @pytest.fixture
 async def sender(firebase: Firebase) -> AsyncIterator[FcmSender]:
     context = ssl.create_default_context(cafile=str(firebase.ca_file))
     token = AccessToken(firebase.key, str(firebase.ca_file))
+    client = Http2Client("127.0.0.1", firebase.port, 1, context)
     try:
-        async with httpx.AsyncClient(http2=True, verify=context) as http:
-            yield FcmSender([http], token, firebase.url, backoff_seconds=0.01)
+        yield FcmSender(client, token, backoff_seconds=0.01)
     finally:
+        await client.aclose()
         token.close()
 
 

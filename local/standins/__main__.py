@@ -3,8 +3,9 @@ its own TLS port, for the local stack and the notify benchmark; what each took o
 ``/stats`` port.
 
 CONFIG (JSON): ``cert``, ``key``, ``stats_port``; ``apns`` {``port``, ``team_id``, ``key_id``,
-``public_key``, ``topic``, ``unregistered``}; ``fcm`` {``port``, ``project_id``,
-``client_email``, ``public_key``, ``unregistered``, ``final``, ``per_minute``}; ``webpush``
+``public_key``, ``topic``, ``unregistered``}; ``fcm`` {``port`` (messages, HTTP/2),
+``token_port`` (the OAuth endpoint, HTTP/1.1), ``project_id``, ``client_email``,
+``public_key``, ``unregistered``, ``final``, ``per_minute``}; ``webpush``
 {``port``, ``subscriptions``, ``gone``, ``out``}: it makes that many browser subscriptions and
 writes them (``PushSubscription.toJSON()`` each, by id) to ``out``."""
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +26,7 @@ from starlette.routing import Route
 
 from local.standins.apns import ApnsStandIn, serve
 from local.standins.fcm import FcmStandIn
+from local.standins.http2 import serve as serve_http2
 from local.standins.webpush import PushService
 
 
@@ -66,7 +69,7 @@ async def main(config: dict[str, Any]) -> None:
         f"web{index}": web.subscribe(base, f"web{index}")
         for index in range(int(web_config.get("subscriptions", 0)))
     }
-    Path(web_config["out"]).write_text(json.dumps(made))
+    await asyncio.to_thread(Path(web_config["out"]).write_text, json.dumps(made))
 
     async def stats(request: Request) -> Response:
         return JSONResponse(
@@ -82,17 +85,23 @@ async def main(config: dict[str, Any]) -> None:
             }
         )
 
-    apple = await serve(apns, "127.0.0.1", int(apns_config["port"]), Path(tls[0]), Path(tls[1]))
+    cert, key = Path(tls[0]), Path(tls[1])
+    listening = [
+        await serve(apns, "127.0.0.1", int(apns_config["port"]), cert, key),
+        await serve_http2(fcm.handle, "127.0.0.1", int(fcm_config["port"]), cert, key),
+        await serve_http2(web.handle, "127.0.0.1", int(web_config["port"]), cert, key),
+    ]
     servers = [
-        _server(fcm.app, int(fcm_config["port"]), tls),
-        _server(web.app, int(web_config["port"]), tls),
+        _server(fcm.app, int(fcm_config["token_port"]), tls),
         _server(Starlette(routes=[Route("/stats", stats)]), int(config["stats_port"]), None),
     ]
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
-        apple.close()
+        for server in listening:
+            server.close()
 
 
 if __name__ == "__main__":
+    uvloop.install()
     asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))

@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import DataReceived, RequestReceived, StreamEnded
-from h2.exceptions import ProtocolError
 
+from local.standins.http2 import Answer
+from local.standins.http2 import serve as serve_http2
 from local.standins.tally import Tally
 
 _TOKEN = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
@@ -114,81 +111,25 @@ class ApnsStandIn:
             return "ExpiredProviderToken"
         return ""
 
-
-class _Server(asyncio.Protocol):
-    def __init__(self, service: ApnsStandIn) -> None:
-        self.service = service
-        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding="utf-8"))
-        self.requests: dict[int, tuple[dict[str, str], bytearray]] = {}
-        self.transport: asyncio.Transport | None = None
-        self._answering: set[asyncio.Task[None]] = set()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.h2.initiate_connection()
-        # As APNs: many streams at once on one connection.
-        self.h2.update_settings({4: 1 << 20, 3: 1000})  # initial window, max concurrent streams
-        transport.write(self.h2.data_to_send())
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            events = self.h2.receive_data(data)
-        except ProtocolError:
-            if self.transport is not None:
-                self.transport.close()
-            return
-        for event in events:
-            if isinstance(event, RequestReceived):
-                headers = {str(k): str(v) for k, v in event.headers or []}
-                self.requests[event.stream_id] = (headers, bytearray())
-            elif isinstance(event, DataReceived):
-                found = self.requests.get(event.stream_id)
-                if found is not None:
-                    found[1].extend(event.data or b"")
-                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            elif isinstance(event, StreamEnded):
-                found = self.requests.pop(event.stream_id, None)
-                if found is not None:
-                    task = asyncio.ensure_future(self._respond(event.stream_id, *found))
-                    self._answering.add(task)
-                    task.add_done_callback(self._answering.discard)
-        self._flush()
-
-    async def _respond(self, stream_id: int, headers: dict[str, str], body: bytearray) -> None:
-        if self.service.delay_seconds:
-            await asyncio.sleep(self.service.delay_seconds)
-        status, reason = self.service.answer(headers, bytes(body))
+    async def handle(self, headers: dict[str, str], body: bytes) -> Answer:
+        """One request, answered as Apple does."""
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        status, reason = self.answer(headers, body)
         if reason:
-            self.service.refused.append(reason)
+            self.refused.append(reason)
         apns_id = headers.get("apns-id") or str(uuid.uuid4()).upper()
-        answer = [(":status", str(status)), ("apns-id", apns_id)]
-        try:
-            if status == 200:
-                self.h2.send_headers(stream_id, answer, end_stream=True)
-            else:
-                error: dict[str, object] = {"reason": reason}
-                if status == 410:
-                    error["timestamp"] = int(time.time() * 1000)
-                content = json.dumps(error).encode()
-                answer.append(("content-type", "application/json"))
-                self.h2.send_headers(stream_id, answer)
-                self.h2.send_data(stream_id, content, end_stream=True)
-        except ProtocolError:
-            return  # the client went away meanwhile
-        self._flush()
-
-    def _flush(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.h2.data_to_send())
+        if status == 200:
+            return 200, [("apns-id", apns_id)], None
+        error: dict[str, object] = {"reason": reason}
+        if status == 410:
+            error["timestamp"] = int(time.time() * 1000)
+        content = [("apns-id", apns_id), ("content-type", "application/json")]
+        return status, content, json.dumps(error).encode()
 
 
 async def serve(
     service: ApnsStandIn, host: str, port: int, cert_file: Path, key_file: Path
 ) -> asyncio.Server:
     """Listen on ``host:port`` over TLS with ALPN ``h2``; the caller closes the server."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    context.set_alpn_protocols(["h2"])
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: _Server(service), host, port, ssl=context)
+    return await serve_http2(service.handle, host, port, cert_file, key_file)

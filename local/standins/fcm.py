@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.standins.http2 import Answer
 from local.standins.tally import Tally
 
 #: The audience google-auth puts in every service-account assertion.
@@ -28,11 +30,17 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
 
-def _error(status: int, state: str, message: str, code: str | None = None) -> JSONResponse:
+_JSON = [("content-type", "application/json; charset=UTF-8")]
+
+
+def _error(
+    status: int, state: str, message: str, code: str | None = None, retry_after: str = ""
+) -> Answer:
     error: dict[str, Any] = {"code": status, "message": message, "status": state}
     if code:
         error["details"] = [{"@type": _TYPE, "errorCode": code}]
-    return JSONResponse({"error": error}, status_code=status)
+    headers = [*_JSON, ("retry-after", retry_after)] if retry_after else _JSON
+    return status, headers, json.dumps({"error": error}).encode()
 
 
 @dataclass
@@ -63,12 +71,9 @@ class FcmStandIn:
     _minute: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
-        self.app = Starlette(
-            routes=[
-                Route("/token", self.token, methods=["POST"]),
-                Route("/v1/projects/{project}/messages:send", self.send, methods=["POST"]),
-            ]
-        )
+        # The token endpoint (HTTP/1.1, where google-auth's transport goes); messages go to
+        # ``handle`` on an HTTP/2 listener (:func:`local.standins.http2.serve`).
+        self.app = Starlette(routes=[Route("/token", self.token, methods=["POST"])])
 
     def expire_tokens(self) -> None:
         """Every access token made so far is refused from now on."""
@@ -110,25 +115,26 @@ class FcmStandIn:
         self._minute = (minute, count)
         return count > self.per_minute
 
-    async def send(self, request: Request) -> Response:
+    async def handle(self, headers: dict[str, str], body: bytes) -> Answer:
+        """``POST /v1/projects/{project}/messages:send``, answered as Firebase does."""
         if self.next_answers:
             status = self.next_answers.pop(0)
             state = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}.get(status, "UNAVAILABLE")
-            answer = _error(status, state, "try again later")
-            answer.headers["Retry-After"] = "0"
-            return answer
-        scheme, _, access = request.headers.get("authorization", "").partition(" ")
+            return _error(status, state, "try again later", retry_after="0")
+        found_path = re.fullmatch(r"/v1/projects/([^/]+)/messages:send", headers.get(":path", ""))
+        if headers.get(":method") != "POST" or found_path is None:
+            return _error(404, "NOT_FOUND", "no such method")
+        scheme, _, access = headers.get("authorization", "").partition(" ")
         if scheme != "Bearer" or self._tokens.get(access, 0) < time.time():
             self.refused.append("UNAUTHENTICATED")
             return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
-        if request.path_params["project"] != self.project_id:
+        if found_path.group(1) != self.project_id:
             return _error(403, "PERMISSION_DENIED", "wrong project", "SENDER_ID_MISMATCH")
         if self._over_quota():
             self.refused.append("QUOTA_EXCEEDED")
-            answer = _error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED")
-            answer.headers["Retry-After"] = str(60 - int(time.time()) % 60)
-            return answer
-        problem, found = self._message(await request.body())
+            wait = str(60 - int(time.time()) % 60)
+            return _error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED", wait)
+        problem, found = self._message(body)
         if problem:
             self.refused.append(problem)
             return _error(400, "INVALID_ARGUMENT", problem, "INVALID_ARGUMENT")
@@ -151,7 +157,7 @@ class FcmStandIn:
         self.received.setdefault(token, []).append(found)
         self.tally.take(token)
         name = f"projects/{self.project_id}/messages/{secrets.token_hex(8)}"
-        return JSONResponse({"name": name})
+        return 200, _JSON, json.dumps({"name": name}).encode()
 
     @staticmethod
     def _message(body: bytes) -> tuple[str, dict[str, Any] | None]:

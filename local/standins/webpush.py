@@ -17,11 +17,8 @@ import http_ece
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
+from local.standins.http2 import Answer
 from local.standins.tally import Tally
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -68,41 +65,40 @@ class PushService:
     delay_seconds: float = 0.0
     tally: Tally = field(default_factory=Tally)
 
-    def __post_init__(self) -> None:
-        self.app = Starlette(routes=[Route("/push/{id}", self.push, methods=["POST"])])
-
     def subscribe(self, base_url: str, subscription_id: str) -> dict[str, object]:
         browser = Browser.new()
         self.browsers[subscription_id] = browser
         return {"endpoint": f"{base_url}/push/{subscription_id}", "keys": browser.keys()}
 
-    def _refuse(self, status: int, reason: str) -> Response:
+    def _refuse(self, status: int, reason: str) -> Answer:
         self.refused.append(reason)
-        return Response(reason, status_code=status)
+        return status, [("content-type", "text/plain")], reason.encode()
 
-    async def push(self, request: Request) -> Response:
+    async def handle(self, headers: dict[str, str], body: bytes) -> Answer:
+        """``POST /push/{id}`` (over HTTP/2: :func:`local.standins.http2.serve`)."""
         if self.next_answers:
-            status = self.next_answers.pop(0)
-            return Response(status_code=status, headers={"Retry-After": "0"})
-        subscription_id = request.path_params["id"]
+            return self.next_answers.pop(0), [("retry-after", "0")], b""
+        found = re.fullmatch(r"/push/([^/?]+)", headers.get(":path", ""))
+        if headers.get(":method") != "POST" or found is None:
+            return 404, [], b""
+        subscription_id = found.group(1)
         self.tally.attempt(subscription_id)
         if subscription_id in self.gone:
-            return Response(status_code=410)
+            return 410, [], b""
         browser = self.browsers.get(subscription_id)
         if browser is None:
-            return Response(status_code=404)
-        problem = self._vapid(request)
+            return 404, [], b""
+        problem = self._vapid(headers)
         if problem:
             return self._refuse(403 if "expired" in problem else 401, problem)
-        ttl = request.headers.get("ttl", "")
+        ttl = headers.get("ttl", "")
         if not ttl.isdigit():
             return self._refuse(400, "TTL missing")
-        topic = request.headers.get("topic")
+        topic = headers.get("topic")
         if topic is not None and not _TOPIC.match(topic):
             return self._refuse(400, "bad Topic")
-        if request.headers.get("content-encoding") != "aes128gcm":
+        if headers.get("content-encoding") != "aes128gcm":
             return self._refuse(415, "not aes128gcm")
-        body = await request.body()
         if len(body) > 4096:
             return self._refuse(413, "payload too large")
         try:
@@ -115,12 +111,12 @@ class PushService:
             await asyncio.sleep(self.delay_seconds)
         self.received.setdefault(subscription_id, []).append((topic, plain))
         self.tally.take(subscription_id)
-        return Response(status_code=201, headers={"Location": f"/message/{len(body)}"})
+        return 201, [("location", f"/message/{len(body)}")], b""
 
-    def _vapid(self, request: Request) -> str:
+    def _vapid(self, headers: dict[str, str]) -> str:
         """Why the VAPID header is refused (RFC 8292), or ''."""
         found = re.match(
-            r"^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$", request.headers.get("authorization", "")
+            r"^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$", headers.get("authorization", "")
         )
         if found is None:
             return "no vapid authorization"
@@ -131,7 +127,7 @@ class PushService:
                 token,
                 public,
                 algorithms=["ES256"],
-                audience=f"{request.url.scheme}://{request.url.netloc}",
+                audience=f"https://{headers.get(':authority', '')}",
                 options={"require": ["exp", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
