@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass, field
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -52,10 +53,10 @@ class _Http2(asyncio.Protocol):
         self.room = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TLS transport is a transport without deriving from asyncio's class.
+        self.transport = cast(asyncio.Transport, transport)
         self.h2.initiate_connection()
-        transport.write(self.h2.data_to_send())
+        self.transport.write(self.h2.data_to_send())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(Http2Error(f"connection lost: {exc}" if exc else "connection closed"))

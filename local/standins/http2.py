@@ -9,6 +9,7 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -28,12 +29,12 @@ class _Connection(asyncio.Protocol):
         self._answering: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TLS transport is a transport without deriving from asyncio's class.
+        self.transport = cast(asyncio.Transport, transport)
         self.h2.initiate_connection()
         # Many streams at once on one connection, as the push services allow.
         self.h2.update_settings({4: 1 << 20, 3: 1000})  # initial window, max concurrent streams
-        transport.write(self.h2.data_to_send())
+        self.transport.write(self.h2.data_to_send())
 
     def data_received(self, data: bytes) -> None:
         try:
