@@ -15,17 +15,18 @@ import ssl
 from dataclasses import dataclass, field
 from typing import cast
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import (
+from jh2.config import H2Configuration
+from jh2.connection import H2Connection
+from jh2.events import (
     ConnectionTerminated,
     DataReceived,
     RemoteSettingsChanged,
     ResponseReceived,
     StreamEnded,
     StreamReset,
+    WindowUpdated,
 )
-from h2.exceptions import ProtocolError
+from jh2.exceptions import ProtocolError
 
 
 class Http2Error(Exception):
@@ -99,7 +100,7 @@ class _Http2(asyncio.Protocol):
                 self._wake()
             elif isinstance(event, ConnectionTerminated):
                 self._fail(Http2Error(f"GOAWAY: {event.error_code}"))
-            elif isinstance(event, RemoteSettingsChanged):
+            elif isinstance(event, RemoteSettingsChanged | WindowUpdated):
                 self._wake()
         if self.transport is not None:
             self.transport.write(self.h2.data_to_send())
@@ -108,7 +109,7 @@ class _Http2(asyncio.Protocol):
         self.room.set()
 
     def _has_room(self) -> bool:
-        return self.h2.open_outbound_streams < self.h2.remote_settings.max_concurrent_streams
+        return bool(self.h2.open_outbound_streams < self.h2.remote_settings.max_concurrent_streams)
 
     async def request(self, headers: list[tuple[str, str]], body: bytes) -> Answer:
         if self.closed.done() or self.transport is None:
@@ -119,13 +120,26 @@ class _Http2(asyncio.Protocol):
         if self.closed.done():
             raise Http2Error("connection closed")
         stream_id = self.h2.get_next_available_stream_id()
-        answer = Answer(done=asyncio.get_running_loop().create_future())
+        done = asyncio.get_running_loop().create_future()
+        answer = Answer(done=done)
         self.answers[stream_id] = answer
-        self.h2.send_headers(stream_id, headers)
-        self.h2.send_data(stream_id, body, end_stream=True)
-        self.transport.write(self.h2.data_to_send())
-        assert answer.done is not None
-        await answer.done
+        try:
+            self.h2.send_headers(stream_id, headers)
+            self.transport.write(self.h2.data_to_send())
+            # Flow control: the body goes once the server's windows (the stream's and the
+            # connection's, which every stream shares) have room for it.
+            while self.h2.local_flow_control_window(stream_id) < len(body):
+                if self.closed.done():
+                    raise Http2Error("connection closed")
+                self.room.clear()
+                await self.room.wait()
+            self.h2.send_data(stream_id, body, end_stream=True)
+            self.transport.write(self.h2.data_to_send())
+            await done
+        except BaseException:
+            self.answers.pop(stream_id, None)
+            done.cancel()  # nobody waits for it now
+            raise
         return answer
 
     def close(self) -> None:

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import DataReceived, RequestReceived, StreamEnded
-from h2.exceptions import ProtocolError
+from jh2.config import H2Configuration
+from jh2.connection import H2Connection
+from jh2.events import DataReceived, RequestReceived, StreamEnded
+from jh2.exceptions import ProtocolError
 
 Answer = tuple[int, list[tuple[str, str]], bytes | None]
 Handler = Callable[[dict[str, str], bytes], Awaitable[Answer]]
@@ -34,6 +34,7 @@ class _Connection(asyncio.Protocol):
         self.h2.initiate_connection()
         # Many streams at once on one connection, as the push services allow.
         self.h2.update_settings({4: 1 << 20, 3: 1000})  # initial window, max concurrent streams
+        self.h2.increment_flow_control_window(1 << 24)  # and the connection's window
         self.transport.write(self.h2.data_to_send())
 
     def data_received(self, data: bytes) -> None:
