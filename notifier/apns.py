@@ -16,6 +16,7 @@ documents the provider API.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -66,6 +67,7 @@ class ProviderToken:
         return self._header
 
 
+@functools.lru_cache(maxsize=64)
 def alert_payload(alert: Alert, url: str) -> bytes:
     """What an iPhone shows: the alert, grouped by game (``thread-id``), and where it leads."""
     return json.dumps(

@@ -88,6 +88,17 @@ def _device(platform: str, address: str) -> Device:
     return FcmDevice(platform=Platform.FCM, token=address)
 
 
+def _stored(device_id: str, found: dict[bytes, bytes]) -> Stored | None:
+    if not found:
+        return None
+    return Stored(
+        device_id,
+        _device(found[b"platform"].decode(), found[b"address"].decode()),
+        tuple(json.loads(found[b"games"])),
+        tuple(json.loads(found[b"teams"])),
+    )
+
+
 class Follows:
     def __init__(
         self, redis: Redis, keys: RedisKeys, device_shards: int, follower_shards: int
@@ -136,14 +147,19 @@ class Follows:
     @translated
     async def load(self, device_id: str) -> Stored | None:
         found = cast(dict[bytes, bytes], await self.redis.hgetall(self._key(device_id)))
-        if not found:
-            return None
-        return Stored(
-            device_id,
-            _device(found[b"platform"].decode(), found[b"address"].decode()),
-            tuple(json.loads(found[b"games"])),
-            tuple(json.loads(found[b"teams"])),
-        )
+        return _stored(device_id, found)
+
+    @translated
+    async def load_many(self, device_ids: list[str]) -> list[Stored | None]:
+        """Many devices in one round trip (a pipeline; on a cluster, one per node)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for device_id in device_ids:
+                pipe.hgetall(self._key(device_id))
+            found = await pipe.execute()
+        return [
+            _stored(device_id, cast(dict[bytes, bytes], fields))
+            for device_id, fields in zip(device_ids, found, strict=True)
+        ]
 
     @translated
     async def authorized(self, device_id: str, secret: str) -> bool | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -51,6 +52,8 @@ logger = logging.getLogger("scorecast.notifier")
 
 _BLOCK_MS = 1000
 _POLL_SECONDS = 0.5
+#: Devices loaded in one round trip during a fan-out.
+_CHUNK = 256
 
 
 class Sender(Protocol):
@@ -64,6 +67,7 @@ def topic(game_id: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
 
 
+@functools.lru_cache(maxsize=64)
 def payload(alert: Alert, url: str) -> bytes:
     """What the fan's device shows: the same fields on every platform."""
     return json.dumps(
@@ -357,17 +361,20 @@ class Notifier(Service):
         self.stats.messages += 1
         devices = await self.follows.subscribers(subject, shard)
         async with asyncio.TaskGroup() as sends:
-            for device_id in devices:
-                await self._sends.acquire()
-                task = sends.create_task(self._offer(device_id, subject, alert))
-                task.add_done_callback(lambda _: self._sends.release())
+            for start in range(0, len(devices), _CHUNK):
+                chunk = devices[start : start + _CHUNK]
+                for device_id, stored in zip(
+                    chunk, await self.follows.load_many(chunk), strict=True
+                ):
+                    if stored is None or subject not in stored.subjects:
+                        continue  # left since the set was read (or a change half made)
+                    await self._sends.acquire()
+                    task = sends.create_task(self._offer(device_id, stored.device, alert))
+                    task.add_done_callback(lambda _: self._sends.release())
 
-    async def _offer(self, device_id: str, subject: str, alert: Alert) -> None:
-        stored = await self.follows.load(device_id)
-        if stored is None or subject not in stored.subjects:
-            return  # left since the set was read (or a change half made): not a follower
+    async def _offer(self, device_id: str, device: Device, alert: Alert) -> None:
         if await self.window.offer(device_id, alert, int(self._clock() * 1000)):
-            await self._send(device_id, stored.device, alert)
+            await self._send(device_id, device, alert)
 
     async def _send(self, device_id: str, device: Device, alert: Alert) -> None:
         sender = self.senders.get(device.platform)
