@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from local.process import free_port
 from local.standins.apns import ApnsStandIn, serve
+from local.standins.http2 import serve as serve_http2
 from local.tls import certificate
 from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Platform
@@ -140,3 +141,28 @@ async def test_many_alerts_share_one_connection(apple: Apple) -> None:
     sent = await asyncio.gather(*(apple.sender.send(device, ALERT) for device in devices))
     assert {result.outcome for result in sent} == {Outcome.SENT}
     assert len(apple.service.received) == 500
+
+
+async def test_a_client_waits_for_the_servers_flow_control_window(tmp_path: Path) -> None:
+    """A server that never opens its connection window beyond HTTP/2's 65,535 bytes and gives
+    room back only as it answers: 500 alerts of 3 KB at once still all go, each body waiting
+    for room (sent without waiting, they would break the connection's flow control)."""
+    tls = certificate(tmp_path)
+    private, public = _key()
+    service = ApnsStandIn(
+        "TEAM123456", "KEY1234567", public, TOPIC, accept_any=True, delay_seconds=0.05
+    )
+    port = free_port()
+    server = await serve_http2(service.handle, "127.0.0.1", port, tls.cert, tls.key, window=0)
+    client = Http2Client("127.0.0.1", port, 1, ssl.create_default_context(cafile=str(tls.ca)))
+    sender = ApnsSender(client, ProviderToken(private, "KEY1234567", "TEAM123456"), TOPIC)
+    try:
+        devices = [ApnsDevice(platform=Platform.APNS, token=f"{n:064x}") for n in range(500)]
+        long = Alert("g", 1, AlertKind.SCORE, "x", "y" * 3000)
+        sent = await asyncio.gather(*(sender.send(device, long) for device in devices))
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert {result.outcome for result in sent} == {Outcome.SENT}
+    assert service.tally.summary()["devices"] == 500
