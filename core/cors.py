@@ -36,3 +36,9 @@ def response_headers() -> dict[str, str]:
 
 #: Streams and long-polls: never cached, and readable from any page.
 STREAM_HEADERS = {"Cache-Control": "no-store", **response_headers()}
+
+
+#: The device registration API (``/v1/devices``): apps and pages register, follow and leave,
+#: with the credential they were given.
+DEVICE_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+DEVICE_HEADERS = ("Authorization", "Content-Type")

@@ -51,6 +51,8 @@ class LocalStack(Started):
     broker_port: int = 0
     origin_port: int = 0
     edge_port: int = 0
+    #: The device registration API (reached through the edge at ``/v1/devices``).
+    devices_port: int = 0
     purge_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     #: Pushpin's ``Grip-Sig`` key, and the secret Nchan proves itself to the origin with.
     grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -146,6 +148,9 @@ class LocalStack(Started):
         self.origin_port = self.origin_port or free_port()
         origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
         self.start_service("origin", origin)
+        self.devices_port = self.devices_port or free_port()
+        devices = {**self.redis_settings(), "port": self.devices_port}
+        self.start_service("devices", devices)
         self._start_holder()
         self._start_edge(self.holder_port)
         self.start_publisher()
@@ -189,6 +194,7 @@ class LocalStack(Started):
                 self.run_dir,
                 push_port=push_port,
                 stream_connects_per_minute=self.stream_connects_per_minute,
+                devices_port=self.devices_port,
             )
             try:
                 self._run("varnish", edge)

@@ -23,6 +23,8 @@ def site_vcl(
     push_port: int | None = None,
     stream_connects_per_minute: int = 30,
     tier: Tier | None = None,
+    devices_port: int | None = None,
+    device_calls_per_minute: int = 60,
 ) -> str:
     """``origin_ports``: where this node fetches from (the origin, several origins taken in
     turn, or a shield for an edge node in front of one, see :class:`Tier`)."""
@@ -71,11 +73,29 @@ sub scorecast_inner_tier {{
 sub scorecast_upstream {{
 {upstream}}}
 
+{_devices(devices_port, device_calls_per_minute)}
 # Enough for reconnects with backoff, not for a client opening connections in a loop.
 sub scorecast_stream_limit {{
     if (vsthrottle.is_denied("stream:" + client.ip, {stream_connects_per_minute}, 60s)) {{
         return (synth(429, "too many stream connects; retry later"));
     }}
+}}
+"""
+
+
+def _devices(port: int | None, per_minute: int) -> str:
+    """The device registration API's backend and its per-client limit, or a 404 without it."""
+    if port is None:
+        return """sub scorecast_devices {
+    return (synth(404, "no device registration here"));
+}
+"""
+    return f"""{_backend("devices", port, probe=False)}
+sub scorecast_devices {{
+    if (vsthrottle.is_denied("devices:" + client.ip, {per_minute}, 60s)) {{
+        return (synth(429, "too many registration calls; retry later"));
+    }}
+    set req.backend_hint = devices;
 }}
 """
 
@@ -97,22 +117,27 @@ def _origins(ports: int | list[int]) -> str:
     return "\n".join(blocks)
 
 
-def _backend(name: str, port: int) -> str:
-    return f"""backend {name} {{
-    .host = "127.0.0.1";
-    .port = "{port}";
-    .connect_timeout = 1s;
-    .first_byte_timeout = 5s;
-    .between_bytes_timeout = 5s;
-    .probe = {{
+_PROBE = """    .probe = {
         .url = "/readyz";
         .interval = 1s;
         .timeout = 1s;
         .window = 3;
         .threshold = 2;
         .initial = 2;
-    }}
-}}
+    }
+"""
+
+
+def _backend(name: str, port: int, probe: bool = True) -> str:
+    """A local backend; probed on ``/readyz`` (an origin: the edge serves stale while it is
+    sick) unless ``probe`` is False."""
+    return f"""backend {name} {{
+    .host = "127.0.0.1";
+    .port = "{port}";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 5s;
+    .between_bytes_timeout = 5s;
+{_PROBE if probe else ""}}}
 """
 
 
@@ -135,6 +160,7 @@ def varnish(
     stream_connects_per_minute: int = 30,
     tier: Tier | None = None,
     name: str = "varnish",
+    devices_port: int | None = None,
 ) -> ManagedProcess:
     binary = shutil.which("varnishd") or (
         "/usr/sbin/varnishd" if Path("/usr/sbin/varnishd").exists() else None
@@ -143,7 +169,9 @@ def varnish(
         raise ServiceError("varnishd not found: run scripts/install")
     work = (run_dir / name).resolve()  # varnishd -n must be absolute
     work.mkdir(parents=True, exist_ok=True)
-    site = site_vcl(origin_port, purge_token, push_port, stream_connects_per_minute, tier)
+    site = site_vcl(
+        origin_port, purge_token, push_port, stream_connects_per_minute, tier, devices_port
+    )
     (work / "scorecast-site.vcl").write_text(site)
     argv = [
         binary,

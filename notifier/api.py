@@ -24,11 +24,13 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import ids
+from core import cors, ids
 from core.connection import redis_client, translated
 from core.keys import RedisKeys, league_key
 from notifier.devices import Registration
@@ -89,6 +91,16 @@ def create_app(settings: DevicesSettings) -> Starlette:
             Route("/v1/devices", _counted(register), methods=["POST"]),
             Route("/v1/devices/{device_id}/follows", _counted(follows), methods=["GET", "PUT"]),
             Route("/v1/devices/{device_id}", _counted(drop), methods=["DELETE"]),
+        ],
+        middleware=[
+            # Pages on any site may register (no cookies: the credential travels in a header).
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[cors.ALLOW_ORIGIN],
+                allow_methods=list(cors.DEVICE_METHODS),
+                allow_headers=list(cors.DEVICE_HEADERS),
+                max_age=cors.MAX_AGE_SECONDS,
+            )
         ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,

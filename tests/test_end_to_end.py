@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+from redis.asyncio import Redis
 
 from bench.e2e import run_e2e
+from core.reducer import versions
+from core.store import SnapshotWriter
 from local.stack import LocalStack
+from tests.factories import short_game
 
 #: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
 pytestmark = pytest.mark.stack
@@ -35,3 +40,44 @@ async def test_a_replayed_game_reaches_polling_fans_through_the_edge(
     assert result.edge_requests >= 5 * result.origin_requests
     # A generous bound: shared CI machines are noisy; `scorecast bench e2e` reports the figures.
     assert result.fresh_p99_ms < 5000
+
+
+async def test_a_fan_registers_a_device_and_follows_a_game_through_the_edge(
+    stack: LocalStack,
+) -> None:
+    """The registration API behind the edge: passed, never cached, its own CORS preflight,
+    rate-limited per client (60 calls a minute)."""
+    redis = Redis.from_url(stack.redis_url)
+    async with redis:
+        store = SnapshotWriter(redis, stack.keys, changes_maxlen=10_000)
+        await store.write(versions(None, short_game("dev1")).versions[0])
+    device = {"platform": "apns", "token": "ab" * 32}
+    async with httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as edge:
+        preflight = await edge.options(
+            "/v1/devices/x/follows",
+            headers={
+                "Origin": "https://fans.example",
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert "PUT" in preflight.headers["access-control-allow-methods"]
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        made = await edge.post("/v1/devices", json={"device": device})
+        assert made.status_code == 201, made.text
+        assert made.headers["cache-control"] == "no-store"
+        auth = {"Authorization": f"Bearer {made.json()['secret']}"}
+        url = f"/v1/devices/{made.json()['device_id']}/follows"
+        followed = await edge.put(url, json={"games": ["dev1"]}, headers=auth)
+        assert followed.json() == {"games": ["dev1"], "teams": []}
+        for _ in range(2):  # asked twice: each answered by the API itself, never a cached copy
+            read = await edge.get(url, headers=auth)
+            assert read.json()["games"] == ["dev1"]
+            assert read.headers.get("x-cache") != "HIT"
+        assert (await edge.get(url)).status_code == 401  # no credential: the edge kept none
+        statuses = [
+            (await edge.post("/v1/devices", json={"device": device})).status_code for _ in range(70)
+        ]
+    assert 429 in statuses
+    assert statuses.count(201) <= 60

@@ -26,6 +26,8 @@ vcl 4.1;
 #                                   edge node of ours (a shared tier token), and drop the token
 #   sub scorecast_upstream { }      in vcl_backend_fetch: an edge node in front of a shield sends
 #                                   the tier token; a single tier or the shield itself, nothing
+#   sub scorecast_devices { }       set req.backend_hint to the device registration API, after
+#                                   its rate limit (vsthrottle); or answer 404 where it is not
 
 import std;
 import str;
@@ -56,6 +58,13 @@ sub vcl_recv {
         }
         set req.http.X-Purged = xkey.softpurge(req.http.xkey-softpurge);
         return (synth(200, "purged"));
+    }
+    if (req.url ~ "^/v1/devices([/?]|$)") {
+        # A fan's device registration: never cached (each answer is that device's, behind its
+        # credential), its own CORS (the API answers its preflights), rate-limited per client.
+        call scorecast_devices;
+        unset req.http.Cookie;
+        return (pass);
     }
     if (req.method == "OPTIONS") {
         return (synth(204, "preflight"));
