@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import secrets
@@ -17,6 +18,8 @@ from types import FrameType
 from typing import Any, Literal
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from py_vapid import Vapid02
 
 from core import calendar
 from core.errors import ServiceError
@@ -41,6 +44,16 @@ FAST_SESSION_TIMEOUT_MS = 2000
 FAST_HEARTBEAT_MS = 500
 
 
+def vapid_keys() -> tuple[str, str]:
+    """A new VAPID key pair: the private key (PEM) and the public key as browsers take it."""
+    key = Vapid02()
+    key.generate_keys()
+    point = key.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return key.private_pem().decode(), base64.urlsafe_b64encode(point).decode().rstrip("=")
+
+
 @dataclass
 class LocalStack(Started):
     """Redis, broker, origin, the stream tier, Varnish, publisher and purger, started in that
@@ -57,6 +70,8 @@ class LocalStack(Started):
     #: Pushpin's ``Grip-Sig`` key, and the secret Nchan proves itself to the origin with.
     grip_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     holder_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: The notifier's VAPID key pair (PEM private key, base64url public key) for this run.
+    vapid: tuple[str, str] = field(default_factory=vapid_keys)
     holder: Literal["nchan", "pushpin"] = "nchan"
     #: nginx workers of the Nchan stream tier (one per core of this machine's two).
     holder_workers: int = 2
@@ -149,7 +164,11 @@ class LocalStack(Started):
         origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
         self.start_service("origin", origin)
         self.devices_port = self.devices_port or free_port()
-        devices = {**self.redis_settings(), "port": self.devices_port}
+        devices = {
+            **self.redis_settings(),
+            "port": self.devices_port,
+            "vapid_public_key": self.vapid[1],
+        }
         self.start_service("devices", devices)
         self._start_holder()
         self._start_edge(self.holder_port)

@@ -88,6 +88,7 @@ def create_app(settings: DevicesSettings) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/v1/devices/key", _counted(vapid_key), methods=["GET"]),
             Route("/v1/devices", _counted(register), methods=["POST"]),
             Route("/v1/devices/{device_id}/follows", _counted(follows), methods=["GET", "PUT"]),
             Route("/v1/devices/{device_id}", _counted(drop), methods=["DELETE"]),
@@ -148,6 +149,14 @@ def _refused(error: ValidationError) -> ApiError:
 def _answer(stored: Stored, status: int = 200, extra: dict[str, str] | None = None) -> Response:
     body = {**(extra or {}), "games": list(stored.games), "teams": list(stored.teams)}
     return JSONResponse(body, status_code=status, headers=_NO_STORE)
+
+
+async def vapid_key(request: Request, state: DevicesState) -> Response:
+    """The key a browser subscribes to push with (``applicationServerKey``)."""
+    key = state.settings.vapid_public_key
+    if not key:
+        raise ApiError(404, "no_web_push", "Web Push is not set up here")
+    return JSONResponse({"public_key": key}, headers=_NO_STORE)
 
 
 async def register(request: Request, state: DevicesState) -> Response:

@@ -34,6 +34,9 @@ class DevicesSettings(ServiceSettings, HttpSettings, FollowSettings):
     port: int = Field(default=8200, ge=0, le=65535)
     #: Games and teams one device may follow at once.
     max_follows: int = Field(default=100, ge=1, le=10_000)
+    #: The notifier's VAPID public key (base64url, the uncompressed P-256 point), which browsers
+    #: subscribe with (``applicationServerKey``); empty: no Web Push here.
+    vapid_public_key: str = Field(default="", pattern=r"^([A-Za-z0-9_-]{86,88})?$")
     max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
 
 

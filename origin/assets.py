@@ -14,14 +14,17 @@ STATIC = Path(__file__).parent / "static"
 class SiteAssets:
     css: bytes
     js: bytes
+    #: The service worker (``/sw.js``: at the root, so that its scope is every page).
+    worker: bytes
     #: A digest of both: the path segment their URLs carry (``/site/{release}/site.css``).
     release: str
 
     @classmethod
     def load(cls, folder: Path = STATIC) -> SiteAssets:
         css, js = (folder / "site.css").read_bytes(), (folder / "site.js").read_bytes()
-        digest = zlib.crc32(js, zlib.crc32(css))
-        return cls(css, js, f"{digest:08x}")
+        worker = (folder / "sw.js").read_bytes()
+        digest = zlib.crc32(worker, zlib.crc32(js, zlib.crc32(css)))
+        return cls(css, js, worker, f"{digest:08x}")
 
     @property
     def prefix(self) -> str:

@@ -175,6 +175,7 @@ def game_page(
 {extra}
 <dl class="facts">{"".join(facts)}</dl>
 <p class="teams">Team pages: {teams}</p>
+<p class="notify"><button type="button" hidden>Notify me about this game</button> <span role="status"></span></p>
 <section id="line" aria-labelledby="line-h"><h2 id="line-h">Line score</h2>{line_score(game)}</section>
 <section id="box" aria-labelledby="box-h"><h2 id="box-h">Box score</h2>{box_score(game, box)}</section>
 <section id="plays" aria-labelledby="plays-h"><h2 id="plays-h">Plays</h2>{play_list(game, plays)}</section>

@@ -506,6 +506,11 @@ ENDPOINTS = [
         site.asset,
     ),
     Endpoint(
+        "/sw.js",
+        get("The site's service worker: shows the notifications a fan asked for", [], SCRIPT),
+        site.service_worker,
+    ),
+    Endpoint(
         "/client/scorecast-client.js",
         get("The JavaScript client (an ES module)", [], SCRIPT),
         client_script,

@@ -136,3 +136,16 @@ async def asset(request: Request) -> Response:
     headers = caching.immutable_headers(["site"], 1)
     headers["ETag"] = etag(int(assets.release, 16))
     return Response(body, media_type=media_type, headers=headers)
+
+
+async def service_worker(request: Request) -> Response:
+    """The site's service worker, at the root (its scope is every page). Browsers look for a
+    new one at least daily; the edge keeps it an hour, purged with the site."""
+    state: OriginState = request.state.origin
+    headers = {
+        "Cache-Control": "public, max-age=300",
+        "Surrogate-Control": "max-age=3600",
+        **caching.tag_headers(["site"]),
+        "ETag": etag(int(state.site.release, 16)),
+    }
+    return Response(state.site.worker, media_type="text/javascript", headers=headers)

@@ -118,3 +118,20 @@ async def test_bad_requests_get_clear_answers(devices: str, store: SnapshotWrite
         )
         # Nothing refused changed anything.
         assert (await http.get(url, headers=auth)).json() == {"games": [], "teams": []}
+
+
+async def test_a_browser_gets_the_key_it_subscribes_with(redis_service: str, prefix: str) -> None:
+    key = "B" + "A" * 86  # the shape of a base64url uncompressed P-256 point
+    for configured, expected in (("", 404), (key, 200)):
+        settings = DevicesSettings(
+            redis_url=redis_service,
+            redis_prefix=prefix,
+            port=free_port(),
+            vapid_public_key=configured,
+        )
+        with ThreadedServer(create_app(settings), settings.port) as server:
+            answer = httpx.get(f"{server.url}/v1/devices/key")
+        assert answer.status_code == expected
+        assert answer.headers["cache-control"] == "no-store"
+        if expected == 200:
+            assert answer.json() == {"public_key": key}

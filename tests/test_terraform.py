@@ -91,10 +91,15 @@ def test_the_edge_strips_every_header_the_origin_sends_for_it() -> None:
 
 
 def test_fastly_health_check_and_shield_point_at_the_origin(fastly: dict[str, Any]) -> None:
-    (backend,) = fastly["backend"]
+    backends = {backend["name"]: backend for backend in fastly["backend"]}
+    backend = backends["origin"]
     (check,) = fastly["healthcheck"]
     assert backend["healthcheck"] == check["name"]
     assert backend["shield"] == "${var.shield_pop}"
+    # The registration API is passed, never shielded; recv.vcl names the backend Fastly makes.
+    assert set(backends) == {"origin", "devices"}
+    assert "shield" not in backends["devices"]
+    assert "set req.backend = F_devices;" in (ROOT / "edge" / "fastly" / "recv.vcl").read_text()
     paths = {route.path for route in create_app(OriginSettings()).routes}  # type: ignore[attr-defined]
     assert check["path"] in paths
     assert check["path"] == "/readyz"
@@ -271,8 +276,11 @@ def test_cloudflare_rules_respect_the_origin(cloudflare: dict[str, Any]) -> None
     # Every path the origin serves from its route table is covered by the cacheable rule.
     for endpoint in ENDPOINTS:
         prefix = "/" + endpoint.path.strip("/").split("/")[0] + "/"
-        if endpoint.path == "/":  # the site's home page, the one path that is no prefix
-            assert 'http.request.uri.path eq "/"' in rules["scorecast_api"]["expression"]
+        if endpoint.path in ("/", "/sw.js"):  # the paths that are no prefix
+            assert (
+                f'http.request.uri.path eq "{endpoint.path}"'
+                in rules["scorecast_api"]["expression"]
+            )
         elif prefix not in ("/healthz/", "/readyz/"):  # the origin's own probes
             assert f'"{prefix}"' in rules["scorecast_api"]["expression"], endpoint.path
     streams = rules["scorecast_streams"]
@@ -461,3 +469,19 @@ def test_on_cloudflare_held_connections_are_routed_to_the_push_tier() -> None:
     assert _cloudflare_matches(route["expression"], "/v1/games/g1", ("after",))
     assert not _cloudflare_matches(route["expression"], "/v1/games/g1")
     assert not _cloudflare_matches(route["expression"], "/v1/games/g1/versions/3", ("after",))
+
+
+def test_behind_cloudflare_device_registrations_reach_their_api_uncached() -> None:
+    """``/v1/devices`` goes to the registration API, is never cached and is not refused as a
+    private path; nothing else goes there."""
+    route = _cloudflare_rule("scorecast_origin", "scorecast_devices")
+    assert route["action_parameters"][0]["origin"][0]["port"] == "${var.devices_port}"
+    cached = _cloudflare_rule("scorecast_cache", "scorecast_api")["expression"]
+    refused = _cloudflare_rule("scorecast_firewall", "scorecast_public_only")["expression"]
+    for path in ("/v1/devices", "/v1/devices/key", "/v1/devices/0a1b/follows"):
+        assert _cloudflare_matches(route["expression"], path), path
+        assert not _cloudflare_matches(cached, path), path
+        assert not _cloudflare_matches(refused, path), path
+    for path in ("/v1/devicesx", "/v1/games/g1", "/sw.js"):
+        assert not _cloudflare_matches(route["expression"], path), path
+    assert _cloudflare_matches(cached, "/sw.js")

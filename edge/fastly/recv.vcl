@@ -1,5 +1,16 @@
 # Fastly "recv" snippet (terraform/fastly): the same public surface as the self-hosted edge
 # (edge/varnish/scorecast.vcl). Synthetic answers are errors 6xx, finished in error.vcl.
+
+# A fan's device registration goes to its own API: never cached (each answer is one device's,
+# behind its credential), with its own CORS preflights. Only the API's own paths.
+if (req.url.path ~ "^/v1/devices(/|$)") {
+    if (req.url.path !~ "^/v1/devices(/key|/[0-9a-f]{32}(/follows)?)?$") {
+        error 607 "not found";
+    }
+    unset req.http.Cookie;
+    set req.backend = F_devices;
+    return(pass);
+}
 if (req.method == "OPTIONS") {
     error 604 "preflight";
 }

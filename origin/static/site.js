@@ -108,3 +108,74 @@ if (body.dataset.page === "board" || body.dataset.page === "team") {
     },
   });
 }
+
+// "Notify me": this browser registers for Web Push with the device API (through the edge) and
+// follows the game; the service worker shows what comes. Where the browser cannot (no push
+// service, notifications refused), the page says so and nothing else changes.
+const DEVICE = "scorecast-device";
+
+function bytesOf(base64url) {
+  const text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (base64url.length % 4)) % 4));
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+async function deviceApi(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
+  const body = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new Error((body && body.error && body.error.message) || `HTTP ${response.status}`);
+  return body;
+}
+
+async function follows(device, change) {
+  const auth = { Authorization: `Bearer ${device.secret}` };
+  const now = await deviceApi(`/v1/devices/${device.device_id}/follows`, { headers: auth });
+  const games = change(now.games);
+  return deviceApi(`/v1/devices/${device.device_id}/follows`, {
+    method: "PUT", headers: auth, body: JSON.stringify({ games, teams: now.teams }),
+  });
+}
+
+async function register() {
+  if ((await Notification.requestPermission()) !== "granted") throw new Error("notifications are not allowed for this site");
+  const registration = await navigator.serviceWorker.register("/sw.js");
+  await navigator.serviceWorker.ready;
+  const { public_key: key } = await deviceApi("/v1/devices/key");
+  let subscription;
+  try {
+    subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: bytesOf(key) });
+  } catch (error) {
+    throw new Error(`this browser has no push service to use (${error.name})`);
+  }
+  const made = await deviceApi("/v1/devices", {
+    method: "POST", body: JSON.stringify({ device: { platform: "web", subscription: subscription.toJSON() } }),
+  });
+  const device = { device_id: made.device_id, secret: made.secret };
+  localStorage.setItem(DEVICE, JSON.stringify(device));
+  return device;
+}
+
+function offerNotifications(gameId) {
+  const button = document.querySelector(".notify button");
+  const note = document.querySelector(".notify [role=status]");
+  if (!button || !("serviceWorker" in navigator) || !("PushManager" in window)) return;
+  const stored = () => JSON.parse(localStorage.getItem(DEVICE) || "null");
+  const label = (on) => { button.textContent = on ? "Stop notifications" : "Notify me about this game"; button.dataset.on = on; };
+  label(false);
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const on = button.dataset.on === "true";
+      const device = stored() || (await register());
+      const now = await follows(device, (games) => (on ? games.filter((g) => g !== gameId) : [...new Set([...games, gameId])]));
+      label(now.games.includes(gameId));
+      note.textContent = now.games.includes(gameId) ? "You will be told about this game." : "No more notifications for this game.";
+    } catch (error) {
+      note.textContent = `Notifications are not available: ${error.message}.`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+if (body.dataset.page === "game") offerNotifications(body.dataset.game);

@@ -29,9 +29,12 @@ locals {
   held      = "(${local.streams} or ${local.long_poll})"
   # Everything cacheable the origin serves: the API, the NBA liveData view, the live page and
   # the client script it loads, the fan site's pages and their assets.
-  cacheable = "(starts_with(http.request.uri.path, \"/v1/\") or starts_with(http.request.uri.path, \"/liveData/\") or starts_with(http.request.uri.path, \"/live/\") or starts_with(http.request.uri.path, \"/client/\") or http.request.uri.path eq \"/\" or starts_with(http.request.uri.path, \"/day/\") or starts_with(http.request.uri.path, \"/games/\") or starts_with(http.request.uri.path, \"/leagues/\") or starts_with(http.request.uri.path, \"/site/\"))"
+  cacheable = "(http.request.uri.path eq \"/sw.js\" or starts_with(http.request.uri.path, \"/v1/\") or starts_with(http.request.uri.path, \"/liveData/\") or starts_with(http.request.uri.path, \"/live/\") or starts_with(http.request.uri.path, \"/client/\") or http.request.uri.path eq \"/\" or starts_with(http.request.uri.path, \"/day/\") or starts_with(http.request.uri.path, \"/games/\") or starts_with(http.request.uri.path, \"/leagues/\") or starts_with(http.request.uri.path, \"/site/\"))"
   # Providers' signed pushes, routed to the webhook (never cached: POST).
   ingest = "starts_with(http.request.uri.path, \"/v1/ingest/\")"
+  # Fans' device registrations, routed to the registration API (never cached: each answer is
+  # one device's, behind its credential).
+  devices = "(http.request.uri.path eq \"/v1/devices\" or starts_with(http.request.uri.path, \"/v1/devices/\"))"
   # Everything else the public hostname answers: the API's description and the origin's
   # liveness and readiness. No other path reaches anything (a service's figures live on its
   # private listener; this refuses any path that could lead elsewhere).
@@ -58,7 +61,7 @@ resource "cloudflare_ruleset" "scorecast_cache" {
   rules {
     ref         = "scorecast_api"
     description = "Snapshots, versions, scoreboard, standings, views, page: TTL from the origin, kept fresh by purges"
-    expression  = "(${local.host} and ${local.cacheable} and not ${local.held} and not ${local.ingest})"
+    expression  = "(${local.host} and ${local.cacheable} and not ${local.held} and not ${local.ingest} and not ${local.devices})"
     action      = "set_cache_settings"
     action_parameters {
       cache = true
@@ -118,6 +121,20 @@ resource "cloudflare_ruleset" "scorecast_origin" {
       origin {
         host = var.ingest_host
         port = var.ingest_port
+      }
+    }
+  }
+
+  rules {
+    ref         = "scorecast_devices"
+    description = "Fans' device registrations go to the registration API"
+    expression  = "(${local.host} and ${local.devices})"
+    action      = "route"
+    action_parameters {
+      host_header = var.devices_host
+      origin {
+        host = var.devices_host
+        port = var.devices_port
       }
     }
   }

@@ -36,6 +36,17 @@ variable "ingest_port" {
   default     = 443
 }
 
+variable "devices_host" {
+  description = "Host of the device registration API (scorecast devices)."
+  type        = string
+}
+
+variable "devices_port" {
+  description = "Port of the device registration API."
+  type        = number
+  default     = 443
+}
+
 variable "stream_connects_per_10s" {
   description = "Stream and long-poll connects one client address may open per 10 s (5: the self-hosted edge's 30 a minute)."
   type        = number

@@ -47,6 +47,18 @@ resource "fastly_service_vcl" "scorecast" {
     between_bytes_timeout = 10000
   }
 
+  # Fans' device registrations (/v1/devices, chosen in recv.vcl): never cached, not shielded.
+  backend {
+    name                  = "devices"
+    address               = var.devices_host
+    port                  = var.devices_port
+    use_ssl               = true
+    ssl_cert_hostname     = var.devices_host
+    override_host         = var.devices_host
+    first_byte_timeout    = 5000
+    between_bytes_timeout = 10000
+  }
+
   healthcheck {
     name           = "origin_ready"
     host           = var.origin_host

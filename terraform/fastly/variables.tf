@@ -35,3 +35,14 @@ variable "stream_domain" {
   description = "Public hostname of streams and long-polls (a CNAME to Fastly), served by the Compute service with Fanout."
   type        = string
 }
+
+variable "devices_host" {
+  description = "Host of the device registration API (scorecast devices), reached at /v1/devices."
+  type        = string
+}
+
+variable "devices_port" {
+  description = "Port of the device registration API."
+  type        = number
+  default     = 443
+}
