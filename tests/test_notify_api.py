@@ -120,7 +120,7 @@ async def test_bad_requests_get_clear_answers(devices: str, store: SnapshotWrite
         assert (await http.get(url, headers=auth)).json() == {"games": [], "teams": []}
 
 
-async def test_a_browser_gets_the_key_it_subscribes_with(redis_service: str, prefix: str) -> None:
+def test_a_browser_gets_the_key_it_subscribes_with(redis_service: str, prefix: str) -> None:
     key = "B" + "A" * 86  # the shape of a base64url uncompressed P-256 point
     for configured, expected in (("", 404), (key, 200)):
         settings = DevicesSettings(
