@@ -259,3 +259,70 @@ async def test_each_page_costs_one_origin_fetch_per_change_and_is_small(
         # And a page not showing the game was not purged by it.
         day = await http.get(paths["day"])
         assert day.headers["X-Cache"] == "HIT"
+
+
+async def test_a_fan_asks_to_be_notified_and_the_worker_shows_what_comes(
+    stack: LocalStack, site: dict[str, Any], browser: Browser
+) -> None:
+    """The game page's "notify me": the service worker is registered at the site's root, the
+    browser's subscription is asked for, and — this Chromium having no vendor push service —
+    the page says so, clearly; the worker itself, handed a push as the browser would hand it
+    one, shows the alert, one per game."""
+    game = site["feed"].game_id
+    context = await browser.new_context()
+    await context.grant_permissions(["notifications"], origin=stack.edge_url)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{stack.edge_url}/games/{game}")
+    button = page.locator(".notify button")
+    await button.wait_for(state="visible")
+    await button.click()
+    note = page.locator(".notify [role=status]")
+    deadline = time.monotonic() + 20
+    while not (await note.inner_text()).strip():
+        assert time.monotonic() < deadline, "no answer to the click"
+        await asyncio.sleep(0.1)
+    said = await note.inner_text()
+    no_service = "Notifications are not available: this browser has no push service to use"
+    print(f"\nthe page said: {said}")
+    assert said == "You will be told about this game." or said.startswith(no_service), said
+    scope = await page.evaluate(
+        "async () => (await navigator.serviceWorker.getRegistration()).scope"
+    )
+    assert scope == f"{stack.edge_url}/"
+    # A push as the notifier sends it (the Web Push payload), delivered to the worker.
+    cdp = await context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
+    await cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not registrations:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    alert = {"title": "GSW 20 – 22 BKN", "body": "Nets lead, period 1.", "tag": f"game-{game}",
+             "url": f"/games/{game}", "game_id": game, "version": 9, "kind": "score"}  # fmt: skip
+    for version in (9, 10):  # a newer alert of the same game replaces the one shown
+        await cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": stack.edge_url,
+                "registrationId": registrations[0]["registrationId"],
+                "data": json.dumps({**alert, "version": version}),
+            },
+        )
+    shown: list[dict[str, str]] = []
+    deadline = time.monotonic() + 10
+    while len(shown) < 1:
+        assert time.monotonic() < deadline, "the worker showed nothing"
+        shown = await page.evaluate(
+            """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+                .map((n) => ({ title: n.title, body: n.body, tag: n.tag }))"""
+        )
+        await asyncio.sleep(0.1)
+    assert shown == [{"title": alert["title"], "body": alert["body"], "tag": alert["tag"]}]
+    assert errors == []
+    await context.close()
