@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import secrets
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -23,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from py_vapid import Vapid02
 
 from bench.table import print_table
@@ -35,10 +32,11 @@ from core.reducer import versions
 from core.settings import KafkaSettings, RedisSettings
 from core.store import SnapshotWriter
 from feeds.adapters import load
-from local.process import ManagedProcess, answers, cpu_seconds, free_port, free_ports
+from local.process import cpu_seconds, free_port
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
-from local.tls import Tls, certificate
+from local.standins.run import StandIns
+from local.tls import Tls
 from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.fcm import AccessToken, FcmSender
@@ -50,8 +48,6 @@ from notifier.settings import NotifierSettings
 from notifier.webpush import WebPushSender
 from runtime.kafka import ensure_topics
 
-TOPIC = "com.example.scorecast"
-TEAM, KEY_ID = "TEAM123456", "KEY1234567"
 SHARES = {Platform.APNS: 0.60, Platform.FCM: 0.35, Platform.WEB: 0.05}
 
 
@@ -72,18 +68,6 @@ class NotifyResult:
     fcm_cpu_us: float
     web_cpu_us: float
     by_platform: dict[str, int]
-
-
-def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 @dataclass
@@ -111,12 +95,11 @@ def _crowd(followers: int) -> tuple[_Crowd, int]:
 async def run_notify(followers: int, workers: int, sends_at_once: int, micro: int) -> NotifyResult:
     with tempfile.TemporaryDirectory(prefix="scorecast-bench-") as tmp:
         run_dir = Path(tmp)
-        tls = certificate(run_dir / "tls")
         port = free_port()
         with redis_server(port, run_dir):
             broker, broker_port = start_broker(run_dir)
             try:
-                return await _run(run_dir, tls, port, broker_port, followers, workers,
+                return await _run(run_dir, port, broker_port, followers, workers,
                                   sends_at_once, micro)  # fmt: skip
             finally:
                 broker.stop()
@@ -124,7 +107,6 @@ async def run_notify(followers: int, workers: int, sends_at_once: int, micro: in
 
 async def _run(
     run_dir: Path,
-    tls: Tls,
     port: int,
     broker_port: int,
     followers: int,
@@ -133,62 +115,16 @@ async def _run(
     micro: int,
 ) -> NotifyResult:
     crowd, web_count = _crowd(followers)
-    apns_private, apns_public = _pem(ec.generate_private_key(ec.SECP256R1()))
-    fcm_private, fcm_public = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    ports = dict(zip(("apns", "fcm", "fcm_token", "webpush", "stats"), free_ports(5), strict=True))
-    fcm_url = f"https://127.0.0.1:{ports['fcm']}"
-    token_url = f"https://127.0.0.1:{ports['fcm_token']}/token"
-    account = {
-        "type": "service_account",
-        "project_id": "scorecast-bench",
-        "private_key_id": "k1",
-        "private_key": fcm_private,
-        "client_email": "notifier@scorecast-bench.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": token_url,
-    }
-    subscriptions = run_dir / "subscriptions.json"
-    config = {
-        "cert": str(tls.cert),
-        "key": str(tls.key),
-        "stats_port": ports["stats"],
-        "apns": {
-            "port": ports["apns"],
-            "team_id": TEAM,
-            "key_id": KEY_ID,
-            "public_key": apns_public,
-            "topic": TOPIC,
-            "unregistered": crowd.gone[Platform.APNS],
-        },
-        "fcm": {
-            "port": ports["fcm"],
-            "token_port": ports["fcm_token"],
-            "project_id": account["project_id"],
-            "client_email": account["client_email"],
-            "public_key": fcm_public,
-            "unregistered": crowd.gone[Platform.FCM],
-            "final": crowd.final,
-        },
-        "webpush": {
-            "port": ports["webpush"],
-            "subscriptions": web_count,
-            "gone": crowd.gone[Platform.WEB],
-            "out": str(subscriptions),
-        },
-    }
-    (run_dir / "standins.json").write_text(json.dumps(config))
-    stats_url = f"http://127.0.0.1:{ports['stats']}/stats"
-    standins = ManagedProcess(
-        "standins",
-        [sys.executable, "-m", "local.standins", str(run_dir / "standins.json")],
-        run_dir / "standins.log",
-        lambda: answers(stats_url),
-        timeout=60,
+    standins = StandIns(
+        run_dir,
+        unregistered_apns=crowd.gone[Platform.APNS],
+        unregistered_fcm=crowd.gone[Platform.FCM],
+        final_fcm=crowd.final,
+        gone_web=crowd.gone[Platform.WEB],
+        subscriptions=web_count,
     )
-    vapid = Vapid02()
-    vapid.generate_keys()
-    with standins:
-        crowd.web = json.loads(subscriptions.read_text())
+    with standins.process():
+        crowd.web = json.loads(standins.subscriptions_file.read_text())
         redis_settings = RedisSettings(redis_url=redis_url(port), redis_prefix="bench")
         redis = redis_client(redis_settings)
         keys = RedisKeys("bench")
@@ -200,18 +136,9 @@ async def _run(
             kafka = KafkaSettings(kafka_bootstrap=f"127.0.0.1:{broker_port}")
             settings = NotifierSettings(
                 **kafka.model_dump(),
+                **standins.notifier_settings(),
                 redis_url=redis_url(port),
                 redis_prefix="bench",
-                vapid_private_key=vapid.private_pem().decode(),
-                apns_private_key=apns_private,
-                apns_key_id=KEY_ID,
-                apns_team_id=TEAM,
-                apns_topic=TOPIC,
-                apns_host="127.0.0.1",
-                apns_port=ports["apns"],
-                fcm_service_account=json.dumps(account),
-                fcm_url=fcm_url,
-                ca_file=str(tls.ca),
                 sends_at_once=sends_at_once,
             )
             await asyncio.to_thread(ensure_topics, settings, 6, (settings.topic,))
@@ -232,15 +159,15 @@ async def _run(
                 started = time.time()
                 await store.write(event)
                 expected = followers - sum(map(len, crowd.gone.values())) - len(crowd.final)
-                stats = await _until_told(stats_url, expected, started + 120)
+                stats = await _until_told(standins.stats_url, expected, started + 120)
                 cpu = cpu_seconds([p.pid for p in notifiers]) - cpu_before
                 await asyncio.sleep(2)
-                stats = await _stats(stats_url)
+                stats = await _stats(standins.stats_url)
                 gone_left = await _still_registered(redis, keys, ids, crowd)
             finally:
                 for process in notifiers:
                     process.stop()
-        micro_cpu = await _sender_cpu(settings, crowd, tls, micro)
+        micro_cpu = await _sender_cpu(settings, crowd, standins.tls, micro)
     return _result(followers, expected, stats, started, cpu, gone_left, crowd, micro_cpu)
 
 
@@ -314,8 +241,12 @@ async def _sender_cpu(
     apns_client = Http2Client(settings.apns_host, settings.apns_port, 2, context)
     apns = ApnsSender(
         apns_client,
-        ProviderToken(settings.apns_private_key.get_secret_value(), KEY_ID, TEAM),
-        TOPIC,
+        ProviderToken(
+            settings.apns_private_key.get_secret_value(),
+            settings.apns_key_id,
+            settings.apns_team_id,
+        ),
+        settings.apns_topic,
     )
     access = AccessToken(json.loads(settings.fcm_service_account.get_secret_value()), str(tls.ca))
     fcm_client = Http2Client("127.0.0.1", int(settings.fcm_url.rsplit(":", 1)[1]), 2, context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import secrets
@@ -18,8 +17,6 @@ from types import FrameType
 from typing import Any, Literal
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid02
 
 from core import calendar
 from core.errors import ServiceError
@@ -34,6 +31,7 @@ from local.pushpin import pushpin
 from local.redis import redis_server, redis_url
 from local.services import scorecast_process, start_broker
 from local.settings import StackSettings
+from local.standins.run import StandIns, vapid_keys
 from local.varnish import EDGE_DIR, varnish
 from runtime.kafka import ensure_topics
 
@@ -42,16 +40,6 @@ SAMPLE_GAME = "basketball/nba-cdn-livedata_0022000001.json"
 #: Short group timeouts: joins on the local broker take about half the session timeout.
 FAST_SESSION_TIMEOUT_MS = 2000
 FAST_HEARTBEAT_MS = 500
-
-
-def vapid_keys() -> tuple[str, str]:
-    """A new VAPID key pair: the private key (PEM) and the public key as browsers take it."""
-    key = Vapid02()
-    key.generate_keys()
-    point = key.public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return key.private_pem().decode(), base64.urlsafe_b64encode(point).decode().rstrip("=")
 
 
 @dataclass
@@ -72,6 +60,9 @@ class LocalStack(Started):
     holder_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     #: The notifier's VAPID key pair (PEM private key, base64url public key) for this run.
     vapid: tuple[str, str] = field(default_factory=vapid_keys)
+    #: Also run the notifier, sending to the three platforms' stand-ins (one process).
+    notify: bool = False
+    standins: StandIns | None = None
     holder: Literal["nchan", "pushpin"] = "nchan"
     #: nginx workers of the Nchan stream tier (one per core of this machine's two).
     holder_workers: int = 2
@@ -174,6 +165,8 @@ class LocalStack(Started):
         self._start_edge(self.holder_port)
         self.start_publisher()
         self.start_purger()
+        if self.notify:
+            self.start_notifier()
         if self.prometheus:
             self.prometheus_port = self.prometheus_port or free_port()
             self._run(
@@ -275,6 +268,15 @@ class LocalStack(Started):
 
     def dead(self) -> list[str]:
         return [name for name, process in self.processes.items() if not process.alive()]
+
+    def start_notifier(self) -> StandIns:
+        """APNs, FCM and a Web Push service stand-ins, and a notifier sending to them."""
+        standins = StandIns(self.run_dir, vapid=self.vapid)
+        self._run("standins", standins.process())
+        settings = {**self.redis_settings(), **self.kafka_settings()}
+        self.start_service("notifier", settings | standins.notifier_settings())
+        self.standins = standins
+        return standins
 
     def start_service(
         self, kind: str, settings: dict[str, object], name: str = ""
@@ -406,9 +408,11 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             origin_port=settings.origin_port,
             edge_port=settings.edge_port,
             prometheus=True,
+            notify=True,
         )
         print(
-            "starting Redis, broker, origin, Nchan, Varnish, publisher, purger, Prometheus…",
+            "starting Redis, broker, origin, Nchan, Varnish, publisher, purger, the notifier "
+            "with APNs, FCM and Web Push stand-ins, Prometheus…",
             flush=True,
         )
         stack.enter_context(local)
@@ -426,6 +430,8 @@ def run_stack(settings: StackSettings, file: Path | None, speed: float, max_gap:
             f"streams:    {local.stream_url}  (the edge redirects streams and long-polls here)\n"
             f"origin:     {local.origin_url}  (logs in {run_dir})\n"
             f"prometheus: {local.prometheus_url}  (every service scraped, alert rules loaded)\n"
+            f"notify:     POST {local.edge_url}/v1/devices, then PUT its follows; what the\n"
+            f"            stand-ins took: {local.standins.stats_url if local.standins else '-'}\n"
             f"replaying {game_file.name} at {speed:g}× (Ctrl-C stops everything)",
             flush=True,
         )

@@ -5,6 +5,8 @@ Every part is a real process started by :class:`LocalStack`, as ``scorecast up``
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -42,11 +44,39 @@ async def test_a_replayed_game_reaches_polling_fans_through_the_edge(
     assert result.fresh_p99_ms < 5000
 
 
+async def test_a_follower_registered_at_the_edge_is_told_of_a_score(stack: LocalStack) -> None:
+    """The whole notification path on the stack: a device registered and following through
+    the edge, a score written, the notifier (a process) telling the APNs stand-in (another)."""
+    standins = stack.standins or stack.start_notifier()
+    token = "cd" * 32
+    written = versions(None, short_game("notify1")).versions
+    redis = Redis.from_url(stack.redis_url)
+    async with redis, httpx.AsyncClient(base_url=stack.edge_url, timeout=10) as edge:
+        store = SnapshotWriter(redis, stack.keys, changes_maxlen=10_000)
+        await store.write(written[0])
+        made = (
+            await edge.post("/v1/devices", json={"device": {"platform": "apns", "token": token}})
+        ).json()
+        auth = {"Authorization": f"Bearer {made['secret']}"}
+        url = f"/v1/devices/{made['device_id']}/follows"
+        assert (await edge.put(url, json={"games": ["notify1"]}, headers=auth)).status_code == 200
+        await store.write(written[1])  # the first basket: a lead
+        deadline = time.monotonic() + 30
+        while True:
+            stats = (await edge.get(standins.stats_url)).json()
+            if stats["apns"]["devices"] >= 1:
+                break
+            assert time.monotonic() < deadline, stats
+            await asyncio.sleep(0.2)
+    assert stats["apns"]["messages"] == 1
+    assert stats["refused"]["apns"] == 0
+
+
 async def test_a_fan_registers_a_device_and_follows_a_game_through_the_edge(
     stack: LocalStack,
 ) -> None:
     """The registration API behind the edge: passed, never cached, its own CORS preflight,
-    rate-limited per client (60 calls a minute)."""
+    rate-limited per client (60 calls a minute; the module's last test, as it uses them up)."""
     redis = Redis.from_url(stack.redis_url)
     async with redis:
         store = SnapshotWriter(redis, stack.keys, changes_maxlen=10_000)

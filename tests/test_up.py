@@ -64,8 +64,16 @@ def test_up_replays_the_sample_game_restarts_a_crash_and_stops_on_ctrl_c(
             assert time.monotonic() < deadline, "".join(lines)
         assert final is not None, "".join(lines)
         children = [pid for pid in descendants(up.pid) if _alive(pid)]
-        # redis, broker, origin, the stream tier, varnish, publisher, purger, prometheus, probe
-        assert len(children) >= 9
+        # redis, broker, origin, the stream tier, varnish, publisher, purger, prometheus, probe,
+        # the device API, the notifier and the platforms' stand-ins
+        assert len(children) >= 12
+        assert _running("scorecast devices", children)
+        assert _running("scorecast notifier", children)
+        assert any(
+            b"-m\0local.standins\0" in (Path("/proc") / str(pid) / "cmdline").read_bytes()
+            for pid in children
+            if _alive(pid)
+        )
         assert any(
             (Path("/proc") / str(pid) / "exe").resolve().name == "prometheus" for pid in children
         )
@@ -100,5 +108,6 @@ def test_up_replays_the_sample_game_restarts_a_crash_and_stops_on_ctrl_c(
     assert up.returncode == 0, output
     assert "edge:       http://127.0.0.1:" in output
     assert "prometheus: http://127.0.0.1:" in output
+    assert "notify:     POST http://127.0.0.1:" in output
     assert (final["home"]["score"], final["away"]["score"], final["status"]) == (125, 99, "FINAL")
     assert not [pid for pid in children if _alive(pid)]
