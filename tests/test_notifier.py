@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from redis.asyncio import Redis
 
@@ -28,7 +26,7 @@ from local.standins.apns import serve as serve_apns
 from local.standins.fcm import FcmStandIn
 from local.standins.http2 import serve as serve_http2
 from local.standins.webpush import PushService
-from local.tls import Tls, certificate
+from local.tls import Tls, certificate, key_pair
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.follows import Follows
 from notifier.service import Notifier, topic
@@ -82,15 +80,7 @@ def _settings(
 @pytest.fixture
 async def apple(tls: Tls) -> AsyncIterator[tuple[ApnsStandIn, dict[str, object]]]:
     """The APNs stand-in, and the notifier settings that reach it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private, public = key_pair("ec")
     service = ApnsStandIn("TEAM123456", "KEY1234567", public, "com.example.scorecast")
     port = free_port()
     server = await serve_apns(service, "127.0.0.1", port, tls.cert, tls.key)
@@ -156,7 +146,7 @@ def _told(standin: PushService, name: str) -> list[tuple[str, int]]:
     return [(alert["kind"], alert["version"]) for alert in shown]
 
 
-async def test_followers_are_told_the_start_each_change_of_lead_and_the_final(
+async def test_followers_are_told_each_change_of_lead_and_the_final_once(
     kafka: KafkaSettings,
     redis_service: str,
     prefix: str,

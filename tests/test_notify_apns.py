@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from local.process import free_port
 from local.standins.apns import ApnsStandIn, serve
 from local.standins.http2 import serve as serve_http2
-from local.tls import certificate
+from local.tls import certificate, key_pair
 from notifier.apns import ApnsSender, ProviderToken
 from notifier.devices import ApnsDevice, Platform
 from notifier.http2 import Http2Client
@@ -30,16 +28,7 @@ TOPIC = "com.example.scorecast"
 
 
 def _key() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return key_pair("ec")
 
 
 @dataclass

@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.process import free_ports
 from local.standins.fcm import FcmStandIn
 from local.standins.http2 import serve as serve_http2
-from local.tls import certificate
+from local.tls import certificate, key_pair
 from notifier.devices import FcmDevice, Platform
 from notifier.fcm import AccessToken, FcmSender
 from notifier.http2 import Http2Client
@@ -33,15 +31,7 @@ ALERT = Alert("2023020001", 9, AlertKind.SCORE, "NSH 2 – 3 TBL", "Goal: Kucher
 
 def service_account(token_uri: str) -> tuple[dict[str, Any], str]:
     """A service account's key file (as Firebase's console gives it) and its public key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private, public = key_pair("rsa")
     info = {
         "type": "service_account",
         "project_id": "scorecast-test",

@@ -12,23 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from py_vapid import Vapid02
 
 from local.process import ManagedProcess, answers, free_ports
-from local.tls import certificate
+from local.tls import certificate, key_pair
 
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.example.scorecast"
-
-
-def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public.decode()
 
 
 def vapid_keys() -> tuple[str, str]:
@@ -58,8 +47,8 @@ class StandIns:
         self.tls = certificate(self.run_dir / "tls")
         names = ("apns", "fcm", "fcm_token", "webpush", "stats")
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
-        self._apns = _pem(ec.generate_private_key(ec.SECP256R1()))
-        self._fcm = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self._apns = key_pair("ec")
+        self._fcm = key_pair("rsa")
         self.account = {
             "type": "service_account",
             "project_id": "scorecast-local",
