@@ -33,6 +33,7 @@ from local.services import scorecast_process, start_broker
 from local.settings import StackSettings
 from local.standins.run import StandIns, vapid_keys
 from local.varnish import EDGE_DIR, varnish
+from notifier.settings import DevicesSettings
 from runtime.kafka import ensure_topics
 
 SAMPLE_GAME = "basketball/nba-cdn-livedata_0022000001.json"
@@ -159,6 +160,8 @@ class LocalStack(Started):
             **self.redis_settings(),
             "port": self.devices_port,
             "vapid_public_key": self.vapid[1],
+            # The push services the browsers use, and the local Web Push stand-in.
+            "push_hosts": json.dumps([*DevicesSettings().push_hosts, "127.0.0.1"]),
         }
         self.start_service("devices", devices)
         self._start_holder()

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,7 +34,7 @@ from starlette.routing import Route
 from core import cors, ids
 from core.connection import redis_client, translated
 from core.keys import RedisKeys, league_key
-from notifier.devices import Registration
+from notifier.devices import Registration, WebDevice
 from notifier.follows import Follows, Stored
 from notifier.settings import DevicesSettings
 from runtime.http_errors import HANDLERS, ApiError
@@ -166,7 +167,16 @@ async def register(request: Request, state: DevicesState) -> Response:
         )
     except ValidationError as refused:
         raise _refused(refused) from None
-    made = await state.follows.register(registration.device)
+    device = registration.device
+    if isinstance(device, WebDevice):
+        host = (urlsplit(device.subscription.endpoint).hostname or "").lower()
+        if not any(
+            host == known or host.endswith(f".{known}") for known in state.settings.push_hosts
+        ):
+            raise ApiError(
+                422, "invalid", f"device.subscription.endpoint: {host} is no known push service"
+            )
+    made = await state.follows.register(device)
     stored = Stored(made.device_id, registration.device, (), ())
     extra = {"device_id": made.device_id, "secret": made.secret}
     return _answer(stored, 201, extra)

@@ -74,7 +74,11 @@ class Subscription(_Model):
     @classmethod
     def _https(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
+        try:
+            parts.port  # noqa: B018 (a port out of range raises here, not at send time)
+        except ValueError:
+            raise ValueError("endpoint has no valid port") from None
+        if parts.scheme != "https" or not parts.hostname or len(parts.path) < 2:
             raise ValueError("endpoint must be an https URL of the browser's push service")
         return value
 

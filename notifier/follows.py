@@ -89,7 +89,8 @@ def _device(platform: str, address: str) -> Device:
 
 
 def _stored(device_id: str, found: dict[bytes, bytes]) -> Stored | None:
-    if not found:
+    """The registration, or None: none, or one not whole (never a crash of the fan-out)."""
+    if not found or not {b"platform", b"address", b"games", b"teams"} <= found.keys():
         return None
     return Stored(
         device_id,
@@ -97,6 +98,16 @@ def _stored(device_id: str, found: dict[bytes, bytes]) -> Stored | None:
         tuple(json.loads(found[b"games"])),
         tuple(json.loads(found[b"teams"])),
     )
+
+
+# KEYS: a device's hash. ARGV: its games, its teams (JSON). 0: no such device (left alone).
+_REPLACE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'games', ARGV[1], 'teams', ARGV[2])
+return 1
+"""
 
 
 class Follows:
@@ -107,6 +118,7 @@ class Follows:
         self.keys = keys
         self.device_shards = device_shards
         self.follower_shards = follower_shards
+        self._replace = redis.register_script(_REPLACE)
 
     def _key(self, device_id: str) -> str:
         return self.keys.device(device_id, self.device_shards)
@@ -175,8 +187,12 @@ class Follows:
         before = await self.load(device_id)
         if before is None:
             return
-        key = self._key(device_id)
-        await self.redis.hset(key, mapping={"games": json.dumps(games), "teams": json.dumps(teams)})
+        # Only onto a registration that still exists (one dropped meanwhile stays dropped).
+        written = await self._replace(
+            keys=[self._key(device_id)], args=[json.dumps(games), json.dumps(teams)]
+        )
+        if not written:
+            return
         after = Stored(device_id, before.device, tuple(games), tuple(teams))
         shard = self.shard(device_id)
         for subject in after.subjects - before.subjects:

@@ -136,9 +136,16 @@ class _Http2(asyncio.Protocol):
             self.h2.send_data(stream_id, body, end_stream=True)
             self.transport.write(self.h2.data_to_send())
             await done
-        except BaseException:
+        except BaseException as exc:
             self.answers.pop(stream_id, None)
             done.cancel()  # nobody waits for it now
+            with contextlib.suppress(ProtocolError):
+                self.h2.reset_stream(stream_id)  # the server may forget it too
+                self.transport.write(self.h2.data_to_send())
+            if isinstance(exc, ProtocolError):
+                # The protocol refused this request (a stream the server closed meanwhile):
+                # the request failed, the connection goes on.
+                raise Http2Error(f"stream {stream_id}: {exc}") from exc
             raise
         return answer
 

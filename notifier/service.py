@@ -381,7 +381,12 @@ class Notifier(Service):
         if sender is None:
             self.stats.unsent += 1
             return
-        sent = await sender.send(device, alert)
+        try:
+            sent = await sender.send(device, alert)
+        except Exception as exc:
+            # One device's fault (an address its platform's client cannot use) is that
+            # device's alone: the fan-out goes on, and the message is not read again for it.
+            sent = Sent(Outcome.FAILED, 0, 1, f"{type(exc).__name__}: {exc}"[:200])
         if sent.outcome is Outcome.SENT:
             self.stats.sent += 1
             await self.window.confirm(device_id, alert)

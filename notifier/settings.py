@@ -34,6 +34,18 @@ class DevicesSettings(ServiceSettings, HttpSettings, FollowSettings):
     port: int = Field(default=8200, ge=0, le=65535)
     #: Games and teams one device may follow at once.
     max_follows: int = Field(default=100, ge=1, le=10_000)
+    #: The browsers' push services a Web Push subscription may name (a host, or a parent domain
+    #: of it): the notifier POSTs to the endpoint, so no other host may be named (it would send
+    #: our requests wherever a registration says).
+    push_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",
+            "android.googleapis.com",
+            "push.services.mozilla.com",
+            "notify.windows.com",
+            "push.apple.com",
+        ]
+    )
     #: The notifier's VAPID public key (base64url, the uncompressed P-256 point), which browsers
     #: subscribe with (``applicationServerKey``); empty: no Web Push here.
     vapid_public_key: str = Field(default="", pattern=r"^([A-Za-z0-9_-]{86,88})?$")

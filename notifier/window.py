@@ -31,6 +31,8 @@ from notifier.rules import Alert, AlertKind
 _OFFER = """
 local version = tonumber(ARGV[3])
 local now, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
+-- Kept well past anything it schedules (a wait, a lease), renewed at every write.
+local ttl = (window + lease) * 4
 local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
 local waiting = tonumber(redis.call('HGET', KEYS[1], 'waiting_version') or '0')
@@ -43,9 +45,11 @@ if version == last then
   if now < leased then
     redis.call('HSET', KEYS[1], 'waiting', ARGV[4], 'waiting_version', version)
     redis.call('ZADD', KEYS[2], leased, ARGV[5])
+    redis.call('PEXPIRE', KEYS[1], ttl)
     return 0
   end
   redis.call('HSET', KEYS[1], 'leased', now + lease)
+  redis.call('PEXPIRE', KEYS[1], ttl)
   return 1
 end
 local sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '-1')
@@ -53,15 +57,17 @@ if sent < 0 or now - sent >= window then
   redis.call('HSET', KEYS[1], 'sent', now, 'version', version, 'leased', now + lease)
   redis.call('HDEL', KEYS[1], 'waiting', 'waiting_version')
   redis.call('ZREM', KEYS[2], ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], math.max(window, lease) * 4)
+  redis.call('PEXPIRE', KEYS[1], ttl)
   return 1
 end
 redis.call('HSET', KEYS[1], 'waiting', ARGV[4], 'waiting_version', version)
 redis.call('ZADD', KEYS[2], sent + window, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ttl)
 return 0
 """
 
-# KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), the member, the lease (ms).
+# KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), the member, the lease (ms),
+# how long the hash is kept (ms).
 # Takes what waits if its time has come: returns it (leased), or nothing (it was confirmed
 # meanwhile, or nothing waits).
 _DUE = """
@@ -82,14 +88,17 @@ if version > last then
   redis.call('HSET', KEYS[1], 'sent', now, 'version', version)
 end
 redis.call('HSET', KEYS[1], 'leased', now + tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
 return alert
 """
 
-# KEYS: the device-and-game hash. ARGV: the version a platform service took.
+# KEYS: the device-and-game hash. ARGV: the version a platform service took, how long the
+# hash is kept (ms).
 _CONFIRM = """
 local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
 if tonumber(ARGV[1]) > confirmed then
   redis.call('HSET', KEYS[1], 'confirmed', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 return 1
 """
@@ -112,6 +121,8 @@ class Window:
         self.window_ms = int(seconds * 1000)
         self.lease_ms = int(lease_seconds * 1000)
         self.shards = shards
+        #: How long a device-and-game hash outlives its last write (as the scripts keep it).
+        self._ttl_ms = (self.window_ms + self.lease_ms) * 4
         self._offer = redis.register_script(_OFFER)
         self._due = redis.register_script(_DUE)
         self._confirm = redis.register_script(_CONFIRM)
@@ -140,7 +151,9 @@ class Window:
     @translated
     async def confirm(self, device_id: str, alert: Alert) -> None:
         """The platform took ``alert`` for the device: it never goes again."""
-        await self._confirm(keys=[self._state(device_id, alert.game_id)], args=[alert.version])
+        await self._confirm(
+            keys=[self._state(device_id, alert.game_id)], args=[alert.version, self._ttl_ms]
+        )
 
     @translated
     async def due(self, now_ms: int, most: int = 1000) -> list[tuple[str, Alert]]:
@@ -152,7 +165,9 @@ class Window:
             for member in cast(list[bytes], members):
                 device_id, game_id = member.decode().split(" ", 1)
                 state = self._state(device_id, game_id)
-                body = await self._due(keys=[state, waiting], args=[now_ms, member, self.lease_ms])
+                body = await self._due(
+                    keys=[state, waiting], args=[now_ms, member, self.lease_ms, self._ttl_ms]
+                )
                 if body:
                     fields = json.loads(body)
                     fields["kind"] = AlertKind(fields["kind"])

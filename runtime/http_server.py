@@ -116,8 +116,11 @@ class _Guarded(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        # Looked at first: uvicorn starts the next pipelined request (taking it off the
+        # queue), and a connection with a request running is never idle.
+        pipelined = bool(self.pipeline)
         super().on_response_complete()
-        if not self.pipeline and not self.transport.is_closing():
+        if not pipelined and not self.transport.is_closing():
             self._waiting()
 
     def _waiting(self) -> None:

@@ -29,6 +29,8 @@ from local.standins.webpush import PushService
 from local.tls import Tls, certificate, key_pair
 from notifier.devices import ApnsDevice, Device, FcmDevice, Platform, Subscription, WebDevice
 from notifier.follows import Follows
+from notifier.rules import Alert, AlertKind
+from notifier.sending import Sent
 from notifier.service import Notifier, topic
 from notifier.settings import NotifierSettings
 from tests.conftest import ThreadedServer
@@ -310,3 +312,26 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
     for got in twice.values():
         assert len(set(got)) == 1  # the same message, the same Topic: shown once
     print(f"\nkilled after {killed_at} of {len(names)} sends; told twice: {len(twice)}")
+
+
+class _Broken:
+    """A sender whose client fails in a way no sender expects."""
+
+    async def send(self, device: Device, alert: Alert) -> Sent:
+        raise ValueError("Port out of range 0-65535")
+
+
+async def test_one_devices_failure_is_its_own_and_the_fan_out_goes_on(
+    kafka: KafkaSettings, redis_service: str, prefix: str, tls: Tls
+) -> None:
+    notifier = Notifier(
+        _settings(kafka, redis_service, prefix, tls.ca), senders={Platform.APNS: _Broken()}
+    )
+    alert = Alert("g1", 3, AlertKind.SCORE, "t", "b")
+    device = ApnsDevice(platform=Platform.APNS, token="ab" * 32)
+    try:
+        await notifier._send("d1", device, alert)  # no exception: counted, and never again
+        assert notifier.stats.failed == 1
+        assert not await notifier.window.offer("d1", alert, now_ms=0)
+    finally:
+        await notifier.redis.aclose()

@@ -25,7 +25,11 @@ TOKEN = "a1" * 32
 @pytest.fixture
 def devices(redis_service: str, prefix: str) -> Iterator[str]:
     settings = DevicesSettings(
-        redis_url=redis_service, redis_prefix=prefix, port=free_port(), max_follows=3
+        redis_url=redis_service,
+        redis_prefix=prefix,
+        port=free_port(),
+        max_follows=3,
+        push_hosts=["push.example"],
     )
     with ThreadedServer(create_app(settings), settings.port) as server:
         yield server.url
@@ -80,6 +84,17 @@ async def test_bad_requests_get_clear_answers(devices: str, store: SnapshotWrite
         http_push = _web()
         http_push["subscription"]["endpoint"] = "http://push.example/s/1"  # type: ignore[index]
         assert await refused(await post("/v1/devices", json={"device": http_push})) == (
+            422,
+            "invalid",
+        )
+        for endpoint in ("https://push.example:99999/s/1", "https://push.example"):
+            broken = _web()
+            broken["subscription"]["endpoint"] = endpoint  # type: ignore[index]
+            answer = await post("/v1/devices", json={"device": broken})
+            assert await refused(answer) == (422, "invalid"), endpoint
+        elsewhere = _web()
+        elsewhere["subscription"]["endpoint"] = "https://internal.example/admin"  # type: ignore[index]
+        assert await refused(await post("/v1/devices", json={"device": elsewhere})) == (
             422,
             "invalid",
         )
