@@ -139,9 +139,10 @@ class _Http2(asyncio.Protocol):
         except BaseException as exc:
             self.answers.pop(stream_id, None)
             done.cancel()  # nobody waits for it now
-            with contextlib.suppress(ProtocolError):
-                self.h2.reset_stream(stream_id)  # the server may forget it too
-                self.transport.write(self.h2.data_to_send())
+            if not self.transport.is_closing():
+                with contextlib.suppress(ProtocolError):
+                    self.h2.reset_stream(stream_id)  # the server may forget it too
+                    self.transport.write(self.h2.data_to_send())
             if isinstance(exc, ProtocolError):
                 # The protocol refused this request (a stream the server closed meanwhile):
                 # the request failed, the connection goes on.
