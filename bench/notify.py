@@ -145,7 +145,7 @@ async def _run(
             notifiers = [
                 scorecast_process(
                     "notifier",
-                    {**_fields(settings), "consumer": f"n{index}", "metrics_port": free_port()},
+                    {**settings.model_dump(), "consumer": f"n{index}", "metrics_port": free_port()},
                     run_dir,
                     f"notifier-{index}",
                 )
@@ -169,13 +169,6 @@ async def _run(
                     process.stop()
         micro_cpu = await _sender_cpu(settings, crowd, standins.tls, micro)
     return _result(followers, expected, stats, started, cpu, gone_left, crowd, micro_cpu)
-
-
-def _fields(settings: NotifierSettings) -> dict[str, object]:
-    fields = settings.model_dump()
-    for name in ("vapid_private_key", "apns_private_key", "fcm_service_account"):
-        fields[name] = getattr(settings, name).get_secret_value()
-    return fields
 
 
 def _game() -> tuple[Game, Game]:

@@ -77,7 +77,10 @@ def environment(kind: type[BaseSettings], values: dict[str, object]) -> dict[str
 
 
 def _env_value(value: object) -> str:
-    """How pydantic-settings reads a value back: lists and mappings as JSON."""
+    """How pydantic-settings reads a value back: lists and mappings as JSON, a secret as
+    itself (a child process must get the key, not its mask)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 

@@ -256,9 +256,7 @@ async def test_inside_the_window_the_newest_replaces_what_waits(
 
 def _process_settings(settings: NotifierSettings, consumer: str) -> dict[str, object]:
     """The same settings for a ``scorecast notifier`` process, by field name."""
-    fields = settings.model_dump()
-    fields["vapid_private_key"] = settings.vapid_private_key.get_secret_value()
-    return {**fields, "consumer": consumer, "metrics_port": free_port()}
+    return {**settings.model_dump(), "consumer": consumer, "metrics_port": free_port()}
 
 
 async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
