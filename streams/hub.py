@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -211,11 +210,8 @@ class Hub:
             # Announcements repeated by a restarted publisher push the row once.
             if newer(version, self._rows_pushed.get(game_id)):
                 row = await self.reader.scoreboard_row(game_id)
-                # The row read is the game's newest, which may be past this announcement (a
-                # later version written meanwhile): pushed once, by the version it shows.
-                shown = max(version, int(json.loads(row)["version"])) if row is not None else 0
-                if row is not None and newer(shown, self._rows_pushed.get(game_id)):
-                    self._rows_pushed[game_id] = shown
+                if row is not None:
+                    self._rows_pushed[game_id] = version
                     self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(kind, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:
