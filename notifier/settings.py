@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -67,8 +68,13 @@ class NotifierSettings(ServiceSettings, FollowSettings, KafkaSettings):
     claim_idle_seconds: float = Field(default=30.0, gt=0)
     #: At most one notification per device and game in this long.
     window_seconds: float = Field(default=30.0, ge=0, le=3600)
-    #: A send not confirmed within this long is sent again (its worker died).
+    #: A send not confirmed within this long is taken for dead with its worker.
     lease_seconds: float = Field(default=20.0, gt=0, le=600)
+    #: What becomes of a send its dead worker had in flight (the platform may or may not have
+    #: taken it; none offers an idempotent send): ``at_most_once`` gives it up and counts it
+    #: ``unsure``; ``at_least_once`` sends it again when its lease ends (the device shows it
+    #: once, under the game's collapse key, but may sound twice).
+    delivery: Literal["at_most_once", "at_least_once"] = "at_most_once"
     #: Sends in flight at once, per worker.
     sends_at_once: int = Field(default=128, ge=1, le=10_000)
     #: Web Push: the VAPID private key (PEM, P-256) and the contact the push services see.

@@ -7,15 +7,22 @@ when it is due; a device's hashes and its shard's set share a hash tag (``{notif
 decision is one script on one slot of a cluster, and two workers offering alerts for the same
 device at once cannot both send.
 
-A send is leased, then confirmed. A worker killed between the two leaves the lease to run out:
-the same alert offered again before then waits for it, after it goes again (the platform
-service may have taken the first: the device then shows it once, the second replacing it under
-the game's collapse key). Confirmed, it never goes again.
+A send is leased, then confirmed. A worker killed between the two leaves the lease to run out,
+and what was in flight then is unknowable: the platform may or may not have taken it, and none
+of them offers an idempotent send. The deployment chooses (``SCORECAST_NOTIFIER_DELIVERY``):
+- at most once (the default): an alert whose lease ran out unconfirmed is not sent again, and
+  is counted as ``unsure``. A follower is lost only if the dead worker leased it and its
+  request never reached the platform: at most its ``sends_at_once``.
+- at least once: it goes again once the lease ends. A follower is never lost; one the platform
+  had taken is told twice, under the game's collapse key, so the device shows it once (a phone
+  may still sound again).
+Confirmed, an alert never goes again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from typing import cast
 
@@ -25,9 +32,12 @@ from core.connection import translated
 from core.keys import RedisKeys
 from notifier.rules import Alert, AlertKind
 
+logger = logging.getLogger(__name__)
+
 # KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), window (ms), the alert's
-# version, the alert (JSON), the waiting set's member, the lease (ms). Returns 1: send now;
-# 0: waits (inside the window, or another's send of it is under way); -1: nothing to do.
+# version, the alert (JSON), the waiting set's member, the lease (ms), whether a lease run out
+# unconfirmed is sent again (1) or given up (0). Returns 1: send now; 0: waits (inside the
+# window, or another's send of it is under way); -1: nothing to do; -2: given up, unsure.
 _OFFER = """
 local version = tonumber(ARGV[3])
 local now, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
@@ -48,6 +58,11 @@ if version == last then
     redis.call('PEXPIRE', KEYS[1], ttl)
     return 0
   end
+  if ARGV[7] == '0' then
+    redis.call('HSET', KEYS[1], 'confirmed', version, 'unsure', version)
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return -2
+  end
   redis.call('HSET', KEYS[1], 'leased', now + lease)
   redis.call('PEXPIRE', KEYS[1], ttl)
   return 1
@@ -67,9 +82,9 @@ return 0
 """
 
 # KEYS: the device-and-game hash, the waiting set. ARGV: now (ms), the member, the lease (ms),
-# how long the hash is kept (ms).
-# Takes what waits if its time has come: returns it (leased), or nothing (it was confirmed
-# meanwhile, or nothing waits).
+# how long the hash is kept (ms), whether a lease run out unconfirmed is sent again (1).
+# Takes what waits if its time has come: returns it (leased), nothing (it was confirmed
+# meanwhile, or nothing waits) or -2 (a dead sender's lease ran out: given up, unsure).
 _DUE = """
 local alert = redis.call('HGET', KEYS[1], 'waiting')
 redis.call('ZREM', KEYS[2], ARGV[2])
@@ -84,6 +99,11 @@ if confirmed >= version then
 end
 local now = tonumber(ARGV[1])
 local last = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version <= last and ARGV[5] == '0' then
+  redis.call('HSET', KEYS[1], 'confirmed', version, 'unsure', version)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+  return -2
+end
 if version > last then
   redis.call('HSET', KEYS[1], 'sent', now, 'version', version)
 end
@@ -115,12 +135,17 @@ class Window:
         seconds: float = 30.0,
         shards: int = 16,
         lease_seconds: float = 20.0,
+        resend: bool = False,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.window_ms = int(seconds * 1000)
         self.lease_ms = int(lease_seconds * 1000)
         self.shards = shards
+        #: A lease run out unconfirmed is sent again (at least once), or given up (at most).
+        self.resend = resend
+        #: Alerts given up after their sender died with them in flight (at most once).
+        self.unsure = 0
         #: How long a device-and-game hash outlives its last write (as the scripts keep it).
         self._ttl_ms = (self.window_ms + self.lease_ms) * 4
         self._offer = redis.register_script(_OFFER)
@@ -133,6 +158,14 @@ class Window:
     def _waiting_for(self, device_id: str) -> str:
         return self.keys.notify_waiting(self.keys.device_shard(device_id, self.shards))
 
+    def _gave_up(self, device_id: str, game_id: str) -> None:
+        self.unsure += 1
+        logger.warning(
+            "%s: an alert of %s whose sender died unconfirmed is not sent again (at most once)",
+            device_id,
+            game_id,
+        )
+
     @translated
     async def offer(self, device_id: str, alert: Alert, now_ms: int) -> bool:
         found = await self._offer(
@@ -144,8 +177,11 @@ class Window:
                 json.dumps(asdict(alert)),
                 f"{device_id} {alert.game_id}",
                 self.lease_ms,
+                int(self.resend),
             ],
         )
+        if int(found) == -2:
+            self._gave_up(device_id, alert.game_id)
         return int(found) == 1
 
     @translated
@@ -166,9 +202,12 @@ class Window:
                 device_id, game_id = member.decode().split(" ", 1)
                 state = self._state(device_id, game_id)
                 body = await self._due(
-                    keys=[state, waiting], args=[now_ms, member, self.lease_ms, self._ttl_ms]
+                    keys=[state, waiting],
+                    args=[now_ms, member, self.lease_ms, self._ttl_ms, int(self.resend)],
                 )
-                if body:
+                if body == -2:
+                    self._gave_up(device_id, game_id)
+                elif body:
                     fields = json.loads(body)
                     fields["kind"] = AlertKind(fields["kind"])
                     ready.append((device_id, Alert(**fields)))

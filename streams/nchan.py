@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 
-import httpx
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from core import sse
 from core.keys import game_channel
 from core.store import Written
+from streams.http1 import Answer, Http1Client, Http1Error
 from streams.records import PushRecords
 from streams.settings import StreamTierSettings
 from streams.tier import Held, PollHold, PushError, StreamHold
@@ -38,6 +39,7 @@ KEEP_ALIVE_FOR_SECONDS = 3600.0
 #: Where the tier's internal redirect lands (``edge/nchan/nginx.conf``).
 HOLDER_LOCATION = "/.holder/stream/"
 _KEEP_ALIVE = b":\n\n"
+_ACCEPT_JSON = {"Accept": "application/json"}
 
 logger = logging.getLogger("scorecast.streams")
 
@@ -50,7 +52,7 @@ class NchanTier:
         self.settings = settings
         self.records = records
         self.publish_url = settings.nchan_publish_url.rstrip("/") + "/"
-        self._client: httpx.AsyncClient | None = None
+        self._client: Http1Client | None = None
         #: Channel → (its last version's time, its last message's time), monotonic.
         self._channels: dict[str, tuple[float, float]] = {}
 
@@ -80,10 +82,10 @@ class NchanTier:
         now = time.monotonic()
         self._channels[channel] = (now, now)
         # 201: the channel was created by this message; 202: it had one already.
-        if response.status_code not in (200, 201, 202):
-            raise PushError(f"Nchan publish answered {response.status_code}")
+        if response.status not in (200, 201, 202):
+            raise PushError(f"Nchan publish answered {response.status}")
         try:
-            message_id = str(response.json()["last_message_id"])
+            message_id = str(json.loads(response.body)["last_message_id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise PushError("Nchan publish answered without a message id") from exc
         await self.records.record_held(game.game_id, game.version, message_id, HELD_IDS)
@@ -107,15 +109,13 @@ class NchanTier:
             elif isinstance(result, BaseException):
                 raise result
 
-    async def _post(self, channel: str, content: bytes) -> httpx.Response:
+    async def _post(self, channel: str, content: bytes) -> Answer:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.publish_timeout)
+            self._client = Http1Client(self.publish_url, self.settings.publish_timeout)
         try:
-            return await self._client.post(
-                self.publish_url + channel, content=content, headers={"Accept": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            raise PushError(f"Nchan publish failed: {type(exc).__name__}") from exc
+            return await self._client.post(channel, content, _ACCEPT_JSON)
+        except Http1Error as exc:
+            raise PushError(f"Nchan publish failed: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._client is not None:

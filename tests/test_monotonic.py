@@ -153,3 +153,19 @@ async def test_a_grip_connect_answer_stops_at_what_the_proxy_took_while_a_batch_
     assert b"id: %d\n" % numbers[-1] in await connect()
     await delivering
     assert b"id: %d\n" % numbers[-1] in await connect()  # all taken: the latest, at once
+
+
+async def test_the_tiers_ids_of_a_games_pushed_versions_are_kept_within_bounds(
+    store: SnapshotWriter,
+) -> None:
+    """A resuming stream finds the tier's id of the newest version at or below the one it
+    holds; the ids kept stay near ``keep`` however long the game runs."""
+    records = PushRecords(store.redis, store.keys)
+    for version in range(1, 101):
+        await records.record_held("g1", version, f"{version}:0", keep=10)
+    assert await records.held_message("g1", 100) == "100:0"
+    assert await records.held_message("g1", 95) == "95:0"
+    assert await records.held_message("g1", 10_000) == "100:0"
+    held = await store.redis.zcard(store.keys.held("g1"))
+    assert 10 <= held <= 10 + 16
+    assert await records.held_message("g1", 1) is None  # long trimmed away

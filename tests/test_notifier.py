@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from py_vapid import Vapid02
 from redis.asyncio import Redis
@@ -254,12 +256,27 @@ async def test_inside_the_window_the_newest_replaces_what_waits(
     assert _told(standin, "fan") == [("score", 3), ("final", 8)]
 
 
-def _process_settings(settings: NotifierSettings, consumer: str) -> dict[str, object]:
+def _process_settings(
+    settings: NotifierSettings, consumer: str, metrics_port: int = 0
+) -> dict[str, object]:
     """The same settings for a ``scorecast notifier`` process, by field name."""
-    return {**settings.model_dump(), "consumer": consumer, "metrics_port": free_port()}
+    return {
+        **settings.model_dump(),
+        "consumer": consumer,
+        "metrics_port": metrics_port or free_port(),
+    }
 
 
-async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
+async def _unsure(metrics_port: int) -> int:
+    """What a notifier gave up of a dead one's sends in flight, from its metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    found = re.search(r"^scorecast_notifier_unsure_total (\S+)$", text, re.MULTILINE)
+    assert found is not None, text
+    return int(float(found.group(1)))
+
+
+async def test_a_notifier_killed_mid_fan_out_tells_every_follower_once_at_most(
     kafka: KafkaSettings,
     redis_service: str,
     prefix: str,
@@ -269,9 +286,11 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
     tls: Tls,
     tmp_path: Path,
 ) -> None:
-    """300 followers, a notifier SIGKILLed while it sends to them, another started: every
-    follower is told, and only what was in flight at the kill (at most ``sends_at_once``)
-    can go twice — under the game's collapse key, so the device shows it once."""
+    """300 followers, a notifier SIGKILLed while it sends to them, another started. Nobody is
+    told twice, and every follower is told but those the dead one had in flight (at most
+    ``sends_at_once``) whose requests never reached the service: the second counts each send
+    it gave up, so a follower untold is never unaccounted for. (At least once, the window's
+    own test shows the other rule.)"""
     standin, url = push
     standin.delay_seconds = 0.02
     written = versions(None, short_game("g1")).versions
@@ -288,8 +307,12 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
         lease_seconds=3,
         claim_idle_seconds=2,
     )
+    assert settings.delivery == "at_most_once"  # the default
+    metrics_port = free_port()
     first = scorecast_process("notifier", _process_settings(settings, "a"), tmp_path, "a")
-    second = scorecast_process("notifier", _process_settings(settings, "b"), tmp_path, "b")
+    second = scorecast_process(
+        "notifier", _process_settings(settings, "b", metrics_port), tmp_path, "b"
+    )
     await asyncio.to_thread(first.start)
     try:
         await store.write(written[1])  # the first lead: every follower is told
@@ -298,18 +321,21 @@ async def test_a_notifier_killed_mid_fan_out_leaves_no_follower_untold(
         killed_at = len(standin.received)
         assert killed_at < len(names), "the fan-out ended before the kill"
         await asyncio.to_thread(second.start)
-        await eventually(lambda: len(standin.received) == len(names), 60)
-        await asyncio.sleep(4)  # past the lease: anything owed twice would have gone by now
+        await eventually(lambda: len(standin.received) >= len(names) - 4, 60)
+        await asyncio.sleep(4)  # past the lease: anything owed would have gone by now
+        unsure = await _unsure(metrics_port)
     finally:
         first.stop()
         second.stop()
     told = {name: standin.received.get(name, []) for name in names}
-    assert all(told.values())
     twice = {name: got for name, got in told.items() if len(got) > 1}
-    assert len(twice) <= 4, twice
-    for got in twice.values():
-        assert len(set(got)) == 1  # the same message, the same Topic: shown once
-    print(f"\nkilled after {killed_at} of {len(names)} sends; told twice: {len(twice)}")
+    assert twice == {}
+    untold = [name for name, got in told.items() if not got]
+    assert len(untold) <= unsure <= 4, (untold, unsure)
+    print(
+        f"\nkilled after {killed_at} of {len(names)} sends; untold {len(untold)}, "
+        f"given up {unsure} (told by the dead one, or lost with it)"
+    )
 
 
 class _Broken:

@@ -40,12 +40,12 @@ async def test_two_workers_offering_at_once_send_once(redis: Redis, prefix: str)
     assert sent.count(True) == 1
 
 
-async def test_a_send_whose_worker_died_goes_again_once_its_lease_ends(
+async def test_at_least_once_a_send_whose_worker_died_goes_again_once_its_lease_ends(
     redis: Redis, prefix: str
 ) -> None:
     """Offered again (a redelivered fan-out message) while the first send is under way: it
     waits for the lease; unconfirmed when the lease ends, it goes again; confirmed, never."""
-    window = Window(redis, RedisKeys(prefix), seconds=30, lease_seconds=20)
+    window = Window(redis, RedisKeys(prefix), seconds=30, lease_seconds=20, resend=True)
     assert await window.offer("d1", alert(3), now_ms=0)
     assert not await window.offer("d1", alert(3), now_ms=1_000)  # under way elsewhere
     assert await window.due(now_ms=19_999) == []
@@ -58,3 +58,32 @@ async def test_a_send_whose_worker_died_goes_again_once_its_lease_ends(
     assert not await window.offer("d2", alert(3), now_ms=1_000)
     await window.confirm("d2", alert(3))
     assert await window.due(now_ms=20_000) == []
+
+
+async def test_at_most_once_a_send_whose_worker_died_is_given_up_and_counted(
+    redis: Redis, prefix: str
+) -> None:
+    """The platform may have taken what a dead worker had in flight: at most once, it is never
+    sent again, whether the lease ran out before it was offered again or while it waited, and
+    each is counted once as unsure. A newer alert still goes."""
+    window = Window(redis, RedisKeys(prefix), seconds=30, lease_seconds=20)
+    # Offered again after the lease ran out.
+    assert await window.offer("d1", alert(3), now_ms=0)
+    assert not await window.offer("d1", alert(3), now_ms=20_000)
+    assert not await window.offer("d1", alert(3), now_ms=21_000)
+    assert await window.due(now_ms=90_000) == []
+    assert window.unsure == 1
+    # Offered again while the lease ran: it waits, then is given up when the lease ends.
+    assert await window.offer("d2", alert(3), now_ms=0)
+    assert not await window.offer("d2", alert(3), now_ms=1_000)
+    assert await window.due(now_ms=20_000) == []
+    assert not await window.offer("d2", alert(3), now_ms=25_000)
+    assert window.unsure == 2
+    # Confirmed in time: nothing is unsure.
+    assert await window.offer("d3", alert(3), now_ms=0)
+    assert not await window.offer("d3", alert(3), now_ms=1_000)
+    await window.confirm("d3", alert(3))
+    assert await window.due(now_ms=20_000) == []
+    assert window.unsure == 2
+    # The next score, past the window, goes as ever.
+    assert await window.offer("d1", alert(4), now_ms=40_000)

@@ -1,0 +1,150 @@
+"""A lean HTTP/1.1 client for the publisher's hot path: one POST a version to the stream tier.
+
+In a 300-game match day a publisher spent about 30% of its time in ``httpx`` posting to Nchan
+on the same host, most of it in httpx's own layers (pool bookkeeping, anyio streams, a socket
+readability check per request), not in the post. This keeps a few keep-alive connections,
+writes each request in one call and parses the answer with httptools (uvicorn's C parser).
+
+Nothing else: no redirects, proxies, cookies, TLS, or retries. A post is not idempotent (a
+message published twice is two messages), so a failure is the caller's to handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httptools
+
+#: A connection idle longer than this is closed rather than reused: well inside nginx's
+#: ``keepalive_timeout`` (75 s), so the server never closes one just as a post is sent on it.
+_IDLE_SECONDS = 20.0
+_READ_BYTES = 65_536
+
+
+class Http1Error(Exception):
+    """A post that got no complete answer (refused, cut, timed out or malformed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+class _Reading:
+    """httptools' callbacks for one answer."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.body = bytearray()
+        self.complete = False
+        self.keep_alive = False
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        # Only known inside the callback: the parser forgets it once the message is done.
+        self.keep_alive = self.parser.should_keep_alive()
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.used_at = time.monotonic()
+        self.keep_alive = True
+
+    def fresh(self) -> bool:
+        return (
+            not self.reader.at_eof()
+            and not self.writer.is_closing()
+            and time.monotonic() - self.used_at < _IDLE_SECONDS
+        )
+
+    async def exchange(self, request: bytes) -> Answer:
+        self.writer.write(request)
+        reading = _Reading()
+        while not reading.complete:
+            data = await self.reader.read(_READ_BYTES)
+            if not data:
+                raise Http1Error("the connection closed before the answer ended")
+            reading.parser.feed_data(data)
+        self.keep_alive = reading.keep_alive
+        self.used_at = time.monotonic()
+        return Answer(reading.parser.get_status_code(), bytes(reading.body))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Http1Client:
+    """``await client.post(path, body)`` to ``url`` (``http://host:port/base/``), at most
+    ``connections`` at once, each within ``timeout`` seconds; ``aclose()`` when done."""
+
+    def __init__(self, url: str, timeout: float, connections: int = 32) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"not an http:// URL: {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.base = parts.path.rstrip("/") + "/"
+        self.timeout = timeout
+        self._authority = parts.netloc.encode("ascii")
+        self._slots = asyncio.Semaphore(connections)
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def post(self, path: str, body: bytes, headers: Mapping[str, str] = {}) -> Answer:
+        """POST ``body`` to the base URL + ``path`` (which the caller made safe)."""
+        head = [
+            b"POST " + (self.base + path).encode("ascii") + b" HTTP/1.1",
+            b"Host: " + self._authority,
+            b"Content-Length: " + str(len(body)).encode("ascii"),
+            *(f"{name}: {value}".encode("latin-1") for name, value in headers.items()),
+        ]
+        request = b"\r\n".join(head) + b"\r\n\r\n" + body
+        async with self._slots:
+            if self._closed:
+                raise Http1Error("the client is closed")
+            connection = self._reuse()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    if connection is None:
+                        connection = _Connection(
+                            *await asyncio.open_connection(self.host, self.port)
+                        )
+                    answer = await connection.exchange(request)
+            except (OSError, TimeoutError, httptools.HttpParserError, Http1Error) as exc:
+                if connection is not None:
+                    connection.close()
+                raise Http1Error(f"{type(exc).__name__}: {exc}") from exc
+            except BaseException:
+                # Cancelled mid-exchange: what is left of the answer would be read as the next.
+                if connection is not None:
+                    connection.close()
+                raise
+            if connection.keep_alive and not self._closed:
+                self._idle.append(connection)
+            else:
+                connection.close()
+            return answer
+
+    def _reuse(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.fresh():
+                return connection
+            connection.close()
+        return None
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()

@@ -1,0 +1,163 @@
+"""The publisher's lean HTTP/1.1 client against a real socket server that answers as told."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from streams.http1 import Http1Client, Http1Error
+
+Answering = Callable[[bytes], bytes | None]
+
+
+class _Server:
+    """Reads each request whole and writes what ``answer`` makes of it (None: hang up)."""
+
+    def __init__(self, answer: Answering) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                answer = self.answer(request)
+                if answer is None:
+                    break
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+Start = Callable[[Answering], Awaitable[tuple[_Server, str]]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Start]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answering) -> tuple[_Server, str]:
+        server = _Server(answer)
+        listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        servers.append(listening)
+        port = listening.sockets[0].getsockname()[1]
+        return server, f"http://127.0.0.1:{port}/publish/"
+
+    yield start
+    for listening in servers:
+        listening.close()
+
+
+def _json(body: bytes, status: str = "202 Accepted") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def test_posts_share_one_kept_alive_connection(serve: Start) -> None:
+    server, url = await serve(lambda request: _json(b'{"last_message_id": "1:0"}'))
+    client = Http1Client(url, timeout=2)
+    try:
+        for number in range(5):
+            answer = await client.post(f"g{number}", b"data: x\n\n", {"Accept": "application/json"})
+            assert (answer.status, answer.body) == (202, b'{"last_message_id": "1:0"}')
+    finally:
+        await client.aclose()
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /publish/g0 HTTP/1.1\r\nHost: 127.0.0.1:")
+    assert b"\r\nContent-Length: 9\r\n" in first
+    assert first.endswith(b"\r\n\r\ndata: x\n\n")
+    assert b"\r\nAccept: application/json\r\n" in first
+
+
+async def test_a_chunked_answer_and_a_closing_one_are_read_whole(
+    serve: Start,
+) -> None:
+    chunked = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    answers = iter([chunked, closing, chunked])
+    server, url = await serve(lambda request: next(answers))
+    client = Http1Client(url, timeout=2)
+    try:
+        assert (await client.post("a", b"")).body == b"abcde"
+        assert (await client.post("a", b"")).body == b"ok"  # then this connection is not kept
+        assert (await client.post("a", b"")).status == 201
+    finally:
+        await client.aclose()
+    assert server.connections == 2
+
+
+async def test_a_cut_or_slow_or_garbled_answer_is_an_error_and_the_next_post_goes(
+    serve: Start,
+) -> None:
+    ok = _json(b"{}")
+    answers: list[bytes | None] = [
+        None,
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\nshort",
+    ]
+    answers += [b"NOT HTTP AT ALL\r\n\r\n", ok]
+
+    def answer(request: bytes) -> bytes | None:
+        if b"slow" in request:
+            return b""  # never answered
+        return answers.pop(0)
+
+    server, url = await serve(answer)
+    client = Http1Client(url, timeout=0.5)
+    try:
+        with pytest.raises(Http1Error, match="closed before the answer"):
+            await client.post("a", b"")  # hung up on
+        with pytest.raises(Http1Error):
+            # Half an answer, then the server waits: the deadline ends it.
+            await client.post("a", b"")
+        with pytest.raises(Http1Error, match="HttpParserError"):
+            await client.post("a", b"")
+        with pytest.raises(Http1Error, match="TimeoutError"):
+            await client.post("slow", b"")
+        assert (await client.post("a", b"")).status == 202
+    finally:
+        await client.aclose()
+    assert server.connections == 5  # no connection in doubt was used again
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used_again(
+    serve: Start,
+) -> None:
+    server, url = await serve(lambda request: None if request.count(b"bye") else _json(b"{}"))
+    client = Http1Client(url, timeout=2)
+    try:
+        assert (await client.post("a", b"")).status == 202
+        for held in list(client._idle):
+            held.writer.transport.abort()  # as a server's keep-alive timeout would
+        await asyncio.sleep(0.05)
+        assert (await client.post("a", b"")).status == 202
+    finally:
+        await client.aclose()
+    assert server.connections == 2
+
+
+async def test_refused_and_bad_urls_are_clear() -> None:
+    with pytest.raises(ValueError, match="not an http:// URL"):
+        Http1Client("https://127.0.0.1/publish/", timeout=1)
+    client = Http1Client("http://127.0.0.1:1/publish/", timeout=1)
+    with pytest.raises(Http1Error, match=r"ConnectionRefusedError|OSError"):
+        await client.post("a", b"")
+    await client.aclose()
+    with pytest.raises(Http1Error, match="closed"):
+        await client.post("a", b"")
