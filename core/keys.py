@@ -107,6 +107,23 @@ def board_surrogate_key(part: str) -> str:
     return "board-" + part.replace(":", "-")
 
 
+_BOARD_KEY = re.compile(r"board-(?P<league>[a-z0-9-]+)-(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2}|undated)")
+
+
+def edge_paths(key: str) -> list[str]:
+    """The paths at the edge that show what surrogate ``key`` names, for a game or a board
+    part (others: none): what the purger refreshes after purging ``key``, and what the follower
+    warms before a start."""
+    if key.startswith("game-"):
+        game_id = key.removeprefix("game-")
+        return [f"/v1/games/{game_id}", f"/v1/games/{game_id}/boxscore"]
+    board = _BOARD_KEY.fullmatch(key)
+    if board is None:
+        return []
+    league, day = board["league"], board["day"]
+    return [f"/v1/scoreboard/{day}/{league}", f"/v1/scoreboard/{day}", "/v1/scoreboard"]
+
+
 #: Push channels are named by the surrogate key of what they carry, so a purge and a publish
 #: for the same change name the same thing.
 SCOREBOARD_CHANNEL = SCOREBOARD_KEY

@@ -35,7 +35,14 @@ from prometheus_client import CollectorRegistry
 
 from core.calendar import UNDATED
 from core.connection import ping, translated
-from core.keys import RedisKeys, game_part, league_key
+from core.keys import (
+    RedisKeys,
+    board_surrogate_key,
+    edge_paths,
+    game_key,
+    game_part,
+    league_key,
+)
 from core.store import SnapshotReader
 from poller.document import POLL_HELP, Document, PollerStats
 from poller.service import intake
@@ -310,13 +317,9 @@ class Follower(Service):
         """Fetch the game's pages through each edge URL in order (a shield first)."""
         if game.start is not None and game.start <= datetime.now(UTC):
             return  # started already: fans have fetched them
-        league, day = game.part.rsplit(":", 1)
         paths = [
-            f"/v1/games/{game.game_id}",
-            f"/v1/games/{game.game_id}/boxscore",
-            f"/v1/scoreboard/{day}/{league}",
-            f"/v1/scoreboard/{day}",
-            "/v1/scoreboard",
+            *edge_paths(game_key(game.game_id)),
+            *edge_paths(board_surrogate_key(game.part)),
         ]
         for base in self.settings.warm_urls:
             for path in paths:

@@ -23,6 +23,9 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings, CloudflareS
         default="http://127.0.0.1:6081", pattern=r"^https?://[^,\s]+(,\s*https?://[^,\s]+)*$"
     )
     purge_token: SecretStr = SecretStr("")
+    #: Varnish: after a purge, ask each node for the purged pages it holds (a HEAD), so they
+    #: refresh at once rather than serve the first fan after a score the previous version.
+    refresh: bool = True
     #: Keys announced within this window go out in one purge call.
     window_seconds: float = Field(default=0.005, ge=0)
     #: Announcements one read of a change stream takes at most.

@@ -6,16 +6,28 @@ with the right ``Purge-Token``, and soft-purges every key listed in ``xkey-softp
 With two tiers (edge nodes in front of a shield) every node is purged, in the order
 ``SCORECAST_VARNISH_URL`` lists them: shields first, so that the refresh an edge node starts
 after its purge finds the shield already purged, not the old copy.
+
+A soft-purged copy is served once more while the request that finds it refreshes it
+(stale-while-revalidate): the first fan to ask after a score would get the previous version.
+So, after a purge, each node is asked for the purged games' and boards' pages with a ``HEAD``
+marked ``Scorecast-Refresh``: what a node holds starts refreshing at once, and what it does not
+hold (nobody read it) is not fetched for it (``SCORECAST_PURGER_REFRESH``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
-import httpx
-
+from core.keys import edge_paths
 from purger.backends import PurgeError, reason_for
 from purger.settings import PurgerSettings
+from runtime.http1 import Http1Client, Http1Error
+
+logger = logging.getLogger("scorecast.purger")
+
+_REFRESH = {"Scorecast-Refresh": "1"}
 
 
 class VarnishBackend:
@@ -25,26 +37,45 @@ class VarnishBackend:
 
     def __init__(self, settings: PurgerSettings) -> None:
         self._token = settings.purge_token
-        self._nodes = [url.strip() for url in settings.varnish_url.split(",") if url.strip()]
-        self._client = httpx.AsyncClient(timeout=settings.http_timeout)
+        self._refresh = settings.refresh
+        nodes = [url.strip() for url in settings.varnish_url.split(",") if url.strip()]
+        self._nodes = [(node, Http1Client(node, settings.http_timeout)) for node in nodes]
+        #: Refresh requests that failed (the copy then refreshes when a fan asks, as before).
+        self.refresh_failures = 0
 
     async def purge(self, keys: Sequence[str]) -> None:
         """Every node, in order; a failure fails the whole purge, retried whole (a soft purge
-        twice is the same as once)."""
+        twice is the same as once). Then the refresh, which never fails the purge."""
         headers = {
             "xkey-softpurge": " ".join(keys),
             "Purge-Token": self._token.get_secret_value(),
         }
-        for node in self._nodes:
+        for node, client in self._nodes:
             try:
-                response = await self._client.request("PURGE", f"{node}/", headers=headers)
-            except httpx.HTTPError as exc:
-                raise PurgeError(
-                    f"varnish {node} unreachable: {type(exc).__name__}", "unreachable"
-                ) from exc
-            if response.status_code != 200:
-                status = response.status_code
+                answer = await client.request("PURGE", "", headers=headers)
+            except Http1Error as exc:
+                raise PurgeError(f"varnish {node} unreachable: {exc}", "unreachable") from exc
+            if answer.status != 200:
+                status = answer.status
                 raise PurgeError(f"varnish {node} answered {status} to PURGE", reason_for(status))
+        if self._refresh:
+            await self._refresh_pages(keys)
+
+    async def _refresh_pages(self, keys: Sequence[str]) -> None:
+        paths = list(dict.fromkeys(path for key in keys for path in edge_paths(key)))
+        for node, client in self._nodes:  # shields first, as the purge
+            answers = await asyncio.gather(
+                *(client.request("HEAD", path.lstrip("/"), headers=_REFRESH) for path in paths),
+                return_exceptions=True,
+            )
+            failed = [a for a in answers if isinstance(a, BaseException)]
+            for answer in failed:
+                if not isinstance(answer, Http1Error):
+                    raise answer
+            if failed:
+                self.refresh_failures += len(failed)
+                logger.warning("refresh after purge: %d of %s failed", len(failed), node)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for _, client in self._nodes:
+            await client.aclose()

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from core import sse
 from core.keys import game_channel
 from core.store import Written
-from streams.http1 import Answer, Http1Client, Http1Error
+from runtime.http1 import Answer, Http1Client, Http1Error
 from streams.records import PushRecords
 from streams.settings import StreamTierSettings
 from streams.tier import Held, PollHold, PushError, StreamHold
@@ -113,7 +113,7 @@ class NchanTier:
         if self._client is None:
             self._client = Http1Client(self.publish_url, self.settings.publish_timeout)
         try:
-            return await self._client.post(channel, content, _ACCEPT_JSON)
+            return await self._client.request("POST", channel, content, _ACCEPT_JSON)
         except Http1Error as exc:
             raise PushError(f"Nchan publish failed: {exc}") from exc
 

@@ -15,9 +15,11 @@ from core.models import Game
 from core.reducer import fold
 from core.store import SnapshotWriter
 from harness.fans import origin_requests
+from purger.settings import PurgerSettings
+from purger.varnish import VarnishBackend
 from tests.conftest import Edge
 from tests.factories import short_game
-from tests.helpers import SPELLINGS
+from tests.helpers import SPELLINGS, eventually
 
 
 async def _publish(store: SnapshotWriter, upto: int, version: int, game_id: str = "g1") -> None:
@@ -104,6 +106,42 @@ async def test_soft_purge_by_key_brings_the_new_version(
     assert purged.status_code == 200
     assert purged.json() == {"purged": 1}
     assert await _wait_for_version(fan, 2) < 5.0
+
+
+async def test_after_a_purge_and_its_refresh_the_first_read_is_the_new_version(
+    store: SnapshotWriter, fan: httpx.AsyncClient, edge: Edge, origin_metrics: str
+) -> None:
+    """A soft-purged copy is served once more while the read that finds it refreshes it: the
+    first fan after a score got the previous version. The purger's refresh (a HEAD right after
+    the purge) starts that refresh itself; a page the edge does not hold is not fetched for it."""
+    await _publish(store, 3, 1)
+    await _publish(store, 3, 1, "g2")
+    await fan.get("/v1/games/g1")  # held; g2 and g1's box score never read
+    settings = PurgerSettings(varnish_url=edge.url, purge_token=edge.purge_token, refresh=False)
+    await _publish(store, 5, 2)
+    plain = VarnishBackend(settings)
+    await plain.purge(["game-g1"])
+    await plain.aclose()
+    assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v1"'  # it starts the refresh
+    await _wait_for_version(fan, 2)
+
+    await _publish(store, 7, 3)
+    await _publish(store, 7, 3, "g2")
+    before = await origin_requests(origin_metrics, "/v1/games/{game_id}")
+    refreshing = VarnishBackend(settings.model_copy(update={"refresh": True}))
+    await refreshing.purge(["game-g1", "game-g2"])
+    await refreshing.aclose()
+    assert refreshing.refresh_failures == 0
+    await eventually(lambda: _fetched(origin_metrics, "/v1/games/{game_id}", before + 1), limit=10)
+    await asyncio.sleep(0.2)  # the refreshed copy is stored just after the origin answers
+    assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v3"'
+    # Only what the edge held was fetched: not g2, not the box score.
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}") == before + 1
+    assert await origin_requests(origin_metrics, "/v1/games/{game_id}/boxscore") == 0
+
+
+async def _fetched(metrics: str, route: str, count: int) -> bool:
+    return await origin_requests(metrics, route) >= count
 
 
 async def test_a_purge_for_another_game_leaves_this_one_cached(

@@ -1,4 +1,4 @@
-"""The publisher's lean HTTP/1.1 client against a real socket server that answers as told."""
+"""The lean HTTP/1.1 client against a real socket server that answers as told."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from streams.http1 import Http1Client, Http1Error
+from runtime.http1 import Answer, Http1Client, Http1Error
 
 Answering = Callable[[bytes], bytes | None]
 
@@ -73,7 +73,9 @@ async def test_posts_share_one_kept_alive_connection(serve: Start) -> None:
     client = Http1Client(url, timeout=2)
     try:
         for number in range(5):
-            answer = await client.post(f"g{number}", b"data: x\n\n", {"Accept": "application/json"})
+            answer = await client.request(
+                "POST", f"g{number}", b"data: x\n\n", {"Accept": "application/json"}
+            )
             assert (answer.status, answer.body) == (202, b'{"last_message_id": "1:0"}')
     finally:
         await client.aclose()
@@ -95,9 +97,9 @@ async def test_a_chunked_answer_and_a_closing_one_are_read_whole(
     server, url = await serve(lambda request: next(answers))
     client = Http1Client(url, timeout=2)
     try:
-        assert (await client.post("a", b"")).body == b"abcde"
-        assert (await client.post("a", b"")).body == b"ok"  # then this connection is not kept
-        assert (await client.post("a", b"")).status == 201
+        assert (await client.request("POST", "a")).body == b"abcde"
+        assert (await client.request("POST", "a")).body == b"ok"  # then this connection is not kept
+        assert (await client.request("POST", "a")).status == 201
     finally:
         await client.aclose()
     assert server.connections == 2
@@ -122,15 +124,15 @@ async def test_a_cut_or_slow_or_garbled_answer_is_an_error_and_the_next_post_goe
     client = Http1Client(url, timeout=0.5)
     try:
         with pytest.raises(Http1Error, match="closed before the answer"):
-            await client.post("a", b"")  # hung up on
+            await client.request("POST", "a")  # hung up on
         with pytest.raises(Http1Error):
             # Half an answer, then the server waits: the deadline ends it.
-            await client.post("a", b"")
+            await client.request("POST", "a")
         with pytest.raises(Http1Error, match="HttpParserError"):
-            await client.post("a", b"")
+            await client.request("POST", "a")
         with pytest.raises(Http1Error, match="TimeoutError"):
-            await client.post("slow", b"")
-        assert (await client.post("a", b"")).status == 202
+            await client.request("POST", "slow")
+        assert (await client.request("POST", "a")).status == 202
     finally:
         await client.aclose()
     assert server.connections == 5  # no connection in doubt was used again
@@ -142,11 +144,11 @@ async def test_a_connection_the_server_closed_while_idle_is_not_used_again(
     server, url = await serve(lambda request: None if request.count(b"bye") else _json(b"{}"))
     client = Http1Client(url, timeout=2)
     try:
-        assert (await client.post("a", b"")).status == 202
+        assert (await client.request("POST", "a")).status == 202
         for held in list(client._idle):
             held.writer.transport.abort()  # as a server's keep-alive timeout would
         await asyncio.sleep(0.05)
-        assert (await client.post("a", b"")).status == 202
+        assert (await client.request("POST", "a")).status == 202
     finally:
         await client.aclose()
     assert server.connections == 2
@@ -157,7 +159,20 @@ async def test_refused_and_bad_urls_are_clear() -> None:
         Http1Client("https://127.0.0.1/publish/", timeout=1)
     client = Http1Client("http://127.0.0.1:1/publish/", timeout=1)
     with pytest.raises(Http1Error, match=r"ConnectionRefusedError|OSError"):
-        await client.post("a", b"")
+        await client.request("POST", "a")
     await client.aclose()
     with pytest.raises(Http1Error, match="closed"):
-        await client.post("a", b"")
+        await client.request("POST", "a")
+
+
+async def test_an_answer_to_head_ends_with_its_headers(serve: Start) -> None:
+    """A HEAD answer announces the length of a body it never sends: the connection goes on."""
+    head = b'HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nETag: "v3"\r\n\r\n'
+    server, url = await serve(lambda request: head if request.startswith(b"HEAD") else _json(b"{}"))
+    client = Http1Client(url, timeout=1)
+    try:
+        assert await client.request("HEAD", "g1") == Answer(200, b"")
+        assert (await client.request("POST", "g1")).body == b"{}"
+    finally:
+        await client.aclose()
+    assert server.connections == 1

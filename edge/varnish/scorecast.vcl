@@ -8,7 +8,9 @@ vcl 4.1;
 #   accepts only a short grace (stale-while-revalidate), so a soft purge is followed by one
 #   background refresh while everyone else gets the previous version for those milliseconds.
 # - Soft purge by surrogate key: PURGE with "xkey-softpurge: key1 key2", from the purge ACL and
-#   with the right Purge-Token.
+#   with the right Purge-Token. The purger then asks for each purged game with a HEAD carrying
+#   "Scorecast-Refresh: 1" (from the purge ACL only), so what the edge holds is refreshed at
+#   once and a fan's first read after a score is the new version.
 # - Concurrent misses on one object collapse into one origin request (Varnish's default).
 #
 # The deployment-specific part lives in "scorecast-site.vcl", which must define:
@@ -58,6 +60,10 @@ sub vcl_recv {
         }
         set req.http.X-Purged = xkey.softpurge(req.http.xkey-softpurge);
         return (synth(200, "purged"));
+    }
+    if (req.http.Scorecast-Refresh && (req.method != "HEAD" || client.ip !~ scorecast_purgers)) {
+        # A refresh (below) is the purger's alone.
+        unset req.http.Scorecast-Refresh;
     }
     if (req.url ~ "^/v1/devices([/?]|$)") {
         # A fan's device registration: never cached (each answer is that device's, behind its
@@ -145,6 +151,16 @@ sub vcl_hash {
     # One site per edge: the Host header must not split objects (localhost vs 127.0.0.1).
     hash_data(req.url);
     return (lookup);
+}
+
+sub vcl_miss {
+    if (req.http.Scorecast-Refresh) {
+        # The purger's HEAD right after a purge, so the edge refreshes what it holds at once,
+        # not when the next fan asks (who would be served the previous version while it
+        # refreshes): a stale hit starts that refresh. What the edge does not hold, nobody
+        # read: it is not fetched for the refresh.
+        return (synth(404, "not held at this edge"));
+    }
 }
 
 sub vcl_backend_fetch {
