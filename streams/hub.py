@@ -96,8 +96,9 @@ class Hub:
         #: Subscriptions held now, counted as they come and go: every connect asks.
         self._held = 0
         self.cut_off = 0
-        #: The newest version of each game whose scoreboard row was pushed.
-        self._rows_pushed: dict[str, int] = {}
+        #: Of each game whose scoreboard row was pushed: the newest version announced then, and
+        #: the row's hash (the row read is the newest one, which can be newer than announced).
+        self._rows_pushed: dict[str, tuple[int, int]] = {}
         #: Why each stream's reader is down (absent while it follows its stream).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
         self.restarts = 0
@@ -207,11 +208,14 @@ class Hub:
                 self._deliver(channel, Push(number, sse.event(number, change, body), body))
         if SCOREBOARD_CHANNEL in self._subscribers:
             game_id, version = announcement.game_id, announcement.version
-            # Announcements repeated by a restarted publisher push the row once.
-            if newer(version, self._rows_pushed.get(game_id)):
+            # Announcements repeated by a restarted publisher push the row once. A repeat read
+            # after a newer version was written finds the newer row: it goes then, and not
+            # again when the newer version's own announcement comes.
+            pushed_version, pushed_row = self._rows_pushed.get(game_id, (None, None))
+            if newer(version, pushed_version):
                 row = await self.reader.scoreboard_row(game_id)
-                if row is not None:
-                    self._rows_pushed[game_id] = version
+                if row is not None and hash(row) != pushed_row:
+                    self._rows_pushed[game_id] = (version, hash(row))
                     self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(kind, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:

@@ -5,6 +5,7 @@ at or below the one it holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -85,15 +86,23 @@ async def test_the_scoreboard_stream_skips_repeated_announcements(
     assert board[0].event == "scoreboard"
     await asyncio.sleep(0.3)
     # The origin's hub pushed no row yet: the first repeat shows the current row once; the
-    # older one after it shows nothing.
+    # older one after it shows nothing. (The repeat may be read after the next version is
+    # written: it then shows that one's row, which its own announcement does not show again.)
     await _announce_again(store, game[1], game[0])
     await store.write(game[2])
-    rows = await stream.take(2)
+    rows = await stream.take(1)
+    while json.loads(rows[-1].data)["version"] < game[2].version:
+        rows += await stream.take(1)
+    with contextlib.suppress(TimeoutError):
+        rows += await stream.take(1, seconds=1.0)  # nothing more comes
     stream.close()
     assert board[0].id is not None
     # A row carries its game's version, not an id: the client's last id stays the board's.
     shown = [(e.id, json.loads(e.data)["version"]) for e in rows]
-    assert shown == [(None, game[1].version), (None, game[2].version)]
+    assert shown in (
+        [(None, game[1].version), (None, game[2].version)],
+        [(None, game[2].version)],
+    )
 
 
 async def test_two_publishers_never_push_a_version_older_than_one_pushed(
