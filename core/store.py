@@ -206,6 +206,18 @@ class Written:
 
 
 @dataclass(frozen=True)
+class Telling:
+    """A game batch's announcement, to go once the batch is written: alone, or with the other
+    games of a poll batch in one round trip (:meth:`SnapshotWriter.tell`)."""
+
+    game_id: str
+    stream: str
+    entry: dict[FieldT, EncodableT]
+    #: When a final (or a correction after it) retires the game, epoch seconds.
+    retire_at: float | None
+
+
+@dataclass(frozen=True)
 class Board:
     """Scoreboard parts read together: every shown game's row by game id, and a version that
     grows whenever a row does (the sum of the games' versions and of those that left)."""
@@ -432,6 +444,7 @@ class SnapshotWriter(SnapshotReader):
         plays: list[Play],
         versions: list[Game],
         claims: list[bool] | None = None,
+        told: list[Telling] | None = None,
     ) -> list[Written]:
         """Write a game's batch (numbered already, in order) and announce it: its play lines,
         every version and ``latest`` in one call on the game's slot, then, once those are
@@ -440,7 +453,8 @@ class SnapshotWriter(SnapshotReader):
         ``before`` is the game's state before the batch (it tells which board part it leaves).
 
         ``claims`` marks the versions to claim for the stream tier (see
-        :class:`Written.previous_pushed`)."""
+        :class:`Written.previous_pushed`). With ``told``, the announcement is added to it
+        instead, for :meth:`tell` to send with those of other games."""
         if not versions:
             return []
         game_id = versions[0].game_id
@@ -468,7 +482,11 @@ class SnapshotWriter(SnapshotReader):
             raise VersionConflictError(game_id, int(previous[0]))
         if self.replicas:
             await self._replicated(self.keys.latest(game_id))
-        await self._show(before, versions)
+        telling = await self._show(before, versions)
+        if told is None:
+            await self.tell([telling])
+        else:
+            told.append(telling)
         return [
             Written(w.game, w.body, w.row, None if int(p) < 0 else int(p))
             for w, p in zip(written, previous, strict=True)
@@ -497,10 +515,10 @@ class SnapshotWriter(SnapshotReader):
         """Show ``game`` (its latest) on its board and announce it again: safe to repeat after
         a crash between writing and announcing."""
         await self.redis.hsetnx(self.keys.latest(game.game_id), "row", scoreboard_row(game))
-        await self._show(None, [game])
+        await self.tell([await self._show(None, [game])])
 
-    async def _show(self, before: Game | None, versions: list[Game]) -> None:
-        """Board membership where it changes, then the batch's announcement."""
+    async def _show(self, before: Game | None, versions: list[Game]) -> Telling:
+        """Board membership where it changes; the batch's announcement, to be told."""
         last = versions[-1]
         part = game_part(last.league, last.day, last.start_time)
         teams_changed = before is None or _teams_of(before) != _teams_of(last)
@@ -548,13 +566,27 @@ class SnapshotWriter(SnapshotReader):
         entry = changes.fields(
             changes.VERSION, last.game_id, last.version, keys, last.change, versions[0].version
         )
-        stream = self.keys.change_stream(last.game_id)
+        final = last.status is GameStatus.FINAL
+        return Telling(
+            last.game_id,
+            self.keys.change_stream(last.game_id),
+            entry,
+            time.time() + self.retention_seconds if final else None,
+        )
+
+    @translated
+    async def tell(self, tellings: list[Telling]) -> None:
+        """Send announcements of batches already written, in one round trip."""
+        if not tellings:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
-            if last.status is GameStatus.FINAL:
-                # A correction after the final moves the game's retirement later, never sooner.
-                due = time.time() + self.retention_seconds
-                pipe.zadd(self.keys.retiring(last.game_id), {last.game_id: due}, gt=True)
-            pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
+            for telling in tellings:
+                if telling.retire_at is not None:
+                    # A correction after the final moves the retirement later, never sooner.
+                    key = self.keys.retiring(telling.game_id)
+                    pipe.zadd(key, {telling.game_id: telling.retire_at}, gt=True)
+                stream, entry = telling.stream, telling.entry
+                pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
             await pipe.execute()
 
     async def _tell(self, game_id: str, entry: dict[FieldT, EncodableT]) -> None:

@@ -24,7 +24,7 @@ from core.connection import memory, redis_client
 from core.errors import ScorecastError, StoreUnavailableError, VersionConflictError
 from core.keys import RedisKeys
 from core.models import Game, GameStatus
-from core.store import SnapshotWriter, Written
+from core.store import SnapshotWriter, Telling, Written
 from publisher.decode import InvalidEventError, decode
 from publisher.metrics import PublisherMetrics
 from publisher.offsets import OffsetTracker, Partition, Position
@@ -85,6 +85,14 @@ class _GameSlot:
     partition: Partition
     #: When an event of this game last arrived (time.monotonic()).
     touched: float = 0.0
+
+
+@dataclass
+class _Batch:
+    """What one poll batch's games wrote, to be announced together once all are written."""
+
+    told: list[Telling] = field(default_factory=list)
+    written: list[Written] = field(default_factory=list)
 
 
 class Publisher(Service):
@@ -242,17 +250,22 @@ class Publisher(Service):
         # for another's (a match day touches hundreds per batch); each game's own versions stay
         # in order within its task.
         gate = asyncio.Semaphore(self.settings.games_at_once)
+        batch = _Batch()
 
         async def advance(game_id: str) -> list[DeadLetter]:
             async with gate:
-                return await self._advance(game_id, now, drained)
+                return await self._advance(game_id, now, drained, batch)
 
         try:
             async with asyncio.TaskGroup() as games:
                 tasks = [games.create_task(advance(g)) for g in sorted(touched | waiting)]
         except ExceptionGroup as failed:
-            # The other games were cancelled; nothing of this batch is committed.
+            # The other games were cancelled; nothing of this batch is committed. What was
+            # written is still announced: its events, read again, are duplicates by then.
+            with contextlib.suppress(Exception):
+                await self.store.tell(batch.told)
             raise failed.exceptions[0] from None
+        await self._tell(batch)
         for task in tasks:
             dead.extend(task.result())
         self._release_finished(now)
@@ -300,7 +313,9 @@ class Publisher(Service):
                 self.stats.games_released += 1
         self.stats.games_held = len(self._games)
 
-    async def _advance(self, game_id: str, now: float, drained: bool) -> list[DeadLetter]:
+    async def _advance(
+        self, game_id: str, now: float, drained: bool, batch: _Batch
+    ) -> list[DeadLetter]:
         slot = self._games[game_id]
         released = slot.buffer.release(_applied(slot.state), now)
         if released.skipped:
@@ -319,19 +334,21 @@ class Publisher(Service):
         ]
         self.stats.applied += len(events) - len(folded.rejected)
         try:
-            await self._publish(slot, folded, drained)
+            await self._publish(slot, folded, drained, batch)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
             # A second conflict ends this member; its events are read again after restart.
             slot.state = await self.store.load_game(game_id)
-            await self._publish(slot, reducer.versions(slot.state, events), drained)
+            await self._publish(slot, reducer.versions(slot.state, events), drained, batch)
         for held in released.held:
             self._offsets.release(held.tag)
         return dead
 
-    async def _publish(self, slot: _GameSlot, folded: reducer.Folded, drained: bool) -> None:
-        """Write the batch's plays and versions in one call (then announce them), count a
-        final, and queue what is to be pushed: the stream tier takes it in the background."""
+    async def _publish(
+        self, slot: _GameSlot, folded: reducer.Folded, drained: bool, batch: _Batch
+    ) -> None:
+        """Write the batch's plays and versions in one call; their announcement, the final's
+        record and the push wait for the poll batch's other games (:meth:`_tell`)."""
         versions = folded.versions
         if not versions:
             return
@@ -340,16 +357,24 @@ class Publisher(Service):
             self._backlog is not None and ((drained and index == last) or self._live(version))
             for index, version in enumerate(versions)
         ]
-        written = await self.store.write_game(slot.state, folded.plays, versions, claims)
-        announced = datetime.now(UTC)
-        for version in versions:
-            self.metrics.announced(version.ingested_at, announced)
+        written = await self.store.write_game(
+            slot.state, folded.plays, versions, claims, told=batch.told
+        )
         slot.state = versions[-1]
         self.stats.versions += len(versions)
-        for version in versions:
-            if version.status is GameStatus.FINAL:  # the final, or a correction after it
-                await self.store.record_final(version)
-        for one in written:
+        batch.written += written
+
+    async def _tell(self, batch: _Batch) -> None:
+        """Announce every game the poll batch wrote, in one round trip; then count the finals
+        and queue what is to be pushed: the stream tier takes it in the background."""
+        await self.store.tell(batch.told)
+        announced = datetime.now(UTC)
+        for one in batch.written:
+            self.metrics.announced(one.game.ingested_at, announced)
+        for one in batch.written:
+            if one.game.status is GameStatus.FINAL:  # the final, or a correction after it
+                await self.store.record_final(one.game)
+        for one in batch.written:
             self._push(one)
 
     def _push(self, written: Written) -> None:
