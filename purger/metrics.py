@@ -27,6 +27,11 @@ class PurgerMetrics:
             "Changes given up on after the retry budget (the edge TTL bounds their staleness).",
             registry=self.registry,
         )
+        self.repurged = Counter(
+            "scorecast_purge_repurged",
+            "Games purged again: an edge node still held an older version after the purge.",
+            registry=self.registry,
+        )
         self.lag = Histogram(
             "scorecast_purge_lag_seconds",
             "From a change's announcement to its purge being acknowledged.",

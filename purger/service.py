@@ -18,10 +18,12 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 
+from core import changes as change_kinds
 from core.changes import Announcement, ChangeGroup
 from core.connection import redis_client
-from core.keys import RedisKeys
+from core.keys import RedisKeys, game_key
 from purger.backends import PurgeBackend, PurgeError
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
@@ -35,6 +37,9 @@ from runtime.ratelimit import TokenBucket
 logger = logging.getLogger("scorecast.purger")
 
 _BLOCK_MS = 500
+_VERIFY_EVERY_SECONDS = 0.25
+#: Times a game still behind after being purged again is looked at once more.
+_VERIFY_TIMES = 3
 
 
 def make_backend(settings: PurgerSettings) -> PurgeBackend:
@@ -66,6 +71,10 @@ class Purger(Service):
         self.abandoned = 0
         #: Announcement → purge acknowledged, of each acknowledged change (milliseconds).
         self.lags_ms: list[float] = []
+        #: Games purged again because an edge node still held an older version afterwards.
+        self.repurged = 0
+        #: Announced games to look at again at the edge: (when, game id, version, times).
+        self._checks: deque[tuple[float, str, int, int]] = deque()
         #: Set while ``run`` follows the change streams.
         self._following = False
 
@@ -92,6 +101,8 @@ class Purger(Service):
             async with asyncio.TaskGroup() as readers:
                 for group in self.groups:
                     readers.create_task(self._follow(group, stop), name=f"purge {group.stream}")
+                if isinstance(self.backend, VarnishBackend) and self.settings.verify_seconds:
+                    readers.create_task(self._verify(self.backend, stop), name="purge verify")
         except ExceptionGroup as failed:
             # The others were cancelled by then: the service fails as with one stream.
             raise failed.exceptions[0] from None
@@ -156,6 +167,11 @@ class Purger(Service):
                     self.settings.retry_budget_seconds,
                 )
         await group.ack([change.id for change in changes])
+        if self.settings.verify_seconds and isinstance(self.backend, VarnishBackend):
+            due = time.monotonic() + self.settings.verify_seconds
+            for change in changes:
+                if change.kind == change_kinds.VERSION:
+                    self._checks.append((due, change.game_id, change.version, 0))
         now_ms = time.time() * 1000
         for change in changes:
             lag = now_ms - int(change.id.split("-", 1)[0])
@@ -192,6 +208,41 @@ class Purger(Service):
             else:
                 return True
         return False
+
+    async def _verify(self, backend: VarnishBackend, stop: asyncio.Event) -> None:
+        """Look again, a moment after their purge, at what the edge holds of the announced
+        games; purge once more those still held fresh at an older version (see
+        :mod:`purger.varnish`)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _VERIFY_EVERY_SECONDS)
+            now = time.monotonic()
+            announced: dict[str, tuple[int, int]] = {}
+            while self._checks and self._checks[0][0] <= now:
+                _, game_id, version, times = self._checks.popleft()
+                newest, _ = announced.get(game_id, (0, 0))
+                announced[game_id] = (max(version, newest), times)
+            if not announced or stop.is_set():
+                continue
+            late = await backend.behind({g: version for g, (version, _) in announced.items()})
+            if not late:
+                continue
+            self.repurged += len(late)
+            self.metrics.repurged.inc(len(late))
+            logger.warning(
+                "purged %d games again: still held at an older version after their purge",
+                len(late),
+            )
+            size = backend.max_keys
+            for start in range(0, len(late), size):
+                await self._purge_with_retry(
+                    [game_key(g) for g in late[start : start + size]], stop
+                )
+            due = time.monotonic() + self.settings.verify_seconds
+            for game_id in late:
+                version, times = announced[game_id]
+                if times + 1 < _VERIFY_TIMES:
+                    self._checks.append((due, game_id, version, times + 1))
 
     async def _measure_queue(self, group: ChangeGroup) -> None:
         """This stream's depth; the gauge shows all streams' together."""

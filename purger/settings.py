@@ -26,6 +26,9 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings, CloudflareS
     #: Varnish: after a purge, ask each node for the purged pages it holds (a HEAD), so they
     #: refresh at once rather than serve the first fan after a score the previous version.
     refresh: bool = True
+    #: Varnish: this long after a purge, every node is asked what it holds of each announced
+    #: game; a game held fresh at an older version is purged again (0: never).
+    verify_seconds: float = Field(default=1.0, ge=0, le=60)
     #: Keys announced within this window go out in one purge call.
     window_seconds: float = Field(default=0.005, ge=0)
     #: Announcements one read of a change stream takes at most.

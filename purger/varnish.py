@@ -12,13 +12,20 @@ A soft-purged copy is served once more while the request that finds it refreshes
 So, after a purge, each node is asked for the purged games' and boards' pages with a ``HEAD``
 marked ``Scorecast-Refresh``: what a node holds starts refreshing at once, and what it does not
 hold (nobody read it) is not fetched for it (``SCORECAST_PURGER_REFRESH``).
+
+A purge does not reach a fetch already under way: a refresh that read the origin just before a
+new version was written, and ends just after its purge, leaves the older version cached as
+fresh, until the next purge or the TTL (an hour; for a game's final, no next purge comes). So
+the purger looks again a moment later (:meth:`VarnishBackend.behind`) and purges once more the
+games a node still holds fresh at an older version than announced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from core.keys import edge_paths
 from purger.backends import PurgeError, reason_for
@@ -28,6 +35,7 @@ from runtime.http1 import Http1Client, Http1Error
 logger = logging.getLogger("scorecast.purger")
 
 _REFRESH = {"Scorecast-Refresh": "1"}
+_ETAG = re.compile(rb'(?:W/)?"v([0-9]+)"')
 
 
 class VarnishBackend:
@@ -75,6 +83,31 @@ class VarnishBackend:
             if failed:
                 self.refresh_failures += len(failed)
                 logger.warning("refresh after purge: %d of %s failed", len(failed), node)
+
+    async def behind(self, announced: Mapping[str, int]) -> list[str]:
+        """Of the games announced (id → version), those some node holds fresh at an older
+        version. Asked as a refresh is: a stale copy starts refreshing, and is not behind."""
+        games = list(announced)
+        late: set[str] = set()
+        for _, client in self._nodes:
+            answers = await asyncio.gather(
+                *(
+                    client.request("HEAD", f"v1/games/{game_id}", headers=_REFRESH)
+                    for game_id in games
+                ),
+                return_exceptions=True,
+            )
+            for game_id, answer in zip(games, answers, strict=True):
+                if isinstance(answer, Http1Error):
+                    continue  # looked at again with the game's next purge
+                if isinstance(answer, BaseException):
+                    raise answer
+                if answer.status != 200 or answer.headers.get(b"scorecast-fresh") != b"1":
+                    continue
+                held = _ETAG.fullmatch(answer.headers.get(b"etag", b""))
+                if held is not None and int(held[1]) < announced[game_id]:
+                    late.add(game_id)
+        return [game_id for game_id in games if game_id in late]
 
     async def aclose(self) -> None:
         for _, client in self._nodes:

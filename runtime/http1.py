@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httptools
@@ -34,6 +34,8 @@ class Http1Error(Exception):
 class Answer:
     status: int
     body: bytes
+    #: Header fields by lower-case name (the last of a repeated one).
+    headers: dict[bytes, bytes] = field(default_factory=dict)
 
 
 class _Reading:
@@ -43,8 +45,12 @@ class _Reading:
         self.parser = httptools.HttpResponseParser(self)
         self.head = head
         self.body = bytearray()
+        self.headers: dict[bytes, bytes] = {}
         self.complete = False
         self.keep_alive = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
         if self.head:
@@ -84,7 +90,7 @@ class _Connection:
             reading.parser.feed_data(data)
         self.keep_alive = reading.keep_alive
         self.used_at = time.monotonic()
-        return Answer(reading.parser.get_status_code(), bytes(reading.body))
+        return Answer(reading.parser.get_status_code(), bytes(reading.body), reading.headers)
 
     def close(self) -> None:
         self.writer.close()

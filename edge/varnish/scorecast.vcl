@@ -61,6 +61,7 @@ sub vcl_recv {
         set req.http.X-Purged = xkey.softpurge(req.http.xkey-softpurge);
         return (synth(200, "purged"));
     }
+    unset req.http.Scorecast-Held-Stale;
     if (req.http.Scorecast-Refresh && (req.method != "HEAD" || client.ip !~ scorecast_purgers)) {
         # A refresh (below) is the purger's alone.
         unset req.http.Scorecast-Refresh;
@@ -151,6 +152,12 @@ sub vcl_hash {
     # One site per edge: the Host header must not split objects (localhost vs 127.0.0.1).
     hash_data(req.url);
     return (lookup);
+}
+
+sub vcl_hit {
+    if (req.http.Scorecast-Refresh && obj.ttl <= 0s) {
+        set req.http.Scorecast-Held-Stale = "1";
+    }
 }
 
 sub vcl_miss {
@@ -244,6 +251,16 @@ sub scorecast_stale_if_error {
 sub vcl_deliver {
     if (resp.status >= 500) {
         call scorecast_stale_if_error;
+    }
+    if (req.http.Scorecast-Refresh) {
+        # The purger looks again a moment after a purge: a copy held fresh at an older version
+        # than it announced came from a refresh that began before the purge and ended after it
+        # (the purge does not reach a fetch under way), and is purged again.
+        if (req.http.Scorecast-Held-Stale) {
+            set resp.http.Scorecast-Fresh = "0";
+        } else {
+            set resp.http.Scorecast-Fresh = "1";
+        }
     }
     # If-None-Match may list several validators, or be "*" (RFC 9110 section 13.1.2); Varnish
     # compares only one. Where a listed one matches, hand Varnish that one: 304 as at the origin.
