@@ -327,17 +327,24 @@ async def _until_published(reader: SnapshotReader, feeds: list[Feed]) -> list[in
 
 
 async def _until_served(stack: LocalStack, feeds: list[Feed], last: list[int]) -> None:
-    """Until the edge serves every game's last version (60 s at most)."""
+    """Until the edge serves every game's last version (60 s at most); names those it did not."""
     deadline = time.monotonic() + 60
+    behind: list[str] = []
     async with httpx.AsyncClient(base_url=stack.edge_url, timeout=5) as http:
         for feed, version in zip(feeds, last, strict=True):
+            served = None
             while time.monotonic() < deadline:
                 answer = await http.get(f"/v1/games/{feed.game_id}")
-                if answer.status_code == 200 and answer.json()["version"] >= version:
+                served = answer.json().get("version") if answer.status_code == 200 else None
+                if served is not None and served >= version:
                     break
                 await asyncio.sleep(0.05)
-    if time.monotonic() >= deadline:
-        print("warning: the edge did not serve every last version", file=sys.stderr)
+            else:
+                held = "?" if served is None else served
+                behind.append(f"{feed.game_id} (v{held} of v{version})")
+    if behind:
+        shown = ", ".join(behind[:5]) + (" …" if len(behind) > 5 else "")
+        print(f"warning: the edge did not serve every last version: {shown}", file=sys.stderr)
 
 
 async def _sample_memory(
