@@ -22,6 +22,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import random
+import re
 import time
 from array import array
 from dataclasses import asdict, dataclass, field
@@ -290,7 +291,7 @@ class _Crowd:
                     if seen is None or wall < seen:
                         first_seen[version] = wall
             elif answer.status != 404:  # 404: not scheduled yet
-                report.failed(f"status {answer.status}")
+                report.failed(f"status {answer.status} {answer.code}".rstrip())
             if probe:
                 await asyncio.sleep(plan.probe_interval)
             else:
@@ -465,6 +466,8 @@ def _split(location: str, host: str, port: int) -> tuple[str, int, str]:
 class _Answer:
     status: int
     etag: str
+    #: An error answer's code (the API's and the edge's JSON errors carry one), else "".
+    code: str = ""
 
 
 class _Connection(asyncio.Protocol):
@@ -516,7 +519,11 @@ class _Connection(asyncio.Protocol):
                 return
         if headers.get("connection") == "close":
             self.close()
-        self.answer.set_result(_Answer(status, headers.get("etag", "")))
+        code = ""
+        if status >= 400:
+            found = _ERROR_CODE.search(self.buffer, end)
+            code = found[1].decode() if found else ""
+        self.answer.set_result(_Answer(status, headers.get("etag", ""), code))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -527,6 +534,9 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+_ERROR_CODE = re.compile(rb'"code":\s*"([A-Za-z0-9_]+)"')
 
 
 def _wake(woken: asyncio.Future[None]) -> None:
