@@ -110,13 +110,22 @@ def board_surrogate_key(part: str) -> str:
 _BOARD_KEY = re.compile(r"board-(?P<league>[a-z0-9-]+)-(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2}|undated)")
 
 
+def keyed_game(key: str) -> str | None:
+    """The game a surrogate key is :func:`game_key` of, if it is one."""
+    return key.removeprefix("game-") if key.startswith("game-") else None
+
+
+def game_page(game_id: str) -> str:
+    """The page fans poll for a game's state: what the purger refreshes after a score."""
+    return f"/v1/games/{game_id}"
+
+
 def edge_paths(key: str) -> list[str]:
     """The paths at the edge that show what surrogate ``key`` names, for a game or a board
-    part (others: none): what the purger refreshes after purging ``key``, and what the follower
-    warms before a start."""
-    if key.startswith("game-"):
-        game_id = key.removeprefix("game-")
-        return [f"/v1/games/{game_id}", f"/v1/games/{game_id}/boxscore"]
+    part (others: none): what the follower warms before a start."""
+    game_id = keyed_game(key)
+    if game_id is not None:
+        return [game_page(game_id), f"/v1/games/{game_id}/boxscore"]
     board = _BOARD_KEY.fullmatch(key)
     if board is None:
         return []

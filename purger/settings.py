@@ -23,8 +23,8 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings, CloudflareS
         default="http://127.0.0.1:6081", pattern=r"^https?://[^,\s]+(,\s*https?://[^,\s]+)*$"
     )
     purge_token: SecretStr = SecretStr("")
-    #: Varnish: after a purge, ask each node for the purged pages it holds (a HEAD), so they
-    #: refresh at once rather than serve the first fan after a score the previous version.
+    #: Varnish: after a purge, ask each node for the purged games' pages it holds (a HEAD), so
+    #: they refresh at once rather than serve the first fan after a score the previous version.
     refresh: bool = True
     #: Varnish: this long after a purge, every node is asked what it holds of each announced
     #: game; a game held fresh at an older version is purged again (0: never).

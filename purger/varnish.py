@@ -9,9 +9,11 @@ after its purge finds the shield already purged, not the old copy.
 
 A soft-purged copy is served once more while the request that finds it refreshes it
 (stale-while-revalidate): the first fan to ask after a score would get the previous version.
-So, after a purge, each node is asked for the purged games' and boards' pages with a ``HEAD``
-marked ``Scorecast-Refresh``: what a node holds starts refreshing at once, and what it does not
-hold (nobody read it) is not fetched for it (``SCORECAST_PURGER_REFRESH``).
+So, after a purge, each node is asked for the purged games' pages with a ``HEAD`` marked
+``Scorecast-Refresh``: what a node holds starts refreshing at once, and what it does not hold
+(nobody read it) is not fetched for it (``SCORECAST_PURGER_REFRESH``). Only the page fans poll
+after a score: each request costs the edge about what a fan's does, and a match day purges
+hundreds of games a second (the box score and the boards refresh when next read, as before).
 
 A purge does not reach a fetch already under way: a refresh that read the origin just before a
 new version was written, and ends just after its purge, leaves the older version cached as
@@ -27,7 +29,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-from core.keys import edge_paths
+from core.keys import game_page, keyed_game
 from purger.backends import PurgeError, reason_for
 from purger.settings import PurgerSettings
 from runtime.http1 import Http1Client, Http1Error
@@ -70,7 +72,8 @@ class VarnishBackend:
             await self._refresh_pages(keys)
 
     async def _refresh_pages(self, keys: Sequence[str]) -> None:
-        paths = list(dict.fromkeys(path for key in keys for path in edge_paths(key)))
+        games = dict.fromkeys(game for key in keys if (game := keyed_game(key)) is not None)
+        paths = [game_page(game) for game in games]
         for node, client in self._nodes:  # shields first, as the purge
             answers = await asyncio.gather(
                 *(client.request("HEAD", path.lstrip("/"), headers=_REFRESH) for path in paths),
@@ -92,7 +95,7 @@ class VarnishBackend:
         for _, client in self._nodes:
             answers = await asyncio.gather(
                 *(
-                    client.request("HEAD", f"v1/games/{game_id}", headers=_REFRESH)
+                    client.request("HEAD", game_page(game_id).lstrip("/"), headers=_REFRESH)
                     for game_id in games
                 ),
                 return_exceptions=True,
