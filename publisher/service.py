@@ -87,12 +87,41 @@ class _GameSlot:
     touched: float = 0.0
 
 
-@dataclass
-class _Batch:
-    """What one poll batch's games wrote, to be announced together once all are written."""
+class _Announcer:
+    """The announcements of a poll batch's games, each sent once its game is written: those
+    ready at about the same time go in one round trip (one pipeline), and no game waits for
+    another's write, only for the round trip already under way. The sends are tasks of the
+    batch's own task group."""
 
-    told: list[Telling] = field(default_factory=list)
-    written: list[Written] = field(default_factory=list)
+    def __init__(self, store: SnapshotWriter, group: asyncio.TaskGroup) -> None:
+        self.store = store
+        self.group = group
+        self._waiting: list[tuple[Telling, asyncio.Future[None]]] = []
+        self._sending = False
+
+    async def tell(self, telling: Telling) -> None:
+        told = asyncio.get_running_loop().create_future()
+        self._waiting.append((telling, told))
+        if not self._sending:
+            self._sending = True
+            self.group.create_task(self._send(), name="announce")
+        await told
+
+    async def _send(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await self.store.tell([telling for telling, _ in batch])
+                except Exception as exc:
+                    # Each game waiting on it fails with it (and with it the poll batch).
+                    for _, told in batch:
+                        told.set_exception(exc)
+                else:
+                    for _, told in batch:
+                        told.set_result(None)
+        finally:
+            self._sending = False
 
 
 class Publisher(Service):
@@ -254,22 +283,19 @@ class Publisher(Service):
         # for another's (a match day touches hundreds per batch); each game's own versions stay
         # in order within its task.
         gate = asyncio.Semaphore(self.settings.games_at_once)
-        batch = _Batch()
-
-        async def advance(game_id: str) -> list[DeadLetter]:
-            async with gate:
-                return await self._advance(game_id, now, drained, batch)
 
         try:
             async with asyncio.TaskGroup() as games:
+                announcer = _Announcer(self.store, games)
+
+                async def advance(game_id: str) -> list[DeadLetter]:
+                    async with gate:
+                        return await self._advance(game_id, now, drained, announcer)
+
                 tasks = [games.create_task(advance(g)) for g in sorted(touched | waiting)]
         except ExceptionGroup as failed:
-            # The other games were cancelled; nothing of this batch is committed. What was
-            # written is still announced: its events, read again, are duplicates by then.
-            with contextlib.suppress(Exception):
-                await self.store.tell(batch.told)
+            # The other games were cancelled; nothing of this batch is committed.
             raise failed.exceptions[0] from None
-        await self._tell(batch)
         for task in tasks:
             dead.extend(task.result())
         self._release_finished(now)
@@ -318,7 +344,7 @@ class Publisher(Service):
         self.stats.games_held = len(self._games)
 
     async def _advance(
-        self, game_id: str, now: float, drained: bool, batch: _Batch
+        self, game_id: str, now: float, drained: bool, announcer: _Announcer
     ) -> list[DeadLetter]:
         slot = self._games[game_id]
         released = slot.buffer.release(_applied(slot.state), now)
@@ -338,21 +364,22 @@ class Publisher(Service):
         ]
         self.stats.applied += len(events) - len(folded.rejected)
         try:
-            await self._publish(slot, folded, drained, batch)
+            await self._publish(slot, folded, drained, announcer)
         except VersionConflictError:
             # Another member wrote this game (a rebalance in flight): continue from its state.
             # A second conflict ends this member; its events are read again after restart.
             slot.state = await self.store.load_game(game_id)
-            await self._publish(slot, reducer.versions(slot.state, events), drained, batch)
+            await self._publish(slot, reducer.versions(slot.state, events), drained, announcer)
         for held in released.held:
             self._offsets.release(held.tag)
         return dead
 
     async def _publish(
-        self, slot: _GameSlot, folded: reducer.Folded, drained: bool, batch: _Batch
+        self, slot: _GameSlot, folded: reducer.Folded, drained: bool, announcer: _Announcer
     ) -> None:
-        """Write the batch's plays and versions in one call; their announcement, the final's
-        record and the push wait for the poll batch's other games (:meth:`_tell`)."""
+        """Write the batch's plays and versions in one call, then announce them (with other
+        games ready at the same time), count a final, and queue what is to be pushed: the
+        stream tier takes it in the background."""
         versions = folded.versions
         if not versions:
             return
@@ -361,24 +388,19 @@ class Publisher(Service):
             self._backlog is not None and ((drained and index == last) or self._live(version))
             for index, version in enumerate(versions)
         ]
-        written = await self.store.write_game(
-            slot.state, folded.plays, versions, claims, told=batch.told
-        )
+        told: list[Telling] = []
+        written = await self.store.write_game(slot.state, folded.plays, versions, claims, told=told)
         slot.state = versions[-1]
         self.stats.versions += len(versions)
-        batch.written += written
-
-    async def _tell(self, batch: _Batch) -> None:
-        """Announce every game the poll batch wrote, in one round trip; then count the finals
-        and queue what is to be pushed: the stream tier takes it in the background."""
-        await self.store.tell(batch.told)
+        for telling in told:
+            await announcer.tell(telling)
         announced = datetime.now(UTC)
-        for one in batch.written:
-            self.metrics.announced(one.game.ingested_at, announced)
-        for one in batch.written:
-            if one.game.status is GameStatus.FINAL:  # the final, or a correction after it
-                await self.store.record_final(one.game)
-        for one in batch.written:
+        for version in versions:
+            self.metrics.announced(version.ingested_at, announced)
+        for version in versions:
+            if version.status is GameStatus.FINAL:  # the final, or a correction after it
+                await self.store.record_final(version)
+        for one in written:
             self._push(one)
 
     def _push(self, written: Written) -> None:
