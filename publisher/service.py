@@ -249,11 +249,7 @@ class Publisher(Service):
         consumer = self._require(self._consumer)
         if self._backlog is not None:
             self.stats.push_failures = self._backlog.failures
-        # Under load messages are always waiting: taken without leaving the event loop. Only
-        # the wait for more, when none are, goes to a thread.
-        messages = self._poll(consumer, 0)
-        if not messages:
-            messages = await asyncio.to_thread(self._poll, consumer, _POLL_SECONDS)
+        messages = await asyncio.to_thread(self._poll, consumer)
         now = time.monotonic()
         touched: set[str] = set()
         dead: list[DeadLetter] = []
@@ -308,10 +304,10 @@ class Publisher(Service):
             self._commit(consumer, asynchronous=True)
         return len(messages)
 
-    def _poll(self, consumer: Consumer, seconds: float) -> list[Message]:
+    def _poll(self, consumer: Consumer) -> list[Message]:
         # Wait for the first message only, then take what is already there: consume() alone
         # would wait for a full batch or its timeout, adding that wait to every score change.
-        first = consumer.poll(seconds)
+        first = consumer.poll(_POLL_SECONDS)
         if first is None:
             return []
         return [first, *consumer.consume(self.settings.batch_size - 1, 0)]
@@ -460,8 +456,7 @@ class Publisher(Service):
             consumer.commit(offsets=partitions, asynchronous=False)
         self._offsets.committed(offsets)
 
-    # Rebalance callbacks run inside poll(), between batches: on the event loop, or in the
-    # thread it awaits.
+    # Rebalance callbacks run inside consume(), while the event loop awaits that call.
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned %s", [p.partition for p in partitions])
 
