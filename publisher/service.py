@@ -116,10 +116,12 @@ class _Announcer:
                 except Exception as exc:
                     # Each game waiting on it fails with it (and with it the poll batch).
                     for _, told in batch:
-                        told.set_exception(exc)
+                        if not told.done():  # a game cancelled meanwhile waits no more
+                            told.set_exception(exc)
                 else:
                     for _, told in batch:
-                        told.set_result(None)
+                        if not told.done():
+                            told.set_result(None)
         finally:
             self._sending = False
 
