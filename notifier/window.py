@@ -11,11 +11,13 @@ A send is leased, then confirmed. A worker killed between the two leaves the lea
 and what was in flight then is unknowable: the platform may or may not have taken it, and none
 of them offers an idempotent send. The deployment chooses (``SCORECAST_NOTIFIER_DELIVERY``):
 - at most once (the default): an alert whose lease ran out unconfirmed is not sent again, and
-  is counted as ``unsure``. A follower is lost only if the dead worker leased it and its
-  request never reached the platform: at most its ``sends_at_once``.
-- at least once: it goes again once the lease ends. A follower is never lost; one the platform
-  had taken is told twice, under the game's collapse key, so the device shows it once (a phone
-  may still sound again).
+  is counted as ``unsure``. Of the fan-out, a follower is lost only if the dead worker leased
+  it and its request never reached the platform: at most its ``sends_at_once``.
+- at least once: it goes again once the lease ends. Of the fan-out, no follower is lost; one
+  the platform had taken is told twice, under the game's collapse key, so the device shows it
+  once (a phone may still sound again).
+Not yet for what waited out its window: ``due`` takes a batch off the waiting set before
+sending it, so a worker dying with that batch loses what it had not sent, either way.
 Confirmed, an alert never goes again.
 """
 

@@ -220,8 +220,8 @@ class Purger(Service):
             announced: dict[str, tuple[int, int]] = {}
             while self._checks and self._checks[0][0] <= now:
                 _, game_id, version, times = self._checks.popleft()
-                newest, _ = announced.get(game_id, (0, 0))
-                announced[game_id] = (max(version, newest), times)
+                newest, fewest = announced.get(game_id, (0, times))
+                announced[game_id] = (max(version, newest), min(times, fewest))
             if not announced or stop.is_set():
                 continue
             late = await backend.behind({g: version for g, (version, _) in announced.items()})

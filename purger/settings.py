@@ -20,7 +20,7 @@ class PurgerSettings(ServiceSettings, RedisSettings, FastlySettings, CloudflareS
     consumer: str = "purger-1"
     #: The self-hosted edge; with two tiers, every node, comma-separated, shields first.
     varnish_url: str = Field(
-        default="http://127.0.0.1:6081", pattern=r"^https?://[^,\s]+(,\s*https?://[^,\s]+)*$"
+        default="http://127.0.0.1:6081", pattern=r"^http://[^,\s]+(,\s*http://[^,\s]+)*$"
     )
     purge_token: SecretStr = SecretStr("")
     #: Varnish: after a purge, ask each node for the purged games' pages it holds (a HEAD), so

@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
-#: A connection idle longer than this is closed rather than reused: well inside nginx's
-#: ``keepalive_timeout`` (75 s), so the server never closes one just as a post is sent on it.
-_IDLE_SECONDS = 20.0
+#: A connection idle longer than this is closed rather than reused: inside Varnish's
+#: ``timeout_idle`` (5 s) and nginx's ``keepalive_timeout`` (75 s), so the server does not
+#: close one just as a request is sent on it.
+_IDLE_SECONDS = 4.0
 _READ_BYTES = 65_536
 
 

@@ -97,7 +97,8 @@ class Hub:
         self._held = 0
         self.cut_off = 0
         #: Of each game whose scoreboard row was pushed: the newest version announced then, and
-        #: the row's hash (the row read is the newest one, which can be newer than announced).
+        #: the hash of the row and its event kind (the row read is the newest one, which can be
+        #: newer than announced).
         self._rows_pushed: dict[str, tuple[int, int]] = {}
         #: Why each stream's reader is down (absent while it follows its stream).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
@@ -214,8 +215,10 @@ class Hub:
             pushed_version, pushed_row = self._rows_pushed.get(game_id, (None, None))
             if newer(version, pushed_version):
                 row = await self.reader.scoreboard_row(game_id)
-                if row is not None and hash(row) != pushed_row:
-                    self._rows_pushed[game_id] = (version, hash(row))
+                # The same row under another kind (a final's) still goes: clients may listen
+                # for that kind.
+                if row is not None and hash((kind, row)) != pushed_row:
+                    self._rows_pushed[game_id] = (version, hash((kind, row)))
                     self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(kind, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:

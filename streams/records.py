@@ -21,10 +21,6 @@ end
 return 0
 """
 
-#: The held ids are trimmed every this many versions: one command a version otherwise, where a
-#: trim each time was a transaction of four (an eighth of a match-day publisher's time).
-_TRIM_EVERY = 16
-
 
 class PushRecords:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
@@ -50,12 +46,10 @@ class PushRecords:
 
     @translated
     async def record_held(self, game_id: str, version: int, message_id: str, keep: int) -> None:
-        """Remember the tier's id of a pushed version; the newest ``keep`` are kept (and up to
-        ``_TRIM_EVERY`` more between trims)."""
+        """Remember the tier's id of a pushed version; the newest ``keep`` are kept. One round
+        trip, not a transaction: a transaction of four commands a version was an eighth of a
+        match-day publisher's time, and the two commands need no isolation."""
         key = self.keys.held(game_id)
-        if version % _TRIM_EVERY:
-            await self.redis.zadd(key, {message_id: version})
-            return
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(key, {message_id: version})
             pipe.zremrangebyrank(key, 0, -keep - 1)

@@ -72,6 +72,8 @@ class StreamTierSettings(FastlySettings):
         """What the publisher's half lacks to publish to this tier (``None``: nothing)."""
         if self.tier == "nchan" and not self.nchan_publish_url:
             return "the nchan stream tier needs SCORECAST_STREAMS_NCHAN_URL"
+        if self.tier == "nchan" and not self.nchan_publish_url.startswith("http://"):
+            return "SCORECAST_STREAMS_NCHAN_URL must be an http:// URL (Nchan's private listener)"
         if self.tier == "pushpin" and not self.grip_publish_url:
             return "the pushpin stream tier needs SCORECAST_STREAMS_GRIP_URL"
         if self.tier == "fanout" and not (

@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from pydantic import ValidationError
 
+from purger.settings import PurgerSettings
 from runtime.http1 import Answer, Http1Client, Http1Error
+from streams.settings import StreamTierSettings
 
 Answering = Callable[[bytes], bytes | None]
 
@@ -177,3 +180,23 @@ async def test_an_answer_to_head_ends_with_its_headers(serve: Start) -> None:
     finally:
         await client.aclose()
     assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (lambda: StreamTierSettings(tier="nchan", nchan_publish_url="https://h/publish/"), "http"),
+        (lambda: PurgerSettings(purge_token="t" * 24, varnish_url="https://edge:6081"), "http"),
+    ],
+)
+def test_the_lean_clients_urls_must_be_plain_http(
+    settings: Callable[[], object], says: str
+) -> None:
+    """The client speaks plain HTTP to listeners of our own: an https:// URL is refused when
+    the settings are read, by name, not later on the first purge or publish."""
+    try:
+        problem = getattr(settings(), "publishing_problem", lambda: None)()
+    except ValidationError as refused:
+        problem = str(refused)
+    assert problem is not None
+    assert says in problem
