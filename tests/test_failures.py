@@ -89,11 +89,13 @@ async def test_changes_of_a_purger_that_died_for_good_are_taken_over(
             redis_service, prefix, edge, consumer="purger-a", purge_token="refused-token-0123"
         )
     )
+    for version in game[1:4]:
+        await store.write(version)
     async with doomed:
+        # Started once all four are announced: it reads them in one batch, then retries that
+        # batch's purge (in order: it reads no further while one fails).
         task = asyncio.create_task(doomed.run(asyncio.Event()))
         try:
-            for version in game[1:4]:
-                await store.write(version)
             await eventually(lambda: _pending_of(redis, prefix, "purger-a", 4))
         finally:
             task.cancel("killed")
