@@ -589,11 +589,6 @@ class SnapshotWriter(SnapshotReader):
                 pipe.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
             await pipe.execute()
 
-    async def _tell(self, game_id: str, entry: dict[FieldT, EncodableT]) -> None:
-        """Add an announcement to the change stream of its game's shard."""
-        stream = self.keys.change_stream(game_id)
-        await self.redis.xadd(stream, entry, maxlen=self.changes_maxlen, approximate=True)
-
     @translated
     async def retiring(self, now: float, most: int) -> list[str]:
         """Finished games whose retention ended by ``now`` (epoch seconds), ``most`` at most."""
@@ -666,7 +661,7 @@ class SnapshotWriter(SnapshotReader):
         entry = changes.fields(
             changes.FINAL, game.game_id, game.version, final_surrogate_keys(league, season)
         )
-        await self._tell(game.game_id, entry)
+        await self.tell([Telling(game.game_id, self.keys.change_stream(game.game_id), entry, None)])
         return True
 
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from core.keys import game_page, keyed_game
 from purger.backends import PurgeError, reason_for
 from purger.settings import PurgerSettings
-from runtime.http1 import Http1Client, Http1Error
+from runtime.http1 import Answer, Http1Client, Http1Error
 
 logger = logging.getLogger("scorecast.purger")
 
@@ -72,20 +72,12 @@ class VarnishBackend:
             await self._refresh_pages(keys)
 
     async def _refresh_pages(self, keys: Sequence[str]) -> None:
-        games = dict.fromkeys(game for key in keys if (game := keyed_game(key)) is not None)
-        paths = [game_page(game) for game in games]
+        games = list(dict.fromkeys(g for key in keys if (g := keyed_game(key)) is not None))
         for node, client in self._nodes:  # shields first, as the purge
-            answers = await asyncio.gather(
-                *(client.request("HEAD", path.lstrip("/"), headers=_REFRESH) for path in paths),
-                return_exceptions=True,
-            )
-            failed = [a for a in answers if isinstance(a, BaseException)]
-            for answer in failed:
-                if not isinstance(answer, Http1Error):
-                    raise answer
+            failed = sum(answer is None for answer in await self._ask(client, games))
             if failed:
-                self.refresh_failures += len(failed)
-                logger.warning("refresh after purge: %d of %s failed", len(failed), node)
+                self.refresh_failures += failed
+                logger.warning("refresh after purge: %d of %s failed", failed, node)
 
     async def behind(self, announced: Mapping[str, int]) -> list[str]:
         """Of the games announced (id → version), those some node holds fresh at an older
@@ -93,24 +85,33 @@ class VarnishBackend:
         games = list(announced)
         late: set[str] = set()
         for _, client in self._nodes:
-            answers = await asyncio.gather(
-                *(
-                    client.request("HEAD", game_page(game_id).lstrip("/"), headers=_REFRESH)
-                    for game_id in games
-                ),
-                return_exceptions=True,
-            )
-            for game_id, answer in zip(games, answers, strict=True):
-                if isinstance(answer, Http1Error):
-                    continue  # looked at again with the game's next purge
-                if isinstance(answer, BaseException):
-                    raise answer
-                if answer.status != 200 or answer.headers.get(b"scorecast-fresh") != b"1":
+            for game_id, answer in zip(games, await self._ask(client, games), strict=True):
+                # No answer: looked at again with the game's next purge.
+                if answer is None or answer.status != 200:
+                    continue
+                if answer.headers.get(b"scorecast-fresh") != b"1":
                     continue
                 held = _ETAG.fullmatch(answer.headers.get(b"etag", b""))
                 if held is not None and int(held[1]) < announced[game_id]:
                     late.add(game_id)
         return [game_id for game_id in games if game_id in late]
+
+    @staticmethod
+    async def _ask(client: Http1Client, games: list[str]) -> list[Answer | None]:
+        """Each game's page at one node, asked as a refresh (``None``: no answer)."""
+        answers = await asyncio.gather(
+            *(client.request("HEAD", game_page(g).lstrip("/"), headers=_REFRESH) for g in games),
+            return_exceptions=True,
+        )
+        found: list[Answer | None] = []
+        for answer in answers:
+            if isinstance(answer, Http1Error):
+                found.append(None)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                found.append(answer)
+        return found
 
     async def aclose(self) -> None:
         for _, client in self._nodes:

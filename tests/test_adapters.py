@@ -209,7 +209,7 @@ def test_g_league_free_throws_count_what_the_feed_says_they_are_worth(data_dir: 
         ("Free Throw 3PT", 3),
         ("Free Throw 2 PT", 2),
         ("Free Throw 1PT", 1),
-        ("Lowry Free Throw 1 of 2 (1 PTS)", None),
+        ("Player3 Free Throw 1 of 2 (1 PTS)", None),
         ("Free Throw Technical (12 PTS)", None),
         ("Free Throw Flagrant 2 of 2 (2 PTS)", None),
     ],
