@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -103,8 +104,11 @@ def test_a_poller_held_by_a_dripping_provider_still_stops_on_sigterm(
 ) -> None:
     """A provider sending a byte now and then holds a poll (up to its deadline, long here):
     SIGTERM still ends the poller within its drain, exit code 0."""
+    polled = threading.Event()
 
     async def drip(request: Request) -> StreamingResponse:
+        polled.set()  # the poller's signal handlers are in place before its first poll
+
         async def forever() -> AsyncIterator[bytes]:
             while True:
                 yield b" "
@@ -124,7 +128,10 @@ def test_a_poller_held_by_a_dripping_provider_still_stops_on_sigterm(
         process = scorecast_process("poll", settings, tmp_path)
         process.start()
         try:
-            time.sleep(1.5)  # inside its first poll, held by the drip
+            # A fixed sleep raced a slow start on a busy machine: SIGTERM came before the
+            # handlers and the process died of it (-15).
+            assert polled.wait(30), process.tail()
+            time.sleep(0.5)  # inside its first poll, held by the drip
             assert process.alive(), process.tail()
             started = time.monotonic()
             code = process.stop(30)
