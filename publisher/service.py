@@ -31,6 +31,7 @@ from publisher.offsets import OffsetTracker, Partition, Position
 from publisher.reorder import ReorderBuffer
 from publisher.retirement import Retirement
 from publisher.settings import PublisherSettings
+from runtime.coalesce import Coalescer
 from runtime.kafka import Delivery, consumer_config, ensure_topics, producer_config
 from runtime.lifecycle import Service
 from runtime.metrics import exporting
@@ -85,45 +86,6 @@ class _GameSlot:
     partition: Partition
     #: When an event of this game last arrived (time.monotonic()).
     touched: float = 0.0
-
-
-class _Announcer:
-    """The announcements of a poll batch's games, each sent once its game is written: those
-    ready at about the same time go in one round trip (one pipeline), and no game waits for
-    another's write, only for the round trip already under way. The sends are tasks of the
-    batch's own task group."""
-
-    def __init__(self, store: SnapshotWriter, group: asyncio.TaskGroup) -> None:
-        self.store = store
-        self.group = group
-        self._waiting: list[tuple[Telling, asyncio.Future[None]]] = []
-        self._sending = False
-
-    async def tell(self, telling: Telling) -> None:
-        told = asyncio.get_running_loop().create_future()
-        self._waiting.append((telling, told))
-        if not self._sending:
-            self._sending = True
-            self.group.create_task(self._send(), name="announce")
-        await told
-
-    async def _send(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await self.store.tell([telling for telling, _ in batch])
-                except Exception as exc:
-                    # Each game waiting on it fails with it (and with it the poll batch).
-                    for _, told in batch:
-                        if not told.done():  # a game cancelled meanwhile waits no more
-                            told.set_exception(exc)
-                else:
-                    for _, told in batch:
-                        if not told.done():
-                            told.set_result(None)
-        finally:
-            self._sending = False
 
 
 class Publisher(Service):
@@ -284,7 +246,9 @@ class Publisher(Service):
 
         try:
             async with asyncio.TaskGroup() as games:
-                announcer = _Announcer(self.store, games)
+                # Each game is announced once written; games ready at about the same time
+                # share one round trip, and no game waits for another's write.
+                announcer = Coalescer(self.store.tell, games.create_task)
 
                 async def advance(game_id: str) -> list[DeadLetter]:
                     async with gate:
@@ -342,7 +306,7 @@ class Publisher(Service):
         self.stats.games_held = len(self._games)
 
     async def _advance(
-        self, game_id: str, now: float, drained: bool, announcer: _Announcer
+        self, game_id: str, now: float, drained: bool, announcer: Coalescer[Telling]
     ) -> list[DeadLetter]:
         slot = self._games[game_id]
         released = slot.buffer.release(_applied(slot.state), now)
@@ -373,7 +337,7 @@ class Publisher(Service):
         return dead
 
     async def _publish(
-        self, slot: _GameSlot, folded: reducer.Folded, drained: bool, announcer: _Announcer
+        self, slot: _GameSlot, folded: reducer.Folded, drained: bool, announcer: Coalescer[Telling]
     ) -> None:
         """Write the batch's plays and versions in one call, then announce them (with other
         games ready at the same time), count a final, and queue what is to be pushed: the
@@ -391,7 +355,7 @@ class Publisher(Service):
         slot.state = versions[-1]
         self.stats.versions += len(versions)
         for telling in told:
-            await announcer.tell(telling)
+            await announcer.add(telling)
         announced = datetime.now(UTC)
         for version in versions:
             self.metrics.announced(version.ingested_at, announced)

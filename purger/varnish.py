@@ -24,7 +24,6 @@ games a node still holds fresh at an older version than announced.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -99,19 +98,7 @@ class VarnishBackend:
     @staticmethod
     async def _ask(client: Http1Client, games: list[str]) -> list[Answer | None]:
         """Each game's page at one node, asked as a refresh (``None``: no answer)."""
-        answers = await asyncio.gather(
-            *(client.request("HEAD", game_page(g).lstrip("/"), headers=_REFRESH) for g in games),
-            return_exceptions=True,
-        )
-        found: list[Answer | None] = []
-        for answer in answers:
-            if isinstance(answer, Http1Error):
-                found.append(None)
-            elif isinstance(answer, BaseException):
-                raise answer
-            else:
-                found.append(answer)
-        return found
+        return await client.heads([game_page(g).lstrip("/") for g in games], _REFRESH)
 
     async def aclose(self) -> None:
         for _, client in self._nodes:

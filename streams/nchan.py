@@ -19,6 +19,8 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -26,6 +28,7 @@ from starlette.responses import Response
 from core import sse
 from core.keys import game_channel
 from core.store import Written
+from runtime.coalesce import Coalescer
 from runtime.http1 import Answer, Http1Client, Http1Error
 from streams.records import PushRecords
 from streams.settings import StreamTierSettings
@@ -55,6 +58,11 @@ class NchanTier:
         self._client: Http1Client | None = None
         #: Channel → (its last version's time, its last message's time), monotonic.
         self._channels: dict[str, tuple[float, float]] = {}
+        #: The ids of versions published at about the same time are recorded in one round
+        #: trip (a match day pushes hundreds of games' versions a second), by tasks this tier
+        #: keeps until it is closed.
+        self._held = Coalescer(self._record_held, self._spawn)
+        self._recording: set[asyncio.Task[None]] = set()
 
     def proves(self, headers: Headers) -> bool:
         key = self.settings.holder_key.get_secret_value()
@@ -88,7 +96,15 @@ class NchanTier:
             message_id = str(json.loads(response.body)["last_message_id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise PushError("Nchan publish answered without a message id") from exc
-        await self.records.record_held(game.game_id, game.version, message_id, HELD_IDS)
+        await self._held.add((game.game_id, game.version, message_id))
+
+    async def _record_held(self, records: list[tuple[str, int, str]]) -> None:
+        await self.records.record_held(records, HELD_IDS)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="record nchan ids")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def keep_alive(self) -> None:
         now = time.monotonic()
@@ -118,5 +134,8 @@ class NchanTier:
             raise PushError(f"Nchan publish failed: {exc}") from exc
 
     async def aclose(self) -> None:
+        for task in list(self._recording):
+            task.cancel()
+        await asyncio.gather(*self._recording, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()

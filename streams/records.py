@@ -5,6 +5,7 @@ by the store in the same call that writes the version: :class:`core.store.Writte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -45,14 +46,16 @@ class PushRecords:
         return taken if int(pushed or 0) > taken else None
 
     @translated
-    async def record_held(self, game_id: str, version: int, message_id: str, keep: int) -> None:
-        """Remember the tier's id of a pushed version; the newest ``keep`` are kept. One round
-        trip, not a transaction: a transaction of four commands a version was an eighth of a
-        match-day publisher's time, and the two commands need no isolation."""
-        key = self.keys.held(game_id)
+    async def record_held(self, records: Sequence[tuple[str, int, str]], keep: int) -> None:
+        """Remember the tier's id of each pushed version (game, version, message id); the newest
+        ``keep`` of each game are kept. One round trip for all, not a transaction: a
+        transaction of four commands a version was an eighth of a match-day publisher's time,
+        and the commands need no isolation."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {message_id: version})
-            pipe.zremrangebyrank(key, 0, -keep - 1)
+            for game_id, version, message_id in records:
+                key = self.keys.held(game_id)
+                pipe.zadd(key, {message_id: version})
+                pipe.zremrangebyrank(key, 0, -keep - 1)
             await pipe.execute()
 
     @translated

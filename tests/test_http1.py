@@ -200,3 +200,69 @@ def test_the_lean_clients_urls_must_be_plain_http(
         problem = str(refused)
     assert problem is not None
     assert says in problem
+
+
+def _echo_head(request: bytes) -> bytes:
+    path = request.split(b" ", 2)[1]
+    return b'HTTP/1.1 200 OK\r\nContent-Length: 9000\r\nETag: "' + path + b'"\r\n\r\n'
+
+
+async def test_heads_are_pipelined_and_answered_in_order(serve: Start) -> None:
+    """250 HEADs: three connections of at most 100 requests each, every answer its own path's
+    (a HEAD answer's announced length is not read as a body of the next)."""
+    server, url = await serve(_echo_head)
+    client = Http1Client(url, timeout=2)
+    try:
+        paths = [f"g{n}" for n in range(250)]
+        answers = await client.heads(paths, {"Scorecast-Refresh": "1"})
+        assert [a.headers[b"etag"] if a else None for a in answers] == [
+            f'"/publish/{p}"'.encode() for p in paths
+        ]
+        assert server.connections == 3
+        assert all(b"Scorecast-Refresh: 1\r\n" in r for r in server.requests)
+        assert (await client.heads(["again"]))[0] is not None
+        assert server.connections == 3  # kept alive and reused
+    finally:
+        await client.aclose()
+
+
+async def test_heads_after_a_hang_up_have_no_answer_and_the_next_go(serve: Start) -> None:
+    seen: list[bytes] = []
+
+    def answer(request: bytes) -> bytes | None:
+        seen.append(request)
+        return None if len(seen) == 4 else _echo_head(request)
+
+    _, url = await serve(answer)
+    client = Http1Client(url, timeout=2)
+    try:
+        answers = await client.heads([f"g{n}" for n in range(6)])
+        assert [a is not None for a in answers] == [True, True, True, False, False, False]
+        assert all(a is not None for a in await client.heads(["g7", "g8"]))
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [b"SPDY/3 200 OK\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"],
+)
+async def test_a_garbled_head_answer_is_no_answer(serve: Start, garbled: bytes) -> None:
+    _, url = await serve(lambda request: garbled)
+    client = Http1Client(url, timeout=1)
+    try:
+        assert await client.heads(["g1", "g2"]) == [None, None]
+    finally:
+        await client.aclose()
+
+
+async def test_a_head_answer_saying_close_ends_the_pipeline(serve: Start) -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    server, url = await serve(lambda request: closing)
+    client = Http1Client(url, timeout=1)
+    try:
+        assert [a is not None for a in await client.heads(["g1", "g2"])] == [True, False]
+        assert (await client.heads(["g3"]))[0] is not None
+        assert server.connections == 2  # the closed one was not used again
+    finally:
+        await client.aclose()

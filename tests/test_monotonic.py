@@ -171,7 +171,7 @@ async def test_the_tiers_ids_of_a_games_pushed_versions_are_kept_within_bounds(
     holds; the ids kept stay near ``keep`` however long the game runs."""
     records = PushRecords(store.redis, store.keys)
     for version in range(1, 101):
-        await records.record_held("g1", version, f"{version}:0", keep=10)
+        await records.record_held([("g1", version, f"{version}:0")], keep=10)
     assert await records.held_message("g1", 100) == "100:0"
     assert await records.held_message("g1", 95) == "95:0"
     assert await records.held_message("g1", 10_000) == "100:0"

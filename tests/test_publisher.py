@@ -15,19 +15,17 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import pytest
 from confluent_kafka import Consumer, Producer
 from redis.asyncio import Redis
 
-from core.errors import StoreUnavailableError
 from core.models import Game, GameEvent, GameStatus
 from core.reducer import fold
 from core.settings import KafkaSettings
-from core.store import SnapshotWriter, Telling
+from core.store import SnapshotWriter
 from feeds.adapters import load
 from harness.timeline import matchday_feeds
 from origin import documents
-from publisher.service import Publisher, _Announcer
+from publisher.service import Publisher
 from publisher.settings import PublisherSettings
 from runtime.kafka import consumer_config, producer_config
 from tests.cdn_standin import CdnStandIn
@@ -487,55 +485,3 @@ async def test_a_season_replayed_fast_keeps_the_publisher_memory_flat(
     assert growth < 120 * 2048, f"grew {growth // 1024} KB over 120 games"
     assert publisher.stats.games_released == 160
     assert max(held) == 0
-
-
-class _SlowStore:
-    """Announces after a round trip; ``fail`` makes it refuse."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-        self.fail = False
-
-    async def tell(self, tellings: list[Telling]) -> None:
-        self.calls.append(len(tellings))
-        await asyncio.sleep(0.05)
-        if self.fail:
-            raise StoreUnavailableError("redis: connection refused")
-
-
-def _telling(game_id: str) -> Telling:
-    return Telling(game_id, "changes", {"game_id": game_id}, None)
-
-
-async def test_games_ready_together_are_announced_in_one_round_trip_none_waits_for_another() -> (
-    None
-):
-    store = _SlowStore()
-    async with asyncio.TaskGroup() as group:
-        announcer = _Announcer(store, group)  # type: ignore[arg-type]
-        await asyncio.gather(*(announcer.tell(_telling(f"g{n}")) for n in range(5)))
-        assert store.calls == [5]
-        # One arrives while a round trip is under way: it goes in the next, not after all.
-        first = asyncio.create_task(announcer.tell(_telling("a")))
-        await asyncio.sleep(0.01)
-        second = asyncio.create_task(announcer.tell(_telling("b")))
-        await asyncio.wait_for(asyncio.gather(first, second), 1)
-    assert store.calls == [5, 1, 1]
-
-
-async def test_a_refused_announcement_fails_each_game_waiting_and_spares_one_cancelled() -> None:
-    store = _SlowStore()
-    store.fail = True
-
-    async def batch() -> None:
-        async with asyncio.TaskGroup() as group:
-            announcer = _Announcer(store, group)  # type: ignore[arg-type]
-            waiting = [group.create_task(announcer.tell(_telling(f"g{n}"))) for n in range(3)]
-            await asyncio.sleep(0.01)
-            waiting[0].cancel()  # a game cancelled while its announcement is under way
-
-    with pytest.raises(ExceptionGroup) as raised:
-        await batch()
-    failed = list(raised.value.exceptions)
-    assert failed
-    assert all(isinstance(error, StoreUnavailableError) for error in failed), failed
