@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Coroutine
@@ -30,6 +31,9 @@ logger = logging.getLogger("scorecast.streams")
 
 #: Versions a down tier missed that are kept per game for when it is back.
 KEPT = 64
+#: Versions of one game handed over in one call at most (those waiting together: at a match
+#: day's busiest, a game's versions of one poll batch go as one message, not one each).
+BATCH = 32
 RETRY_SECONDS = 1.0
 KEEP_ALIVE_EVERY_SECONDS = 1.0
 
@@ -102,17 +106,18 @@ class PushBacklog:
     async def _hand_over(self, game_id: str, waiting: deque[Written]) -> None:
         try:
             while waiting:
-                written = waiting[0]
+                batch = list(itertools.islice(waiting, BATCH))
                 try:
-                    await self.tier.publish(written, written.previous_pushed or 0)
+                    await self.tier.publish(batch)
                 except (PushError, StoreUnavailableError) as exc:
                     self.failures += 1
-                    logger.warning("game %s v%d: %s", game_id, written.game.version, exc)
+                    logger.warning("game %s v%d: %s", game_id, batch[0].game.version, exc)
                     while len(waiting) > KEPT:
                         waiting.popleft()
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
-                waiting.popleft()
+                for _ in batch:
+                    waiting.popleft()
         finally:
             del self._waiting[game_id]
             if not self._waiting:

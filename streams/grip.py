@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -41,10 +42,12 @@ STREAM_TYPE = "text/event-stream"
 CATCH_UP_SECONDS = 1.0
 
 
-def items(written: Written, previous_version: int) -> list[dict[str, Any]]:
-    """The items of one new version: its bytes as the store wrote them, not serialized again."""
+def items(written: Written) -> list[dict[str, Any]]:
+    """The items of one new version: its bytes as the store wrote them, not serialized again;
+    ``prev-id`` is the game's version pushed before it (0: none)."""
     game = written.game
     version = game.version
+    previous_version = written.previous_pushed or 0
     return [
         {
             "channel": game_channel(game.game_id),
@@ -138,17 +141,17 @@ class GripTier:
         }
         return Response(status_code=204, headers=headers)
 
-    async def publish(self, written: Written, previous_version: int) -> None:
+    async def publish(self, batch: Sequence[Written]) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.publish_timeout)
-        payload = {"items": items(written, previous_version)}
+        payload = {"items": [item for written in batch for item in items(written)]}
         try:
             response = await self._client.post(self.settings.grip_publish_url, json=payload)
         except httpx.HTTPError as exc:
             raise PushError(f"GRIP publish failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             raise PushError(f"GRIP publish answered {response.status_code}")
-        await self.records.record_delivered(written.game.game_id, written.game.version)
+        await self.records.record_delivered(batch[-1].game.game_id, batch[-1].game.version)
 
     async def keep_alive(self) -> None:
         return None  # the proxy sends them (Grip-Keep-Alive)
@@ -168,10 +171,10 @@ class FanoutTier(GripTier):
         super().__init__(settings, records)
         self._api: PublishApi | None = None
 
-    async def publish(self, written: Written, previous_version: int) -> None:
+    async def publish(self, batch: Sequence[Written]) -> None:
         if self._api is None:
             self._api = PublishApi(fastly_client(self.settings))
-        payload = items(written, previous_version)
+        payload = [item for written in batch for item in items(written)]
         request = PublishRequest(items=[_fanout_item(item) for item in payload])
         try:
             await asyncio.to_thread(
@@ -182,7 +185,7 @@ class FanoutTier(GripTier):
             )
         except ERRORS as exc:
             raise PushError(describe(exc, "fanout publish").message) from None
-        await self.records.record_delivered(written.game.game_id, written.game.version)
+        await self.records.record_delivered(batch[-1].game.game_id, batch[-1].game.version)
 
     async def aclose(self) -> None:
         if self._api is not None:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from sse_starlette import EventSourceResponse
@@ -295,7 +295,7 @@ class HubTier:
             return no_newer_version()
         return snapshot_response(found)
 
-    async def publish(self, written: Written, previous_version: int) -> None:
+    async def publish(self, batch: Sequence[Written]) -> None:
         return None  # the hub follows the change streams the publisher writes anyway
 
     async def keep_alive(self) -> None:

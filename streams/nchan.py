@@ -19,7 +19,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -83,10 +83,13 @@ class NchanTier:
     async def long_poll(self, hold: PollHold) -> Response:
         raise PushError("Nchan holds no long-polls: the origin's hub does")
 
-    async def publish(self, written: Written, previous_version: int) -> None:
-        game = written.game
+    async def publish(self, batch: Sequence[Written]) -> None:
+        # One message for the batch: its events in order, as a stream shows them. A stream
+        # resuming inside it is sent it whole and skips the versions it holds.
+        game = batch[-1].game
         channel = game_channel(game.game_id)
-        response = await self._post(channel, sse.event(game.version, game.change, written.body))
+        events = b"".join(sse.event(w.game.version, w.game.change, w.body) for w in batch)
+        response = await self._post(channel, events)
         now = time.monotonic()
         self._channels[channel] = (now, now)
         # 201: the channel was created by this message; 202: it had one already.

@@ -4,7 +4,7 @@ origin asks it to hold."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,9 +79,9 @@ class StreamTier(Protocol):
 
     async def long_poll(self, hold: PollHold) -> Response: ...
 
-    async def publish(self, written: Written, previous_version: int) -> None:
-        """Hand one new version of a game (and its scoreboard row) to the tier;
-        ``previous_version`` is the game's version published before it (0: none)."""
+    async def publish(self, batch: Sequence[Written]) -> None:
+        """Hand new versions of one game (and their scoreboard rows) to the tier, oldest first,
+        in one call: each names the version published before it (``previous_pushed``)."""
         ...
 
     async def keep_alive(self) -> None:
