@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from core.errors import ServiceError
 from feeds.adapters import Feed, load
 from feeds.replay import ReplaySettings, replay
 from harness.fans import published_versions, schedule
-from harness.sse import ResumingFan, open_stream, open_url
+from harness.sse import ResumingFan, Stream, open_stream, open_url
 from local.nchan import nchan, real_ip_directives
 from local.process import free_port
 from local.stack import LocalStack
@@ -322,3 +323,38 @@ def test_a_bad_trusted_proxy_or_header_is_refused_before_start(tmp_path: Path) -
     with pytest.raises(ServiceError, match="not a header name"):
         real_ip_directives(["10.0.0.0/8"], "CF-Connecting-IP; evil")
     assert "set_real_ip_from" not in real_ip_directives([], "CF-Connecting-IP")
+
+
+async def _ids_until(stream: Stream, last: int) -> list[int]:
+    """The ids a stream sends up to ``last``, read by one reader (a read may hold several)."""
+    ids: list[int] = []
+    async for event in stream:
+        if event.id is not None:
+            ids.append(event.id)
+        if event.id == last:
+            break
+    return ids
+
+
+async def test_a_stream_resuming_inside_a_message_of_several_versions_misses_none(
+    stack: LocalStack, data_dir: Path
+) -> None:
+    """A game replayed at full speed reaches Nchan in fewer messages than versions (those
+    waiting together go as one). A client resuming after any version, even one inside such a
+    message, gets every later one in order once it skips what it holds."""
+    feed = load(data_dir / "hockey/nhl-apiweb-pbp_2023020001.json")
+    await schedule(stack.edge_url, stack.bootstrap, feed)
+    final = await _final_version(stack, feed)
+    published = await published_versions(stack.redis_url, feed.game_id)
+    async with Redis.from_url(stack.redis_url) as redis:
+        messages = await redis.zcard(stack.keys.held(feed.game_id))
+    assert 0 < messages < len(published)  # some messages carried several versions
+    path = f"/v1/games/{feed.game_id}/stream"
+    for after in published[-RESUME_MAX_VERSIONS:-1]:  # as far back as a stream may resume
+        resumed = await open_url(stack.edge_url, path, {"Last-Event-ID": str(after)})
+        try:
+            got = await asyncio.wait_for(_ids_until(resumed, published[-1]), 30)
+        finally:
+            resumed.close()
+        assert [v for v in got if v > after] == [v for v in published if v > after], after
+    assert published[-1] == final
