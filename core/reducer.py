@@ -219,7 +219,8 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         update.update(_shootout_winner(game.model_copy(update=update)))
     else:
         update["status"] = GameStatus.LIVE
-    update["last_event"] = LastEvent(
+    # Fields of a validated event: nothing to validate again.
+    update["last_event"] = LastEvent.model_construct(
         event_id=event.event_id,
         sequence=event.sequence,
         event_type=event.event_type,
@@ -324,7 +325,9 @@ def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
     rejected: list[Rejected] = []
     plays: list[Play] = []
     state = published
-    pending: Game | None = None
+    #: The state after the batch's last events that cut no version, numbered only if it ends
+    #: the batch (a copy of the whole game per event was a tenth of a publisher's time).
+    pending: tuple[Game, ChangeKind] | None = None
     for index, event in enumerate(events):
         try:
             after = apply(state, event)
@@ -336,20 +339,24 @@ def versions(published: Game | None, events: Sequence[GameEvent]) -> Folded:
         kind = change_kind(state, after)
         state = after
         plays.append(Play(event, after.home.score, after.away.score))
-        pending = _numbered(after, kind, cut[-1] if cut else published)
+        _in_order(after, cut[-1] if cut else published)
+        pending = (after, kind)
         if kind is not ChangeKind.STATE or after.correction is not None:
-            cut.append(pending)
+            cut.append(_numbered(*pending))
             pending = None
     if pending is not None:
-        cut.append(pending)
+        cut.append(_numbered(*pending))
     return Folded(cut, rejected, plays)
 
 
-def _numbered(state: Game, kind: ChangeKind, before: Game | None) -> Game:
+def _in_order(state: Game, before: Game | None) -> None:
     version = state.sequence + 1
     if before is not None and version <= before.version:
         raise VersionOrderError(f"game {state.game_id}: version {version} after {before.version}")
-    return state.model_copy(update={"version": version, "change": kind})
+
+
+def _numbered(state: Game, kind: ChangeKind) -> Game:
+    return state.model_copy(update={"version": state.sequence + 1, "change": kind})
 
 
 def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:

@@ -28,7 +28,10 @@ class OffsetTracker:
 
     def hold(self, position: Position) -> None:
         topic, partition, offset = position
-        self._held.setdefault((topic, partition), Counter())[offset] += 1
+        held = self._held.get((topic, partition))
+        if held is None:  # not setdefault: that builds a Counter for every event
+            held = self._held[(topic, partition)] = Counter()
+        held[offset] += 1
 
     def release(self, position: Position) -> None:
         topic, partition, offset = position
