@@ -33,8 +33,14 @@ class Coalescer(Generic[T]):
         sent = asyncio.get_running_loop().create_future()
         self._waiting.append((item, sent))
         if not self._sending:
+            run = self._run()
+            try:
+                self._spawn(run)
+            except BaseException:
+                run.close()  # never started
+                self._waiting.remove((item, sent))
+                raise
             self._sending = True
-            self._spawn(self._run())
         await sent
 
     async def _run(self) -> None:

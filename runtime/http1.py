@@ -95,11 +95,11 @@ class _Connection:
         self.used_at = time.monotonic()
         return Answer(reading.parser.get_status_code(), bytes(reading.body), reading.headers)
 
-    async def heads(self, requests: list[bytes]) -> list[Answer]:
-        """HEAD ``requests`` written in one call, their answers read in order (each ends with
-        its headers); fewer answers than requests if the server closed the connection."""
+    async def heads(self, requests: list[bytes], answers: list[Answer]) -> None:
+        """HEAD ``requests`` written in one call, their answers read in order into ``answers``
+        (each ends with its headers): the caller keeps those read before a failure. Fewer
+        answers than requests if the server closed the connection."""
         self.writer.write(b"".join(requests))
-        answers: list[Answer] = []
         pending = b""
         while len(answers) < len(requests) and self.keep_alive:
             end = pending.find(b"\r\n\r\n")
@@ -111,10 +111,12 @@ class _Connection:
                 pending += data
                 continue
             answer, self.keep_alive = _head_answer(pending[:end])
-            answers.append(answer)
             pending = pending[end + 4 :]
+            if answer.status >= 200:  # an interim 1xx answer is followed by the final one
+                answers.append(answer)
+        if pending:
+            self.keep_alive = False  # bytes after the last answer: a body no HEAD answer has
         self.used_at = time.monotonic()
-        return answers
 
     def close(self) -> None:
         self.writer.close()
@@ -132,7 +134,8 @@ def _head_answer(head: bytes) -> tuple[Answer, bool]:
         if not colon:
             raise Http1Error(f"not a header field: {line[:60]!r}")
         headers[name.strip().lower()] = value.strip()
-    close = headers.get(b"connection", b"").lower() == b"close" or version == b"HTTP/1.0"
+    tokens = {token.strip().lower() for token in headers.get(b"connection", b"").split(b",")}
+    close = b"close" in tokens or version == b"HTTP/1.0"
     return Answer(int(rest[:3]), b"", headers), not close
 
 
@@ -193,7 +196,8 @@ class Http1Client:
     async def heads(self, paths: list[str], headers: Mapping[str, str] = {}) -> list[Answer | None]:
         """HEAD each of ``paths``, pipelined: up to 100 requests written at once on each
         connection, so a purge's refresh of hundreds of pages costs a few writes, not hundreds.
-        ``None`` for a path without an answer (the connection failed or closed before it)."""
+        A request a failed or closed connection left unanswered is sent once more on a new one
+        (HEAD is safe to repeat, RFC 9112 §9.3.2); ``None`` for a path still without an answer."""
         fields = b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items())
         requests = [
             f"HEAD {self.base}{path} HTTP/1.1\r\n".encode("ascii")
@@ -205,10 +209,17 @@ class Http1Client:
         return [answer for part in found for answer in part]
 
     async def _pipeline(self, requests: list[bytes]) -> list[Answer | None]:
+        answers = await self._pipelined(requests)
+        if len(answers) < len(requests):
+            answers += await self._pipelined(requests[len(answers) :])
+        return [*answers, *([None] * (len(requests) - len(answers)))]
+
+    async def _pipelined(self, requests: list[bytes]) -> list[Answer]:
+        """One connection's answers to ``requests``, in order: those read before it failed."""
         answers: list[Answer] = []
         async with self._slots:
             if self._closed:
-                return [None] * len(requests)
+                return answers
             connection = self._reuse()
             try:
                 async with asyncio.timeout(self.timeout):
@@ -216,7 +227,7 @@ class Http1Client:
                         connection = _Connection(
                             *await asyncio.open_connection(self.host, self.port)
                         )
-                    answers = await connection.heads(requests)
+                    await connection.heads(requests, answers)
             except (OSError, TimeoutError, Http1Error):
                 if connection is not None:
                     connection.close()
@@ -229,7 +240,7 @@ class Http1Client:
                 self._idle.append(connection)
             elif connection is not None:
                 connection.close()
-        return [*answers, *([None] * (len(requests) - len(answers)))]
+        return answers
 
     def _reuse(self) -> _Connection | None:
         while self._idle:

@@ -1,5 +1,7 @@
-"""The publisher's queue in front of the stream tier: each game's versions reach the tier once,
-in order, with no gap, whatever the tier does meanwhile, and off the path of every other game.
+"""The publisher's queue in front of the stream tier: each game's versions reach the tier in
+order, with no gap, whatever the tier does meanwhile, and off the path of every other game (at
+least once: a hand-over whose message id was not recorded goes again, and clients skip the
+versions they hold).
 
 A version reaches the queue claimed already (the store claims it in the same call that writes
 it: never one older than a version the tier has, see :class:`core.store.Written`). Each game

@@ -1,10 +1,12 @@
 """Nchan (nginx) holds game streams: the self-hosted stream tier (``edge/nchan``).
 
-The publisher's half posts each version's SSE event to the game's channel exactly as streams
-show it (``id:`` = version) and records Nchan's id for it (:class:`PushRecords`). The origin's
-half answers a stream request the tier proved it sent (``Scorecast-Holder``) with an internal
-redirect into the channel, right after the message of the version the client resumes after (or,
-when that one is not recorded yet, an older one: the client skips what it already holds). The
+The publisher's half posts a game's versions to its channel as SSE events exactly as streams
+show them (``id:`` = version), those handed over together in one message, and records Nchan's id
+of each message under its last version (:class:`PushRecords`). The origin's half answers a
+stream request the tier proved it sent (``Scorecast-Holder``) with an internal redirect into the
+channel, right after the newest message whose last version the client holds (or, when that one
+is not recorded yet, an older one): a client resuming inside a message of several versions, or
+after an older one, is sent versions it holds and skips them. The
 scoreboard stream and long-polls are held by the origin's hub on this tier.
 
 Nchan sends nothing on a quiet stream, so the publisher keeps each game's channel alive with an

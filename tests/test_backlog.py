@@ -32,13 +32,12 @@ class _Tier:
 
 
 def _written(count: int) -> list[Written]:
-    games = versions(None, short_game("g1")).versions
-    assert len(games) >= count
-    previous = 0
+    """``count`` versions of one game, each claimed after the one before."""
+    game = versions(None, short_game("g1")).versions[0]
     found = []
-    for game in games[:count]:
-        found.append(Written(game, b"{}", b"{}", previous))
-        previous = game.version
+    for version in range(1, count + 1):
+        numbered = game.model_copy(update={"version": version})
+        found.append(Written(numbered, b"{}", b"{}", version - 1))
     return found
 
 
@@ -50,7 +49,18 @@ async def test_versions_waiting_together_go_in_one_call_in_order() -> None:
         await asyncio.sleep(0.01)  # its call under way: the rest wait together
         assert all(backlog.push(written) for written in rest)
     assert tier.calls == [[first.game.version], [w.game.version for w in rest]]
-    assert BATCH >= 4
+
+
+async def test_more_versions_waiting_than_one_call_takes_go_in_calls_of_at_most_the_batch() -> None:
+    tier = _Tier()
+    first, *rest = _written(BATCH + 9)
+    async with PushBacklog(tier, drain_seconds=5) as backlog:  # type: ignore[arg-type]
+        backlog.push(first)
+        await asyncio.sleep(0.01)
+        for written in rest:
+            backlog.push(written)
+    assert [len(call) for call in tier.calls] == [1, BATCH, 8]
+    assert [v for call in tier.calls for v in call] == list(range(1, BATCH + 10))
 
 
 async def test_a_refused_batch_is_handed_over_again_whole() -> None:

@@ -78,3 +78,22 @@ async def test_senders_waiting_when_the_call_itself_is_cancelled_are_cancelled_t
     for sender in (first, second):
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(sender, 1)
+
+
+async def test_a_call_that_cannot_start_fails_its_sender_and_the_next_can_go() -> None:
+    """An owner that stopped taking tasks (a task group shutting down) refuses the call: that
+    sender gets the error, and the coalescer is not left waiting on a call that never ran."""
+    call = _SlowCall()
+    refusing = True
+
+    def spawn(work: Coroutine[Any, Any, None]) -> None:
+        if refusing:
+            raise RuntimeError("TaskGroup is shutting down")
+        asyncio.get_running_loop().create_task(work)
+
+    together = Coalescer(call.send, spawn)
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await together.add("a")
+    refusing = False
+    await asyncio.wait_for(together.add("b"), 1)
+    assert call.calls == [["b"]]

@@ -226,23 +226,6 @@ async def test_heads_are_pipelined_and_answered_in_order(serve: Start) -> None:
         await client.aclose()
 
 
-async def test_heads_after_a_hang_up_have_no_answer_and_the_next_go(serve: Start) -> None:
-    seen: list[bytes] = []
-
-    def answer(request: bytes) -> bytes | None:
-        seen.append(request)
-        return None if len(seen) == 4 else _echo_head(request)
-
-    _, url = await serve(answer)
-    client = Http1Client(url, timeout=2)
-    try:
-        answers = await client.heads([f"g{n}" for n in range(6)])
-        assert [a is not None for a in answers] == [True, True, True, False, False, False]
-        assert all(a is not None for a in await client.heads(["g7", "g8"]))
-    finally:
-        await client.aclose()
-
-
 @pytest.mark.parametrize(
     "garbled",
     [b"SPDY/3 200 OK\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"],
@@ -257,12 +240,112 @@ async def test_a_garbled_head_answer_is_no_answer(serve: Start, garbled: bytes) 
 
 
 async def test_a_head_answer_saying_close_ends_the_pipeline(serve: Start) -> None:
+    """What follows an answer saying ``close`` goes again on a new connection."""
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
     server, url = await serve(lambda request: closing)
     client = Http1Client(url, timeout=1)
     try:
-        assert [a is not None for a in await client.heads(["g1", "g2"])] == [True, False]
+        assert [a is not None for a in await client.heads(["g1", "g2"])] == [True, True]
+        assert server.connections == 2
         assert (await client.heads(["g3"]))[0] is not None
-        assert server.connections == 2  # the closed one was not used again
+        assert server.connections == 3  # the closed ones were not used again
+    finally:
+        await client.aclose()
+
+
+async def test_heads_a_stalled_connection_left_unanswered_go_again_on_a_new_one(
+    serve: Start,
+) -> None:
+    """The first connection answers two of four and stalls: those two are kept, the other two
+    are asked again on a new connection (HEAD is safe to repeat)."""
+    stalled, released = asyncio.Event(), asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        try:
+            while True:
+                request = await reader.readuntil(b"\r\n\r\n")
+                if not stalled.is_set() and answered == 2:
+                    stalled.set()
+                    await released.wait()  # past the client's timeout
+                writer.write(_echo_head(request))
+                answered += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    client = Http1Client(f"http://127.0.0.1:{port}/p/", timeout=0.5)
+    try:
+        answers = await client.heads(["a", "b", "c", "d"])
+        assert [a.headers[b"etag"] if a else None for a in answers] == [
+            b'"/p/a"',
+            b'"/p/b"',
+            b'"/p/c"',
+            b'"/p/d"',
+        ]
+        assert stalled.is_set()
+    finally:
+        released.set()
+        await client.aclose()
+        listening.close()
+        await listening.wait_closed()
+
+
+async def test_heads_still_unanswered_after_the_second_try_have_no_answer(serve: Start) -> None:
+    seen: list[bytes] = []
+
+    def answer(request: bytes) -> bytes | None:
+        seen.append(request)
+        # The third request of each connection hangs it up (the second try's first is its 3rd).
+        return None if request.split(b" ", 2)[1].endswith(b"/c") else _echo_head(request)
+
+    _, url = await serve(answer)
+    client = Http1Client(url, timeout=1)
+    try:
+        answers = await client.heads(["a", "b", "c", "d"])
+        assert [a is not None for a in answers] == [True, True, False, False]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n", True),
+        (b"HTTP/1.0 200 OK\r\n\r\n", False),
+        # A HEAD answer followed by a body it must not have: the connection is not reused.
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody", False),
+    ],
+)
+async def test_a_head_answer_says_whether_its_connection_goes_on(
+    serve: Start, answer: bytes, kept: bool
+) -> None:
+    server, url = await serve(lambda request: answer)
+    client = Http1Client(url, timeout=1)
+    try:
+        assert (await client.heads(["g1"]))[0] is not None
+        assert (await client.heads(["g2"]))[0] is not None
+        assert server.connections == (1 if kept else 2)
+    finally:
+        await client.aclose()
+
+
+async def test_an_interim_answer_is_not_taken_for_the_final_one(serve: Start) -> None:
+    def answer(request: bytes) -> bytes:
+        return b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + _echo_head(request)
+
+    _, url = await serve(answer)
+    client = Http1Client(url, timeout=1)
+    try:
+        answers = await client.heads(["a", "b"])
+        assert [a.status if a else 0 for a in answers] == [200, 200]
+        assert [a.headers[b"etag"] if a else b"" for a in answers] == [
+            b'"/publish/a"',
+            b'"/publish/b"',
+        ]
     finally:
         await client.aclose()

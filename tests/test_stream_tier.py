@@ -21,6 +21,7 @@ from harness.sse import ResumingFan, Stream, open_stream, open_url
 from local.nchan import nchan, real_ip_directives
 from local.process import free_port
 from local.stack import LocalStack
+from streams.nchan import HELD_IDS
 
 #: The origin's default ``resume_max_versions``.
 RESUME_MAX_VERSIONS = 50
@@ -347,10 +348,14 @@ async def test_a_stream_resuming_inside_a_message_of_several_versions_misses_non
     final = await _final_version(stack, feed)
     published = await published_versions(stack.redis_url, feed.game_id)
     async with Redis.from_url(stack.redis_url) as redis:
-        messages = await redis.zcard(stack.keys.held(feed.game_id))
-    assert 0 < messages < len(published)  # some messages carried several versions
+        held = await redis.zrange(stack.keys.held(feed.game_id), 0, -1, withscores=True)
+    ends = {int(pair[1]) for pair in held}  # each message's last version
+    assert len(published) <= HELD_IDS  # every message of the game is still recorded
+    assert 0 < len(held) < len(published)  # some messages carried several versions
+    resumable = published[-RESUME_MAX_VERSIONS:-1]  # as far back as a stream may resume
+    assert any(after not in ends for after in resumable)  # some resume inside a message
     path = f"/v1/games/{feed.game_id}/stream"
-    for after in published[-RESUME_MAX_VERSIONS:-1]:  # as far back as a stream may resume
+    for after in resumable:
         resumed = await open_url(stack.edge_url, path, {"Last-Event-ID": str(after)})
         try:
             got = await asyncio.wait_for(_ids_until(resumed, published[-1]), 30)
