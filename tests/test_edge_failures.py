@@ -117,3 +117,28 @@ async def test_fans_stay_on_the_stale_copy_whatever_the_origin_failure(
         # Twenty concurrent fans, one origin fetch (the background refresh); Varnish itself
         # tries a fetch once more when a reused connection closes without an answer.
         assert len(origin.attempts) - before == (2 if failure == "cut" else 1)
+
+
+async def test_a_fetch_that_cannot_reach_the_origin_past_the_short_grace_leaves_the_stale_copy(
+    flaky: tuple[FlakyOrigin, int], flaky_edge: tuple[str, str]
+) -> None:
+    """Past the 10 s a healthy origin's copies are served stale for, fans' requests fetch
+    (one fetch, the others queued behind it); when it gets no answer within the first-byte
+    timeout its error must not be kept in the copy's place: every fan, queued or later, gets
+    the stale copy. (This passed before the edge stopped keeping such errors too: the 503s a
+    1,000-game match day showed came from an error kept in a way not reproduced here.)"""
+    origin, _ = flaky
+    url, token = flaky_edge
+    async with httpx.AsyncClient(base_url=url, timeout=15) as http:
+        await asyncio.sleep(2.5)  # the probe has seen the origin healthy
+        assert (await http.get("/v1/games/g1")).json()["version"] == 1
+        origin.mode = "hang"
+        purged = await http.request(
+            "PURGE", "/", headers={"xkey-softpurge": "game-g1", "Purge-Token": token}
+        )
+        assert purged.status_code == 200
+        await asyncio.sleep(10.5)
+        answers = await asyncio.gather(*[http.get("/v1/games/g1") for _ in range(20)])
+        answers.append(await http.get("/v1/games/g1"))
+        assert [a.status_code for a in answers] == [200] * 21, answers[0].text
+        assert {a.json()["version"] for a in answers} == {1}

@@ -172,9 +172,11 @@ sub vcl_miss {
 
 sub vcl_backend_fetch {
     call scorecast_upstream;
-    # An origin that just failed this resource is not asked again for 2 s by the background
-    # refreshes fans set off: they keep the stale copy, and the origin one attempt.
-    if (bereq.is_bgfetch && vsthrottle.remaining("failed:" + bereq.url, 1, 2s) == 0) {
+    # An origin that just failed this resource is not asked again for 2 s: background
+    # refreshes stop and keep the stale copy; a fan's own fetch (its copy older than a healthy
+    # origin's 10 s of grace) ends in vcl_synth, which looks for that copy. Fans queued behind
+    # a fetch that failed so each fail at once instead of each waiting on the origin in turn.
+    if (vsthrottle.remaining("failed:" + bereq.url, 1, 2s) == 0) {
         return (abandon);
     }
 }
@@ -232,6 +234,16 @@ sub vcl_backend_response {
 
 sub vcl_backend_error {
     call scorecast_failed;
+    if (bereq.is_bgfetch) {
+        return (abandon);  # the stale copy stays
+    }
+    # Never cached. Varnish keeps a failed fetch's error 1 s (and 5 s of grace) when requests
+    # were queued behind it; kept, it hid the stale copy from those requests and from the
+    # look again below, and fans got 503s while a copy was there (a 1,000-game match day with
+    # its origin overloaded: 98 in one run).
+    set beresp.ttl = 0s;
+    set beresp.grace = 0s;
+    set beresp.keep = 0s;
     set beresp.http.Content-Type = "application/json";
     set beresp.http.Cache-Control = "no-store";
     set beresp.http.Retry-After = "1";
