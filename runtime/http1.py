@@ -13,8 +13,9 @@ message published twice is two messages), so a failure is the caller's to handle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -167,31 +168,11 @@ class Http1Client:
             *(f"{name}: {value}".encode("latin-1") for name, value in headers.items()),
         ]
         request = b"\r\n".join(head) + b"\r\n\r\n" + body
-        async with self._slots:
-            if self._closed:
-                raise Http1Error("the client is closed")
-            connection = self._reuse()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    if connection is None:
-                        connection = _Connection(
-                            *await asyncio.open_connection(self.host, self.port)
-                        )
-                    answer = await connection.exchange(request, method == "HEAD")
-            except (OSError, TimeoutError, httptools.HttpParserError, Http1Error) as exc:
-                if connection is not None:
-                    connection.close()
-                raise Http1Error(f"{type(exc).__name__}: {exc}") from exc
-            except BaseException:
-                # Cancelled mid-exchange: what is left of the answer would be read as the next.
-                if connection is not None:
-                    connection.close()
-                raise
-            if connection.keep_alive and not self._closed:
-                self._idle.append(connection)
-            else:
-                connection.close()
-            return answer
+        try:
+            async with self._connection() as connection:
+                return await connection.exchange(request, method == "HEAD")
+        except (OSError, TimeoutError, httptools.HttpParserError, Http1Error) as exc:
+            raise Http1Error(f"{type(exc).__name__}: {exc}") from exc
 
     async def heads(self, paths: list[str], headers: Mapping[str, str] = {}) -> list[Answer | None]:
         """HEAD each of ``paths``, pipelined: up to 100 requests written at once on each
@@ -217,9 +198,19 @@ class Http1Client:
     async def _pipelined(self, requests: list[bytes]) -> list[Answer]:
         """One connection's answers to ``requests``, in order: those read before it failed."""
         answers: list[Answer] = []
+        with contextlib.suppress(OSError, TimeoutError, Http1Error):
+            async with self._connection() as connection:
+                await connection.heads(requests, answers)
+        return answers
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Connection]:
+        """A kept-alive connection (or a new one) for one exchange, all within the timeout:
+        closed if the exchange fails or is cancelled (what is left of an answer would be read
+        as the next), kept for the next exchange if the server keeps it alive."""
         async with self._slots:
             if self._closed:
-                return answers
+                raise Http1Error("the client is closed")
             connection = self._reuse()
             try:
                 async with asyncio.timeout(self.timeout):
@@ -227,20 +218,15 @@ class Http1Client:
                         connection = _Connection(
                             *await asyncio.open_connection(self.host, self.port)
                         )
-                    await connection.heads(requests, answers)
-            except (OSError, TimeoutError, Http1Error):
-                if connection is not None:
-                    connection.close()
-                connection = None
+                    yield connection
             except BaseException:
                 if connection is not None:
                     connection.close()
                 raise
-            if connection is not None and connection.keep_alive and not self._closed:
+            if connection.keep_alive and not self._closed:
                 self._idle.append(connection)
-            elif connection is not None:
+            else:
                 connection.close()
-        return answers
 
     def _reuse(self) -> _Connection | None:
         while self._idle:
