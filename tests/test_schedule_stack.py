@@ -162,7 +162,7 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
         listed(
             game_id,
             teams.model_copy(
-                update={"start_time": start, "day": today, "venue": "Barclays Center"}
+                update={"start_time": start, "day": today, "venue": "Riverside Arena"}
             ),
         )
         for game_id in FOLLOWED
@@ -226,7 +226,7 @@ async def test_followers_pre_warm_the_days_games_and_share_them_and_one_killed_l
                 assert set(FOLLOWED) <= {row["game_id"] for row in today_board.json()["games"]}
             after = [await origin_requests(stack.metrics_url(), route) for route in routes]
             assert after == before, "the first fan reached the origin"
-            assert (snapshot["status"], snapshot["venue"]) == ("SCHEDULED", "Barclays Center")
+            assert (snapshot["status"], snapshot["venue"]) == ("SCHEDULED", "Riverside Arena")
 
             # Tip-off, and one follower killed: the other takes its games, all go to the end.
             killed = next(iter((await owners()).values()))

@@ -163,7 +163,7 @@ def test_espn_scoreboards_list_games_on_their_eastern_day(data_dir: Path, name: 
         on = start.astimezone(ZoneInfo("America/New_York")).date()
         detail = event["status"]["type"]["shortDetail"]
         if event["status"]["type"]["name"] == "STATUS_SCHEDULED":
-            # ESPN's own words agree: "9/4 - 8:20 PM EDT".
+            # ESPN's own status text for the game says the same local time.
             assert detail.startswith(f"{on.month}/{on.day} "), detail
         venue = competition["venue"]["fullName"]
         expected[on][event["id"]] = (sides["home"], sides["away"], start, venue)

@@ -56,7 +56,7 @@ async def _site(stack: LocalStack, data_dir: Path) -> dict[str, Any]:
     scheduled = feed.events[0].game
     assert scheduled is not None
     info = scheduled.model_copy(
-        update={"day": today, "venue": "Barclays Center", "season": "2025-26"}
+        update={"day": today, "venue": "Riverside Arena", "season": "2025-26"}
     )
     feed = Feed(feed.format, feed.game_id, [listed(feed.game_id, info), *feed.events[1:]])
     settings = ListingSettings(**stack.kafka_settings(), redis_url=stack.redis_url)  # type: ignore[arg-type]
