@@ -144,6 +144,7 @@ class ManagedProcess(Started):
         self.env = dict(env) if env is not None else None
         self.timeout = timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     @property
     def pid(self) -> int:
@@ -152,6 +153,12 @@ class ManagedProcess(Started):
         return self.process.pid
 
     def start(self) -> None:
+        self.launch()
+        self.wait_until_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (:meth:`wait_until_ready`):
+        several launched at once get ready together."""
         if self.alive():
             raise ServiceError(f"{self.name} is already running")
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +171,13 @@ class ManagedProcess(Started):
                 env=self.env,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not our children
             )
+        self._terminated = False
+
+    def wait_until_ready(self) -> None:
+        """Wait up to ``timeout`` s from now for the launched process to be ready; stopped and
+        raising :class:`ServiceError` (with its last log lines) if it exits or is not."""
+        if self.process is None:
+            raise ServiceError(f"{self.name} was not launched")
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -181,17 +195,23 @@ class ManagedProcess(Started):
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; the exit code (None: it was not running)."""
+        self.terminate()
         process, self.process = self.process, None
         if process is None:
             return None
-        if process.poll() is not None:
-            return process.returncode
-        process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             return process.wait(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting (:meth:`stop` then waits): several terminated first stop
+        together. Sent once: a second SIGTERM makes some servers skip their graceful stop."""
+        if self.alive() and not self._terminated:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+            self._terminated = True
 
     def kill(self) -> None:
         """SIGKILL the process and everything it started, as a crash of the host would.

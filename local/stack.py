@@ -154,7 +154,8 @@ class LocalStack(Started):
         ensure_topics(ReplaySettings(kafka_bootstrap=self.bootstrap))
         self.origin_port = self.origin_port or free_port()
         origin = {**self.redis_settings(), **self.tier_settings(), "port": self.origin_port}
-        self.start_service("origin", origin)
+        # Our services get ready together: their imports take most of a stack's start.
+        starting = [self.start_service("origin", origin, wait=False)]
         self.devices_port = self.devices_port or free_port()
         devices = {
             **self.redis_settings(),
@@ -163,11 +164,16 @@ class LocalStack(Started):
             # The push services the browsers use, and the local Web Push stand-in.
             "push_hosts": json.dumps([*DevicesSettings().push_hosts, "127.0.0.1"]),
         }
-        self.start_service("devices", devices)
+        starting.append(self.start_service("devices", devices, wait=False))
         self._start_holder()
+        publisher = self.start_publisher(wait=False)
+        for process in starting:
+            process.wait_until_ready()
+        # Only now: the edge's probe would find an origin still starting sick for seconds.
         self._start_edge(self.holder_port)
-        self.start_publisher()
-        self.start_purger()
+        purger = self.start_purger(wait=False)
+        publisher.wait_until_ready()
+        purger.wait_until_ready()
         if self.notify:
             self.start_notifier()
         if self.prometheus:
@@ -218,7 +224,9 @@ class LocalStack(Started):
                 if chosen or "Address already in use" not in str(exc) or attempt == attempts - 1:
                     raise
 
-    def start_publisher(self, name: str = "publisher", group_id: str = "") -> ManagedProcess:
+    def start_publisher(
+        self, name: str = "publisher", group_id: str = "", wait: bool = True
+    ) -> ManagedProcess:
         settings = {**self.redis_settings(), **self.kafka_settings()}
         if group_id:
             settings["group_id"] = group_id
@@ -231,20 +239,23 @@ class LocalStack(Started):
             settings["push_max_age_seconds"] = self.push_max_age_seconds
         if self.push_keep_alive_seconds is not None:
             settings["keep_alive_seconds"] = self.push_keep_alive_seconds
-        return self.start_service("publisher", settings, name)
+        return self.start_service("publisher", settings, name, wait)
 
-    def start_purger(self) -> ManagedProcess:
+    def start_purger(self, wait: bool = True) -> ManagedProcess:
         settings = {
             **self.redis_settings(),
             "varnish_url": self.edge_url,
             "purge_token": self.purge_token,
         }
-        return self.start_service("purger", settings)
+        return self.start_service("purger", settings, wait=wait)
 
     def stop(self) -> None:
-        """Stop every process, newest first; one that fails to stop does not keep the others
-        running."""
+        """Stop every process, newest first, our services together before the rest; one that
+        fails to stop does not keep the others running."""
         failures = []
+        for name, process in self.processes.items():
+            if name in self.metrics_ports:
+                process.terminate()
         for name in reversed(list(self.processes)):
             try:
                 self.processes.pop(name).stop()
@@ -282,19 +293,22 @@ class LocalStack(Started):
         return standins
 
     def start_service(
-        self, kind: str, settings: dict[str, object], name: str = ""
+        self, kind: str, settings: dict[str, object], name: str = "", wait: bool = True
     ) -> ManagedProcess:
-        """One of our services, with its private listener on a port of its own."""
+        """One of our services, with its private listener on a port of its own; without
+        ``wait``, launched and not yet ready (:meth:`ManagedProcess.wait_until_ready`)."""
         name = name or kind
         settings["metrics_port"] = self.metrics_ports.setdefault(name, free_port())
-        process = self._run(name, scorecast_process(kind, settings, self.run_dir, name))
+        process = self._run(name, scorecast_process(kind, settings, self.run_dir, name), wait)
         if "prometheus" in self.processes:
             write_targets(self.run_dir, self.metrics_ports)  # scraped from now on
         return process
 
-    def _run(self, name: str, process: ManagedProcess) -> ManagedProcess:
-        process.start()
-        self.processes[name] = process
+    def _run(self, name: str, process: ManagedProcess, wait: bool = True) -> ManagedProcess:
+        process.launch()
+        self.processes[name] = process  # stopped with the stack even if it never gets ready
+        if wait:
+            process.wait_until_ready()
         return process
 
 

@@ -58,7 +58,10 @@ function showRow(row) {
 // The version the page's sections show (a slower, older fetch never wins).
 let sections = Number(document.querySelector("article.match")?.dataset.version) || 0;
 
-async function refresh(version, attempts = 5) {
+// The page at the edge is behind until the purger reaches it, which a busy match day can delay
+// by seconds after the stream told this page: keep asking (at most every 2 s, for about half a
+// minute) rather than leave the sections behind the score line.
+async function refresh(version, attempts = 18) {
   for (let attempt = 0; attempt < attempts && version > sections; attempt++) {
     try {
       const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
@@ -80,7 +83,7 @@ async function refresh(version, attempts = 5) {
     } catch {
       // The network, for a moment: the next attempt, or the next version, tries again.
     }
-    await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(300 * (attempt + 1), 2000)));
   }
 }
 
