@@ -3,6 +3,12 @@ out to the streams and long-polls this process holds. Every origin runs one: it 
 configured tier does not (:attr:`streams.tier.StreamTier.holds`), and requests that did not come
 through the tier. Its publishing half is the change streams the publisher already writes.
 
+A reader rests while nobody subscribes (a match day's origins behind a stream tier hold almost
+no streams, and reading every announcement cost them a fifth of their CPU). The first subscriber
+wakes it, and waits until it has taken its place in the stream (:meth:`Hub.following`) before
+reading what it missed from the store: every version is then either in the store when read or
+announced after the reader's place, so none falls between.
+
 Each subscriber has a bounded buffer. A subscriber that falls that far behind is cut off rather
 than buffered without limit: memory stays flat whatever the clients do, and a cut-off client
 reconnects with ``Last-Event-ID`` and gets only what it missed.
@@ -40,6 +46,12 @@ logger = logging.getLogger("scorecast.streams.hub")
 
 _BLOCK_MS = 1000
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0
+#: A reader rests this long after its last subscriber left (by default): streams that come
+#: and go do not make it stop and start again each time.
+REST_AFTER_SECONDS = 30.0
+#: How long a new subscriber waits for the readers to take their places before it gives up
+#: (its stream ends; the client reconnects).
+_FOLLOWING_SECONDS = 10.0
 
 
 class SlowSubscriberError(ScorecastError):
@@ -85,13 +97,19 @@ class Subscription:
 
 class Hub:
     def __init__(
-        self, reader: SnapshotReader, feeds: list[ChangeFeed], buffer: int, most: int = 10_000
+        self,
+        reader: SnapshotReader,
+        feeds: list[ChangeFeed],
+        buffer: int,
+        most: int = 10_000,
+        rest_after: float = REST_AFTER_SECONDS,
     ) -> None:
         self.reader = reader
         self.feeds = feeds
         self.buffer = buffer
         #: Subscriptions held at most (streams and long-polls).
         self.most = most
+        self.rest_after = rest_after
         self._subscribers: dict[str, set[Subscription]] = {}
         #: Subscriptions held now, counted as they come and go: every connect asks.
         self._held = 0
@@ -100,10 +118,17 @@ class Hub:
         #: the hash of the row and its event kind (the row read is the newest one, which can be
         #: newer than announced).
         self._rows_pushed: dict[str, tuple[int, int]] = {}
-        #: Why each stream's reader is down (absent while it follows its stream).
+        #: Why each stream's reader is down (absent while it follows its stream or rests).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
         self.restarts = 0
         self._closed = False
+        #: Set while someone subscribes (or did within ``rest_after`` s): the readers follow
+        #: their streams.
+        self._wanted = asyncio.Event()
+        #: When the last subscriber left.
+        self._last_left = time.monotonic()
+        #: Of each stream: its reader has taken its place and follows it.
+        self._positioned = {feed.stream: asyncio.Event() for feed in feeds}
 
     @property
     def healthy(self) -> bool:
@@ -121,14 +146,21 @@ class Hub:
     def subscribers(self) -> int:
         return self._held
 
+    @property
+    def resting(self) -> bool:
+        """Nobody has subscribed for ``rest_after`` s: the readers need not follow."""
+        return not self._held and time.monotonic() - self._last_left >= self.rest_after
+
     @contextlib.contextmanager
     def subscribe(self, channel: str) -> Iterator[Subscription]:
+        """Pushes to ``channel`` from now on; read the store only after :meth:`following`."""
         subscription = Subscription(channel, self.buffer)
         if self._closed:
             subscription.end()
         else:
             self._subscribers.setdefault(channel, set()).add(subscription)
             self._held += 1
+            self._wanted.set()
         try:
             yield subscription
         finally:
@@ -136,9 +168,25 @@ class Hub:
             if group is not None:
                 if subscription in group:  # not cut off, nor ended by close()
                     group.remove(subscription)
-                    self._held -= 1
+                    self._let_go()
                 if not group:
                     del self._subscribers[channel]
+
+    async def following(self) -> None:
+        """Wait until every reader follows its stream (a resting one was woken by
+        :meth:`subscribe`). :class:`StoreUnavailableError` if one cannot within
+        :data:`_FOLLOWING_SECONDS`."""
+        try:
+            async with asyncio.timeout(_FOLLOWING_SECONDS):
+                for positioned in self._positioned.values():
+                    await positioned.wait()
+        except TimeoutError:
+            raise StoreUnavailableError(f"change stream reader down: {self.failure}") from None
+
+    def _let_go(self) -> None:
+        self._held -= 1
+        if not self._held:
+            self._last_left = time.monotonic()
 
     def close(self) -> None:
         """End every stream this hub feeds (shutdown): they finish cleanly, not cut mid-event."""
@@ -164,13 +212,28 @@ class Hub:
 
     async def _follow(self, feed: ChangeFeed) -> None:
         last: str | None = None
+        positioned = self._positioned[feed.stream]
         delay = _RETRY_FIRST
         while True:
             try:
                 if last is None:
+                    while not self._wanted.is_set():
+                        # Resting, it still looks at its stream each second: one that cannot
+                        # be read makes the origin unready as it would a following reader.
+                        await feed.last_id()
+                        self._failures.pop(feed.stream, None)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wanted.wait(), _BLOCK_MS / 1000)
                     last = await feed.last_id()
                     self._failures.pop(feed.stream, None)
+                    positioned.set()
                 while True:
+                    if self.resting:
+                        # No await from the check to here: a subscriber cannot come between.
+                        positioned.clear()
+                        self._wanted.clear()
+                        last = None
+                        break
                     read = await feed.after(last, _BLOCK_MS, 100)
                     self._failures.pop(feed.stream, None)
                     for announcement in read.announcements:
@@ -181,6 +244,7 @@ class Hub:
                             await self._dispatch(announcement)
                     last = read.last_id or last  # past unreadable entries too
                     delay = _RETRY_FIRST
+                continue  # resting: it waits to be wanted again, not to retry
             except StoreUnavailableError as exc:
                 self._failed(feed, str(exc))
                 logger.warning("change stream unavailable (%s); retrying in %.1f s", exc, delay)
@@ -226,7 +290,7 @@ class Hub:
             if not subscription.offer(push):
                 self.cut_off += 1
                 self._subscribers[channel].remove(subscription)
-                self._held -= 1
+                self._let_go()
 
 
 class HubTier:
@@ -261,6 +325,7 @@ class HubTier:
             with hub.subscribe(hold.channel) as subscription:
                 held = hold.held
                 yield sse.retry()
+                await hub.following()
                 for event_id, event in await hold.missed():
                     if newer(event_id, held):
                         yield event
@@ -287,6 +352,7 @@ class HubTier:
     async def long_poll(self, hold: PollHold) -> Response:
         self._refuse_when_full()
         with self.hub.subscribe(hold.channel) as subscription:
+            await self.hub.following()
             latest = await hold.latest()
             if newer(latest.version, hold.after):
                 return snapshot_response(latest)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import httpx
 import pytest
 
-from core.changes import ChangeFeed
+from core.changes import ChangeFeed, Read
 from core.models import Game
 from core.reducer import change_kind, fold, versions
 from core.store import SnapshotWriter
@@ -19,6 +20,7 @@ from origin.settings import OriginSettings
 from streams.hub import Hub, Push, SlowSubscriberError
 from tests.conftest import ThreadedServer
 from tests.factories import short_game
+from tests.helpers import eventually
 
 
 async def _publish(store: SnapshotWriter, upto: int, version: int, game_id: str = "g1") -> None:
@@ -207,3 +209,90 @@ async def test_an_origin_holding_its_most_streams_answers_503_and_stays_healthy(
             assert (await http.get("/healthz")).status_code == 200
         for stream in held:
             stream.close()
+
+
+class _CountedFeed(ChangeFeed):
+    """A change feed that counts its reads."""
+
+    reads = 0
+
+    async def after(self, last_id: str, block_ms: int, count: int) -> Read:
+        self.reads += 1
+        return await super().after(last_id, block_ms, count)
+
+
+async def _running(hub: Hub) -> asyncio.Task[None]:
+    task = asyncio.create_task(hub.run())
+    await eventually(lambda: hub.healthy, 5)
+    return task
+
+
+async def test_a_hub_nobody_subscribes_to_reads_no_announcement_and_wakes_for_a_subscriber(
+    store: SnapshotWriter,
+) -> None:
+    feeds = [_CountedFeed(store.redis, stream) for stream in store.keys.change_streams]
+    hub = Hub(store, list(feeds), buffer=8, rest_after=0.1)
+    task = await _running(hub)
+    try:
+        for version in range(1, 4):
+            await _publish(store, version + 1, version)
+        await asyncio.sleep(0.3)
+        assert sum(feed.reads for feed in feeds) == 0  # resting, and ready all along
+        assert hub.healthy
+        with hub.subscribe("game-g1") as subscription:
+            await hub.following()
+            await _publish(store, 5, 4)
+            push = await asyncio.wait_for(subscription.next(), 5)
+        assert push is not None
+        assert push.event_id == 4
+        # The last subscriber gone, the readers rest again once their read returns.
+        await asyncio.sleep(1.5)
+        reads = sum(feed.reads for feed in feeds)
+        await _publish(store, 6, 5)
+        await asyncio.sleep(0.3)
+        assert sum(feed.reads for feed in feeds) == reads
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_subscribers_waking_a_resting_hub_while_versions_are_written_miss_none(
+    store: SnapshotWriter,
+) -> None:
+    """Each subscriber reads the newest version from the store once the hub follows, as a
+    stream reads what its client missed: the pushes go on from the very next version."""
+    hub = Hub(store, ChangeFeed.every(store.redis, store.keys), buffer=1000, rest_after=0.05)
+    task = await _running(hub)
+    game = fold(short_game("g1")[:3])
+    assert game is not None
+    written = 0
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        nonlocal written
+        while not stop.is_set():
+            written += 1
+            await store.write(game.model_copy(update={"version": written}))
+            await asyncio.sleep(0.002)
+
+    writer = asyncio.create_task(write())
+    try:
+        await eventually(lambda: written > 0, 5)
+        for _ in range(15):
+            # Resting: every reader has let go of its place.
+            await eventually(lambda: not any(e.is_set() for e in hub._positioned.values()), 5)
+            with hub.subscribe("game-g1") as subscription:
+                await hub.following()
+                latest = await store.latest("g1")
+                assert latest is not None
+                pushed = [await asyncio.wait_for(subscription.next(), 5) for _ in range(5)]
+            numbers = [p.event_id for p in pushed if p is not None]
+            newer = [n for n in numbers if n is not None and n > latest.version]
+            assert newer[:3] == [latest.version + 1, latest.version + 2, latest.version + 3]
+    finally:
+        stop.set()
+        await writer
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
