@@ -99,6 +99,10 @@ class MatchdayResult:
     #: Ingest → announced p99 of the versions whose event entered in each 30 s of the replay:
     #: when the pipeline fell behind, and whether it caught up.
     announce_p99_by_30s_ms: list[float]
+    #: Ingest → edge-fresh p50 and p99 of the versions whose event entered in each 30 s: the
+    #: floor once the pipeline keeps up (the probe's own wait is half its interval on average).
+    fresh_p50_by_30s_ms: list[float]
+    fresh_p99_by_30s_ms: list[float]
     purge_to_fresh_p50_ms: float
     purge_to_fresh_p99_ms: float
     #: The per-game p99s: their median and the worst game's.
@@ -202,6 +206,7 @@ async def run_matchday(
         pipeline: list[float] = []
         #: (seconds into the replay the version's event entered, ingest → announced ms).
         pipeline_at: list[tuple[float, float]] = []
+        fresh_at: list[tuple[float, float]] = []
         purge: list[float] = []
         for index, feed in enumerate(feeds):
             bodies = await reader.versions(feed.game_id, before[index] + 1, last[index])
@@ -213,6 +218,11 @@ async def run_matchday(
             seen = earliest([report.first_seen.get(paths[index], {}) for report in reports])
             fresh = since(ingested, seen)
             fresh_all += fresh
+            fresh_at += [
+                (stamp - ready_at, (seen[v] - stamp) * 1000)
+                for v, stamp in ingested.items()
+                if v in seen
+            ]
             announced = announced_all.get(feed.game_id, {})
             pipeline += since(ingested, announced)
             pipeline_at += [
@@ -257,6 +267,8 @@ async def run_matchday(
         announce_p50_ms=percentile(pipeline, 0.50),
         announce_p99_ms=percentile(pipeline, 0.99),
         announce_p99_by_30s_ms=_by_window(pipeline_at, 30.0),
+        fresh_p50_by_30s_ms=_by_window(fresh_at, 30.0, 0.50),
+        fresh_p99_by_30s_ms=_by_window(fresh_at, 30.0),
         purge_to_fresh_p50_ms=percentile(purge, 0.50),
         purge_to_fresh_p99_ms=percentile(purge, 0.99),
         game_fresh_p99_median_ms=percentile(game_p99, 0.50),
@@ -375,12 +387,14 @@ async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int
     return found
 
 
-def _by_window(samples: list[tuple[float, float]], seconds: float) -> list[float]:
-    """The p99 of the values in each ``seconds`` of time, in order."""
+def _by_window(
+    samples: list[tuple[float, float]], seconds: float, share: float = 0.99
+) -> list[float]:
+    """The percentile ``share`` of the values in each ``seconds`` of time, in order."""
     windows: dict[int, list[float]] = {}
     for at, value in samples:
         windows.setdefault(max(0, int(at // seconds)), []).append(value)
-    return [round(percentile(windows[w], 0.99), 0) for w in sorted(windows)]
+    return [round(percentile(windows[w], share), 0) for w in sorted(windows)]
 
 
 async def _used_memory(redis: Redis) -> int:
@@ -465,6 +479,14 @@ def _print(results: list[MatchdayResult]) -> None:
         ("replay", lambda r: f"{r.replay_seconds:.0f} s"),
         ("events/s / versions/s", lambda r: f"{r.events_per_second:.0f} / {r.versions_per_second:.0f}"),  # noqa: E501
         ("ingest → edge-fresh p50/p99", lambda r: ms(r.fresh_p50_ms, r.fresh_p99_ms)),
+        (
+            "  … p50 / p99 per 30 s",
+            lambda r: " ".join(
+                f"{p50 / 1000:.2f}/{p99 / 1000:.1f}"
+                for p50, p99 in zip(r.fresh_p50_by_30s_ms, r.fresh_p99_by_30s_ms, strict=True)
+            )
+            + " s",
+        ),
         ("  ingest → announced p50/p99", lambda r: ms(r.announce_p50_ms, r.announce_p99_ms)),
         (
             "  … p99 per 30 s of replay",

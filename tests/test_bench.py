@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
-from bench.matchday import MatchdayOptions, run_matchday
+from bench.matchday import MatchdayOptions, _by_window, run_matchday
 from bench.matchday import summary as matchday_summary
 from bench.nginx import compare, parse_wrk
 from bench.plots import plot_matchday, plot_spike
@@ -90,6 +90,12 @@ def _crowd_against(url_port: int, pollers: int, seconds: float) -> CrowdReport:
         return asyncio.run(_Crowd(plan, theirs).run())
     finally:
         stopper.cancel()
+
+
+def test_figures_by_window_are_each_windows_own() -> None:
+    samples = [(float(at), float(ms)) for at, ms in ((1, 10), (2, 20), (3, 30), (31, 400), (95, 7))]
+    assert _by_window(samples, 30.0, 0.50) == [20, 400, 7]
+    assert _by_window(samples, 30.0) == [30, 400, 7]
 
 
 def test_the_crowd_counts_versions_going_back() -> None:
@@ -175,6 +181,9 @@ async def test_a_small_matchday_through_the_stack(
     assert set(result.publisher_rss_mb) == {"publisher", "publisher-2"}
     assert result.redis_kb_per_game > 0
     assert result.fresh_p99_ms >= result.fresh_p50_ms > 0
+    windows = list(zip(result.fresh_p50_by_30s_ms, result.fresh_p99_by_30s_ms, strict=True))
+    assert windows
+    assert all(p99 >= p50 > 0 for p50, p99 in windows)
     document = matchday_summary([result])
     json.dumps(document, allow_nan=False)  # every figure was measured (no NaN)
     assert document["games"] == 4
