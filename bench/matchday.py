@@ -37,7 +37,7 @@ from core.reducer import fold
 from core.store import SnapshotReader
 from feeds.adapters import Feed
 from feeds.replay import ReplaySettings
-from harness.fans import earliest, merged_counts, origin_requests, percentile, since
+from harness.fans import counted, earliest, merged_counts, origin_requests, percentile, since
 from harness.sse import address
 from harness.timeline import TimelineProducer, matchday_feeds, schedule_of
 from local.stack import LocalStack
@@ -110,6 +110,9 @@ class MatchdayResult:
     game_fresh_p99_worst_ms: float
     origin_fetches: int
     origin_fetches_per_change: float
+    #: Games the purger's second look found held fresh at an older version (a refresh under
+    #: way across the purge) and purged again: each such version waited for that look.
+    repurged: int
     poll_requests: int
     offload: float
     poll_p99_ms: float
@@ -149,6 +152,7 @@ async def run_matchday(
         await _schedule(reader, feeds, producer, settings.events_topic)
         before = await _latest_versions(reader, feeds)
         fetches_before = await origin_requests(stack.metrics_url(), GAME_ROUTE)
+        repurged_before = await counted(stack.metrics_url("purger"), _REPURGED)
         cpu_before = {name: p.cpu_seconds() for name, p in stack.processes.items()}
         host, port = address(stack.edge_url)
         # Not more often than every 10 ms a game: a probe finds what the edge serves, not load.
@@ -199,6 +203,7 @@ async def run_matchday(
             if name.startswith("publisher")
         }
         fetches = await origin_requests(stack.metrics_url(), GAME_ROUTE) - fetches_before
+        repurged = await counted(stack.metrics_url("purger"), _REPURGED) - repurged_before
         redis_after = await _used_memory(redis)
         per_game: list[GameFigures] = []
         fresh_all: list[float] = []
@@ -275,6 +280,7 @@ async def run_matchday(
         game_fresh_p99_worst_ms=max(game_p99, default=float("nan")),
         origin_fetches=fetches,
         origin_fetches_per_change=fetches / max(versions, 1),
+        repurged=int(repurged),
         poll_requests=requests,
         offload=1 - fetches / max(requests + sum(r.probe_requests for r in reports), 1),
         poll_p99_ms=percentile([ms for r in reports for ms in r.response_ms], 0.99),
@@ -387,6 +393,9 @@ async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int
     return found
 
 
+_REPURGED = "scorecast_purge_repurged_total"
+
+
 def _by_window(
     samples: list[tuple[float, float]], seconds: float, share: float = 0.99
 ) -> list[float]:
@@ -495,6 +504,7 @@ def _print(results: list[MatchdayResult]) -> None:
         ("  announced → fresh p50/p99", lambda r: ms(r.purge_to_fresh_p50_ms, r.purge_to_fresh_p99_ms)),  # noqa: E501
         ("  per-game p99 median/worst", lambda r: ms(r.game_fresh_p99_median_ms, r.game_fresh_p99_worst_ms)),  # noqa: E501
         ("origin fetches (per change)", lambda r: f"{r.origin_fetches} ({r.origin_fetches_per_change:.3f})"),  # noqa: E501
+        ("purged again (per version)", lambda r: f"{r.repurged} ({r.repurged / max(r.versions, 1):.2%})"),  # noqa: E501
         ("fan polls, offload", lambda r: f"{r.poll_requests}, {r.offload:.2%}"),
         ("poll answer p99", lambda r: ms(r.poll_p99_ms)),
         ("Redis used / per game", lambda r: f"{r.redis_memory_mb:.0f} MB / {r.redis_kb_per_game:.0f} KB"),  # noqa: E501

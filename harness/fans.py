@@ -147,10 +147,17 @@ async def until_purged(redis_url: str, keys: RedisKeys, group: str, seconds: flo
 async def origin_requests(metrics_url: str, route: str = "/v1/games/{game_id}") -> int:
     """Requests the origin answered on ``route``, from its own counters (read on its private
     listener, ``metrics_url``)."""
+    labels = rf'route="{re.escape(route)}",status="\d+"'
+    return int(await counted(metrics_url, "scorecast_origin_requests_total", labels))
+
+
+async def counted(metrics_url: str, name: str, labels: str = r"[^}]*") -> float:
+    """The sum of a service's samples of ``name`` whose labels match ``labels`` (a pattern),
+    read on its private listener."""
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(f"{metrics_url}/metrics")).text
-    pattern = rf'scorecast_origin_requests_total\{{route="{re.escape(route)}",status="\d+"\}} (\S+)'
-    return sum(int(float(count)) for count in re.findall(pattern, text))
+    pattern = rf"^{re.escape(name)}(?:\{{{labels}\}})? (\S+)$"
+    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
 
 
 async def stored_versions(origin_url: str, game_id: str, versions: list[int]) -> dict[int, Game]:

@@ -12,6 +12,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
-from bench.matchday import MatchdayOptions, _by_window, run_matchday
+from bench.matchday import _REPURGED, MatchdayOptions, _by_window, run_matchday
 from bench.matchday import summary as matchday_summary
 from bench.nginx import compare, parse_wrk
 from bench.plots import plot_matchday, plot_spike
@@ -171,6 +172,10 @@ async def test_a_small_matchday_through_the_stack(
     with LocalStack.for_load(tmp_path / "stack", change_shards=options.shards) as stack:
         stack.start_publisher("publisher-2")
         result = await run_matchday(stack, feeds, options)
+        # The second look's count is read from the purger's own figure, which it has.
+        async with httpx.AsyncClient() as http:
+            figures = (await http.get(stack.metrics_url("purger") + "/metrics")).text
+        assert f"\n{_REPURGED} " in figures
     print(f"\n{result}")
     assert result.games == 4
     assert [game.game_id for game in result.per_game] == [feed.game_id for feed in feeds]
