@@ -176,6 +176,8 @@ class Hub:
         """Wait until every reader follows its stream (a resting one was woken by
         :meth:`subscribe`). :class:`StoreUnavailableError` if one cannot within
         :data:`_FOLLOWING_SECONDS`."""
+        if self._closed:
+            return  # shutting down: the subscription has ended already
         try:
             async with asyncio.timeout(_FOLLOWING_SECONDS):
                 for positioned in self._positioned.values():

@@ -296,3 +296,11 @@ async def test_subscribers_waking_a_resting_hub_while_versions_are_written_miss_
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_subscriber_of_a_closed_hub_ends_at_once(store: SnapshotWriter) -> None:
+    hub = Hub(store, ChangeFeed.every(store.redis, store.keys), buffer=8)
+    hub.close()  # shutting down: no reader will take its place again
+    with hub.subscribe("game-g1") as subscription:
+        await asyncio.wait_for(hub.following(), 1)
+        assert await asyncio.wait_for(subscription.next(), 1) is None
