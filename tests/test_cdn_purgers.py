@@ -19,7 +19,7 @@ from local.services import child_env
 from purger.cloudflare import CloudflareBackend
 from purger.fastly import FastlyBackend
 from purger.service import Purger
-from purger.settings import PurgerSettings
+from purger.settings import VARNISH_CALLS_PER_SECOND, PurgerSettings
 from tests.cdn_standin import CdnStandIn
 from tests.factories import changed_keys, numbered_game
 from tests.helpers import eventually, running
@@ -221,3 +221,12 @@ def test_cloudflare_purges_at_the_rate_the_plan_allows(
         cdn, "redis://127.0.0.1:1/0", "p", "cloudflare", cloudflare_plan=plan, **extra
     )
     assert settings.purge_rate() == (rate, burst)
+
+
+def test_our_own_varnish_is_purged_at_its_pace_unless_a_rate_is_set() -> None:
+    token = "t" * 16
+    assert PurgerSettings(purge_token=token).purge_rate() == (VARNISH_CALLS_PER_SECOND, 10)
+    chosen = PurgerSettings(purge_token=token, calls_per_second=20)
+    assert chosen.purge_rate() == (20.0, 10)
+    fastly = PurgerSettings(backend="fastly", fastly_token=token, fastly_service_id="svc12345")
+    assert fastly.purge_rate() == (50.0, 10)
