@@ -211,8 +211,8 @@ class Purger(Service):
 
     async def _verify(self, backend: VarnishBackend, stop: asyncio.Event) -> None:
         """Look again, a moment after their purge, at what the edge holds of the announced
-        games; purge once more those still held fresh at an older version (see
-        :mod:`purger.varnish`)."""
+        games; purge once more those still held fresh at an older version, and look once more
+        at those still refreshing (see :mod:`purger.varnish`)."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _VERIFY_EVERY_SECONDS)
@@ -224,7 +224,11 @@ class Purger(Service):
                 announced[game_id] = (max(version, newest), min(times, fewest))
             if not announced or stop.is_set():
                 continue
-            late = await backend.behind({g: version for g, (version, _) in announced.items()})
+            looked = await backend.behind({g: v for g, (v, _) in announced.items()})
+            # Still refreshing: maybe by a fetch begun before the purge, which brings the
+            # older version when it ends.
+            self._look_again(looked.stale, announced)
+            late = looked.late
             if not late:
                 continue
             self.repurged += len(late)
@@ -238,11 +242,15 @@ class Purger(Service):
                 await self._purge_with_retry(
                     [game_key(g) for g in late[start : start + size]], stop
                 )
-            due = time.monotonic() + self.settings.verify_seconds
-            for game_id in late:
-                version, times = announced[game_id]
-                if times + 1 < _VERIFY_TIMES:
-                    self._checks.append((due, game_id, version, times + 1))
+            self._look_again(late, announced)
+
+    def _look_again(self, games: list[str], announced: dict[str, tuple[int, int]]) -> None:
+        """Another look at ``games`` after ``verify_seconds``, unless they had their last."""
+        due = time.monotonic() + self.settings.verify_seconds
+        for game_id in games:
+            version, times = announced[game_id]
+            if times + 1 < _VERIFY_TIMES:
+                self._checks.append((due, game_id, version, times + 1))
 
     async def _measure_queue(self, group: ChangeGroup) -> None:
         """This stream's depth; the gauge shows all streams' together."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from core.keys import game_page, keyed_game
 from purger.backends import PurgeError, reason_for
@@ -37,6 +38,16 @@ logger = logging.getLogger("scorecast.purger")
 
 _REFRESH = {"Scorecast-Refresh": "1"}
 _ETAG = re.compile(rb'(?:W/)?"v([0-9]+)"')
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What a second look at the edge found of the games announced."""
+
+    #: Held fresh at an older version by some node: purged again.
+    late: list[str]
+    #: Held stale by some node (and not late): refreshing; looked at once more.
+    stale: list[str]
 
 
 class VarnishBackend:
@@ -78,22 +89,29 @@ class VarnishBackend:
                 self.refresh_failures += failed
                 logger.warning("refresh after purge: %d of %s failed", failed, node)
 
-    async def behind(self, announced: Mapping[str, int]) -> list[str]:
+    async def behind(self, announced: Mapping[str, int]) -> Looked:
         """Of the games announced (id → version), those some node holds fresh at an older
-        version. Asked as a refresh is: a stale copy starts refreshing, and is not behind."""
+        version, and those still held stale. Asked as a refresh is: a stale copy starts
+        refreshing, unless a refresh is already under way, which may have begun before the
+        purge and then brings the older version: a stale copy is looked at again."""
         games = list(announced)
         late: set[str] = set()
+        stale: set[str] = set()
         for _, client in self._nodes:
             for game_id, answer in zip(games, await self._ask(client, games), strict=True):
                 # No answer: looked at again with the game's next purge.
                 if answer is None or answer.status != 200:
                     continue
                 if answer.headers.get(b"scorecast-fresh") != b"1":
+                    stale.add(game_id)
                     continue
                 held = _ETAG.fullmatch(answer.headers.get(b"etag", b""))
                 if held is not None and int(held[1]) < announced[game_id]:
                     late.add(game_id)
-        return [game_id for game_id in games if game_id in late]
+        return Looked(
+            [game_id for game_id in games if game_id in late],
+            [game_id for game_id in games if game_id in stale and game_id not in late],
+        )
 
     @staticmethod
     async def _ask(client: Http1Client, games: list[str]) -> list[Answer | None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from core.reducer import fold
 from core.store import SnapshotWriter, Telling
 from purger.service import Purger
 from purger.settings import PurgerSettings
+from purger.varnish import Looked, VarnishBackend
 from tests.conftest import Edge
 from tests.factories import short_game
 from tests.helpers import eventually, running
@@ -138,3 +141,64 @@ def test_a_bad_purge_token_fails_at_startup_without_showing_it(token: str) -> No
         PurgerSettings(purge_token=token)
     if token:
         assert token not in str(failure.value)
+
+
+async def test_a_game_still_refreshing_at_the_second_look_is_looked_at_again(
+    redis: Redis, redis_service: str, prefix: str, edge: Edge
+) -> None:
+    """A refresh begun before the purge and still under way at the second look (an origin
+    slower than the look) shows the stale copy, and then brings the older version: the game
+    is looked at once more, and purged then. The edge's answers are played here; the look
+    itself is tested against Varnish above."""
+    purger = _purger(redis, redis_service, prefix, edge, edge.purge_token, verify_seconds=0.1)
+    assert isinstance(purger.backend, VarnishBackend)
+    answers = [Looked([], ["g1"]), Looked(["g1"], [])]  # refreshing, then the older version
+    asked: list[dict[str, int]] = []
+    purged: list[list[str]] = []
+
+    async def behind(announced: Mapping[str, int]) -> Looked:
+        asked.append(dict(announced))
+        return answers.pop(0) if answers else Looked([], [])
+
+    async def purge(keys: Sequence[str]) -> None:
+        purged.append(list(keys))
+
+    purger.backend.behind = behind  # type: ignore[method-assign]
+    purger.backend.purge = purge  # type: ignore[method-assign]
+    purger._checks.append((time.monotonic(), "g1", 2, 0))
+    stop = asyncio.Event()
+    looking = asyncio.create_task(purger._verify(purger.backend, stop))
+    try:
+        await eventually(lambda: len(purged) == 1, 5)
+    finally:
+        stop.set()
+        await looking
+    assert asked[:2] == [{"g1": 2}, {"g1": 2}]
+    assert purged == [[game_key("g1")]]
+    assert purger.repurged == 1
+
+
+async def test_the_second_look_tells_a_copy_still_refreshing_from_an_older_one(
+    redis_service: str, prefix: str, store: SnapshotWriter, edge: Edge
+) -> None:
+    await _publish(store, 3, 1)
+    assert await _etag(edge) == '"v1"'  # held at the edge
+    settings = PurgerSettings(
+        redis_url=redis_service,
+        redis_prefix=prefix,
+        varnish_url=edge.url,
+        purge_token=edge.purge_token,
+        refresh=False,  # nothing refreshes the purged copy before the look
+    )
+    backend = VarnishBackend(settings)
+    try:
+        await backend.purge([game_key("g1")])
+        assert await backend.behind({"g1": 1}) == Looked([], ["g1"])  # stale; now refreshing
+
+        async def late() -> bool:
+            return await backend.behind({"g1": 2}) == Looked(["g1"], [])
+
+        await eventually(late, 5)  # refreshed to v1, fresh, while v2 was announced
+        assert await backend.behind({"g1": 1}) == Looked([], [])
+    finally:
+        await backend.aclose()
