@@ -255,7 +255,10 @@ class LocalStack(Started):
         failures = []
         for name, process in self.processes.items():
             if name in self.metrics_ports:
-                process.terminate()
+                try:
+                    process.terminate()
+                except Exception as exc:
+                    failures.append(f"{name}: {exc}")
         for name in reversed(list(self.processes)):
             try:
                 self.processes.pop(name).stop()

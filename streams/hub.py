@@ -193,6 +193,8 @@ class Hub:
     def close(self) -> None:
         """End every stream this hub feeds (shutdown): they finish cleanly, not cut mid-event."""
         self._closed = True
+        for positioned in self._positioned.values():
+            positioned.set()  # a subscriber waiting for the readers reads its end mark instead
         for group in self._subscribers.values():
             for subscription in group:
                 subscription.end()
@@ -224,13 +226,15 @@ class Hub:
                         # be read makes the origin unready as it would a following reader.
                         await feed.last_id()
                         self._failures.pop(feed.stream, None)
+                        delay = _RETRY_FIRST
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wanted.wait(), _BLOCK_MS / 1000)
                     last = await feed.last_id()
                     self._failures.pop(feed.stream, None)
+                    delay = _RETRY_FIRST
                     positioned.set()
                 while True:
-                    if self.resting:
+                    if self.resting and not self._closed:
                         # No await from the check to here: a subscriber cannot come between.
                         positioned.clear()
                         self._wanted.clear()

@@ -61,8 +61,12 @@ let sections = Number(document.querySelector("article.match")?.dataset.version) 
 // The page at the edge is behind until the purger reaches it, which a busy match day can delay
 // by seconds after the stream told this page: keep asking (at most every 2 s, for about half a
 // minute) rather than leave the sections behind the score line.
+// The newest call asks for all (it wants a version at least as new): older ones stop.
+let asking = 0;
+
 async function refresh(version, attempts = 18) {
-  for (let attempt = 0; attempt < attempts && version > sections; attempt++) {
+  const mine = ++asking;
+  for (let attempt = 0; attempt < attempts && version > sections && mine === asking; attempt++) {
     try {
       const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
       if (response.ok) {
