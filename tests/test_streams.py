@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -221,10 +222,25 @@ class _CountedFeed(ChangeFeed):
         return await super().after(last_id, block_ms, count)
 
 
-async def _running(hub: Hub) -> asyncio.Task[None]:
+class _SlowPlaceFeed(ChangeFeed):
+    """A change feed whose reader is slow to find its place."""
+
+    async def last_id(self) -> str:
+        await asyncio.sleep(0.05)
+        return await super().last_id()
+
+
+@contextlib.asynccontextmanager
+async def _running(hub: Hub) -> AsyncIterator[None]:
+    """The hub's readers, ready, for the block's length."""
     task = asyncio.create_task(hub.run())
-    await eventually(lambda: hub.healthy, 5)
-    return task
+    try:
+        await eventually(lambda: hub.healthy, 5)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_a_hub_nobody_subscribes_to_reads_no_announcement_and_wakes_for_a_subscriber(
@@ -232,8 +248,7 @@ async def test_a_hub_nobody_subscribes_to_reads_no_announcement_and_wakes_for_a_
 ) -> None:
     feeds = [_CountedFeed(store.redis, stream) for stream in store.keys.change_streams]
     hub = Hub(store, list(feeds), buffer=8, rest_after=0.1)
-    task = await _running(hub)
-    try:
+    async with _running(hub):
         for version in range(1, 4):
             await _publish(store, version + 1, version)
         await asyncio.sleep(0.3)
@@ -251,19 +266,16 @@ async def test_a_hub_nobody_subscribes_to_reads_no_announcement_and_wakes_for_a_
         await _publish(store, 6, 5)
         await asyncio.sleep(0.3)
         assert sum(feed.reads for feed in feeds) == reads
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_subscribers_waking_a_resting_hub_while_versions_are_written_miss_none(
     store: SnapshotWriter,
 ) -> None:
     """Each subscriber reads the newest version from the store once the hub follows, as a
-    stream reads what its client missed: the pushes go on from the very next version."""
-    hub = Hub(store, ChangeFeed.every(store.redis, store.keys), buffer=1000, rest_after=0.05)
-    task = await _running(hub)
+    stream reads what its client missed: the pushes go on from the very next version. The
+    readers take 50 ms to find their place (a busy Redis), while versions keep coming."""
+    feeds = [_SlowPlaceFeed(store.redis, stream) for stream in store.keys.change_streams]
+    hub = Hub(store, list(feeds), buffer=1000, rest_after=0.05)
     game = fold(short_game("g1")[:3])
     assert game is not None
     written = 0
@@ -278,27 +290,31 @@ async def test_subscribers_waking_a_resting_hub_while_versions_are_written_miss_
 
     writer = asyncio.create_task(write())
     try:
-        await eventually(lambda: written > 0, 5)
-        for _ in range(15):
-            # Resting: every reader has let go of its place.
-            await eventually(lambda: not any(e.is_set() for e in hub._positioned.values()), 5)
-            with hub.subscribe("game-g1") as subscription:
-                await hub.following()
-                latest = await store.latest("g1")
-                assert latest is not None
-                newer: list[int] = []
-                while len(newer) < 3:  # pushes of versions it read already are skipped
-                    push = await asyncio.wait_for(subscription.next(), 5)
-                    assert push is not None
-                    if push.event_id is not None and push.event_id > latest.version:
-                        newer.append(push.event_id)
-            assert newer == [latest.version + 1, latest.version + 2, latest.version + 3]
+        async with _running(hub):
+            await _wake_and_follow(hub, store, lambda: written)
     finally:
         stop.set()
         await writer
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+
+
+async def _wake_and_follow(hub: Hub, store: SnapshotWriter, written: Callable[[], int]) -> None:
+    """Fifteen times: wait until the hub rests, wake it with a subscriber, and check that
+    the pushes go on from the very next version after the newest it reads."""
+    await eventually(lambda: written() > 0, 5)
+    for _ in range(15):
+        # Resting: every reader has let go of its place.
+        await eventually(lambda: not any(e.is_set() for e in hub._positioned.values()), 5)
+        with hub.subscribe("game-g1") as subscription:
+            await hub.following()
+            latest = await store.latest("g1")
+            assert latest is not None
+            newer: list[int] = []
+            while len(newer) < 3:  # pushes of versions it read already are skipped
+                push = await asyncio.wait_for(subscription.next(), 5)
+                assert push is not None
+                if push.event_id is not None and push.event_id > latest.version:
+                    newer.append(push.event_id)
+        assert newer == [latest.version + 1, latest.version + 2, latest.version + 3]
 
 
 async def test_a_subscriber_waiting_for_the_readers_ends_when_the_hub_closes(
