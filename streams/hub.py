@@ -227,8 +227,12 @@ class Hub:
                         await feed.last_id()
                         self._failures.pop(feed.stream, None)
                         delay = _RETRY_FIRST
+                        # asyncio.timeout, not wait_for: Python 3.11's wait_for can turn a
+                        # cancellation arriving as it times out into a TimeoutError, and the
+                        # reader would never stop (the origin's shutdown hung on it).
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wanted.wait(), _BLOCK_MS / 1000)
+                            async with asyncio.timeout(_BLOCK_MS / 1000):
+                                await self._wanted.wait()
                     last = await feed.last_id()
                     self._failures.pop(feed.stream, None)
                     delay = _RETRY_FIRST
