@@ -248,7 +248,10 @@ class _Crowd:
             await asyncio.sleep(self.random.uniform(0, plan.probe_interval))
         else:  # fans arrive over one interval, not all in the same millisecond
             await self._wait(path, self.random.uniform(0, plan.interval))
-        while True:
+        # Until stopped, not only until cancelled: Python 3.11's wait_for (in the connect) can
+        # hand back a refused connection's error instead of the cancellation that came with it,
+        # and a fan caught there polled on for ever, so its crowd never reported.
+        while not self.stopped.is_set():
             request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
             if etag:
                 request += f"If-None-Match: {etag}\r\n"
