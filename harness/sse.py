@@ -10,6 +10,7 @@ import asyncio
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -31,17 +32,22 @@ class Stream:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     events: list[Event] = field(default_factory=list)
+    #: Bytes read but not yet a whole event, and whole events not yet taken. Both belong to the
+    #: stream, not to one iteration: two events can come in one read, and a :meth:`take` that
+    #: stops after the first must leave the second for the next.
+    splitter: EventSplitter = field(default_factory=lambda: EventSplitter())
+    ready: deque[Event] = field(default_factory=deque)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         # Whole reads split on blank lines: thousands of streams in one process spend their
         # time here, and a readline per field costs several times more.
-        splitter = EventSplitter()
         while True:
+            while self.ready:
+                yield self.ready.popleft()
             chunk = await self.reader.read(65536)
             if not chunk:
                 return
-            for event in splitter.feed(chunk, time.monotonic()):
-                yield event
+            self.ready.extend(self.splitter.feed(chunk, time.monotonic()))
 
     async def take(self, count: int, seconds: float = 20.0) -> list[Event]:
         """The next ``count`` events, or TimeoutError after ``seconds``."""
