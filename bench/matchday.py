@@ -15,6 +15,7 @@ clean fold of its feed, and sequences a publisher gave up waiting for).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import sys
@@ -121,6 +122,12 @@ class MatchdayResult:
     publisher_rss_mb: dict[str, float]
     publisher_rss_peak_mb: float
     service_cpu_seconds: dict[str, float]
+    #: All the services' CPU seconds over the versions written, per 1,000.
+    cpu_seconds_per_1000_versions: float
+    #: Cores the services kept busy in each 30 s of the replay (two on this machine is all):
+    #: all of them, and the broker's share (it grows with what it holds).
+    cores_by_30s: list[float]
+    broker_cores_by_30s: list[float]
     #: CPU the fans and probes used, in cores busy on average over the replay.
     client_cores: float
     regressions: int
@@ -183,7 +190,8 @@ async def run_matchday(
             events = schedule_of(feeds, options.speed, options.max_gap, options.stagger)
             producing = TimelineProducer(producer, settings.events_topic, events, scored)
             replaying = asyncio.create_task(asyncio.to_thread(producing.run))
-            timeline = await _sample_memory(stack, redis, replaying)
+            cpu_timeline: list[tuple[float, dict[str, float]]] = []
+            timeline = await _sample_memory(stack, redis, replaying, cpu_timeline)
             await replaying
             last = await _until_published(reader, feeds)
             await _until_served(stack, feeds, last)
@@ -289,6 +297,9 @@ async def run_matchday(
         publisher_rss_mb=publisher_rss,
         publisher_rss_peak_mb=max((rss for _, rss, _ in timeline), default=0.0),
         service_cpu_seconds=cpu,
+        cpu_seconds_per_1000_versions=round(1000 * sum(cpu.values()) / max(versions, 1), 2),
+        cores_by_30s=_cores_by_window(cpu_timeline, 30.0),
+        broker_cores_by_30s=_cores_by_window(cpu_timeline, 30.0, "broker"),
         regressions=sum(r.regressions for r in reports),
         errors=sum(r.errors for r in reports),
         error_kinds=merged_counts([r.error_kinds for r in reports]),
@@ -366,17 +377,44 @@ async def _until_served(stack: LocalStack, feeds: list[Feed], last: list[int]) -
 
 
 async def _sample_memory(
-    stack: LocalStack, redis: Redis, replaying: asyncio.Task[None]
+    stack: LocalStack,
+    redis: Redis,
+    replaying: asyncio.Task[None],
+    cpu: list[tuple[float, dict[str, float]]],
 ) -> list[tuple[float, float, float]]:
+    """Every second of the replay: the publishers' RSS and Redis's memory (returned), and each
+    service's CPU seconds so far (added to ``cpu``)."""
     started = time.monotonic()
     samples = []
     while not replaying.done():
         rss = sum(
             p.rss_bytes() for name, p in stack.processes.items() if name.startswith("publisher")
         )
-        samples.append((time.monotonic() - started, rss / 2**20, await _used_memory(redis) / 2**20))
+        at = time.monotonic() - started
+        cpu.append((at, {name: p.cpu_seconds() for name, p in stack.processes.items()}))
+        samples.append((at, rss / 2**20, await _used_memory(redis) / 2**20))
         await asyncio.wait({replaying}, timeout=1.0)
     return samples
+
+
+def _cores_by_window(
+    samples: list[tuple[float, dict[str, float]]], seconds: float, only: str | None = None
+) -> list[float]:
+    """Cores busy in each ``seconds`` of time, from cumulative CPU samples: every service's,
+    or the one named ``only``."""
+
+    def used(at: tuple[float, dict[str, float]]) -> float:
+        return sum(v for name, v in at[1].items() if only is None or name == only)
+
+    firsts: dict[int, tuple[float, dict[str, float]]] = {}
+    for sample in samples:
+        firsts.setdefault(int(sample[0] // seconds), sample)
+    bounds = [firsts[w] for w in sorted(firsts)] + samples[-1:]
+    cores = []
+    for begin, end in itertools.pairwise(bounds):
+        if end[0] > begin[0]:
+            cores.append(round((used(end) - used(begin)) / (end[0] - begin[0]), 2))
+    return cores
 
 
 async def _announce_times(redis: Redis, stack: LocalStack) -> dict[str, dict[int, float]]:
@@ -480,6 +518,13 @@ def summary(results: list[MatchdayResult]) -> dict[str, Any]:
     return {**top, "runs": runs}
 
 
+def _cores(result: MatchdayResult) -> str:
+    return " ".join(
+        f"{cores:.1f} ({broker:.1f})"
+        for cores, broker in zip(result.cores_by_30s, result.broker_cores_by_30s, strict=False)
+    )
+
+
 def _print(results: list[MatchdayResult]) -> None:
     rows: list[tuple[str, Callable[[MatchdayResult], str]]] = [
         ("games / publishers / shards", lambda r: f"{r.games} / {r.publishers} / {r.shards}"),
@@ -511,6 +556,8 @@ def _print(results: list[MatchdayResult]) -> None:
         ("publisher RSS end (peak sum)", lambda r: _rss(r)),
         ("services CPU s", lambda r: busiest(r.service_cpu_seconds, 4, 5)),
         ("  and the rest", lambda r: busiest(r.service_cpu_seconds, 99, 5, skip=4)),
+        ("  per 1,000 versions", lambda r: f"{r.cpu_seconds_per_1000_versions:.2f} s"),
+        ("  cores per 30 s (broker)", lambda r: _cores(r)),
         ("fans' CPU (cores)", lambda r: f"{r.client_cores:.2f}"),
         ("versions seen going back", lambda r: f"{r.regressions}"),
         ("errors", lambda r: f"{r.errors} ({kinds(r.error_kinds)})" if r.errors else "0"),

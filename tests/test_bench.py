@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.crowd import CrowdPlan, CrowdReport, _Crowd
-from bench.matchday import _REPURGED, MatchdayOptions, _by_window, run_matchday
+from bench.matchday import _REPURGED, MatchdayOptions, _by_window, _cores_by_window, run_matchday
 from bench.matchday import summary as matchday_summary
 from bench.nginx import compare, parse_wrk
 from bench.plots import plot_matchday, plot_spike
@@ -97,6 +97,19 @@ def test_figures_by_window_are_each_windows_own() -> None:
     samples = [(float(at), float(ms)) for at, ms in ((1, 10), (2, 20), (3, 30), (31, 400), (95, 7))]
     assert _by_window(samples, 30.0, 0.50) == [20, 400, 7]
     assert _by_window(samples, 30.0) == [30, 400, 7]
+
+
+def test_cores_by_window_are_each_windows_own() -> None:
+    # A second a sample; the broker busy half a core for the first 30 s, then a whole one.
+    samples = []
+    broker = publisher = 0.0
+    for second in range(75):
+        samples.append((float(second), {"broker": broker, "publisher": publisher}))
+        broker += 0.5 if second < 30 else 1.0
+        publisher += 0.25
+    assert _cores_by_window(samples, 30.0, "broker") == [0.5, 1.0, 1.0]
+    assert _cores_by_window(samples, 30.0) == [0.75, 1.25, 1.25]
+    assert _cores_by_window(samples[:1], 30.0) == []
 
 
 def test_the_crowd_counts_versions_going_back() -> None:
