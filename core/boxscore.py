@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.models import BoxLine, BoxScore, EventType, Game, GameEvent, Sport
+from core.models import BoxLine, BoxScore, EventType, Game, GameEvent, Sport, built
 
 _SHOTS = {"2pt": ("fgm", "fga"), "3pt": ("fgm", "fga"), "freethrow": ("ftm", "fta")}
 _COUNTED = {
@@ -62,7 +62,7 @@ def update(
             players.get(player.player_id), own, game.sport, player.name, player.team_id
         )
     # Built from lines this module made: nothing to validate again (every event makes one).
-    return BoxScore.model_construct(teams=teams, players=players)
+    return built(BoxScore, teams=teams, players=players)
 
 
 def _add(
@@ -75,7 +75,8 @@ def _add(
     stats = dict(line.stats) if line else {}
     for key, value in changes.items():
         stats[key] = stats.get(key, 0) + value
-    return BoxLine.model_construct(
+    return built(
+        BoxLine,
         name=line.name if line and line.name else name,
         team_id=line.team_id if line and line.team_id else team_id,
         stats=stats,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -78,6 +78,35 @@ class Card(StrEnum):
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def built(cls: type[_M], **fields: Any) -> _M:
+    """``cls`` from every one of its fields, each already valid (the fold makes them from
+    validated events): what pydantic's ``model_construct`` leaves, without its work per field.
+    The fold makes about three models an event; ``model_construct`` was a quarter of its time
+    (6 µs a model, this is under 1)."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", fields)
+    object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
+
+
+def replaced(model: _M, update: dict[str, Any]) -> _M:
+    """``model`` with the fields in ``update``, each already valid: what
+    ``model_copy(update=update)`` gives, without its copy protocol (5 µs → 1)."""
+    copy = type(model).__new__(type(model))
+    object.__setattr__(copy, "__dict__", {**model.__dict__, **update})
+    object.__setattr__(
+        copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys()
+    )
+    object.__setattr__(copy, "__pydantic_extra__", None)
+    object.__setattr__(copy, "__pydantic_private__", None)
+    return copy
 
 
 #: The id prefix of a team a schedule lists before it is known (``tbd-home``).

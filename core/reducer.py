@@ -23,6 +23,8 @@ from core.models import (
     Sport,
     Team,
     TeamScore,
+    built,
+    replaced,
 )
 
 #: Points per scoring kind, by sport. An event's own ``scoring.points`` wins over these.
@@ -203,7 +205,7 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     if game.status is GameStatus.FINAL:
         # A record the provider adds after the final whistle counts (the provider's final is
         # the truth) but never reopens the game or moves its clock.
-        return game.model_copy(update=update)
+        return replaced(game, update)
     if event.period is not None:
         update["period"] = event.period
         for side in ("home", "away"):
@@ -211,7 +213,7 @@ def apply(game: Game | None, event: GameEvent) -> Game:
             team = cast(TeamScore, update.get(side, getattr(game, side)))
             if len(team.periods) < event.period:
                 periods = _lined(team.periods, event.period)
-                update[side] = team.model_copy(update={"periods": periods})
+                update[side] = replaced(team, {"periods": periods})
     if event.clock_seconds is not None:
         update["clock_seconds"] = event.clock_seconds
     if event.event_type is EventType.GAME_END:
@@ -220,7 +222,8 @@ def apply(game: Game | None, event: GameEvent) -> Game:
     else:
         update["status"] = GameStatus.LIVE
     # Fields of a validated event: nothing to validate again.
-    update["last_event"] = LastEvent.model_construct(
+    update["last_event"] = built(
+        LastEvent,
         event_id=event.event_id,
         sequence=event.sequence,
         event_type=event.event_type,
@@ -229,7 +232,7 @@ def apply(game: Game | None, event: GameEvent) -> Game:
         team_id=event.team_id,
         description=event.description,
     )
-    return game.model_copy(update=update)
+    return replaced(game, update)
 
 
 def _corrected(game: Game, event: GameEvent, update: dict[str, object]) -> Game:
@@ -260,9 +263,7 @@ def _credit(game: Game, event: GameEvent, sign: int) -> dict[str, object]:
         team = getattr(game, side)
         periods = _lined(team.periods, event.period or game.period or 1)
         periods[(event.period or game.period or 1) - 1] += sign * points
-        update[side] = team.model_copy(
-            update={"score": team.score + sign * points, "periods": periods}
-        )
+        update[side] = replaced(team, {"score": team.score + sign * points, "periods": periods})
     scoring = event.scoring
     if event.event_type is EventType.SCORE and scoring is not None and scoring.shootout:
         shootout = game.shootout or Shootout()
@@ -356,7 +357,7 @@ def _in_order(state: Game, before: Game | None) -> None:
 
 
 def _numbered(state: Game, kind: ChangeKind) -> Game:
-    return state.model_copy(update={"version": state.sequence + 1, "change": kind})
+    return replaced(state, {"version": state.sequence + 1, "change": kind})
 
 
 def fold(events: Iterable[GameEvent], game: Game | None = None) -> Game | None:

@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from core.errors import UnknownGameError
-from core.models import EventType, GameEvent, GameStatus, Revision, Scoring
+from core.models import (
+    BoxLine,
+    EventType,
+    GameEvent,
+    GameStatus,
+    Revision,
+    Scoring,
+    built,
+    replaced,
+)
 from core.reducer import apply, fold
 from feeds.replay import timeline
 from tests.factories import basket, event, scheduled, short_game
@@ -164,3 +174,24 @@ def test_replay_paces_by_wall_clock_or_else_by_game_clock() -> None:
     assert [at for at, _ in timeline(walled, speed=0, max_gap=3)] == [0, 0, 0]
     clocked = short_game()[1:4]  # clocks 599, 598, 597 in one period
     assert [at for at, _ in timeline(clocked, speed=1, max_gap=100)] == [0, 1, 2]
+
+
+def test_models_built_and_replaced_are_what_pydantic_would_make() -> None:
+    """The fold's own constructors (no work per field) against pydantic's: same fields, same
+    fields set, same JSON, equal, and still frozen."""
+    game = fold(short_game("g1"))
+    assert game is not None
+    line: dict[str, Any] = {"name": "A. Player", "team_id": "h", "stats": {"pts": 2}, "derived": {}}
+    assert built(BoxLine, **line) == BoxLine.model_construct(**line)
+    assert (
+        built(BoxLine, **line).model_fields_set == BoxLine.model_construct(**line).model_fields_set
+    )
+    update = {"version": game.version + 1, "period": 9}
+    ours, theirs = replaced(game, update), game.model_copy(update=update)
+    assert ours == theirs
+    assert ours.model_dump_json() == theirs.model_dump_json()
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert ours.period == 9
+    assert game.period != 9  # the original is left as it was
+    with pytest.raises(ValidationError):
+        ours.period = 1  # type: ignore[misc]
