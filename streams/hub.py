@@ -233,6 +233,7 @@ class Hub:
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(_BLOCK_MS / 1000):
                                 await self._wanted.wait()
+                        _stop_if_cancelled()
                     last = await feed.last_id()
                     self._failures.pop(feed.stream, None)
                     delay = _RETRY_FIRST
@@ -256,9 +257,11 @@ class Hub:
                     delay = _RETRY_FIRST
                 continue  # resting: it waits to be wanted again, not to retry
             except StoreUnavailableError as exc:
+                _stop_if_cancelled(exc)
                 self._failed(feed, str(exc))
                 logger.warning("change stream unavailable (%s); retrying in %.1f s", exc, delay)
             except Exception as exc:
+                _stop_if_cancelled(exc)
                 self._failed(feed, f"{type(exc).__name__}: {exc}")
                 logger.exception("change stream reader failed; restarting in %.1f s", delay)
             await asyncio.sleep(delay)
@@ -301,6 +304,17 @@ class Hub:
                 self.cut_off += 1
                 self._subscribers[channel].remove(subscription)
                 self._let_go()
+
+
+def _stop_if_cancelled(error: Exception | None = None) -> None:
+    """Raise :class:`asyncio.CancelledError` if this task was asked to stop and is still
+    going: a library can turn the cancellation into another error on its way out (redis-py
+    disconnects a connection whose read is cancelled, and the disconnect can fail in turn).
+    Retried as a failure, the reader never stopped, and the origin's shutdown hung on it (seen
+    in the suite's teardowns: the reader resting, its task marked as cancelling)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from error
 
 
 class HubTier:

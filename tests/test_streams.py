@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from core.changes import ChangeFeed, Read
+from core.errors import StoreUnavailableError
 from core.models import Game
 from core.reducer import change_kind, fold, versions
 from core.store import SnapshotWriter
@@ -228,6 +229,52 @@ class _SlowPlaceFeed(ChangeFeed):
     async def last_id(self) -> str:
         await asyncio.sleep(0.05)
         return await super().last_id()
+
+
+class _CancelTurnedToErrorFeed(ChangeFeed):
+    """A change feed whose calls, when cancelled, end in a store error instead: what redis-py
+    does when the disconnect that follows a cancelled read fails in turn."""
+
+    calls = 0
+    #: Set by the test once it has its answer: a reader still calling then is stopped.
+    ended = False
+
+    async def _turned(self) -> None:
+        """After the first call (which finds the reader's place), each waits until cancelled."""
+        self.calls += 1
+        if self.calls == 1:
+            return
+        if self.ended:
+            raise asyncio.CancelledError
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise StoreUnavailableError("redis: ConnectionError: closed while cancelled") from None
+
+    async def last_id(self) -> str:
+        await self._turned()
+        return await super().last_id()
+
+    async def after(self, last_id: str, block_ms: int, count: int) -> Read:
+        await self._turned()
+        return await super().after(last_id, block_ms, count)
+
+
+@pytest.mark.parametrize("wanted", [False, True], ids=["resting", "following"])
+async def test_a_hub_stops_when_cancelled_even_if_its_store_calls_turn_the_cancel_into_errors(
+    store: SnapshotWriter, wanted: bool
+) -> None:
+    feeds = [_CancelTurnedToErrorFeed(store.redis, s) for s in store.keys.change_streams]
+    hub = Hub(store, list(feeds), buffer=8)
+    with hub.subscribe("game:g1") if wanted else contextlib.nullcontext():
+        task = asyncio.create_task(hub.run())
+        await eventually(lambda: hub.healthy and all(f.calls > 1 for f in feeds), 5)
+        task.cancel()  # each reader is in the middle of a call
+        done, _ = await asyncio.wait({task}, timeout=5)
+    for feed in feeds:
+        feed.ended = True
+    assert done, "the hub's readers went on after it was cancelled"
+    assert task.cancelled()
 
 
 @contextlib.asynccontextmanager
