@@ -225,6 +225,7 @@ class Hub:
                         # Resting, it still looks at its stream each second: one that cannot
                         # be read makes the origin unready as it would a following reader.
                         await feed.last_id()
+                        _stop_if_cancelled()
                         self._failures.pop(feed.stream, None)
                         delay = _RETRY_FIRST
                         # asyncio.timeout, not wait_for: Python 3.11's wait_for can turn a
@@ -233,7 +234,6 @@ class Hub:
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(_BLOCK_MS / 1000):
                                 await self._wanted.wait()
-                        _stop_if_cancelled()
                     last = await feed.last_id()
                     self._failures.pop(feed.stream, None)
                     delay = _RETRY_FIRST
@@ -246,6 +246,7 @@ class Hub:
                         last = None
                         break
                     read = await feed.after(last, _BLOCK_MS, 100)
+                    _stop_if_cancelled()
                     self._failures.pop(feed.stream, None)
                     for announcement in read.announcements:
                         # Moved past first: an announcement that breaks dispatch is not retried
@@ -308,10 +309,10 @@ class Hub:
 
 def _stop_if_cancelled(error: Exception | None = None) -> None:
     """Raise :class:`asyncio.CancelledError` if this task was asked to stop and is still
-    going: a library can turn the cancellation into another error on its way out (redis-py
-    disconnects a connection whose read is cancelled, and the disconnect can fail in turn).
-    Retried as a failure, the reader never stopped, and the origin's shutdown hung on it (seen
-    in the suite's teardowns: the reader resting, its task marked as cancelling)."""
+    going: a store call can swallow the cancellation, returning or failing instead (redis-py
+    disconnects a connection whose read is cancelled, and that can fail in turn). The reader
+    then went on, retrying, and the origin's shutdown hung on it (seen in the suite's
+    teardowns: the reader resting, its task marked as cancelling)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError from error
