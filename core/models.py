@@ -85,9 +85,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def built(cls: type[_M], **fields: Any) -> _M:
     """``cls`` from every one of its fields, each already valid (the fold makes them from
-    validated events): what pydantic's ``model_construct`` leaves, without its work per field.
-    The fold makes about three models an event; ``model_construct`` was a quarter of its time
-    (6 µs a model, this is under 1)."""
+    validated events): what pydantic's ``model_construct`` leaves, without its work per field
+    (2.7 µs a model, this 1.3; the fold makes about three an event)."""
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", fields)
     object.__setattr__(model, "__pydantic_fields_set__", set(fields))
@@ -98,7 +97,7 @@ def built(cls: type[_M], **fields: Any) -> _M:
 
 def replaced(model: _M, update: dict[str, Any]) -> _M:
     """``model`` with the fields in ``update``, each already valid: what
-    ``model_copy(update=update)`` gives, without its copy protocol (5 µs → 1)."""
+    ``model_copy(update=update)`` gives, without its copy protocol (2.3 µs → 1.6)."""
     copy = type(model).__new__(type(model))
     object.__setattr__(copy, "__dict__", {**model.__dict__, **update})
     object.__setattr__(
