@@ -194,7 +194,7 @@ async def run_matchday(
             producing = TimelineProducer(producer, settings.events_topic, events, scored)
             replaying = asyncio.create_task(asyncio.to_thread(producing.run))
             cpu_timeline: list[tuple[float, dict[str, float]]] = []
-            timeline = await _sample_memory(stack, redis, replaying, cpu_timeline)
+            timeline = await _sample_usage(stack, redis, replaying, cpu_timeline)
             await replaying
             last = await _until_published(reader, feeds)
             await _until_served(stack, feeds, last)
@@ -380,7 +380,7 @@ async def _until_served(stack: LocalStack, feeds: list[Feed], last: list[int]) -
         print(f"warning: the edge did not serve every last version: {shown}", file=sys.stderr)
 
 
-async def _sample_memory(
+async def _sample_usage(
     stack: LocalStack,
     redis: Redis,
     replaying: asyncio.Task[None],
