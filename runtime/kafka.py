@@ -34,6 +34,10 @@ def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
         "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
         "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
+        # Read ahead one fetch, no more: a partition whose events the service has not taken
+        # yet is fetched again only after the backoff (``kafka_fetch_backoff_ms``).
+        "queued.min.messages": 1,
+        "fetch.queue.backoff.ms": settings.kafka_fetch_backoff_ms,
     }
 
 
