@@ -38,8 +38,9 @@ def test_a_consumer_reads_ahead_no_more_than_one_fetch_of_what_its_service_has_n
         assert first is not None
         assert first.value() == b"first"
         # The service has taken all there was; two batches arrive while it is busy.
+        # (Its consumer fetches every 50 ms at the latest: two seconds leave it ample time.)
         _produce(producer, kafka.events_topic)
-        time.sleep(1.0)
+        time.sleep(2.0)
         _produce(producer, kafka.events_topic)
         time.sleep(1.0)
         held = consumer.consume(5 * _BATCH, 0)  # only what it holds already
