@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from confluent_kafka.cimpl import NewTopic
 from core.errors import ServiceError
 from core.models import GameEvent
 from core.settings import KafkaSettings
+
+logger = logging.getLogger("scorecast.kafka")
 
 
 def producer_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -99,11 +102,13 @@ def deliver(producer: Producer, topic: str, events: list[GameEvent], timeout: fl
 
 
 def ensure_topics(
-    settings: KafkaSettings, partitions: int = 6, others: tuple[str, ...] = ()
+    settings: KafkaSettings, partitions: int | None = None, others: tuple[str, ...] = ()
 ) -> None:
-    """Create the events and dead-letter topics (and ``others``) unless they exist."""
+    """Create the events and dead-letter topics (and ``others``) unless they exist, with
+    ``partitions`` each (default: ``kafka_partitions``)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    problem = _create_topics(admin, settings, partitions, others)
+    wanted = settings.kafka_partitions if partitions is None else partitions
+    problem = _create_topics(admin, settings, wanted, others)
     # The client's threads stop once it is gone: an error raised while it is in scope would
     # keep it (and them) alive in the traceback.
     del admin
@@ -120,6 +125,14 @@ def _create_topics(
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
         return f"broker at {settings.kafka_bootstrap} did not answer: {exc}"
+    held = existing.get(settings.events_topic)
+    if held is not None and len(held.partitions) != partitions:
+        # Kept as it is: adding partitions would move games to others mid-game, and their
+        # events out of order.
+        logger.warning(
+            "topic %s has %d partitions, not the %d configured: kept as it is",
+            settings.events_topic, len(held.partitions), partitions,
+        )  # fmt: skip
     missing = [NewTopic(name, num_partitions=partitions) for name in wanted if name not in existing]
     if not missing:
         return None

@@ -110,8 +110,9 @@ def kafka(broker_service: str) -> KafkaSettings:
         dead_letter_topic=f"{name}.dlq",
         kafka_session_timeout_ms=FAST_SESSION_TIMEOUT_MS,
         kafka_heartbeat_interval_ms=FAST_HEARTBEAT_MS,
+        kafka_partitions=3,
     )
-    ensure_topics(settings, partitions=3)
+    ensure_topics(settings)
     return settings
 
 

@@ -64,6 +64,7 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
         ("origin", {"SCORECAST_ORIGIN_HEADER_SECONDS": "0"}, "ORIGIN_HEADER_SECONDS: Input"),
         ("ingest", {"SCORECAST_INGEST_UPLOADS_AT_ONCE": "0"}, "UPLOADS_AT_ONCE: Input"),
         ("publisher", {"SCORECAST_KAFKA_FETCH_BACKOFF_MS": "0"}, "KAFKA_FETCH_BACKOFF_MS: Input"),
+        ("ingest", {"SCORECAST_KAFKA_PARTITIONS": "0"}, "SCORECAST_KAFKA_PARTITIONS: Input"),
         ("origin", {"SCORECAST_ORIGIN_PORT": "99999"}, "SCORECAST_ORIGIN_PORT: Input should be"),
         ("origin", {"SCORECAST_REDIS_URL": "http://x"}, "SCORECAST_REDIS_URL: Value error"),
         ("publisher", {"SCORECAST_PUBLISHER_MAX_EVENT_BYTES": "ten"}, "MAX_EVENT_BYTES: Input"),
