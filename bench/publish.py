@@ -3,8 +3,10 @@
 Every event of N games (the recorded games in turn, each under an id of its own) is in the
 broker before the publisher starts; one publisher, in this process, drains them into a real
 Redis. Printed: versions per second, CPU microseconds per version (this process: the fold,
-serialization, the Kafka client's threads and the Redis client), and Redis round trips per game
-per batch, counted where the client sends them (a pipeline or a script is one); with
+serialization, the Kafka client's threads and the Redis client), and Redis round trips,
+counted where the client sends them (a pipeline or a script is one): those of each game batch
+(its write and announcement), apart from those a game makes once (loading its state, joining
+its board, its final's standings) and a connection's handshake; with
 ``--profile N`` the N functions that took the most time. No stream tier:
 what is pushed leaves the publisher's path (see :mod:`streams.backlog`) and is the push
 benchmarks' to measure.
@@ -13,14 +15,16 @@ benchmarks' to measure.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import cProfile
 import json
 import pstats
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from confluent_kafka import Producer
 from redis.asyncio.connection import Connection
@@ -41,15 +45,44 @@ from publisher.service import Publisher
 from publisher.settings import PublisherSettings
 from runtime.kafka import Delivery, ensure_topics, producer_config
 
+#: What the round trips sent now are for, when not a game batch's own (set for the duration of
+#: the calls named in :func:`_counted_apart`, and of a connection's handshake).
+_APART: contextvars.ContextVar[str | None] = contextvars.ContextVar("apart", default=None)
+
 
 class _CountingConnection(Connection):
     """A Redis connection that counts what it sends: one packed send is one round trip."""
 
     sent = 0
+    apart: ClassVar[Counter[str]] = Counter()
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         _CountingConnection.sent += 1
+        apart = _APART.get()
+        if apart is not None:
+            _CountingConnection.apart[apart] += 1
         await super().send_packed_command(command, check_health)
+
+    async def on_connect(self) -> None:
+        token = _APART.set("connecting")
+        try:
+            await super().on_connect()
+        finally:
+            _APART.reset(token)
+
+
+def _counted_apart(target: object, name: str, what: str) -> None:
+    """Round trips of ``target.name`` are counted as ``what``, not as a game batch's."""
+    original = getattr(target, name)
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        token = _APART.set(_APART.get() or what)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            _APART.reset(token)
+
+    setattr(target, name, counted)
 
 
 @dataclass(frozen=True)
@@ -63,9 +96,13 @@ class PublishResult:
     #: Each game's versions written from one poll batch.
     game_batches: int
     round_trips: int
-    #: Every round trip over every game batch, a game's first included (it loads its state
-    #: and joins its board part once).
+    #: The round trips of game batches (each game's write, the announcements) over them.
     round_trips_per_game_batch: float
+    #: Those a game makes once, over the games: loading its state, joining its board part and
+    #: its teams' lists (when first seen, or moved), its final's standings.
+    round_trips_once_per_game: float
+    #: Connections opened (their handshakes' round trips).
+    round_trips_connecting: int
     #: With ``--retire``: Redis used per game once every finished game retired, and games
     #: whose latest differs from a clean fold of their feed (before and after).
     games_final: int = 0
@@ -129,12 +166,15 @@ async def _drain(
         return await original(*args, **kwargs)
 
     publisher.store.write_game = counted  # type: ignore[method-assign]
+    for name in ("load_game", "announce", "_show", "record_final"):
+        _counted_apart(publisher.store, name, "once per game")
     async with publisher:
         # The group's join and the first fetch are not the publisher's work.
         while publisher.stats.consumed == 0:
             await publisher.step()
         profiler = cProfile.Profile() if profile else None
         sent, cpu, started = _CountingConnection.sent, time.process_time(), time.monotonic()
+        apart = Counter(_CountingConnection.apart)
         stats = publisher.stats
         if profiler is not None:
             profiler.enable()
@@ -145,6 +185,7 @@ async def _drain(
         seconds = time.monotonic() - started
         cpu = time.process_time() - cpu
         round_trips = _CountingConnection.sent - sent
+        apart = _CountingConnection.apart - apart
     if profiler is not None:
         # Where the time goes (a profiled run is slower: its figures are not the run's).
         pstats.Stats(profiler).sort_stats("tottime").print_stats(profile)
@@ -158,7 +199,9 @@ async def _drain(
         cpu_us_per_version=round(cpu / versions * 1e6, 0),
         game_batches=written,
         round_trips=round_trips,
-        round_trips_per_game_batch=round(round_trips / max(written, 1), 2),
+        round_trips_per_game_batch=round((round_trips - sum(apart.values())) / max(written, 1), 2),
+        round_trips_once_per_game=round(apart["once per game"] / games, 2),
+        round_trips_connecting=apart["connecting"],
     )
 
 
@@ -233,7 +276,9 @@ def main(
             ("CPU per version", lambda r: f"{r.cpu_us_per_version:.0f} µs"),
             ("game batches", lambda r: str(r.game_batches)),
             ("Redis round trips", lambda r: str(r.round_trips)),
-            ("round trips / game batch", lambda r: f"{r.round_trips_per_game_batch:.2f}"),
+            ("… a game batch's, each", lambda r: f"{r.round_trips_per_game_batch:.2f}"),
+            ("… once per game, each", lambda r: f"{r.round_trips_once_per_game:.2f}"),
+            ("… opening connections", lambda r: str(r.round_trips_connecting)),
             *(
                 [
                     ("finals / retired", lambda r: f"{r.games_final} / {r.games_retired}"),
