@@ -141,7 +141,7 @@ async def _run(
                 redis_prefix="bench",
                 sends_at_once=sends_at_once,
             )
-            await asyncio.to_thread(ensure_topics, settings, 6, (settings.topic,))
+            await asyncio.to_thread(ensure_topics, settings, (settings.topic,))
             notifiers = [
                 scorecast_process(
                     "notifier",

@@ -186,10 +186,11 @@ class KafkaSettings(ScorecastSettings):
     )
     #: How long a consumer holding events its service has not taken yet waits before it asks
     #: the broker for more of that partition (librdkafka alone reads ahead up to 100,000
-    #: messages). A busy service is then not fetched for over and over: the local broker's
-    #: every fetch lists all the batches it stores. Measured in ``scripts/bench matchday
-    #: --games 300`` back to back with reading ahead: ingest → edge-fresh p99 643 and 678 ms
-    #: before, 288–401 with 20 ms, 304 with 10, 331 with 5; 50 ms added its wait to the p50.
+    #: messages). A busy service is then not fetched for over and over: on the local broker a
+    #: fetch lists every batch stored in each partition with new events. Measured in
+    #: ``scripts/bench matchday --games 300`` back to back with reading ahead: ingest →
+    #: edge-fresh p99 643 and 678 ms before, 288–401 with 20 ms, 304 with 10, 331 with 5;
+    #: 50 ms added its wait to the p50.
     #: An idle service has taken all it was given, so a quiet game's next event is fetched as
     #: before: ``scripts/bench spike`` with 20 ms was 3–4 ms slower at p50, with 5 ms as before.
     kafka_fetch_backoff_ms: int = Field(
@@ -201,7 +202,7 @@ class KafkaSettings(ScorecastSettings):
     kafka_linger_ms: int = Field(
         default=5, ge=0, le=1000, validation_alias="SCORECAST_KAFKA_LINGER_MS"
     )
-    #: How many partitions the events and dead-letter topics are created with (an existing
+    #: How many partitions the topics a service creates are created with (an existing
     #: topic keeps its own: more would move games between them mid-game). A game's events stay
     #: in order on its one partition. On the local broker a fetch lists every batch stored in
     #: each partition that has new data, so more partitions make each listing shorter and

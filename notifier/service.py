@@ -170,7 +170,7 @@ class Notifier(Service):
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
         await resources.enter_async_context(self.redis)
-        await asyncio.to_thread(ensure_topics, self.settings, 6, (self.settings.topic,))
+        await asyncio.to_thread(ensure_topics, self.settings, (self.settings.topic,))
         if Platform.WEB not in self.senders and self.settings.vapid_private_key.get_secret_value():
             pool = Http2Pool(
                 trusted(self.settings.ca_file),

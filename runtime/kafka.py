@@ -101,14 +101,11 @@ def deliver(producer: Producer, topic: str, events: list[GameEvent], timeout: fl
     return delivery.wait(timeout) == 0
 
 
-def ensure_topics(
-    settings: KafkaSettings, partitions: int | None = None, others: tuple[str, ...] = ()
-) -> None:
+def ensure_topics(settings: KafkaSettings, others: tuple[str, ...] = ()) -> None:
     """Create the events and dead-letter topics (and ``others``) unless they exist, with
-    ``partitions`` each (default: ``kafka_partitions``)."""
+    ``kafka_partitions`` each."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    wanted = settings.kafka_partitions if partitions is None else partitions
-    problem = _create_topics(admin, settings, wanted, others)
+    problem = _create_topics(admin, settings, others)
     # The client's threads stop once it is gone: an error raised while it is in scope would
     # keep it (and them) alive in the traceback.
     del admin
@@ -117,8 +114,9 @@ def ensure_topics(
 
 
 def _create_topics(
-    admin: AdminClient, settings: KafkaSettings, partitions: int, others: tuple[str, ...]
+    admin: AdminClient, settings: KafkaSettings, others: tuple[str, ...]
 ) -> str | None:
+    partitions = settings.kafka_partitions
     timeout = settings.kafka_admin_timeout_seconds
     wanted = [settings.events_topic, settings.dead_letter_topic, *others]
     try:

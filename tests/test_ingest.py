@@ -303,10 +303,13 @@ def test_a_push_refused_while_kafka_is_down_is_accepted_when_retried(
     broker, port = start_broker(tmp_path)
     topic = f"events-{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(
-        kafka_bootstrap=f"127.0.0.1:{port}", events_topic=topic, dead_letter_topic=f"{topic}.dlq"
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        events_topic=topic,
+        dead_letter_topic=f"{topic}.dlq",
+        kafka_partitions=1,
     )
     try:
-        ensure_topics(kafka, partitions=1)
+        ensure_topics(kafka)
         settings = _settings(kafka, redis_service, prefix, produce_timeout_seconds=2)
         with ThreadedServer(create_app(settings), settings.port) as server:
             body = nba_file.read_bytes()
@@ -317,7 +320,7 @@ def test_a_push_refused_while_kafka_is_down_is_accepted_when_retried(
             assert down.status_code == 503
             assert down.json()["error"]["code"] == "broker_unavailable"
             broker.start()
-            ensure_topics(kafka, partitions=1)  # the broker kept nothing
+            ensure_topics(kafka)  # the broker kept nothing
             retried = httpx.post(url, content=body, headers=headers, timeout=30)
             assert retried.status_code == 202, retried.text
             events = retried.json()["events"]
