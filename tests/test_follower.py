@@ -121,8 +121,11 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
     for game_id in games:
         await _list(store, game_id, 1, GameStatus.SCHEDULED)
     now = START - timedelta(minutes=10)
-    first = Follower(_settings(kafka, redis_service, prefix, url, "first"))
-    second = Follower(_settings(kafka, redis_service, prefix, url, "second"))
+    # Long enough that the setup below, on a busy host, ends well within the first's leases:
+    # the takeover must be seen waiting for them to run out.
+    lease = 2.0
+    first = Follower(_settings(kafka, redis_service, prefix, url, "first", lease_seconds=lease))
+    second = Follower(_settings(kafka, redis_service, prefix, url, "second", lease_seconds=lease))
     async with first, second:
         for _ in range(100):  # scans each: the games spread, three and three
             await first.scan(now)
@@ -134,7 +137,7 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
         assert (len(first.following), len(second.following)) == (3, 3)
         assert not set(first.following) & set(second.following)
         await eventually(lambda: all(standin.requests[g] > 1 for g in games), 10)
-        assert time.monotonic() - renewed < 0.9, "too slow to show the takeover waits"
+        assert time.monotonic() - renewed < lease - 0.1, "too slow to show the takeover waits"
         # The first crashes: its polls stop, its leases are not given back.
         crashed = time.monotonic()
         for followed in first.following.values():
@@ -149,9 +152,9 @@ async def test_instances_share_the_games_and_take_over_a_crashed_ones_without_pr
     print(
         f"\ntaken {taken_after:.2f} s after the crash, {since_renewed:.2f} s after the last renewal"
     )
-    # Within the lease (1 s) and a scan or two, never before the lease ran out.
-    assert taken_after < 5
-    assert since_renewed >= 0.95
+    # Within the lease and a scan or two, never before the lease ran out.
+    assert taken_after < lease + 4
+    assert since_renewed >= lease - 0.05
     produced = events_of_games(kafka, games)
     for game_id in games:
         sequences = [event.sequence for event in produced if event.game_id == game_id]
