@@ -43,6 +43,7 @@ from local.services import start_broker
 from publisher.retirement import Retirement
 from publisher.service import Publisher
 from publisher.settings import PublisherSettings
+from runtime.collector import settle
 from runtime.kafka import Delivery, ensure_topics, producer_config
 
 #: What the round trips sent now are for, when not a game batch's own (set for the duration of
@@ -172,6 +173,9 @@ async def _drain(
         # The group's join and the first fetch are not the publisher's work.
         while publisher.stats.consumed == 0:
             await publisher.step()
+        # Where a service process settles its collector (``serve``, after start); this freezes
+        # the bench's own events too, which a publisher process does not hold.
+        settle()
         profiler = cProfile.Profile() if profile else None
         sent, cpu, started = _CountingConnection.sent, time.process_time(), time.monotonic()
         apart = Counter(_CountingConnection.apart)

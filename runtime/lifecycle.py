@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from core.errors import ServiceError
+from runtime.collector import settle
 
 logger = logging.getLogger("scorecast.lifecycle")
 
@@ -97,6 +98,7 @@ def serve(service: Service) -> None:
 async def _serve(service: Service) -> None:
     stop = stop_on_signals()
     async with service:
+        settle()  # what it took to start is frozen, its young objects collected less often
         await run_until_drained(service, stop)
 
 
