@@ -1,28 +1,79 @@
-"""The ``scorecast`` command: bad input and bad settings end with a clear message."""
+"""The ``scorecast`` command: bad input and bad settings end with a clear message.
+
+Each case runs the command's ``main`` in this process, with only the settings it names in the
+environment (a new interpreter per case cost about two seconds); one case runs the real process,
+for its exit code."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-#: Starts real services or processes of its own (see ``SERVICE_FIXTURES`` in conftest).
-pytestmark = pytest.mark.stack
+from bench.cli import main as bench_main
+from scorecast.cli import main as scorecast_main
 
 
-def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stderr: str
+
+
+Run = Callable[..., Ran]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``cli(*args, command="scorecast", **env)``: the command's exit code and what it wrote to
+    stderr, with ``env`` its only Scorecast settings."""
+
+    def run(*args: str, command: str = "scorecast", **env: str) -> Ran:
+        for name in [k for k in os.environ if k.startswith("SCORECAST_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        main = scorecast_main if command == "scorecast" else bench_main
+        stderr = io.StringIO()
+        # Its log lines too, as a process writes them to stderr.
+        logged = logging.StreamHandler(stderr)
+        logging.getLogger().addHandler(logged)
+        try:
+            with contextlib.redirect_stderr(stderr):
+                code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            logging.getLogger().removeHandler(logged)
+        return Ran(code, stderr.getvalue())
+
+    return run
+
+
+@pytest.mark.stack
+def test_a_service_process_with_bad_settings_exits_2_with_the_reason() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SCORECAST_")}
-    return subprocess.run(
-        [sys.executable, "-m", command, *args],
+    result = subprocess.run(
+        [sys.executable, "-m", "scorecast", "purger"],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**clean, **env},
+        env={**clean, "SCORECAST_PURGER_PURGE_TOKEN": "short"},
         check=False,
     )
+    assert result.returncode == 2, result.stderr
+    assert "invalid settings" in result.stderr
+    assert "SCORECAST_PURGER_PURGE_TOKEN" in result.stderr
+    assert "short" not in result.stderr  # a secret is never echoed
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -86,9 +137,9 @@ def _run(*args: str, command: str = "scorecast", **env: str) -> subprocess.Compl
     ],
 )
 def test_bad_settings_stop_a_service_at_startup(
-    command: str, env: dict[str, str], message: str
+    cli: Run, command: str, env: dict[str, str], message: str
 ) -> None:
-    result = _run(command, **env)
+    result = cli(command, **env)
     assert result.returncode == 2, result.stderr
     assert "invalid settings" in result.stderr
     assert message in result.stderr
@@ -97,23 +148,23 @@ def test_bad_settings_stop_a_service_at_startup(
             assert value not in result.stderr  # secrets (and URLs with passwords) never echoed
 
 
-def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = _run("replay", str(tmp_path / "nope.json"))
+def test_replay_of_a_missing_file_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
+    result = cli("replay", str(tmp_path / "nope.json"))
     assert result.returncode == 1
     assert "cannot read" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_replay_of_an_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
+def test_replay_of_an_unknown_format_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text('{"events": []}')
-    result = _run("replay", str(path))
+    result = cli("replay", str(path))
     assert result.returncode == 1
     assert "unknown feed format" in result.stderr
 
 
 def test_a_bad_schedule_stops_the_command_before_anything_is_produced(
-    tmp_path: Path, data_dir: Path
+    cli: Run, tmp_path: Path, data_dir: Path
 ) -> None:
     """Every file is read first; the broker named here does not exist, so a command that went
     on to produce would fail differently (and later)."""
@@ -121,14 +172,14 @@ def test_a_bad_schedule_stops_the_command_before_anything_is_produced(
     other.write_text('{"events": []}')
     good = str(data_dir / "schedules" / "statsbomb-matches_11-4.json")
     for bad, message in ((other, "unknown schedule format"), (tmp_path / "no.json", "cannot read")):
-        result = _run("schedule", good, str(bad), SCORECAST_KAFKA_BOOTSTRAP="127.0.0.1:1")
+        result = cli("schedule", good, str(bad), SCORECAST_KAFKA_BOOTSTRAP="127.0.0.1:1")
         assert result.returncode == 1
         assert message in result.stderr
         assert "Traceback" not in result.stderr
 
 
-def test_replay_rejects_a_negative_speed() -> None:
-    result = _run("replay", "x.json", "--speed", "-2")
+def test_replay_rejects_a_negative_speed(cli: Run) -> None:
+    result = cli("replay", "x.json", "--speed", "-2")
     assert result.returncode == 2
     assert "must be 0 or more" in result.stderr
 
@@ -144,8 +195,8 @@ def test_replay_rejects_a_negative_speed() -> None:
         (["--interval", "0"], "must be above 0"),
     ],
 )
-def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
-    result = _run("spike", *args, command="bench")
+def test_bench_spike_rejects_bad_counts(cli: Run, args: list[str], message: str) -> None:
+    result = cli("spike", *args, command="bench")
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -159,9 +210,9 @@ def test_bench_spike_rejects_bad_counts(args: list[str], message: str) -> None:
     ],
 )
 def test_poll_with_a_bad_url_or_format_is_a_clear_error(
-    args: list[str], code: int, message: str
+    cli: Run, args: list[str], code: int, message: str
 ) -> None:
-    result = _run(*args)
+    result = cli(*args)
     assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -409,7 +409,7 @@ def _value(name: str, index: int) -> str:
 async def test_distinct_request_headers_never_split_a_resource(
     edge: Edge, store: SnapshotWriter, fan: httpx.AsyncClient, origin_metrics: str
 ) -> None:
-    """10,000 requests, each with its own value of some request header (a made-up Origin and
+    """2,000 requests, each with its own value of some request header (a made-up Origin and
     Host, a Range, a client's no-cache among them): one origin fetch per resource version, the
     CDN is not bypassed."""
     await _publish(store, 3, 1)
@@ -421,12 +421,12 @@ async def test_distinct_request_headers_never_split_a_resource(
         assert response.status_code in (200, 206, 304), (name, response.status_code)
         assert "vary" not in response.headers
 
-    for start in range(0, 5_000, 200):
+    for start in range(0, 1_000, 200):
         await asyncio.gather(*(one(i) for i in range(start, start + 200)))
     # A new version of the game, purged: one more fetch for it, none for the board.
     await _publish(store, 6, 2)
     await _purge(edge, "game-g1")
-    for start in range(5_000, 10_000, 200):
+    for start in range(1_000, 2_000, 200):
         await asyncio.gather(*(one(i) for i in range(start, start + 200)))
     assert (await fan.get("/v1/games/g1")).headers["ETag"] == '"v2"'
     assert await origin_requests(origin_metrics, "/v1/games/{game_id}") == 2
