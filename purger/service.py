@@ -38,6 +38,9 @@ logger = logging.getLogger("scorecast.purger")
 
 _BLOCK_MS = 500
 _VERIFY_EVERY_SECONDS = 0.25
+#: A change stream's depth (a gauge for operators) is asked of Redis at most this often: once
+#: per batch, a match day's four streams asked it a few hundred times a second.
+_DEPTH_EVERY_SECONDS = 1.0
 #: Times a game still behind after being purged again is looked at once more.
 _VERIFY_TIMES = 3
 
@@ -60,8 +63,9 @@ class Purger(Service):
         keys = RedisKeys(settings.redis_prefix, settings.change_shards)
         #: One per change stream, each read on its own: a cluster serves no read across slots.
         self.groups = ChangeGroup.every(self.redis, keys, settings.group, settings.consumer)
-        #: Entries pending or unread, per stream, as last measured.
+        #: Entries pending or unread, per stream, as last measured, and when (monotonic).
         self._depths: dict[str, int] = {}
+        self._measured: dict[str, float] = {}
         self.backend = make_backend(settings)
         self.metrics = PurgerMetrics(self.backend.name)
         self.bucket = TokenBucket(*settings.purge_rate())
@@ -253,7 +257,13 @@ class Purger(Service):
                 self._checks.append((due, game_id, version, times + 1))
 
     async def _measure_queue(self, group: ChangeGroup) -> None:
-        """This stream's depth; the gauge shows all streams' together."""
+        """This stream's depth, unless measured within the last second; the gauge shows all
+        streams' together."""
+        now = time.monotonic()
+        last = self._measured.get(group.stream)
+        if last is not None and now - last < _DEPTH_EVERY_SECONDS:
+            return
+        self._measured[group.stream] = now
         depth = await group.depth()
         if depth is not None:
             self._depths[group.stream] = depth

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import httpx
 import pytest
@@ -70,6 +71,10 @@ async def test_each_announced_change_is_purged(
     assert pending["pending"] == 0
 
 
+def _purged_at_least(purger: Purger, count: int) -> bool:
+    return purger.purged >= count
+
+
 async def _etag_is(edge: Edge, value: str, game_id: str = "g1") -> bool:
     return await _etag(edge, game_id) == value
 
@@ -133,6 +138,37 @@ async def test_a_failed_purge_stays_pending_until_it_succeeds(
     await eventually(lambda: _etag_is(edge, '"v2"'))
     pending = await redis.xpending(store.keys.change_streams[0], fixed.settings.group)
     assert pending["pending"] == 0
+
+
+async def test_the_queue_depth_is_asked_of_redis_at_most_once_a_second_a_stream(
+    redis: Redis,
+    redis_service: str,
+    prefix: str,
+    store: SnapshotWriter,
+    edge: Edge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    depth = changes.ChangeGroup.depth
+
+    async def counted(group: changes.ChangeGroup) -> int | None:
+        asked.append(group.stream)
+        return await depth(group)
+
+    monkeypatch.setattr(changes.ChangeGroup, "depth", counted)
+    purger = _purger(redis, redis_service, prefix, edge, edge.purge_token)
+    started = time.monotonic()
+    async with running(purger):
+        for game in range(1, 31):  # one batch each: the purger reads, purges and acks 30 times
+            await _publish(store, 3, 1, f"g{game}")
+            await eventually(partial(_purged_at_least, purger, game))
+    seconds = time.monotonic() - started
+    assert purger.calls >= 30
+    assert asked, "the depth is still measured"
+    for stream in set(asked):
+        assert asked.count(stream) <= seconds + 1, (stream, asked.count(stream), seconds)
+    depth_now = purger.metrics.registry.get_sample_value("scorecast_purge_queue_depth")
+    assert depth_now is not None
 
 
 @pytest.mark.parametrize("token", ["", "short", 'has"quote-has"quote'])
