@@ -34,7 +34,7 @@ from core.connection import redis_client
 from core.keys import RedisKeys
 from core.models import GameStatus
 from core.reducer import fold
-from core.store import SnapshotWriter
+from core.store import Leaders, SnapshotWriter
 from feeds.adapters import Feed
 from harness.timeline import matchday_feeds
 from local.process import free_port
@@ -111,6 +111,10 @@ class PublishResult:
     redis_kb_per_game_before: float = 0.0
     redis_kb_per_game_retired: float = 0.0
     games_diverged: int = 0
+    #: Season tables (a league's standings and leaders of a season) the finals made, and those
+    #: that read differently once the games retired.
+    season_tables: int = 0
+    season_tables_changed: int = 0
 
 
 async def run_publish(
@@ -218,11 +222,13 @@ async def _retire(
     async with redis:
         before = await _used(redis)
         diverged = await _diverged(store, feeds)
+        tables = await _season_tables(store, feeds)
         retirement = Retirement(store, 3600.0)
         while await retirement.sweep():
             pass
         after = await _used(redis)
         diverged += await _diverged(store, feeds)
+        tables_after = await _season_tables(store, feeds)
         finals = sum(
             1
             for game in [await store.load_game(f.game_id) for f in feeds]
@@ -235,7 +241,28 @@ async def _retire(
         redis_kb_per_game_before=round(before / len(feeds) / 1000, 1),
         redis_kb_per_game_retired=round(after / len(feeds) / 1000, 1),
         games_diverged=diverged,
+        season_tables=len(tables),
+        season_tables_changed=sum(tables_after.get(key) != table for key, table in tables.items()),
     )
+
+
+#: A season's standings (version, rows) and leaders, by (league, season).
+_Tables = dict[tuple[str, str | None], tuple[int, dict[str, bytes], Leaders]]
+
+
+async def _season_tables(store: SnapshotWriter, feeds: list[Feed]) -> _Tables:
+    """Each season's standings and leaders as the views read them."""
+    seasons: set[tuple[str, str | None]] = set()
+    for feed in feeds:
+        game = await store.load_game(feed.game_id)
+        if game is not None and game.status is GameStatus.FINAL:
+            seasons.add((game.league, game.season))
+    tables: _Tables = {}
+    for league, season in seasons:
+        standings = await store.standings(league, season)
+        leaders = await store.leaders(league, 10, season)
+        tables[(league, season)] = (standings.version, standings.rows, leaders)
+    return tables
 
 
 async def _used(redis: Any) -> int:
@@ -294,6 +321,10 @@ def main(
                         ),
                     ),
                     ("games diverged from their feed", lambda r: str(r.games_diverged)),
+                    (
+                        "season tables (changed by retiring)",
+                        lambda r: f"{r.season_tables} ({r.season_tables_changed})",
+                    ),
                 ]
                 if retire
                 else []
