@@ -705,6 +705,11 @@ def snapshot_change(body: bytes) -> str:
     return str(json.loads(body).get("change", "state"))
 
 
+def row_version(row: bytes) -> int:
+    """The version of the game a stored scoreboard row shows."""
+    return int(json.loads(row)["version"])
+
+
 def snapshot_body(game: Game) -> bytes:
     """What fans get for a version: the state without the box score (its own resource), so
     that the documents every change pushes to every fan stay small."""

@@ -36,7 +36,7 @@ from core.changes import Announcement, ChangeFeed
 from core.cors import STREAM_HEADERS
 from core.errors import ScorecastError, StoreUnavailableError
 from core.keys import SCOREBOARD_CHANNEL, game_channel
-from core.store import Snapshot, SnapshotReader, Written, snapshot_change
+from core.store import Snapshot, SnapshotReader, Written, row_version, snapshot_change
 from core.versions import newer
 from runtime.http_errors import ApiError
 from streams.settings import StreamTierSettings
@@ -114,10 +114,9 @@ class Hub:
         #: Subscriptions held now, counted as they come and go: every connect asks.
         self._held = 0
         self.cut_off = 0
-        #: Of each game whose scoreboard row was pushed: the newest version announced then, and
-        #: the hash of the row and its event kind (the row read is the newest one, which can be
-        #: newer than announced).
-        self._rows_pushed: dict[str, tuple[int, int]] = {}
+        #: Of each game whose scoreboard row was pushed: the version of the row pushed last (the
+        #: row read is the newest one, which can be newer than the announcement read).
+        self._rows_pushed: dict[str, int] = {}
         #: Why each stream's reader is down (absent while it follows its stream or rests).
         self._failures: dict[str, str] = {feed.stream: "not started" for feed in feeds}
         self.restarts = 0
@@ -286,18 +285,18 @@ class Hub:
                 change = kind if number == announcement.version else snapshot_change(body)
                 self._deliver(channel, Push(number, sse.event(number, change, body), body))
         if SCOREBOARD_CHANNEL in self._subscribers:
-            game_id, version = announcement.game_id, announcement.version
+            game_id = announcement.game_id
             # Announcements repeated by a restarted publisher push the row once. A repeat read
-            # after a newer version was written finds the newer row: it goes then, and not
-            # again when the newer version's own announcement comes.
-            pushed_version, pushed_row = self._rows_pushed.get(game_id, (None, None))
-            if newer(version, pushed_version):
+            # after a newer version was written finds the newer row: it goes then, under its
+            # own version's kind (as the other tiers push it), and not again when the newer
+            # version's own announcement comes.
+            pushed = self._rows_pushed.get(game_id)
+            if newer(announcement.version, pushed):
                 row = await self.reader.scoreboard_row(game_id)
-                # The same row under another kind (a final's) still goes: clients may listen
-                # for that kind.
-                if row is not None and hash((kind, row)) != pushed_row:
-                    self._rows_pushed[game_id] = (version, hash((kind, row)))
-                    self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(kind, row), row))
+                if row is not None and newer(shown := row_version(row), pushed):
+                    self._rows_pushed[game_id] = shown
+                    change = snapshot_change(row)
+                    self._deliver(SCOREBOARD_CHANNEL, Push(None, sse.row_event(change, row), row))
 
     def _deliver(self, channel: str, push: Push) -> None:
         for subscription in list(self._subscribers.get(channel, ())):
